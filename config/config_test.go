@@ -1,0 +1,171 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const minimal = `
+cluster: demo
+source: {region: a, host: 127.0.0.1, port: 3307}
+target: {region: b, host: 127.0.0.1, port: 3308}
+kafka: {brokers: ["127.0.0.1:9092"]}
+`
+
+func noEnv(string) (string, bool) { return "", false }
+
+func envMap(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestParseMinimalGetsDefaults(t *testing.T) {
+	cfg, err := Parse([]byte(minimal), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	if got, want := cfg.Applier.Workers, 4; got != want {
+		t.Errorf("applier.workers = %d, want %d", got, want)
+	}
+	if got, want := cfg.Replicator.HeartbeatInterval, time.Second; got != want {
+		t.Errorf("heartbeat = %s, want %s", got, want)
+	}
+	if got, want := cfg.Source.Port, 3307; got != want {
+		t.Errorf("source.port = %d, want %d", got, want)
+	}
+	if got, want := cfg.TopicName(), "drc.demo"; got != want {
+		t.Errorf("topic = %q, want %q", got, want)
+	}
+}
+
+func TestExampleFileIsValid(t *testing.T) {
+	cfg, err := Load(filepath.Join("..", "deploy", "drc.example.yaml"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	// The example documents the defaults, so it must equal them apart from
+	// the required keys it fills in.
+	d := Default()
+	d.Cluster, d.Source.Region, d.Target.Region = "demo", "a", "b"
+	d.Kafka.Brokers = []string{"127.0.0.1:9092"}
+	d.IDGen.MySQL = MySQL{Flavor: "mariadb", Port: 3306, User: "drc"}
+	d.Replicator.Include, d.Replicator.Exclude, d.Replicator.AllowDDL = []string{}, []string{}, []string{}
+	d.Applier.Tables = []TablePolicy{}
+	d.Reconcile.Tables, d.Bootstrap.Tables = []string{}, []string{}
+	if got, want := cfg.Redacted(), d.Redacted(); got != want {
+		t.Errorf("example differs from Default():\n--- example\n%s\n--- default\n%s", got, want)
+	}
+}
+
+func TestUnknownKeyIsNamed(t *testing.T) {
+	for _, tc := range []struct{ yaml, want string }{
+		{minimal + "kafka_typo: 1\n", "kafka_typo"},
+		{strings.Replace(minimal, "brokers:", "broker:", 1), "kafka.broker"},
+		{minimal + "applier: {tables: [{table: a.b, confict: stop}]}\n", "confict"},
+	} {
+		_, err := Parse([]byte(tc.yaml), noEnv)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Parse error = %v, want it to name %q", err, tc.want)
+		}
+	}
+}
+
+func TestValidateNamesEveryBadField(t *testing.T) {
+	y := strings.Replace(minimal, `kafka: {brokers: ["127.0.0.1:9092"]}`, `kafka: {brokers: [nohost], compression: brotli}`, 1) + `
+applier: {workers: 0, conflict: newest}
+log: {level: loud}
+idgen: {region_id: 9, region_bits: 3}
+`
+	cfg, err := Parse([]byte(y), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cfg.Validate()
+	if err == nil {
+		t.Fatal("Validate accepted a broken config")
+	}
+	for _, want := range []string{
+		"applier.workers: must be 1..256, got 0",
+		"applier.conflict:",
+		"log.level:",
+		"kafka.brokers[0]:",
+		"kafka.compression:",
+		"idgen.region_id: must be 0..7",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
+
+func TestEnvOverrides(t *testing.T) {
+	cfg, err := Parse([]byte(minimal), envMap(map[string]string{
+		"DRC_APPLIER_WORKERS":               "16",
+		"DRC_KAFKA_BROKERS":                 "h1:1,h2:2",
+		"DRC_REPLICATOR_HEARTBEAT_INTERVAL": "250ms",
+		"DRC_SOURCE_PASSWORD":               "s3cret",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Applier.Workers != 16 {
+		t.Errorf("workers = %d, want 16", cfg.Applier.Workers)
+	}
+	if got := strings.Join(cfg.Kafka.Brokers, " "); got != "h1:1 h2:2" {
+		t.Errorf("brokers = %q", got)
+	}
+	if cfg.Replicator.HeartbeatInterval != 250*time.Millisecond {
+		t.Errorf("heartbeat = %s", cfg.Replicator.HeartbeatInterval)
+	}
+	if cfg.Source.Password != "s3cret" {
+		t.Errorf("password not overridden")
+	}
+	if strings.Contains(cfg.Redacted(), "s3cret") {
+		t.Errorf("Redacted() leaks the password:\n%s", cfg.Redacted())
+	}
+}
+
+func TestPasswordFile(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(f, []byte("fromfile\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Parse([]byte(minimal+"\n"), envMap(map[string]string{"DRC_TARGET_PASSWORD_FILE": f}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Target.Password != "fromfile" {
+		t.Errorf("target.password = %q, want fromfile", cfg.Target.Password)
+	}
+	_, err = Parse([]byte(minimal), envMap(map[string]string{"DRC_TARGET_PASSWORD_FILE": f, "DRC_TARGET_PASSWORD": "x"}))
+	if err == nil || !strings.Contains(err.Error(), "target.password") {
+		t.Errorf("both password and password_file: err = %v", err)
+	}
+	_, err = Parse([]byte(minimal), envMap(map[string]string{"DRC_TARGET_PASSWORD_FILE": "/nonexistent/pw"}))
+	if err == nil || !strings.Contains(err.Error(), "target.password_file") {
+		t.Errorf("missing password file: err = %v", err)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(minimal))
+	f.Add([]byte("cluster: [\n"))
+	f.Add([]byte("kafka: 5\n"))
+	f.Add([]byte("- a\n- b\n"))
+	f.Add([]byte("applier: {tables: 7}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse(data, noEnv)
+		if err == nil {
+			_ = cfg.Validate()
+			_ = cfg.Redacted()
+		}
+	})
+}

@@ -1,0 +1,210 @@
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/viper"
+	"gopkg.in/yaml.v3"
+)
+
+// EnvPrefix starts every environment override.
+const EnvPrefix = "DRC_"
+
+// Load reads the YAML file at path, applies environment overrides found by
+// lookupEnv (os.LookupEnv in production) and reads secret files. It does not
+// validate; call Validate on the result.
+func Load(path string, lookupEnv func(string) (string, bool)) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("read config: %w", err)
+	}
+	cfg, err := Parse(data, lookupEnv)
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Parse is Load on bytes already read.
+func Parse(data []byte, lookupEnv func(string) (string, bool)) (Config, error) {
+	// An unknown key must be an error naming it: a typo such as
+	// "kafka.broker" would otherwise silently fall back to a default.
+	var raw map[string]any
+	if err := yaml.Unmarshal(data, &raw); err != nil {
+		return Config{}, fmt.Errorf("parse yaml: %w", err)
+	}
+	defaults := toPlain(reflect.ValueOf(Default())).(map[string]any)
+	if unknown := unknownKeys(raw, defaults, ""); len(unknown) > 0 {
+		return Config{}, fmt.Errorf("unknown key(s): %s", strings.Join(unknown, ", "))
+	}
+
+	v := viper.New()
+	v.SetConfigType("yaml")
+	for key, val := range flatten(defaults, "") {
+		v.SetDefault(key, val)
+	}
+	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
+		return Config{}, fmt.Errorf("parse yaml: %w", err)
+	}
+	if lookupEnv != nil {
+		for _, key := range v.AllKeys() {
+			name := EnvName(key)
+			if val, ok := lookupEnv(name); ok {
+				v.Set(key, val)
+			}
+		}
+	}
+	var cfg Config
+	err := v.UnmarshalExact(&cfg, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
+		mapstructure.StringToTimeDurationHookFunc(),
+		mapstructure.StringToSliceHookFunc(","),
+	)))
+	if err != nil {
+		return Config{}, fmt.Errorf("decode: %w", err)
+	}
+	if err := cfg.readSecrets(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// EnvName is the environment variable that overrides a key path such as
+// "kafka.brokers" (DRC_KAFKA_BROKERS).
+func EnvName(key string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+func (c *Config) readSecrets() error {
+	read := func(field, file string, dst *string) error {
+		if file == "" {
+			return nil
+		}
+		if *dst != "" {
+			return fmt.Errorf("%s and %s_file are both set; keep one", field, field)
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return fmt.Errorf("%s_file: %w", field, err)
+		}
+		*dst = strings.TrimRight(string(b), "\r\n")
+		return nil
+	}
+	for _, s := range []struct {
+		field string
+		file  string
+		dst   *string
+	}{
+		{"source.password", c.Source.PasswordFile, &c.Source.Password},
+		{"target.password", c.Target.PasswordFile, &c.Target.Password},
+		{"idgen.mysql.password", c.IDGen.MySQL.PasswordFile, &c.IDGen.MySQL.Password},
+		{"idgen.token", c.IDGen.TokenFile, &c.IDGen.Token},
+	} {
+		if err := read(s.field, s.file, s.dst); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Redacted returns the effective config as YAML with every secret replaced,
+// for `drc config check` and logs.
+func (c Config) Redacted() string {
+	r := c
+	for _, p := range []*string{&r.Source.Password, &r.Target.Password, &r.IDGen.MySQL.Password, &r.IDGen.Token} {
+		if *p != "" {
+			*p = "<redacted>"
+		}
+	}
+	out, err := yaml.Marshal(toPlain(reflect.ValueOf(r)))
+	if err != nil {
+		return fmt.Sprintf("# cannot render config: %v\n", err)
+	}
+	return string(out)
+}
+
+// DSN is the go-sql-driver data source name for this server. Sessions run
+// in UTC so that TIMESTAMP values are read and written without conversion.
+func (m MySQL) DSN(db string) string {
+	mc := mysql.NewConfig()
+	mc.User = m.User
+	mc.Passwd = m.Password
+	mc.Net = "tcp"
+	mc.Addr = fmt.Sprintf("%s:%d", m.Host, m.Port)
+	mc.DBName = db
+	mc.Params = map[string]string{"time_zone": "'+00:00'"}
+	return mc.FormatDSN()
+}
+
+// Addr is host:port.
+func (m MySQL) Addr() string { return fmt.Sprintf("%s:%d", m.Host, m.Port) }
+
+// toPlain turns a config struct into maps keyed by the mapstructure tags,
+// with durations as their text form ("1s"), so defaults, the printed config
+// and the YAML file all read alike.
+func toPlain(v reflect.Value) any {
+	if v.Type() == reflect.TypeOf(time.Duration(0)) {
+		return time.Duration(v.Int()).String()
+	}
+	switch v.Kind() {
+	case reflect.Struct:
+		m := make(map[string]any, v.NumField())
+		for i := 0; i < v.NumField(); i++ {
+			tag := v.Type().Field(i).Tag.Get("mapstructure")
+			if tag == "" || tag == "-" {
+				continue
+			}
+			m[tag] = toPlain(v.Field(i))
+		}
+		return m
+	case reflect.Slice:
+		out := make([]any, v.Len())
+		for i := range out {
+			out[i] = toPlain(v.Index(i))
+		}
+		return out
+	default:
+		return v.Interface()
+	}
+}
+
+func flatten(m map[string]any, prefix string) map[string]any {
+	out := map[string]any{}
+	for k, v := range m {
+		if sub, ok := v.(map[string]any); ok {
+			for kk, vv := range flatten(sub, prefix+k+".") {
+				out[kk] = vv
+			}
+			continue
+		}
+		out[prefix+k] = v
+	}
+	return out
+}
+
+// unknownKeys lists the key paths of raw that known does not have. Lists of
+// structs (applier.tables) are checked by the decoder instead.
+func unknownKeys(raw, known map[string]any, prefix string) []string {
+	var out []string
+	for k, v := range raw {
+		kv, ok := known[strings.ToLower(k)]
+		if !ok {
+			out = append(out, prefix+k)
+			continue
+		}
+		sub, isMap := v.(map[string]any)
+		ksub, kIsMap := kv.(map[string]any)
+		if isMap && kIsMap {
+			out = append(out, unknownKeys(sub, ksub, prefix+k+".")...)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

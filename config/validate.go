@@ -1,0 +1,246 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+var (
+	nameRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	regionRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
+)
+
+// Validate checks every field and returns all problems at once, each naming
+// its key and the allowed values, joined with errors.Join.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+
+	if !nameRE.MatchString(c.Cluster) {
+		bad("cluster", "must be 1-64 letters, digits, '.', '_' or '-', got %q", c.Cluster)
+	}
+	c.Source.validate("source", bad)
+	c.Target.validate("target", bad)
+	if c.Source.Region != "" && c.Source.Region == c.Target.Region {
+		bad("target.region", "must differ from source.region, both are %q", c.Source.Region)
+	}
+
+	k := c.Kafka
+	if len(k.Brokers) == 0 {
+		bad("kafka.brokers", "must list at least one host:port")
+	}
+	for i, b := range k.Brokers {
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			bad(fmt.Sprintf("kafka.brokers[%d]", i), "must be host:port, got %q", b)
+		}
+	}
+	if k.Topic != "" && !nameRE.MatchString(k.Topic) {
+		bad("kafka.topic", "must be 1-64 letters, digits, '.', '_' or '-', got %q", k.Topic)
+	}
+	if _, err := sarama.ParseKafkaVersion(k.Version); err != nil {
+		bad("kafka.version", "must be a Kafka version such as 3.9.0 or 4.0.0, got %q", k.Version)
+	}
+	if k.ReplicationFactor < 1 || k.ReplicationFactor > 32 {
+		bad("kafka.replication_factor", "must be 1..32, got %d", k.ReplicationFactor)
+	}
+	switch k.PartitionBy {
+	case "cluster":
+		if k.Partitions != 1 {
+			bad("kafka.partitions", "must be 1 when partition_by is cluster, got %d", k.Partitions)
+		}
+	case "database":
+		if k.Partitions < 1 || k.Partitions > 1024 {
+			bad("kafka.partitions", "must be 1..1024, got %d", k.Partitions)
+		}
+	default:
+		bad("kafka.partition_by", "must be cluster or database, got %q", k.PartitionBy)
+	}
+	if !oneOf(k.Compression, "none", "gzip", "snappy", "lz4", "zstd") {
+		bad("kafka.compression", "must be none, gzip, snappy, lz4 or zstd, got %q", k.Compression)
+	}
+
+	if c.Metrics.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
+			bad("metrics.listen", "must be host:port or empty, got %q", c.Metrics.Listen)
+		}
+	}
+	if !oneOf(c.Log.Level, "debug", "info", "warn", "error") {
+		bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
+	}
+	if !oneOf(c.Log.Format, "auto", "text", "json") {
+		bad("log.format", "must be auto, text or json, got %q", c.Log.Format)
+	}
+
+	r := c.Replicator
+	if r.ServerID == 0 {
+		bad("replicator.server_id", "must be 1..4294967295, got 0")
+	}
+	if r.HeartbeatInterval < 100*time.Millisecond || r.HeartbeatInterval > time.Minute {
+		bad("replicator.heartbeat_interval", "must be 100ms..1m, got %s", r.HeartbeatInterval)
+	}
+	if r.FlushInterval <= 0 || r.FlushInterval > 10*time.Second {
+		bad("replicator.flush_interval", "must be >0 and ≤10s, got %s", r.FlushInterval)
+	}
+	if r.MaxBatchBytes < 64<<10 || r.MaxBatchBytes > 512<<20 {
+		bad("replicator.max_batch_bytes", "must be 64KiB..512MiB, got %d", r.MaxBatchBytes)
+	}
+	for i, p := range r.Include {
+		checkPattern(fmt.Sprintf("replicator.include[%d]", i), p, bad)
+	}
+	for i, p := range r.Exclude {
+		checkPattern(fmt.Sprintf("replicator.exclude[%d]", i), p, bad)
+	}
+
+	a := c.Applier
+	if a.Workers < 1 || a.Workers > 256 {
+		bad("applier.workers", "must be 1..256, got %d", a.Workers)
+	}
+	if a.MaxQueueBytes < 1<<20 {
+		bad("applier.max_queue_bytes", "must be at least 1MiB, got %d", a.MaxQueueBytes)
+	}
+	if a.RetryMaxBackoff < time.Second {
+		bad("applier.retry_max_backoff", "must be at least 1s, got %s", a.RetryMaxBackoff)
+	}
+	checkConflict("applier.conflict", a.Conflict, bad)
+	checkDDL("applier.ddl", a.DDL, bad)
+	for i, t := range a.Tables {
+		key := fmt.Sprintf("applier.tables[%d]", i)
+		checkPattern(key+".table", t.Table, bad)
+		if t.Conflict != "" {
+			checkConflict(key+".conflict", t.Conflict, bad)
+		}
+		if t.DDL != "" {
+			checkDDL(key+".ddl", t.DDL, bad)
+		}
+	}
+
+	g := c.IDGen
+	if _, _, err := net.SplitHostPort(g.Listen); err != nil {
+		bad("idgen.listen", "must be host:port, got %q", g.Listen)
+	}
+	if g.RegionBits < 1 || g.NodeBits < 1 || g.SequenceBits < 1 {
+		bad("idgen", "region_bits, node_bits and sequence_bits must each be at least 1, got %d, %d, %d", g.RegionBits, g.NodeBits, g.SequenceBits)
+	} else if sum := g.RegionBits + g.NodeBits + g.SequenceBits; sum > 31 {
+		bad("idgen", "region_bits+node_bits+sequence_bits must be ≤31 so that at least 32 bits remain for time (sonyflake), got %d", sum)
+	} else if g.RegionID < 0 || g.RegionID >= 1<<g.RegionBits {
+		bad("idgen.region_id", "must be 0..%d for region_bits %d, got %d", 1<<g.RegionBits-1, g.RegionBits, g.RegionID)
+	}
+	if g.TimeUnit < time.Millisecond {
+		bad("idgen.time_unit", "must be at least 1ms, got %s", g.TimeUnit)
+	}
+	if st, err := time.Parse(time.RFC3339, g.StartTime); err != nil {
+		bad("idgen.start_time", "must be an RFC 3339 time such as 2025-01-01T00:00:00Z, got %q", g.StartTime)
+	} else if st.After(time.Now()) {
+		bad("idgen.start_time", "must not be in the future, got %s", g.StartTime)
+	}
+	if g.LeaseTTL < 3*time.Second {
+		bad("idgen.lease_ttl", "must be at least 3s, got %s", g.LeaseTTL)
+	}
+	if g.MaxClockWait < 0 {
+		bad("idgen.max_clock_wait", "must not be negative, got %s", g.MaxClockWait)
+	}
+	if g.BackwardBudget < 0 || g.BackwardBudget > time.Second {
+		bad("idgen.backward_budget", "must be 0..1s, got %s", g.BackwardBudget)
+	}
+	if g.MaxCount < 1 || g.MaxCount > 1000000 {
+		bad("idgen.max_count", "must be 1..1000000, got %d", g.MaxCount)
+	}
+	if g.MySQL.Host != "" {
+		g.MySQL.validate("idgen.mysql", bad)
+	}
+
+	rc := c.Reconcile
+	for i, t := range rc.Tables {
+		checkPattern(fmt.Sprintf("reconcile.tables[%d]", i), t, bad)
+	}
+	if rc.Concurrency < 1 || rc.Concurrency > 64 {
+		bad("reconcile.concurrency", "must be 1..64, got %d", rc.Concurrency)
+	}
+	if rc.ChunkTime < 10*time.Millisecond {
+		bad("reconcile.chunk_time", "must be at least 10ms, got %s", rc.ChunkTime)
+	}
+	if rc.SettleTimeout < time.Second {
+		bad("reconcile.settle_timeout", "must be at least 1s, got %s", rc.SettleTimeout)
+	}
+	if rc.MaxLag <= 0 {
+		bad("reconcile.max_lag", "must be positive, got %s", rc.MaxLag)
+	}
+
+	b := c.Bootstrap
+	for i, t := range b.Tables {
+		checkPattern(fmt.Sprintf("bootstrap.tables[%d]", i), t, bad)
+	}
+	if b.Workers < 1 || b.Workers > 64 {
+		bad("bootstrap.workers", "must be 1..64, got %d", b.Workers)
+	}
+	if b.ChunkRows < 1 || b.ChunkRows > 1000000 {
+		bad("bootstrap.chunk_rows", "must be 1..1000000, got %d", b.ChunkRows)
+	}
+	return errors.Join(errs...)
+}
+
+func (m MySQL) validate(key string, bad func(string, string, ...any)) {
+	if !regionRE.MatchString(m.Region) {
+		bad(key+".region", "must be 1-32 lower-case letters, digits or '-', got %q", m.Region)
+	}
+	if !oneOf(m.Flavor, "mariadb", "mysql") {
+		bad(key+".flavor", "must be mariadb or mysql, got %q", m.Flavor)
+	}
+	if m.Host == "" {
+		bad(key+".host", "must be set")
+	}
+	if m.Port < 1 || m.Port > 65535 {
+		bad(key+".port", "must be 1..65535, got %d", m.Port)
+	}
+	if m.User == "" {
+		bad(key+".user", "must be set")
+	}
+}
+
+// TopicName is kafka.topic, or drc.<cluster> when it is empty.
+func (c Config) TopicName() string {
+	if c.Kafka.Topic != "" {
+		return c.Kafka.Topic
+	}
+	return "drc." + c.Cluster
+}
+
+func checkPattern(key, p string, bad func(string, string, ...any)) {
+	db, table, ok := strings.Cut(p, ".")
+	if !ok || db == "" || table == "" {
+		bad(key, "must be a db.table pattern such as shop.* or shop.orders, got %q", p)
+	}
+}
+
+func checkConflict(key, v string, bad func(string, string, ...any)) {
+	if oneOf(v, "source-wins", "target-wins", "stop") {
+		return
+	}
+	if col, ok := strings.CutPrefix(v, "newer-wins:"); ok && col != "" {
+		return
+	}
+	bad(key, "must be source-wins, target-wins, newer-wins:<column> or stop, got %q", v)
+}
+
+func checkDDL(key, v string, bad func(string, string, ...any)) {
+	if !oneOf(v, "apply", "skip", "stop") {
+		bad(key, "must be apply, skip or stop, got %q", v)
+	}
+}
+
+func oneOf(v string, allowed ...string) bool {
+	for _, a := range allowed {
+		if v == a {
+			return true
+		}
+	}
+	return false
+}
