@@ -77,6 +77,7 @@ Exit codes: 0 ok, 1 the command worked and found a problem, 2 bad input or an er
 	root.AddCommand(
 		newVersionCmd(),
 		newConfigCmd(),
+		newReplicateCmd(),
 	)
 	return root
 }

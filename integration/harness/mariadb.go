@@ -1,0 +1,473 @@
+package harness
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+const (
+	// DefaultUser and DefaultPassword are the account every instance has,
+	// with ALL PRIVILEGES WITH GRANT OPTION from 127.0.0.1 and localhost.
+	DefaultUser     = "drc"
+	DefaultPassword = "drc"
+
+	mariadbd          = "/usr/sbin/mariadbd"
+	mariadbInstallDB  = "mariadb-install-db"
+	mariadbReadyLimit = 60 * time.Second // generous: 2 busy cores
+	mariadbStopLimit  = 60 * time.Second // SIGTERM, then SIGKILL
+	mariadbStartTries = 3                // new port each time the port was taken
+
+	// templateRevision changes the template cache key when the way the
+	// template is built changes.
+	templateRevision = "1"
+)
+
+// MariaDBOptions configures one instance. The zero value is usable.
+type MariaDBOptions struct {
+	ServerID     uint32   // 0: a random id, unique in practice
+	GTIDDomainID uint32   // gtid_domain_id; 0 is MariaDB's default
+	ExtraArgs    []string // extra mariadbd options, appended last so they override the defaults
+}
+
+// MariaDB is one running (or stopped) mariadbd. The exported fields are fixed
+// for its lifetime, restarts included.
+type MariaDB struct {
+	Host, User, Password string
+	Port                 int
+	DataDir              string
+	SocketPath           string
+	ServerID             uint32
+	GTIDDomainID         uint32
+
+	dir     string // instance directory: data, tmp, logs
+	errLog  string
+	env     *Env
+	args    []string
+	mu      sync.Mutex
+	proc    *process
+	adminDB *sql.DB // lazily opened pool for Exec; closed on Stop/Kill
+}
+
+// StartMariaDB starts an isolated mariadbd on a free 127.0.0.1 port with its
+// own datadir, binlog on (ROW, FULL row image, FULL row metadata), GTID strict
+// mode and log_slave_updates, and returns once it accepts logins as the drc
+// user. t.Cleanup stops it (SIGTERM, then SIGKILL after a minute) and removes
+// its files.
+func (e *Env) StartMariaDB(t TB, opts MariaDBOptions) *MariaDB {
+	t.Helper()
+	e.Ensure(t)
+	tmpl, err := e.mariadbTemplate()
+	if err != nil {
+		t.Fatalf("harness: %v", err)
+	}
+	dir, err := os.MkdirTemp(e.root, "mariadb-")
+	if err != nil {
+		t.Fatalf("harness: create mariadb dir: %v", err)
+	}
+	m := &MariaDB{
+		Host:         "127.0.0.1",
+		User:         DefaultUser,
+		Password:     DefaultPassword,
+		DataDir:      filepath.Join(dir, "data"),
+		SocketPath:   filepath.Join(dir, "mysqld.sock"),
+		ServerID:     opts.ServerID,
+		GTIDDomainID: opts.GTIDDomainID,
+		dir:          dir,
+		errLog:       filepath.Join(dir, "error.log"),
+		env:          e,
+	}
+	if m.ServerID == 0 {
+		m.ServerID = 1000 + rand.Uint32N(1<<31)
+	}
+	t.Cleanup(func() { m.cleanup(t) })
+
+	if err := os.Mkdir(filepath.Join(dir, "tmp"), 0o755); err != nil {
+		t.Fatalf("harness: create mariadb tmpdir: %v", err)
+	}
+	// Sparse copy: the template's redo log is mostly zeros.
+	if out, err := exec.Command("cp", "-a", "--sparse=always", tmpl, m.DataDir).CombinedOutput(); err != nil {
+		t.Fatalf("harness: copy mariadb template: %v: %s", err, out)
+	}
+
+	began := time.Now()
+	for attempt := 1; ; attempt++ {
+		m.Port, err = freePort()
+		if err != nil {
+			t.Fatalf("harness: %v", err)
+		}
+		m.args = m.buildArgs(opts.ExtraArgs)
+		err = m.startAndWait()
+		if err == nil {
+			break
+		}
+		portTaken := logMentions(m.errLog, "Address already in use", "Do you already have another server running on port")
+		if !portTaken || attempt == mariadbStartTries {
+			t.Fatalf("harness: start mariadb on %s: %v\nlast lines of %s:\n%s", m.Addr(), err, m.errLog, logTail(m.errLog, 40))
+		}
+		t.Logf("harness: mariadb port %d was taken, retrying on another", m.Port)
+	}
+	t.Logf("harness: mariadb %s (server_id %d, domain %d) up in %v, dir %s",
+		m.Addr(), m.ServerID, m.GTIDDomainID, time.Since(began).Round(time.Millisecond), dir)
+	return m
+}
+
+func (m *MariaDB) buildArgs(extra []string) []string {
+	args := []string{
+		mariadbd,
+		"--no-defaults", // must be first: never read /etc/mysql
+		"--datadir=" + m.DataDir,
+		"--tmpdir=" + filepath.Join(m.dir, "tmp"),
+		"--socket=" + m.SocketPath,
+		"--pid-file=" + filepath.Join(m.dir, "mysqld.pid"),
+		"--log-error=" + m.errLog,
+		"--bind-address=127.0.0.1",
+		"--port=" + strconv.Itoa(m.Port),
+		"--server-id=" + strconv.FormatUint(uint64(m.ServerID), 10),
+		"--gtid-domain-id=" + strconv.FormatUint(uint64(m.GTIDDomainID), 10),
+		"--log-bin=mariadb-bin",
+		"--relay-log=mariadb-relay-bin",
+		"--binlog-format=ROW",
+		"--binlog-row-image=FULL",
+		"--binlog-row-metadata=FULL",
+		"--gtid-strict-mode=ON",
+		"--log-slave-updates=ON",
+		"--skip-name-resolve",
+		"--character-set-server=utf8mb4",
+		"--collation-server=utf8mb4_general_ci",
+		"--max-connections=500",
+		"--max-allowed-packet=64M",
+		// Survives a killed mariadbd (the OS keeps the writes), not an OS
+		// crash; no test crashes the OS.
+		"--innodb-flush-log-at-trx-commit=2",
+		"--innodb-doublewrite=0",
+		"--sync-binlog=0",
+	}
+	if os.Geteuid() == 0 {
+		args = append(args, "--user=root")
+	}
+	return append(args, extra...)
+}
+
+// startAndWait starts mariadbd with m.args and waits until the drc user can
+// log in over TCP.
+func (m *MariaDB) startAndWait() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p, err := m.env.start("mariadbd "+m.Addr(), filepath.Join(m.dir, "stdout.log"), m.args)
+	if err != nil {
+		return err
+	}
+	m.proc = p
+	db, err := sql.Open("mysql", m.dsn("", 2*time.Second))
+	if err != nil {
+		return fmt.Errorf("open dsn: %w", err)
+	}
+	deadline := time.Now().Add(mariadbReadyLimit)
+	var lastErr error
+	for {
+		if !p.running() {
+			db.Close()
+			return fmt.Errorf("mariadbd exited during startup: %s", p.exitDescription())
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		lastErr = db.PingContext(ctx)
+		cancel()
+		if lastErr == nil {
+			m.adminDB = db
+			return nil
+		}
+		if time.Now().After(deadline) {
+			db.Close()
+			p.kill()
+			return fmt.Errorf("not ready after %v: %w", mariadbReadyLimit, lastErr)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// cleanup runs at the end of the test that started the server.
+func (m *MariaDB) cleanup(t TB) {
+	m.mu.Lock()
+	if m.adminDB != nil {
+		m.adminDB.Close()
+		m.adminDB = nil
+	}
+	p := m.proc
+	m.mu.Unlock()
+	if p != nil && p.stop(mariadbStopLimit) {
+		t.Logf("harness: mariadb %s did not stop within %v; killed", m.Addr(), mariadbStopLimit)
+	}
+	if t.Failed() {
+		t.Logf("harness: last lines of %s:\n%s", m.errLog, logTail(m.errLog, 20))
+		if keepDirs() {
+			t.Logf("harness: kept %s (DRC_HARNESS_KEEP=1)", m.dir)
+			return
+		}
+	}
+	os.RemoveAll(m.dir)
+}
+
+// Addr returns "127.0.0.1:port".
+func (m *MariaDB) Addr() string { return m.Host + ":" + strconv.Itoa(m.Port) }
+
+// DSN returns a go-sql-driver DSN for db (may be empty) over TCP, with
+// multiStatements=true and interpolateParams=false.
+func (m *MariaDB) DSN(db string) string { return m.dsn(db, 10*time.Second) }
+
+func (m *MariaDB) dsn(db string, dialTimeout time.Duration) string {
+	cfg := mysql.NewConfig()
+	cfg.User = m.User
+	cfg.Passwd = m.Password
+	cfg.Net = "tcp"
+	cfg.Addr = m.Addr()
+	cfg.DBName = db
+	cfg.MultiStatements = true
+	cfg.InterpolateParams = false
+	cfg.Timeout = dialTimeout
+	return cfg.FormatDSN()
+}
+
+// Open returns a pool connected to db (may be empty), verified with a ping.
+// It is closed when the test ends.
+func (m *MariaDB) Open(t TB, db string) *sql.DB {
+	t.Helper()
+	pool, err := sql.Open("mysql", m.DSN(db))
+	if err != nil {
+		t.Fatalf("harness: open %s/%s: %v", m.Addr(), db, err)
+	}
+	t.Cleanup(func() { pool.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := pool.PingContext(ctx); err != nil {
+		t.Fatalf("harness: connect %s/%s: %v", m.Addr(), db, err)
+	}
+	return pool
+}
+
+// Exec runs each statement (several may share one string) and fails the test
+// naming the first statement that fails.
+func (m *MariaDB) Exec(t TB, stmts ...string) {
+	t.Helper()
+	db, err := m.admin()
+	if err != nil {
+		t.Fatalf("harness: exec on %s: %v", m.Addr(), err)
+	}
+	for _, stmt := range stmts {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		_, err := db.ExecContext(ctx, stmt)
+		cancel()
+		if err != nil {
+			t.Fatalf("harness: exec on %s: %q: %v", m.Addr(), abbreviate(stmt, 300), err)
+		}
+	}
+}
+
+// BinlogGTIDPos returns @@global.gtid_binlog_pos: the GTID position after the
+// last transaction written to the binlog, e.g. "1-1-42".
+func (m *MariaDB) BinlogGTIDPos(t TB) string {
+	t.Helper()
+	db, err := m.admin()
+	if err != nil {
+		t.Fatalf("harness: gtid_binlog_pos on %s: %v", m.Addr(), err)
+	}
+	var pos string
+	if err := db.QueryRow("SELECT @@global.gtid_binlog_pos").Scan(&pos); err != nil {
+		t.Fatalf("harness: gtid_binlog_pos on %s: %v", m.Addr(), err)
+	}
+	return pos
+}
+
+func (m *MariaDB) admin() (*sql.DB, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.proc == nil || !m.proc.running() {
+		return nil, fmt.Errorf("mariadb %w", errNotRunning)
+	}
+	if m.adminDB == nil {
+		db, err := sql.Open("mysql", m.DSN(""))
+		if err != nil {
+			return nil, err
+		}
+		m.adminDB = db
+	}
+	return m.adminDB, nil
+}
+
+// Stop shuts the server down (SIGTERM; SIGKILL after a minute) and keeps its
+// datadir, for outage tests. Start brings it back on the same port.
+func (m *MariaDB) Stop(t TB) {
+	t.Helper()
+	p := m.detach()
+	if p == nil || !p.running() {
+		t.Fatalf("harness: stop mariadb %s: %v", m.Addr(), errNotRunning)
+	}
+	if p.stop(mariadbStopLimit) {
+		t.Logf("harness: mariadb %s did not stop within %v; killed", m.Addr(), mariadbStopLimit)
+	}
+}
+
+// Kill stops the server with SIGKILL, as a crash would. Start recovers it.
+func (m *MariaDB) Kill(t TB) {
+	t.Helper()
+	p := m.detach()
+	if p == nil || !p.running() {
+		t.Fatalf("harness: kill mariadb %s: %v", m.Addr(), errNotRunning)
+	}
+	p.kill()
+}
+
+// detach closes the admin pool and returns the current process.
+func (m *MariaDB) detach() *process {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.adminDB != nil {
+		m.adminDB.Close()
+		m.adminDB = nil
+	}
+	return m.proc
+}
+
+// Start restarts a stopped or killed server with the same datadir, port and
+// options, and waits until it accepts logins.
+func (m *MariaDB) Start(t TB) {
+	t.Helper()
+	m.mu.Lock()
+	running := m.proc != nil && m.proc.running()
+	m.mu.Unlock()
+	if running {
+		t.Fatalf("harness: start mariadb %s: already running", m.Addr())
+	}
+	began := time.Now()
+	if err := m.startAndWait(); err != nil {
+		t.Fatalf("harness: restart mariadb %s: %v\nlast lines of %s:\n%s", m.Addr(), err, m.errLog, logTail(m.errLog, 40))
+	}
+	t.Logf("harness: mariadb %s restarted in %v", m.Addr(), time.Since(began).Round(time.Millisecond))
+}
+
+// Running reports whether the server process is alive.
+func (m *MariaDB) Running() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.proc != nil && m.proc.running()
+}
+
+// Pid returns the server's process id, or 0 when it is not running.
+func (m *MariaDB) Pid() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.proc == nil || !m.proc.running() {
+		return 0
+	}
+	return m.proc.pid()
+}
+
+// ErrorLogPath returns the path of the server's error log.
+func (m *MariaDB) ErrorLogPath() string { return m.errLog }
+
+// mariadbTemplate returns a datadir with the system tables and the drc
+// user, built once per machine and server version under the cache directory.
+// Building it takes about a second; copying it is faster still.
+func (e *Env) mariadbTemplate() (string, error) {
+	e.templateMu.Lock()
+	defer e.templateMu.Unlock()
+	if e.template != "" || e.templateErr != nil {
+		return e.template, e.templateErr
+	}
+	e.template, e.templateErr = buildTemplate(e.cache)
+	return e.template, e.templateErr
+}
+
+func buildTemplate(cache string) (string, error) {
+	version, err := exec.Command(mariadbd, "--version").Output()
+	if err != nil {
+		return "", fmt.Errorf("mariadbd --version: %w", err)
+	}
+	sum := sha256.Sum256([]byte(templateRevision + "\x00" + string(version) + "\x00" + strconv.Itoa(os.Geteuid())))
+	final := filepath.Join(cache, "mariadb-template-"+hex.EncodeToString(sum[:6]))
+	data := filepath.Join(final, "data")
+	marker := filepath.Join(final, "complete")
+	if _, err := os.Stat(marker); err == nil {
+		return data, nil
+	}
+
+	// One builder per machine; others wait and reuse its result.
+	lock, err := os.OpenFile(filepath.Join(cache, ".mariadb-template.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return "", fmt.Errorf("mariadb template lock: %w", err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return "", fmt.Errorf("mariadb template lock: %w", err)
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	if _, err := os.Stat(marker); err == nil {
+		return data, nil
+	}
+
+	tmp, err := os.MkdirTemp(cache, ".mariadb-template-tmp-")
+	if err != nil {
+		return "", fmt.Errorf("mariadb template: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	tmpData := filepath.Join(tmp, "data")
+	install := []string{
+		"--no-defaults",
+		"--datadir=" + tmpData,
+		"--auth-root-authentication-method=normal",
+		"--skip-test-db",
+		"--skip-name-resolve",
+	}
+	if os.Geteuid() == 0 {
+		install = append(install, "--user=root")
+	}
+	if out, err := exec.Command(mariadbInstallDB, install...).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("mariadb template: %s: %w\n%s", mariadbInstallDB, err, lastLines(string(out), 30))
+	}
+	// Bootstrap mode runs without grant tables loaded; FLUSH PRIVILEGES
+	// loads them so CREATE USER and GRANT work.
+	var sqlText strings.Builder
+	sqlText.WriteString("FLUSH PRIVILEGES;\n")
+	for _, host := range []string{"127.0.0.1", "localhost", "::1"} {
+		fmt.Fprintf(&sqlText, "CREATE USER '%s'@'%s' IDENTIFIED BY '%s';\n", DefaultUser, host, DefaultPassword)
+		fmt.Fprintf(&sqlText, "GRANT ALL PRIVILEGES ON *.* TO '%s'@'%s' WITH GRANT OPTION;\n", DefaultUser, host)
+	}
+	boot := []string{"--no-defaults", "--bootstrap", "--datadir=" + tmpData, "--skip-log-bin",
+		"--log-error=" + filepath.Join(tmp, "bootstrap.log")}
+	if os.Geteuid() == 0 {
+		boot = append(boot, "--user=root")
+	}
+	cmd := exec.Command(mariadbd, boot...)
+	cmd.Stdin = strings.NewReader(sqlText.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("mariadb template: create drc user: %w\n%s\n%s", err, out, logTail(filepath.Join(tmp, "bootstrap.log"), 20))
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "complete"), []byte(version), 0o644); err != nil {
+		return "", fmt.Errorf("mariadb template: %w", err)
+	}
+	os.RemoveAll(final) // a partial one from an interrupted build
+	if err := os.Rename(tmp, final); err != nil {
+		return "", fmt.Errorf("mariadb template: %w", err)
+	}
+	return data, nil
+}
+
+func abbreviate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,108 @@
+package event
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// Row is one row image: a value per column of its Table, in column order.
+//
+// On the replicator side Table.EncodeRow fills it; on the consumer side
+// Decode does. Values[i] holds the JSON encoding of column i as the type
+// mapping in doc.go defines it, "null" for SQL NULL, or nil when the image
+// does not contain the column (binlog_row_image other than FULL).
+//
+// A Row is reused across events to avoid allocation: Values point into
+// storage the next EncodeRow overwrites.
+type Row struct {
+	Table  *Table
+	Values []json.RawMessage
+
+	// jsonNull lists the columns (indexes) of kind JSON whose value is the
+	// JSON null literal rather than SQL NULL. JSON text cannot tell the two
+	// apart inside an image, so they travel beside it, in the record's
+	// "before_json_null"/"after_json_null" fields. Only MySQL has a JSON
+	// type, and a JSON null document is rare.
+	jsonNull []int
+
+	buf     []byte // backing store of Values (encoder)
+	ends    []int  // end offset in buf of each value, -1 when absent
+	scratch []byte
+}
+
+// IsJSONNull reports whether column i holds the JSON null literal (not SQL
+// NULL) in a MySQL JSON column.
+func (r *Row) IsJSONNull(i int) bool {
+	for _, j := range r.jsonNull {
+		if j == i {
+			return true
+		}
+	}
+	return false
+}
+
+// Value returns the encoded value of the named column, and whether the image
+// has it.
+func (r *Row) Value(name string) (json.RawMessage, bool) {
+	i := r.Table.ColumnIndex(name)
+	if i < 0 || r.Values[i] == nil {
+		return nil, false
+	}
+	return r.Values[i], true
+}
+
+// appendJSON appends the image as a JSON object, in column order.
+func (r *Row) appendJSON(dst []byte) []byte {
+	dst = append(dst, '{')
+	first := true
+	for i, v := range r.Values {
+		if v == nil {
+			continue
+		}
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst = append(dst, r.Table.Columns[i].quotedName()...)
+		dst = append(dst, v...)
+	}
+	return append(dst, '}')
+}
+
+// appendJSONNull appends the names of the columns holding JSON null as a
+// JSON array.
+func (r *Row) appendJSONNull(dst []byte) []byte {
+	dst = append(dst, '[')
+	for k, i := range r.jsonNull {
+		if k > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendString(dst, r.Table.Columns[i].Name)
+	}
+	return append(dst, ']')
+}
+
+// quotedName returns `"name":`. Tables built by this package precompute it;
+// the fallback serves a Column a caller assembled by hand.
+func (c *Column) quotedName() []byte {
+	if c.quoted != nil {
+		return c.quoted
+	}
+	return append(appendString(nil, c.Name), ':')
+}
+
+// appendKeyValues appends the primary-key values of the image as a JSON
+// array, the variable part of a record key.
+func (r *Row) appendKeyValues(dst []byte) ([]byte, error) {
+	dst = append(dst, '[')
+	for k, i := range r.Table.PKIndex {
+		if i >= len(r.Values) || r.Values[i] == nil {
+			return dst, fmt.Errorf("%w: primary-key column %q is not in the image", ErrPartialImage, r.Table.Columns[i].Name)
+		}
+		if k > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, r.Values[i]...)
+	}
+	return append(dst, ']'), nil
+}

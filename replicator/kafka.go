@@ -1,0 +1,300 @@
+package replicator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/drc-dev/drc/replicator/event"
+)
+
+// maxRecordBytes bounds one Kafka record (one row image pair). The topic is
+// created with a matching max.message.bytes; a bigger row fails with a
+// clear error instead of being dropped.
+const maxRecordBytes = 16 << 20
+
+// saramaConfig is the producer and tail-reader configuration. The settings
+// that make publishing exactly once are not optional: idempotence, one
+// in-flight request, acks from all replicas, an explicit protocol version,
+// and a transactional id that fences any older replicator of the cluster.
+func saramaConfig(c Config) (*sarama.Config, error) {
+	v, err := sarama.ParseKafkaVersion(c.KafkaVersion)
+	if err != nil {
+		return nil, fmt.Errorf("kafka version %q: %w", c.KafkaVersion, err)
+	}
+	sc := sarama.NewConfig()
+	sc.Version = v
+	sc.ClientID = c.ClientID
+	sc.Net.MaxOpenRequests = 1
+	sc.Producer.Idempotent = true
+	sc.Producer.RequiredAcks = sarama.WaitForAll
+	sc.Producer.Transaction.ID = "drc-" + c.Cluster
+	// A 1,000,000-row transaction must finish inside one Kafka transaction.
+	sc.Producer.Transaction.Timeout = 5 * time.Minute
+	sc.Producer.Partitioner = sarama.NewManualPartitioner
+	sc.Producer.Return.Successes = false
+	sc.Producer.Return.Errors = true
+	sc.Producer.MaxMessageBytes = maxRecordBytes
+	sc.Producer.Flush.Bytes = 1 << 20
+	sc.Producer.Flush.Frequency = 2 * time.Millisecond
+	sc.Producer.Retry.Max = 10
+	sc.Producer.Retry.Backoff = 100 * time.Millisecond
+	switch c.Compression {
+	case "lz4":
+		sc.Producer.Compression = sarama.CompressionLZ4
+	case "zstd":
+		sc.Producer.Compression = sarama.CompressionZSTD
+	case "gzip":
+		sc.Producer.Compression = sarama.CompressionGZIP
+	case "snappy":
+		sc.Producer.Compression = sarama.CompressionSnappy
+	}
+	sc.Consumer.IsolationLevel = sarama.ReadCommitted
+	sc.Consumer.Fetch.Default = 4 << 20
+	sc.Consumer.Fetch.Max = maxRecordBytes + (1 << 20)
+	sc.Metadata.Retry.Max = 3
+	sc.Net.DialTimeout = 5 * time.Second
+	return sc, nil
+}
+
+// ensureTopic creates the topic if it is missing and checks the partition
+// count of an existing one, because records routed by a different count
+// would break per-database order.
+func ensureTopic(client sarama.Client, c Config) error {
+	admin, err := sarama.NewClusterAdminFromClient(client)
+	if err != nil {
+		return fmt.Errorf("kafka admin: %w", err)
+	}
+	// Closing the admin would close the shared client.
+	md, err := admin.DescribeTopics([]string{c.Topic})
+	if err == nil && len(md) == 1 && !errors.Is(md[0].Err, sarama.ErrUnknownTopicOrPartition) {
+		if md[0].Err != sarama.ErrNoError {
+			return fmt.Errorf("describe topic %s: %w", c.Topic, md[0].Err)
+		}
+		if got := int32(len(md[0].Partitions)); got != c.Partitions {
+			return permanent(fmt.Errorf("topic %s has %d partitions, config says %d: the partition count of a drc topic cannot change", c.Topic, got, c.Partitions))
+		}
+		return nil
+	}
+	maxBytes := fmt.Sprint(maxRecordBytes + (1 << 20))
+	err = admin.CreateTopic(c.Topic, &sarama.TopicDetail{
+		NumPartitions:     c.Partitions,
+		ReplicationFactor: int16(c.ReplicationFactor),
+		ConfigEntries:     map[string]*string{"max.message.bytes": &maxBytes},
+	}, false)
+	if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+		return fmt.Errorf("create topic %s: %w", c.Topic, err)
+	}
+	return client.RefreshMetadata(c.Topic)
+}
+
+// tailRecord is what resume needs from a committed transaction's last record.
+type tailRecord struct {
+	GTIDSet string `json:"gtid_set"`
+	Last    bool   `json:"last"`
+}
+
+// resumePosition finds the newest committed position in the topic: the
+// gtid_set of the last transaction-final record, across partitions. It
+// must run after the transactional producer is initialised, which fences
+// and aborts any transaction an older replicator left open. ok is false
+// for an empty topic.
+func resumePosition(ctx context.Context, client sarama.Client, topic, flavor string, log *slog.Logger) (pos Position, ok bool, err error) {
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		return Position{}, false, fmt.Errorf("partitions of %s: %w", topic, err)
+	}
+	consumer, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		return Position{}, false, fmt.Errorf("tail consumer: %w", err)
+	}
+	defer consumer.Close()
+	for _, p := range parts {
+		set, found, err := tailOfPartition(ctx, client, consumer, topic, p)
+		if err != nil {
+			return Position{}, false, err
+		}
+		if !found {
+			continue
+		}
+		cand, err := ParsePosition(flavor, set)
+		if err != nil {
+			return Position{}, false, fmt.Errorf("topic %s partition %d: last record's gtid_set: %w", topic, p, err)
+		}
+		// Every record's gtid_set is a prefix of one binlog history, so the
+		// newest is the one that contains the others.
+		if !ok || cand.Contains(pos) {
+			pos, ok = cand, true
+		}
+	}
+	if ok {
+		log.Info("resuming from the committed tail of the topic", "topic", topic, "gtid_set", pos.String())
+	}
+	return pos, ok, nil
+}
+
+func tailOfPartition(ctx context.Context, client sarama.Client, consumer sarama.Consumer, topic string, p int32) (string, bool, error) {
+	oldest, err := client.GetOffset(topic, p, sarama.OffsetOldest)
+	if err != nil {
+		return "", false, fmt.Errorf("oldest offset of %s/%d: %w", topic, p, err)
+	}
+	newest, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+	if err != nil {
+		return "", false, fmt.Errorf("newest offset of %s/%d: %w", topic, p, err)
+	}
+	for window := int64(64); ; window *= 8 {
+		start := max(oldest, newest-window)
+		set, found, err := scanForLast(ctx, consumer, topic, p, start, newest)
+		if err != nil || found || start == oldest {
+			return set, found, err
+		}
+	}
+}
+
+// scanForLast reads [start, end) with read_committed and returns the
+// gtid_set of the last transaction-final record in it.
+func scanForLast(ctx context.Context, consumer sarama.Consumer, topic string, p int32, start, end int64) (string, bool, error) {
+	if start >= end {
+		return "", false, nil
+	}
+	pc, err := consumer.ConsumePartition(topic, p, start)
+	if err != nil {
+		return "", false, fmt.Errorf("read tail of %s/%d from %d: %w", topic, p, start, err)
+	}
+	defer pc.Close()
+	var set string
+	var found bool
+	// Aborted records and transaction markers are invisible to a
+	// read_committed reader, so the end is not always reached by offset; a
+	// quiet period ends the scan then. The common case, a data record just
+	// before the final commit marker, ends it at once.
+	idle := time.NewTimer(3 * time.Second)
+	defer idle.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return "", false, ctx.Err()
+		case err := <-pc.Errors():
+			return "", false, fmt.Errorf("read tail of %s/%d: %w", topic, p, err)
+		case <-idle.C:
+			return set, found, nil
+		case m := <-pc.Messages():
+			var r tailRecord
+			if err := json.Unmarshal(m.Value, &r); err != nil {
+				return "", false, permanent(fmt.Errorf("topic %s partition %d offset %d: corrupt record: %w", topic, p, m.Offset, err))
+			}
+			if r.Last {
+				if r.GTIDSet == "" {
+					return "", false, permanent(fmt.Errorf("topic %s partition %d offset %d: final record of a transaction lacks gtid_set", topic, p, m.Offset))
+				}
+				set, found = r.GTIDSet, true
+			}
+			if m.Offset >= end-2 {
+				return set, found, nil
+			}
+			idle.Reset(time.Second)
+		}
+	}
+}
+
+// publisher owns the transactional producer of one session.
+type publisher struct {
+	producer sarama.AsyncProducer
+	errs     chan error // first delivery error, buffered(1)
+	done     chan struct{}
+	inTxn    bool
+}
+
+func newPublisher(client sarama.Client) (*publisher, error) {
+	// NewAsyncProducerFromClient initialises the transactional id, which
+	// fences any other producer of this cluster and aborts its open
+	// transaction.
+	p, err := sarama.NewAsyncProducerFromClient(client)
+	if err != nil {
+		if errors.Is(err, sarama.ErrProducerFenced) {
+			return nil, permanent(fmt.Errorf("kafka producer: %w", err))
+		}
+		return nil, fmt.Errorf("kafka transactional producer: %w", err)
+	}
+	pub := &publisher{producer: p, errs: make(chan error, 1), done: make(chan struct{})}
+	go func() {
+		defer close(pub.done)
+		for perr := range p.Errors() {
+			select {
+			case pub.errs <- perr:
+			default:
+			}
+		}
+	}()
+	return pub, nil
+}
+
+func (p *publisher) begin() error {
+	if p.inTxn {
+		return nil
+	}
+	if err := p.producer.BeginTxn(); err != nil {
+		return classifyKafka(fmt.Errorf("begin kafka transaction: %w", err))
+	}
+	p.inTxn = true
+	return nil
+}
+
+func (p *publisher) send(ctx context.Context, m *sarama.ProducerMessage) error {
+	select {
+	case p.producer.Input() <- m:
+		return nil
+	case err := <-p.errs:
+		return classifyKafka(fmt.Errorf("publish: %w", err))
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (p *publisher) commit() error {
+	if !p.inTxn {
+		return nil
+	}
+	err := p.producer.CommitTxn()
+	p.inTxn = false
+	if err == nil {
+		select {
+		case err = <-p.errs:
+		default:
+		}
+	}
+	if err != nil {
+		return classifyKafka(fmt.Errorf("commit kafka transaction: %w", err))
+	}
+	return nil
+}
+
+// close aborts an open transaction and stops the producer.
+func (p *publisher) close() {
+	if p.inTxn {
+		_ = p.producer.AbortTxn()
+		p.inTxn = false
+	}
+	p.producer.AsyncClose()
+	<-p.done
+}
+
+func classifyKafka(err error) error {
+	if errors.Is(err, sarama.ErrProducerFenced) || errors.Is(err, sarama.ErrInvalidProducerEpoch) ||
+		errors.Is(err, sarama.ErrTransactionalIDAuthorizationFailed) {
+		return permanent(fmt.Errorf("%w (another replicator for this cluster took over; this one stops)", err))
+	}
+	var pe *sarama.ProducerError
+	if errors.As(err, &pe) && errors.Is(pe.Err, sarama.ErrMessageSizeTooLarge) {
+		return permanent(err)
+	}
+	return err
+}
+
+// recordKey is the Kafka key: db.table plus the primary-key values.
+var _ = event.Version

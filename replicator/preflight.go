@@ -1,0 +1,130 @@
+package replicator
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// PreflightError names a source setting or privilege that stops the
+// replicator from starting.
+type PreflightError struct {
+	Setting string // e.g. binlog_row_metadata, or "privilege REPLICATION SLAVE"
+	Problem string
+}
+
+func (e *PreflightError) Error() string {
+	return fmt.Sprintf("source preflight: %s: %s", e.Setting, e.Problem)
+}
+
+// Preflight checks that the source can be replicated: row-based binlog with
+// full images and full metadata, GTIDs, and the privileges the replicator
+// uses. It returns every problem found, joined.
+func Preflight(ctx context.Context, db *sql.DB, flavor string) error {
+	var errs []error
+	want := map[string]string{
+		"log_bin":             "1",
+		"binlog_format":       "ROW",
+		"binlog_row_image":    "FULL",
+		"binlog_row_metadata": "FULL",
+	}
+	if flavor == "mysql" {
+		want["gtid_mode"] = "ON"
+		want["enforce_gtid_consistency"] = "ON"
+	} else {
+		want["gtid_strict_mode"] = "1"
+	}
+	for _, name := range []string{"log_bin", "binlog_format", "binlog_row_image", "binlog_row_metadata", "gtid_mode", "enforce_gtid_consistency", "gtid_strict_mode"} {
+		w, ok := want[name]
+		if !ok {
+			continue
+		}
+		var got sql.NullString
+		if err := db.QueryRowContext(ctx, "SELECT @@GLOBAL."+name).Scan(&got); err != nil {
+			errs = append(errs, &PreflightError{name, fmt.Sprintf("cannot read it (%v); drc needs MariaDB 10.5+ or MySQL 8.0+", err)})
+			continue
+		}
+		v := strings.ToUpper(got.String)
+		if v == "ON" && w == "1" {
+			v = "1"
+		}
+		if v != w {
+			errs = append(errs, &PreflightError{name, fmt.Sprintf("must be %s, is %q; set %s=%s in the server config and restart", w, got.String, name, w)})
+		}
+	}
+
+	grants, err := currentGrants(ctx, db)
+	if err != nil {
+		errs = append(errs, &PreflightError{"privileges", err.Error()})
+	} else {
+		for _, p := range []struct {
+			name     string
+			synonyms []string
+		}{
+			{"REPLICATION SLAVE", []string{"REPLICATION SLAVE", "REPLICATION REPLICA"}},
+			{"REPLICATION CLIENT", []string{"REPLICATION CLIENT", "BINLOG MONITOR", "SLAVE MONITOR"}},
+			{"SELECT", []string{"SELECT"}},
+		} {
+			if !hasGrant(grants, p.synonyms) {
+				errs = append(errs, &PreflightError{"privilege " + p.name, fmt.Sprintf("the replicator's user lacks it; GRANT %s ON *.* TO the user", p.name)})
+			}
+		}
+	}
+	if err := ensureHeartbeatTable(ctx, db); err != nil {
+		errs = append(errs, &PreflightError{"privilege CREATE, INSERT, UPDATE on drc_meta", err.Error()})
+	}
+	return errors.Join(errs...)
+}
+
+func currentGrants(ctx context.Context, db *sql.DB) ([]string, error) {
+	rows, err := db.QueryContext(ctx, "SHOW GRANTS FOR CURRENT_USER()")
+	if err != nil {
+		return nil, fmt.Errorf("SHOW GRANTS: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var g string
+		if err := rows.Scan(&g); err != nil {
+			return nil, fmt.Errorf("SHOW GRANTS: %w", err)
+		}
+		out = append(out, strings.ToUpper(g))
+	}
+	return out, rows.Err()
+}
+
+// hasGrant reports whether a global grant (ON *.*) includes one of names.
+func hasGrant(grants []string, names []string) bool {
+	for _, g := range grants {
+		if !strings.Contains(g, " ON *.* ") {
+			continue
+		}
+		if strings.Contains(g, "GRANT ALL PRIVILEGES") {
+			return true
+		}
+		for _, n := range names {
+			if strings.Contains(g, n) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// The heartbeat table. ts is the source's clock in unix microseconds, so
+// the applier computes lag without parsing time zones.
+const heartbeatDDL = `CREATE TABLE IF NOT EXISTS drc_meta.heartbeat (
+  region VARCHAR(64) NOT NULL PRIMARY KEY,
+  ts BIGINT NOT NULL COMMENT 'source clock, unix microseconds'
+) ENGINE=InnoDB`
+
+func ensureHeartbeatTable(ctx context.Context, db *sql.DB) error {
+	for _, q := range []string{"CREATE DATABASE IF NOT EXISTS drc_meta", heartbeatDDL} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("%s: %w", strings.SplitN(q, "(", 2)[0], err)
+		}
+	}
+	return nil
+}

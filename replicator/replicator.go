@@ -1,0 +1,300 @@
+package replicator
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/go-sql-driver/mysql"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config is everything one replicator needs. cmd/drc fills it from the
+// YAML file; New applies the defaults documented on each field.
+type Config struct {
+	Cluster string // source cluster name; transactional id is drc-<Cluster>
+	Region  string // region the source lives in
+
+	Flavor   string // mariadb (default) or mysql
+	Host     string
+	Port     int
+	User     string
+	Password string
+	ServerID uint32 // replica id used for the binlog dump; default 4242
+
+	Brokers           []string
+	Topic             string
+	KafkaVersion      string // default 3.9.0
+	ClientID          string // default drc
+	ReplicationFactor int    // default 1
+	Partitions        int32  // default 1
+	PartitionBy       string // cluster (default) or database
+	Compression       string // none, lz4 (default), zstd, gzip, snappy
+
+	HeartbeatInterval time.Duration // default 1s
+	FlushInterval     time.Duration // default 20ms
+	MaxBatchBytes     int           // default 4 MiB
+	Filter            Filter
+	AllowDDL          []string
+	StartGTID         string // where an empty topic starts; default the source's current position
+
+	// MaxBackoff caps the retry backoff after a failure; default 30s.
+	MaxBackoff time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.Flavor == "" {
+		c.Flavor = "mariadb"
+	}
+	if c.ServerID == 0 {
+		c.ServerID = 4242
+	}
+	if c.KafkaVersion == "" {
+		c.KafkaVersion = "3.9.0"
+	}
+	if c.ClientID == "" {
+		c.ClientID = "drc"
+	}
+	if c.ReplicationFactor == 0 {
+		c.ReplicationFactor = 1
+	}
+	if c.Partitions == 0 {
+		c.Partitions = 1
+	}
+	if c.PartitionBy == "" {
+		c.PartitionBy = "cluster"
+	}
+	if c.Compression == "" {
+		c.Compression = "lz4"
+	}
+	if c.Topic == "" {
+		c.Topic = "drc." + c.Cluster
+	}
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = time.Second
+	}
+	if c.FlushInterval == 0 {
+		c.FlushInterval = 20 * time.Millisecond
+	}
+	if c.MaxBatchBytes == 0 {
+		c.MaxBatchBytes = 4 << 20
+	}
+	if c.MaxBackoff == 0 {
+		c.MaxBackoff = 30 * time.Second
+	}
+}
+
+// DSN is the go-sql-driver DSN of the source, in UTC.
+func (c Config) DSN() string {
+	mc := mysql.NewConfig()
+	mc.User, mc.Passwd, mc.Net = c.User, c.Password, "tcp"
+	mc.Addr = fmt.Sprintf("%s:%d", c.Host, c.Port)
+	mc.Params = map[string]string{"time_zone": "'+00:00'"}
+	mc.Timeout = 5 * time.Second
+	return mc.FormatDSN()
+}
+
+// Replicator tails one source's binlog and publishes it to Kafka.
+type Replicator struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *metrics
+}
+
+// New builds a Replicator. Metrics are registered on reg.
+func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Replicator, error) {
+	cfg.setDefaults()
+	if cfg.Cluster == "" || cfg.Region == "" {
+		return nil, errors.New("replicator: cluster and region are required")
+	}
+	if len(cfg.Brokers) == 0 {
+		return nil, errors.New("replicator: at least one kafka broker is required")
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	return &Replicator{cfg: cfg, log: log, metrics: m}, nil
+}
+
+// Run replicates until ctx is cancelled or a permanent error occurs. A
+// transient failure (source restart, broker outage, network) ends the
+// session; the next one resumes from the committed tail of the topic after
+// a capped exponential backoff. Run returns after all its goroutines stop;
+// it returns nil when ctx is cancelled.
+func (r *Replicator) Run(ctx context.Context) error {
+	db, err := sql.Open("mysql", r.cfg.DSN())
+	if err != nil {
+		return fmt.Errorf("source %s:%d: %w", r.cfg.Host, r.cfg.Port, err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(3)
+
+	if err := Preflight(ctx, db, r.cfg.Flavor); err != nil {
+		return permanent(err)
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	var st sessionState
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.heartbeat(ctx, db, &st)
+	}()
+	defer wg.Wait()
+	defer cancel()
+
+	backoff := time.Second
+	failures := 0
+	var lastLogged time.Time
+	for {
+		start := time.Now()
+		err := r.session(ctx, db, &st)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if IsPermanent(err) {
+			r.metrics.errors.WithLabelValues(errorKind(err)).Inc()
+			return err
+		}
+		r.metrics.errors.WithLabelValues(errorKind(err)).Inc()
+		if time.Since(start) > time.Minute {
+			// A long healthy session resets the backoff.
+			if failures > 0 {
+				r.log.Info("replication recovered", "failures", failures)
+			}
+			failures, backoff = 0, time.Second
+		}
+		failures++
+		// Log the first failure, then at most once a minute while it lasts.
+		if failures == 1 || time.Since(lastLogged) > time.Minute {
+			r.log.Warn("replication session failed; retrying", "error", err, "failures", failures, "backoff", backoff)
+			lastLogged = time.Now()
+		}
+		st.setRecovering(failures)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, r.cfg.MaxBackoff)
+	}
+}
+
+// sessionState is shared between sessions and the heartbeat goroutine.
+type sessionState struct {
+	mu         sync.Mutex
+	lastTS     time.Time // source commit time of the newest published transaction
+	recovering int       // consecutive failed sessions; 0 when healthy
+}
+
+func (s *sessionState) setRecovering(n int) {
+	s.mu.Lock()
+	s.recovering = n
+	s.mu.Unlock()
+}
+
+// published records progress and reports whether the session had been
+// recovering from failures, so the recovery is logged once.
+func (s *sessionState) published(ts time.Time) (recovered int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lastTS = ts
+	recovered, s.recovering = s.recovering, 0
+	return recovered
+}
+
+func (s *sessionState) position() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastTS
+}
+
+// heartbeat writes drc_meta.heartbeat every interval and refreshes the purge
+// horizon gauge. Failures are logged once per outage: the source being down
+// is already reported by the session.
+func (r *Replicator) heartbeat(ctx context.Context, db *sql.DB, st *sessionState) {
+	t := time.NewTicker(r.cfg.HeartbeatInterval)
+	defer t.Stop()
+	failing := false
+	var expire time.Duration
+	var expireRead time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		_, err := db.ExecContext(ctx, `INSERT INTO drc_meta.heartbeat (region, ts)
+			VALUES (?, CAST(UNIX_TIMESTAMP(NOW(6))*1000000 AS SIGNED))
+			ON DUPLICATE KEY UPDATE ts = VALUES(ts)`, r.cfg.Region)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if !failing {
+				r.log.Warn("heartbeat write failed", "error", err)
+				failing = true
+			}
+			continue
+		}
+		if failing {
+			r.log.Info("heartbeat write recovered")
+			failing = false
+		}
+		if time.Since(expireRead) > time.Minute {
+			if e, err := binlogExpiry(ctx, db); err == nil {
+				expire, expireRead = e, time.Now()
+			}
+		}
+		r.metrics.purgeHorizon.Set(purgeHorizon(st.position(), expire, time.Now()))
+	}
+}
+
+// purgeHorizon is how long remains before the source may purge the binlog
+// holding the replicator's position: binlogs are purged by age, so events
+// committed at pos become purgeable at pos+expire. +Inf when the source
+// never purges by age.
+func purgeHorizon(pos time.Time, expire time.Duration, now time.Time) float64 {
+	if expire <= 0 {
+		return math.Inf(1)
+	}
+	if pos.IsZero() {
+		pos = now
+	}
+	return pos.Add(expire).Sub(now).Seconds()
+}
+
+func binlogExpiry(ctx context.Context, db *sql.DB) (time.Duration, error) {
+	var secs sql.NullFloat64
+	err := db.QueryRowContext(ctx, "SELECT @@GLOBAL.binlog_expire_logs_seconds").Scan(&secs)
+	if err != nil {
+		var days sql.NullFloat64
+		if err2 := db.QueryRowContext(ctx, "SELECT @@GLOBAL.expire_logs_days").Scan(&days); err2 != nil {
+			return 0, fmt.Errorf("read binlog expiry: %w", err)
+		}
+		return time.Duration(days.Float64 * float64(24*time.Hour)), nil
+	}
+	return time.Duration(secs.Float64 * float64(time.Second)), nil
+}
+
+// newKafkaClient connects to the brokers with the exactly-once settings.
+func newKafkaClient(c Config) (sarama.Client, error) {
+	sc, err := saramaConfig(c)
+	if err != nil {
+		return nil, permanent(err)
+	}
+	client, err := sarama.NewClient(c.Brokers, sc)
+	if err != nil {
+		return nil, fmt.Errorf("connect to kafka %v: %w", c.Brokers, err)
+	}
+	return client, nil
+}

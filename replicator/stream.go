@@ -1,0 +1,797 @@
+package replicator
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/replication"
+
+	"github.com/drc-dev/drc/replicator/event"
+)
+
+// Tables in drc_meta that carry meaning through the binlog.
+const (
+	metaDB          = "drc_meta"
+	heartbeatTable  = "heartbeat"
+	checkpointTable = "apply_checkpoint"
+)
+
+// Batch limits between the binlog reader and the publisher. The channel
+// holds at most batchQueue batches, so the reader is at most about
+// batchQueue*batchBytes ahead of Kafka, whatever the transaction size.
+const (
+	batchBytes   = 1 << 20
+	batchRecords = 4096
+	batchQueue   = 4
+)
+
+// batch is a run of encoded records handed from the reader to the
+// publisher. Keys and values live in one arena.
+type batch struct {
+	arena []byte
+	msgs  []sarama.ProducerMessage
+	// boundary: the batch ends at a binlog transaction boundary, so the
+	// Kafka transaction may commit after it.
+	boundary bool
+	txns     int       // binlog transactions completed in this batch
+	lastTS   time.Time // commit time of the last completed transaction
+	lastGTID string
+	events   int
+}
+
+func (b *batch) reset() {
+	b.arena = b.arena[:0]
+	b.msgs = b.msgs[:0]
+	b.boundary, b.txns, b.events, b.lastTS, b.lastGTID = false, 0, 0, time.Time{}, ""
+}
+
+// session runs one connection's worth of replication: it fences older
+// producers, finds the resume position in the topic's committed tail,
+// streams the binlog from there and publishes until an error.
+func (r *Replicator) session(ctx context.Context, db *sql.DB, st *sessionState) error {
+	client, err := newKafkaClient(r.cfg)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	if err := ensureTopic(client, r.cfg); err != nil {
+		return err
+	}
+	pub, err := newPublisher(client)
+	if err != nil {
+		return err
+	}
+	defer pub.close()
+
+	pos, ok, err := resumePosition(ctx, client, r.cfg.Topic, r.cfg.Flavor, r.log)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		if pos, err = r.startPosition(ctx, db); err != nil {
+			return err
+		}
+		r.log.Info("topic is empty; starting from the source position", "topic", r.cfg.Topic, "gtid_set", pos.String())
+		// Commit the start position before reading anything, so a crash
+		// before the first transaction is published resumes here instead
+		// of at a later "current position", which would skip transactions.
+		if err := r.publishMarker(ctx, pub, pos); err != nil {
+			return err
+		}
+	}
+	if err := checkPurged(ctx, db, pos); err != nil {
+		return err
+	}
+	r.log.Info("streaming the binlog", "after", pos.String())
+
+	sc := replication.BinlogSyncerConfig{
+		ServerID: r.cfg.ServerID,
+		Flavor:   r.cfg.Flavor,
+		Host:     r.cfg.Host,
+		Port:     uint16(r.cfg.Port),
+		User:     r.cfg.User,
+		Password: r.cfg.Password,
+		// The session, not the syncer, retries: a fresh session re-reads
+		// the topic's tail, so it never resumes from a half transaction.
+		DisableRetrySync:     true,
+		MaxReconnectAttempts: 1,
+		HeartbeatPeriod:      5 * time.Second,
+		ReadTimeout:          30 * time.Second,
+		EventCacheCount:      512,
+		Logger:               slog.New(slog.DiscardHandler),
+	}
+	event.SyncerConfig(&sc)
+	syncer := replication.NewBinlogSyncer(sc)
+	defer syncer.Close()
+	streamer, err := syncer.StartSyncGTID(pos.GTIDSet().Clone())
+	if err != nil {
+		return fmt.Errorf("start binlog dump at %s: %w", pos, err)
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan *batch, batchQueue)
+	free := make(chan *batch, batchQueue+2)
+	readErr := make(chan error, 1)
+	rd := newReader(r, pos, batches, free)
+	go func() {
+		err := rd.run(ctx, streamer)
+		cancel() // stops the publisher when the reader fails
+		readErr <- err
+	}()
+
+	err = r.publish(ctx, pub, batches, free, st)
+	cancel()
+	syncer.Close() // unblocks GetEvent
+	if rerr := <-readErr; err == nil || errors.Is(err, context.Canceled) {
+		err = rerr
+	}
+	return err
+}
+
+// publish is the publisher stage: it packs batches into Kafka transactions
+// and commits only at binlog transaction boundaries.
+func (r *Replicator) publish(ctx context.Context, pub *publisher, in <-chan *batch, free chan<- *batch, st *sessionState) error {
+	var (
+		open      []*batch // batches of the open Kafka transaction
+		txnBytes  int
+		txnStart  time.Time
+		boundary  = true
+		committed = func() {
+			var ts time.Time
+			var txns, events, bytes int
+			var gtid string
+			for _, b := range open {
+				txns += b.txns
+				events += b.events
+				bytes += len(b.arena)
+				if b.txns > 0 {
+					ts, gtid = b.lastTS, b.lastGTID
+				}
+			}
+			r.metrics.observeCommit(txns, events, bytes, ts, gtid)
+			if !ts.IsZero() {
+				if n := st.published(ts); n > 0 {
+					r.log.Info("replication recovered", "failures", n, "gtid", gtid)
+				}
+			}
+			for _, b := range open {
+				b.reset()
+				select {
+				case free <- b:
+				default:
+				}
+			}
+			open = open[:0]
+			txnBytes = 0
+		}
+	)
+	for {
+		var b *batch
+		if pub.inTxn && boundary {
+			// Commit when the reader has nothing more ready, or the
+			// transaction is big or old enough.
+			if txnBytes >= r.cfg.MaxBatchBytes || time.Since(txnStart) >= r.cfg.FlushInterval {
+				if err := pub.commit(); err != nil {
+					return err
+				}
+				committed()
+				continue
+			}
+			select {
+			case b = <-in:
+			default:
+				if err := pub.commit(); err != nil {
+					return err
+				}
+				committed()
+				continue
+			}
+		} else {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case b = <-in:
+			}
+		}
+		if !pub.inTxn {
+			if err := pub.begin(); err != nil {
+				return err
+			}
+			txnStart = time.Now()
+		}
+		for i := range b.msgs {
+			if err := pub.send(ctx, &b.msgs[i]); err != nil {
+				return err
+			}
+		}
+		open = append(open, b)
+		txnBytes += len(b.arena)
+		boundary = b.boundary
+	}
+}
+
+// pending is a row record held back until the next one arrives, because
+// only then is it known whether it is its transaction's last.
+type pending struct {
+	valid      bool
+	rec        event.Record
+	imgA, imgB event.Row
+}
+
+// reader is the binlog stage: it decodes events into records and cuts them
+// into batches.
+type reader struct {
+	r      *Replicator
+	pos    Position
+	out    chan<- *batch
+	free   chan *batch
+	cache  event.TableCache
+	allow  map[string]bool
+	region string
+
+	cur *batch
+
+	// The open binlog transaction.
+	inTxn      bool
+	standalone bool
+	firstRows  bool // no rows event seen yet in this transaction
+	skipTxn    bool // applied by drc from another region: not sent back
+	gtid       string
+	ts         int64
+	seq        []int
+	pend       []*pending // the held-back record of each partition
+	emitted    int
+	spare      *pending // double buffer for the incoming row
+}
+
+func newReader(r *Replicator, pos Position, out chan<- *batch, free chan *batch) *reader {
+	allow := make(map[string]bool, len(r.cfg.AllowDDL))
+	for _, s := range r.cfg.AllowDDL {
+		allow[normalizeSQL(s)] = true
+	}
+	rd := &reader{
+		r: r, pos: pos.Clone(), out: out, free: free, allow: allow, region: r.cfg.Region,
+		seq:   make([]int, r.cfg.Partitions),
+		pend:  make([]*pending, r.cfg.Partitions),
+		spare: &pending{},
+	}
+	for i := range rd.pend {
+		rd.pend[i] = &pending{}
+	}
+	return rd
+}
+
+func (rd *reader) run(ctx context.Context, s *replication.BinlogStreamer) error {
+	for {
+		var ev *replication.BinlogEvent
+		var err error
+		if rd.cur != nil && rd.cur.boundary {
+			// A finished batch waits for the publisher to have room. If no
+			// event comes soon, block on handing it over, so a quiet source
+			// does not leave committed transactions unpublished.
+			wctx, wcancel := context.WithTimeout(ctx, rd.r.cfg.FlushInterval)
+			ev, err = s.GetEvent(wctx)
+			wcancel()
+			if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+				if err := rd.send(ctx, false); err != nil {
+					return err
+				}
+				continue
+			}
+		} else {
+			ev, err = s.GetEvent(ctx)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return rd.binlogError(err)
+		}
+		if err := rd.handle(ctx, ev); err != nil {
+			return err
+		}
+	}
+}
+
+// binlogError turns the dump thread's refusal to serve a purged position
+// into ErrPurged.
+func (rd *reader) binlogError(err error) error {
+	var me *mysql.MyError
+	if errors.As(err, &me) && me.Code == mysql.ER_MASTER_FATAL_ERROR_READING_BINLOG {
+		return permanent(fmt.Errorf("%w: resuming after %s: %s; this region needs a new bootstrap (drc bootstrap)", ErrPurged, rd.pos, me.Message))
+	}
+	return fmt.Errorf("read binlog after %s: %w", rd.pos, err)
+}
+
+func (rd *reader) handle(ctx context.Context, ev *replication.BinlogEvent) error {
+	switch e := ev.Event.(type) {
+	case *replication.MariadbGTIDEvent:
+		return rd.begin(e.GTID.String(), int64(ev.Header.Timestamp)*1000, e.IsStandalone())
+	case *replication.GTIDEvent:
+		next, err := e.GTIDNext()
+		if err != nil {
+			return permanent(fmt.Errorf("decode MySQL GTID event: %w", err))
+		}
+		ts := int64(ev.Header.Timestamp) * 1000
+		if e.OriginalCommitTimestamp > 0 {
+			ts = int64(e.OriginalCommitTimestamp / 1000)
+		}
+		// A MySQL GTID event is followed by BEGIN for DML; a DDL follows it
+		// directly, so standalone is decided by the next query event.
+		return rd.begin(next.String(), ts, true)
+	case *replication.QueryEvent:
+		return rd.query(ctx, e)
+	case *replication.RowsEvent:
+		return rd.rows(ctx, ev.Header.EventType, e)
+	case *replication.XIDEvent:
+		return rd.commit(ctx)
+	}
+	return nil
+}
+
+func (rd *reader) begin(gtid string, ts int64, standalone bool) error {
+	if rd.inTxn {
+		return permanent(fmt.Errorf("binlog: transaction %s starts before %s ended", gtid, rd.gtid))
+	}
+	rd.inTxn, rd.standalone, rd.firstRows, rd.skipTxn = true, standalone, true, false
+	rd.gtid, rd.ts, rd.emitted = gtid, ts, 0
+	for i := range rd.seq {
+		rd.seq[i] = 0
+	}
+	return nil
+}
+
+func (rd *reader) query(ctx context.Context, e *replication.QueryEvent) error {
+	st := ClassifyStatement(string(e.Query), string(e.Schema))
+	switch st.Kind {
+	case KindIgnore:
+		switch w, _ := word(skipSpaceAndComments(st.SQL)); w {
+		case "BEGIN":
+			rd.standalone = false
+		case "COMMIT", "ROLLBACK":
+			// COMMIT ends a transaction on a non-transactional engine; a
+			// logged ROLLBACK keeps the non-transactional changes it made.
+			if rd.inTxn && !rd.standalone {
+				return rd.commit(ctx)
+			}
+		}
+		return nil
+	case KindDML:
+		return permanent(fmt.Errorf("transaction %s: statement-based DML in the binlog (%.100q); the source must run binlog_format=ROW", rd.gtid, st.SQL))
+	case KindUnknown, KindXA:
+		if !rd.allow[normalizeSQL(st.SQL)] {
+			return permanent(&ErrUnclassified{GTID: rd.gtid, SQL: st.SQL, Kind: st.Kind})
+		}
+	}
+	if !rd.inTxn {
+		return permanent(fmt.Errorf("binlog: statement outside a transaction after %s: %.100q", rd.pos, st.SQL))
+	}
+	publish := st.DB != metaDB && (st.Kind != KindTable && st.Kind != KindObject || rd.r.cfg.Filter.Match(st.DB, st.Table))
+	if st.Kind == KindDatabase {
+		publish = st.DB != metaDB && rd.r.cfg.Filter.Match(st.DB, "*")
+	}
+	if publish && !rd.skipTxn {
+		next := rd.spare
+		next.rec = event.Record{Op: event.OpDDL, DB: st.DB, Table: st.Table, SQL: st.SQL}
+		if err := rd.hold(ctx, rd.partition(st.DB)); err != nil {
+			return err
+		}
+	}
+	if rd.standalone {
+		return rd.commit(ctx)
+	}
+	return nil
+}
+
+func rowsOp(t replication.EventType) (event.Op, bool) {
+	switch t {
+	case replication.WRITE_ROWS_EVENTv0, replication.WRITE_ROWS_EVENTv1, replication.WRITE_ROWS_EVENTv2,
+		replication.MARIADB_WRITE_ROWS_COMPRESSED_EVENT_V1:
+		return event.OpInsert, true
+	case replication.UPDATE_ROWS_EVENTv0, replication.UPDATE_ROWS_EVENTv1, replication.UPDATE_ROWS_EVENTv2,
+		replication.MARIADB_UPDATE_ROWS_COMPRESSED_EVENT_V1, replication.PARTIAL_UPDATE_ROWS_EVENT:
+		return event.OpUpdate, true
+	case replication.DELETE_ROWS_EVENTv0, replication.DELETE_ROWS_EVENTv1, replication.DELETE_ROWS_EVENTv2,
+		replication.MARIADB_DELETE_ROWS_COMPRESSED_EVENT_V1:
+		return event.OpDelete, true
+	}
+	return "", false
+}
+
+func (rd *reader) rows(ctx context.Context, typ replication.EventType, e *replication.RowsEvent) error {
+	op, ok := rowsOp(typ)
+	if !ok {
+		return permanent(fmt.Errorf("transaction %s: unknown rows event type %v", rd.gtid, typ))
+	}
+	if !rd.inTxn {
+		return permanent(fmt.Errorf("binlog: rows event outside a transaction after %s", rd.pos))
+	}
+	tbl, err := rd.cache.Table(e.Table)
+	if err != nil {
+		return permanent(fmt.Errorf("transaction %s: %w", rd.gtid, err))
+	}
+	first := rd.firstRows
+	rd.firstRows = false
+	if rd.skipTxn {
+		return nil
+	}
+	if tbl.DB == metaDB {
+		switch tbl.Name {
+		case checkpointTable:
+			// The applier writes its checkpoint first in every transaction
+			// it applies, so that row names the transaction's origin.
+			if first && len(e.Rows) > 0 {
+				origin, err := rd.originOf(tbl, e.Rows[len(e.Rows)-1], e.SkippedColumns, op)
+				if err != nil {
+					return err
+				}
+				if origin != "" && origin != rd.region {
+					rd.skipTxn = true
+					return nil
+				}
+			}
+			return nil
+		case heartbeatTable:
+			op = event.OpHeartbeat
+		default:
+			return nil // drc's own bookkeeping: leases, conflicts, reconcile state
+		}
+	} else if !rd.r.cfg.Filter.Match(tbl.DB, tbl.Name) {
+		return nil
+	}
+
+	step := 1
+	if op == event.OpUpdate {
+		step = 2
+	}
+	for i := 0; i+step <= len(e.Rows); i += step {
+		var skipA, skipB []int
+		if len(e.SkippedColumns) > i {
+			skipA = e.SkippedColumns[i]
+		}
+		if step == 2 && len(e.SkippedColumns) > i+1 {
+			skipB = e.SkippedColumns[i+1]
+		}
+		if op == event.OpHeartbeat {
+			img, skip := e.Rows[i], skipA
+			if step == 2 {
+				img, skip = e.Rows[i+1], skipB
+			}
+			// Every partition gets the heartbeat, so lag is measured on each.
+			for p := range rd.pend {
+				if err := rd.addRow(ctx, int32(p), tbl, op, img, skip, nil, nil); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		var err error
+		switch op {
+		case event.OpInsert:
+			err = rd.addRow(ctx, rd.partition(tbl.DB), tbl, op, e.Rows[i], skipA, nil, nil)
+		case event.OpDelete:
+			err = rd.addRow(ctx, rd.partition(tbl.DB), tbl, op, nil, nil, e.Rows[i], skipA)
+		case event.OpUpdate:
+			err = rd.addRow(ctx, rd.partition(tbl.DB), tbl, op, e.Rows[i+1], skipB, e.Rows[i], skipA)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (rd *reader) originOf(tbl *event.Table, img []any, skipped [][]int, op event.Op) (string, error) {
+	var row event.Row
+	var skip []int
+	if len(skipped) > 0 {
+		skip = skipped[len(skipped)-1]
+	}
+	if err := tbl.EncodeRow(&row, img, skip); err != nil {
+		return "", permanent(fmt.Errorf("transaction %s: decode %s.%s: %w", rd.gtid, metaDB, checkpointTable, err))
+	}
+	raw, ok := row.Value("origin")
+	if !ok {
+		return "", nil
+	}
+	var origin string
+	if err := json.Unmarshal(raw, &origin); err != nil {
+		return "", permanent(fmt.Errorf("transaction %s: %s.%s origin column: %w", rd.gtid, metaDB, checkpointTable, err))
+	}
+	return origin, nil
+}
+
+// addRow encodes one row change, and flushes the record held back before it.
+func (rd *reader) addRow(ctx context.Context, p int32, tbl *event.Table, op event.Op, after []any, skipAfter []int, before []any, skipBefore []int) error {
+	next := rd.spare
+	next.rec = event.Record{Op: op, DB: tbl.DB, Table: tbl.Name, PK: tbl.PK}
+	if after != nil {
+		if err := tbl.EncodeRow(&next.imgA, after, skipAfter); err != nil {
+			return permanent(fmt.Errorf("transaction %s: %w", rd.gtid, err))
+		}
+		next.rec.After = &next.imgA
+	}
+	if before != nil {
+		if err := tbl.EncodeRow(&next.imgB, before, skipBefore); err != nil {
+			return permanent(fmt.Errorf("transaction %s: %w", rd.gtid, err))
+		}
+		next.rec.Before = &next.imgB
+	}
+	return rd.hold(ctx, p)
+}
+
+// hold makes the spare record partition p's held-back record, after
+// flushing the one held before it, which is now known not to be last.
+func (rd *reader) hold(ctx context.Context, p int32) error {
+	if rd.pend[p].valid {
+		if err := rd.flush(ctx, p, false); err != nil {
+			return err
+		}
+	}
+	rd.spare.valid = true
+	rd.pend[p], rd.spare = rd.spare, rd.pend[p]
+	return nil
+}
+
+// flush encodes partition p's held-back record into the current batch.
+func (rd *reader) flush(ctx context.Context, p int32, last bool) error {
+	pd := rd.pend[p]
+	rec := &pd.rec
+	rec.V, rec.Cluster, rec.Region, rec.Origin = event.Version, rd.r.cfg.Cluster, rd.region, rd.region
+	rec.GTID, rec.TS, rec.Seq, rec.Last = rd.gtid, rd.ts, rd.seq[p], last
+	if rec.PK == nil {
+		rec.PK = []string{}
+	}
+	rec.GTIDSet = ""
+	if last {
+		rec.GTIDSet = rd.pos.String()
+	}
+	rd.seq[p]++
+	pd.valid = false
+
+	b, err := rd.batch(ctx)
+	if err != nil {
+		return err
+	}
+	start := len(b.arena)
+	b.arena, err = rec.AppendKey(b.arena)
+	if err != nil {
+		return permanent(fmt.Errorf("transaction %s: key of %s.%s: %w", rd.gtid, rec.DB, rec.Table, err))
+	}
+	mid := len(b.arena)
+	b.arena, err = rec.AppendJSON(b.arena)
+	if err != nil {
+		return permanent(fmt.Errorf("transaction %s: encode %s.%s: %w", rd.gtid, rec.DB, rec.Table, err))
+	}
+	if len(b.arena)-mid > maxRecordBytes {
+		return permanent(fmt.Errorf("transaction %s: a %s.%s record is %d bytes, over the %d-byte limit", rd.gtid, rec.DB, rec.Table, len(b.arena)-mid, maxRecordBytes))
+	}
+	b.msgs = append(b.msgs, sarama.ProducerMessage{
+		Topic:     rd.r.cfg.Topic,
+		Partition: p,
+		Key:       sarama.ByteEncoder(b.arena[start:mid:mid]),
+		Value:     sarama.ByteEncoder(b.arena[mid:len(b.arena):len(b.arena)]),
+	})
+	b.events++
+	rd.emitted++
+	if len(b.arena) >= batchBytes || len(b.msgs) >= batchRecords {
+		// Mid-transaction cut: the Kafka transaction stays open.
+		return rd.send(ctx, true)
+	}
+	return nil
+}
+
+func (rd *reader) commit(ctx context.Context) error {
+	if !rd.inTxn {
+		return permanent(fmt.Errorf("binlog: commit without a transaction after %s", rd.pos))
+	}
+	if err := rd.pos.Add(rd.gtid); err != nil {
+		return permanent(err)
+	}
+	rd.inTxn = false
+	if rd.skipTxn {
+		rd.r.metrics.skipped.WithLabelValues("loop").Inc()
+	}
+	for p := range rd.pend {
+		if rd.pend[p].valid {
+			if err := rd.flush(ctx, int32(p), true); err != nil {
+				return err
+			}
+		}
+	}
+	if rd.emitted == 0 {
+		if !rd.skipTxn {
+			rd.r.metrics.skipped.WithLabelValues("filtered").Inc()
+		}
+		return nil
+	}
+	b, err := rd.batch(ctx)
+	if err != nil {
+		return err
+	}
+	b.boundary = true
+	b.txns++
+	b.lastTS = time.UnixMilli(rd.ts)
+	b.lastGTID = rd.gtid
+	// Hand the batch over now if the publisher has room; otherwise keep
+	// filling it, which groups transactions while Kafka is busy.
+	select {
+	case rd.out <- b:
+		rd.cur = nil
+	default:
+	}
+	return nil
+}
+
+// batch returns the batch being filled.
+func (rd *reader) batch(ctx context.Context) (*batch, error) {
+	if rd.cur != nil {
+		return rd.cur, nil
+	}
+	select {
+	case rd.cur = <-rd.free:
+	default:
+		rd.cur = &batch{arena: make([]byte, 0, 64<<10), msgs: make([]sarama.ProducerMessage, 0, 256)}
+	}
+	rd.cur.boundary = false
+	return rd.cur, nil
+}
+
+// send hands the current batch to the publisher, waiting for room.
+func (rd *reader) send(ctx context.Context, midTxn bool) error {
+	b := rd.cur
+	if b == nil {
+		return nil
+	}
+	if midTxn {
+		b.boundary = false
+	}
+	select {
+	case rd.out <- b:
+		rd.cur = nil
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// partition routes a database to its partition: 0 for partition_by
+// cluster, a stable hash of the database name otherwise, so one database's
+// DDL, DML and heartbeats share a partition.
+func (rd *reader) partition(db string) int32 {
+	if len(rd.pend) == 1 {
+		return 0
+	}
+	h := fnv.New32a()
+	h.Write([]byte(db))
+	return int32(h.Sum32() % uint32(len(rd.pend)))
+}
+
+// startPosition is where an empty topic starts: the configured GTID set or
+// the source's current binlog position.
+func (r *Replicator) startPosition(ctx context.Context, db *sql.DB) (Position, error) {
+	if r.cfg.StartGTID != "" {
+		p, err := ParsePosition(r.cfg.Flavor, r.cfg.StartGTID)
+		if err != nil {
+			return Position{}, permanent(fmt.Errorf("replicator.start_gtid: %w", err))
+		}
+		return p, nil
+	}
+	q := "SELECT @@GLOBAL.gtid_binlog_pos"
+	if r.cfg.Flavor == "mysql" {
+		q = "SELECT @@GLOBAL.gtid_executed"
+	}
+	var s string
+	if err := db.QueryRowContext(ctx, q).Scan(&s); err != nil {
+		return Position{}, fmt.Errorf("read source position: %w", err)
+	}
+	return ParsePosition(r.cfg.Flavor, strings.ReplaceAll(s, "\n", ""))
+}
+
+// checkPurged fails with ErrPurged, naming the first missing GTID, when the
+// source no longer has every transaction after pos in its binlogs.
+func checkPurged(ctx context.Context, db *sql.DB, pos Position) error {
+	if pos.Flavor() == "mysql" {
+		var missing string
+		err := db.QueryRowContext(ctx, "SELECT GTID_SUBTRACT(@@GLOBAL.gtid_purged, ?)", pos.String()).Scan(&missing)
+		if err != nil {
+			return fmt.Errorf("check purged GTIDs: %w", err)
+		}
+		if missing != "" {
+			return permanent(fmt.Errorf("%w: GTIDs %s are needed after %s but were purged; this region needs a new bootstrap (drc bootstrap)", ErrPurged, missing, pos))
+		}
+		return nil
+	}
+	var first string
+	rows, err := db.QueryContext(ctx, "SHOW BINARY LOGS")
+	if err != nil {
+		return fmt.Errorf("check purged binlogs: SHOW BINARY LOGS: %w", err)
+	}
+	if rows.Next() {
+		cols, _ := rows.Columns()
+		dest := make([]any, len(cols))
+		dest[0] = &first
+		for i := 1; i < len(cols); i++ {
+			dest[i] = new(sql.RawBytes)
+		}
+		err = rows.Scan(dest...)
+	}
+	rows.Close()
+	if err != nil || first == "" {
+		return fmt.Errorf("check purged binlogs: no binlog files listed: %v", err)
+	}
+	var startStr sql.NullString
+	if err := db.QueryRowContext(ctx, "SELECT BINLOG_GTID_POS(?, 4)", first).Scan(&startStr); err != nil {
+		return fmt.Errorf("check purged binlogs: BINLOG_GTID_POS(%s): %w", first, err)
+	}
+	if startStr.String == "" {
+		return nil
+	}
+	start, err := ParsePosition("mariadb", startStr.String)
+	if err != nil {
+		return err
+	}
+	if pos.Contains(start) {
+		return nil
+	}
+	return permanent(fmt.Errorf("%w: GTID %s is needed next but is gone: the oldest binlog %s starts after %s, and drc resumes after %s; this region needs a new bootstrap (drc bootstrap)",
+		ErrPurged, firstMissing(pos, start), first, start, pos))
+}
+
+// firstMissing names the first MariaDB GTID after pos that start (the
+// oldest binlog's starting state) shows was purged.
+func firstMissing(pos, start Position) string {
+	have, _ := pos.GTIDSet().(*mysql.MariadbGTIDSet)
+	need, _ := start.GTIDSet().(*mysql.MariadbGTIDSet)
+	if have == nil || need == nil {
+		return start.String()
+	}
+	for domain, g := range need.Sets {
+		var seq uint64
+		if h, ok := have.Sets[domain]; ok {
+			seq = h.SequenceNumber
+		}
+		if seq < g.SequenceNumber {
+			return fmt.Sprintf("%d-%d-%d", domain, g.ServerID, seq+1)
+		}
+	}
+	return start.String()
+}
+
+// publishMarker commits a heartbeat record without an image whose gtid_set
+// is pos: the committed tail then names where this topic starts.
+func (r *Replicator) publishMarker(ctx context.Context, pub *publisher, pos Position) error {
+	rec := event.Record{
+		V: event.Version, Cluster: r.cfg.Cluster, Region: r.cfg.Region, Origin: r.cfg.Region,
+		TS: time.Now().UnixMilli(), Last: true, Op: event.OpHeartbeat,
+		DB: metaDB, Table: heartbeatTable, PK: []string{}, GTIDSet: pos.String(),
+	}
+	key, err := rec.AppendKey(nil)
+	if err != nil {
+		return permanent(err)
+	}
+	val, err := rec.AppendJSON(nil)
+	if err != nil {
+		return permanent(err)
+	}
+	if err := pub.begin(); err != nil {
+		return err
+	}
+	for p := int32(0); p < r.cfg.Partitions; p++ {
+		m := &sarama.ProducerMessage{Topic: r.cfg.Topic, Partition: p, Key: sarama.ByteEncoder(key), Value: sarama.ByteEncoder(val)}
+		if err := pub.send(ctx, m); err != nil {
+			return err
+		}
+	}
+	return pub.commit()
+}
