@@ -9,5 +9,6 @@ func Suites() []Suite {
 		{Name: "baseline/bulk-insert", Run: measureBulkInsert},
 		{Name: "baseline/sonyflake", Run: measureSonyflake},
 		{Name: "idgen", Run: MeasureIDGen},
+		{Name: "reconcile", Run: measureReconcile},
 	}
 }

@@ -165,8 +165,8 @@ func Default() Config {
 			RetryMaxBackoff: 30 * time.Second,
 		},
 		IDGen: IDGen{
-			Listen: "127.0.0.1:7070", RegionBits: 3, NodeBits: 13, SequenceBits: 8,
-			TimeUnit: 10 * time.Millisecond, StartTime: "2025-01-01T00:00:00Z",
+			Listen: "127.0.0.1:7070", RegionBits: 3, NodeBits: 7, SequenceBits: 12,
+			TimeUnit: time.Millisecond, StartTime: "2025-01-01T00:00:00Z",
 			LeaseTTL: 30 * time.Second, MaxClockWait: 5 * time.Second,
 			BackwardBudget: 10 * time.Millisecond, MaxCount: 10000,
 		},

@@ -130,6 +130,8 @@ func (c Config) Validate() error {
 		bad("idgen", "region_bits, node_bits and sequence_bits must each be at least 1, got %d, %d, %d", g.RegionBits, g.NodeBits, g.SequenceBits)
 	} else if sum := g.RegionBits + g.NodeBits + g.SequenceBits; sum > 31 {
 		bad("idgen", "region_bits+node_bits+sequence_bits must be ≤31 so that at least 32 bits remain for time (sonyflake), got %d", sum)
+	} else if g.RegionBits+g.NodeBits > 30 {
+		bad("idgen", "region_bits+node_bits must be ≤30 (sonyflake machine id), got %d", g.RegionBits+g.NodeBits)
 	} else if g.RegionID < 0 || g.RegionID >= 1<<g.RegionBits {
 		bad("idgen.region_id", "must be 0..%d for region_bits %d, got %d", 1<<g.RegionBits-1, g.RegionBits, g.RegionID)
 	}

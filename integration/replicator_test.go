@@ -101,6 +101,10 @@ func startReplicator(t *testing.T, cfg replicator.Config) *runningReplicator {
 	return rr
 }
 
+func slogTo(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
 type testWriter struct{ t *testing.T }
 
 func (w testWriter) Write(p []byte) (int, error) {
@@ -108,7 +112,6 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-var _ io.Writer = testWriter{}
 
 // lastGTID returns the GTID of the session's last transaction.
 func lastGTID(t *testing.T, conn *sql.Conn) string {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -202,15 +203,37 @@ func scanForLast(ctx context.Context, consumer sarama.Consumer, topic string, p 
 	}
 }
 
+// stallAfter is how long a send or commit may block before the publisher
+// logs that Kafka is unavailable. sarama keeps retrying underneath; the
+// log line is the operator's signal, and a matching one marks recovery.
+const stallAfter = 5 * time.Second
+
 // publisher owns the transactional producer of one session.
 type publisher struct {
 	producer sarama.AsyncProducer
 	errs     chan error // first delivery error, buffered(1)
 	done     chan struct{}
 	inTxn    bool
+	log      *slog.Logger
 }
 
-func newPublisher(client sarama.Client) (*publisher, error) {
+// stalled runs fn and logs once if it blocks longer than stallAfter, and
+// once more when it completes.
+func (p *publisher) stalled(what string, fn func() error) error {
+	start := time.Now()
+	var fired atomic.Bool
+	t := time.AfterFunc(stallAfter, func() {
+		fired.Store(true)
+		p.log.Warn("kafka unavailable; waiting for it", "operation", what, "waited", stallAfter)
+	})
+	err := fn()
+	if !t.Stop() || fired.Load() {
+		p.log.Info("kafka available again", "operation", what, "waited", time.Since(start).Round(time.Millisecond))
+	}
+	return err
+}
+
+func newPublisher(client sarama.Client, log *slog.Logger) (*publisher, error) {
 	// NewAsyncProducerFromClient initialises the transactional id, which
 	// fences any other producer of this cluster and aborts its open
 	// transaction.
@@ -221,7 +244,7 @@ func newPublisher(client sarama.Client) (*publisher, error) {
 		}
 		return nil, fmt.Errorf("kafka transactional producer: %w", err)
 	}
-	pub := &publisher{producer: p, errs: make(chan error, 1), done: make(chan struct{})}
+	pub := &publisher{producer: p, errs: make(chan error, 1), done: make(chan struct{}), log: log}
 	go func() {
 		defer close(pub.done)
 		for perr := range p.Errors() {
@@ -249,18 +272,25 @@ func (p *publisher) send(ctx context.Context, m *sarama.ProducerMessage) error {
 	select {
 	case p.producer.Input() <- m:
 		return nil
-	case err := <-p.errs:
-		return classifyKafka(fmt.Errorf("publish: %w", err))
-	case <-ctx.Done():
-		return ctx.Err()
+	default:
 	}
+	return p.stalled("send", func() error {
+		select {
+		case p.producer.Input() <- m:
+			return nil
+		case err := <-p.errs:
+			return classifyKafka(fmt.Errorf("publish: %w", err))
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
 }
 
 func (p *publisher) commit() error {
 	if !p.inTxn {
 		return nil
 	}
-	err := p.producer.CommitTxn()
+	err := p.stalled("commit", p.producer.CommitTxn)
 	p.inTxn = false
 	if err == nil {
 		select {

@@ -107,9 +107,12 @@ type Replicator struct {
 	metrics *metrics
 }
 
-// New builds a Replicator. Metrics are registered on reg.
+// New builds a Replicator. Metrics are registered on reg (nil: not exported).
 func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Replicator, error) {
 	cfg.setDefaults()
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
 	if cfg.Cluster == "" || cfg.Region == "" {
 		return nil, errors.New("replicator: cluster and region are required")
 	}

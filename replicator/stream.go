@@ -66,7 +66,7 @@ func (r *Replicator) session(ctx context.Context, db *sql.DB, st *sessionState) 
 	if err := ensureTopic(client, r.cfg); err != nil {
 		return err
 	}
-	pub, err := newPublisher(client)
+	pub, err := newPublisher(client, r.log)
 	if err != nil {
 		return err
 	}

@@ -31,7 +31,12 @@ type exitCodeError struct {
 	err  error
 }
 
-func (e *exitCodeError) Error() string { return e.err.Error() }
+func (e *exitCodeError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit code %d", e.code)
+	}
+	return e.err.Error()
+}
 func (e *exitCodeError) Unwrap() error { return e.err }
 
 func main() {
@@ -50,7 +55,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var ec *exitCodeError
 	if errors.As(err, &ec) {
-		if ec.err != nil && ec.code != exitProblem {
+		if ec.err != nil {
 			fmt.Fprintf(stderr, "drc: %v\n", ec.err)
 		}
 		return ec.code
@@ -78,6 +83,8 @@ Exit codes: 0 ok, 1 the command worked and found a problem, 2 bad input or an er
 		newVersionCmd(),
 		newConfigCmd(),
 		newReplicateCmd(),
+		newIDGenCmd(),
+		newReconcileCmd(),
 	)
 	return root
 }

@@ -1,0 +1,488 @@
+package reconcile
+
+import (
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// This file builds every statement reconcile runs against the compared
+// tables. Nothing here touches a database, so the statements, quoting
+// included, are unit-tested as text.
+
+// rowKey is one row's key, in key order: each value as the server returns it
+// (text, or raw bytes for binary columns). Key columns are never NULL.
+type rowKey [][]byte
+
+// id returns a map key that identifies the row: length-framed values, so
+// distinct keys never collide.
+func (k rowKey) id() string {
+	var b strings.Builder
+	for _, v := range k {
+		b.WriteString(strconv.Itoa(len(v)))
+		b.WriteByte(':')
+		b.Write(v)
+	}
+	return b.String()
+}
+
+// keyRange is the key range (Lo, Hi]: rows with Lo < key ≤ Hi. A nil bound is
+// unbounded, so (nil, nil] is the whole table.
+type keyRange struct {
+	Lo, Hi rowKey
+}
+
+// Digest names the hash function the databases apply to a part's rows.
+type Digest string
+
+// The digests. Both are computed by the servers over the same canonical
+// encoding; see the package doc for why SHA-256 is the default.
+const (
+	DigestSHA256 Digest = "sha256" // SHA2(…, 256): 256 bits
+	DigestMD5    Digest = "md5"    // MD5(…): 128 bits
+)
+
+func (d Digest) wrap(expr string) string {
+	if d == DigestMD5 {
+		return "MD5(" + expr + ")"
+	}
+	return "SHA2(" + expr + ", 256)"
+}
+
+// dbSide is one of the two databases compared.
+type dbSide int
+
+// The two sides.
+const (
+	sourceSide dbSide = iota
+	targetSide
+)
+
+func (s dbSide) String() string {
+	if s == sourceSide {
+		return "source"
+	}
+	return "target"
+}
+
+// builder builds the statements for one table.
+type builder struct {
+	t      *tablePlan
+	digest Digest
+}
+
+func (b *builder) from(s dbSide) string {
+	ix := b.t.SourceIndex
+	if s == targetSide {
+		ix = b.t.TargetIndex
+	}
+	// FORCE INDEX keeps the scan on the key, so rows arrive in key order and
+	// ranges are index ranges, whatever the optimizer's statistics say.
+	return b.t.Name.Quoted() + " FORCE INDEX (" + QuoteIdent(ix) + ")"
+}
+
+// rowEncoding is the canonical encoding of one row as a SQL expression. The
+// same text runs on both sides. Fields are joined with '|':
+//   - text and binary values as LENGTH(v) '|' v, the exact bytes framed by
+//     their length (so a '|' or newline inside a value cannot shift fields,
+//     the empty string is "0|", and trailing spaces are kept);
+//   - integers, DECIMAL (with its scale), DATE/DATETIME/TIME/YEAR (with their
+//     fraction) as their exact text;
+//   - FLOAT and DOUBLE as CAST(v AS DOUBLE): the shortest text that
+//     round-trips the exact double, so floats compare by value (FLOAT's own
+//     text keeps only 6 digits and would hide changes);
+//   - TIMESTAMP as UNIX_TIMESTAMP(v), which does not depend on time_zone;
+//   - BIT as its number.
+//
+// CONCAT_WS skips NULLs, so a last field lists ISNULL() of every nullable
+// column: NULL and the empty string never encode alike.
+func (b *builder) rowEncoding() string {
+	var fields, nulls []string
+	for _, c := range b.t.Columns {
+		q := QuoteIdent(c.Name)
+		switch c.class {
+		case classString:
+			x := q
+			if c.convert {
+				x = "CONVERT(" + q + " USING utf8mb4)"
+			} else if c.asBinary {
+				x = "CAST(" + q + " AS BINARY)"
+			}
+			fields = append(fields, "LENGTH("+x+")", x)
+		case classJSON:
+			x := "CAST(" + q + " AS CHAR)"
+			fields = append(fields, "LENGTH("+x+")", x)
+		case classBinary:
+			fields = append(fields, "LENGTH("+q+")", q)
+		case classFloat:
+			fields = append(fields, "CAST("+q+" AS DOUBLE)")
+		case classTimestamp:
+			fields = append(fields, "UNIX_TIMESTAMP("+q+")")
+		case classBit:
+			fields = append(fields, "("+q+" + 0)")
+		default:
+			fields = append(fields, q)
+		}
+		if c.Nullable {
+			nulls = append(nulls, "ISNULL("+q+")")
+		}
+	}
+	if len(nulls) > 0 {
+		fields = append(fields, "CONCAT("+strings.Join(nulls, ", ")+")")
+	}
+	return "CONCAT_WS('|', " + strings.Join(fields, ", ") + ")"
+}
+
+// keyList is the key columns, quoted, comma-separated (for ORDER BY and
+// SELECT).
+func (b *builder) keyList() string {
+	names := make([]string, len(b.t.Key))
+	for i, k := range b.t.Key {
+		names[i] = QuoteIdent(b.t.Columns[k].Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// keySelect is the key columns as read into a rowKey (see selectExpr).
+func (b *builder) keySelect() string {
+	names := make([]string, len(b.t.Key))
+	for i, k := range b.t.Key {
+		names[i] = selectExpr(b.t.Columns[k])
+	}
+	return strings.Join(names, ", ")
+}
+
+// rangeCond is the WHERE condition selecting r. Composite keys use the
+// expanded form (a > x OR (a = x AND b > y) …) with a leading a >= x, which
+// the range optimizer turns into a tight index range; row constructors are
+// not range-optimized everywhere.
+//
+// Key values are written as literals (see literal), not bound as
+// parameters: every statement is then one round trip in the text protocol,
+// and the literal forms are exact (integers and DECIMAL as numbers, never via
+// double; text as hex with an introducer, compared in the column's own
+// collation).
+func (b *builder) rangeCond(r keyRange) (string, error) {
+	cols := b.t.KeyColumns()
+	var conds []string
+	bound := func(k rowKey, strict, last string) error {
+		lits := make([]string, len(cols))
+		for i, c := range cols {
+			l, err := literal(c, k[i])
+			if err != nil {
+				return err
+			}
+			lits[i] = l
+		}
+		if len(cols) == 1 {
+			conds = append(conds, QuoteIdent(cols[0].Name)+" "+last+" "+lits[0])
+			return nil
+		}
+		lead := ">="
+		if strict == "<" {
+			lead = "<="
+		}
+		conds = append(conds, QuoteIdent(cols[0].Name)+" "+lead+" "+lits[0])
+		var ors []string
+		for i := range cols {
+			var ands []string
+			for j := 0; j < i; j++ {
+				ands = append(ands, QuoteIdent(cols[j].Name)+" = "+lits[j])
+			}
+			op := strict
+			if i == len(cols)-1 {
+				op = last
+			}
+			ands = append(ands, QuoteIdent(cols[i].Name)+" "+op+" "+lits[i])
+			if len(ands) == 1 {
+				ors = append(ors, ands[0])
+			} else {
+				ors = append(ors, "("+strings.Join(ands, " AND ")+")")
+			}
+		}
+		conds = append(conds, "("+strings.Join(ors, " OR ")+")")
+		return nil
+	}
+	if r.Lo != nil {
+		if err := bound(r.Lo, ">", ">"); err != nil {
+			return "", err
+		}
+	}
+	if r.Hi != nil {
+		if err := bound(r.Hi, "<", "<="); err != nil {
+			return "", err
+		}
+	}
+	if len(conds) == 0 {
+		return "TRUE", nil
+	}
+	return strings.Join(conds, " AND "), nil
+}
+
+// partsHashSQL hashes each part in one statement (UNION ALL), returning
+// (part number, row count, digest) per part. Each part is its own range
+// scan, so a mismatch is located to a part without a second pass.
+//
+// The digest covers the parts' row encodings concatenated in key order: on a
+// clustered primary key the range scan yields that order by itself; a
+// secondary unique key gets an explicit ORDER BY inside GROUP_CONCAT.
+// GROUP_CONCAT is capped by group_concat_max_len, which the caller sets and
+// checks for the truncation warning.
+func (b *builder) partsHashSQL(s dbSide, parts []keyRange) (string, error) {
+	var sb strings.Builder
+	order := ""
+	if !b.t.KeyIsPrimary {
+		order = " ORDER BY " + b.keyList()
+	}
+	agg := b.digest.wrap("GROUP_CONCAT(" + b.rowEncoding() + order + " SEPARATOR X'0A')")
+	for i, p := range parts {
+		if i > 0 {
+			sb.WriteString(" UNION ALL ")
+		}
+		cond, err := b.rangeCond(p)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&sb, "SELECT %d, COUNT(*), %s FROM %s WHERE %s", i, agg, b.from(s), cond)
+	}
+	return sb.String(), nil
+}
+
+// rowDigestsSQL lists the keys in r with a digest of each row's encoding,
+// to narrow a mismatched part to rows.
+func (b *builder) rowDigestsSQL(s dbSide, r keyRange) (string, error) {
+	cond, err := b.rangeCond(r)
+	return fmt.Sprintf("SELECT %s, %s FROM %s WHERE %s", b.keySelect(), b.digest.wrap(b.rowEncoding()), b.from(s), cond), err
+}
+
+// sampleKeysSQL returns up to limit keys after lo in key order: the source of
+// part boundaries for keys that are not a single integer.
+func (b *builder) sampleKeysSQL(s dbSide, lo rowKey, limit int) (string, error) {
+	cond, err := b.rangeCond(keyRange{Lo: lo})
+	return fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT %d", b.keySelect(), b.from(s), cond, b.keyList(), limit), err
+}
+
+// keyAtSQL returns the key at offset within r, to split r in two.
+func (b *builder) keyAtSQL(s dbSide, r keyRange, offset int64) (string, error) {
+	cond, err := b.rangeCond(r)
+	return fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT 1 OFFSET %d", b.keySelect(), b.from(s), cond, b.keyList(), offset), err
+}
+
+// boundsSQL returns MIN and MAX of a single-column key.
+func (b *builder) boundsSQL(s dbSide) string {
+	k := b.keyList()
+	return fmt.Sprintf("SELECT MIN(%s), MAX(%s) FROM %s", k, k, b.from(s))
+}
+
+// nextKeySQL returns the smallest single-column key above a bound, to skip a
+// gap in the key space.
+func (b *builder) nextKeySQL(s dbSide, after rowKey) (string, error) {
+	cond, err := b.rangeCond(keyRange{Lo: after})
+	return fmt.Sprintf("SELECT MIN(%s) FROM %s WHERE %s", b.keyList(), b.from(s), cond), err
+}
+
+// selectExpr is how a column is read for row comparison and repair. FLOAT is
+// widened to DOUBLE so its exact value survives the text form; temporal
+// values are read as text, so a pool opened with parseTime=true still yields
+// the server's own form (which repairs send back as literals).
+func selectExpr(c tableColumn) string {
+	q := QuoteIdent(c.Name)
+	switch c.class {
+	case classFloat:
+		return "CAST(" + q + " AS DOUBLE)"
+	case classJSON, classTemporal, classTimestamp:
+		return "CAST(" + q + " AS CHAR)"
+	}
+	return q
+}
+
+// keysCond selects exactly the given keys.
+func (b *builder) keysCond(keys []rowKey) (string, error) {
+	cols := b.t.KeyColumns()
+	if len(cols) == 1 {
+		lits := make([]string, len(keys))
+		for i, k := range keys {
+			l, err := literal(cols[0], k[0])
+			if err != nil {
+				return "", err
+			}
+			lits[i] = l
+		}
+		return QuoteIdent(cols[0].Name) + " IN (" + strings.Join(lits, ", ") + ")", nil
+	}
+	ors := make([]string, len(keys))
+	for i, k := range keys {
+		w, err := b.keyWhere(k)
+		if err != nil {
+			return "", err
+		}
+		ors[i] = "(" + w + ")"
+	}
+	return strings.Join(ors, " OR "), nil
+}
+
+// rowsSQL reads whole rows by key. lock takes shared locks (LOCK IN SHARE
+// MODE, accepted by MariaDB and MySQL 8) so that, while the reading
+// transaction stays open, no writer can change the rows on the source; a
+// missing key's gap is locked too, so it cannot appear either.
+func (b *builder) rowsSQL(s dbSide, keys []rowKey, lock bool) (string, error) {
+	sel := make([]string, len(b.t.Columns))
+	for i, c := range b.t.Columns {
+		sel[i] = selectExpr(c)
+	}
+	cond, err := b.keysCond(keys)
+	if err != nil {
+		return "", err
+	}
+	q := fmt.Sprintf("SELECT %s FROM %s WHERE %s", strings.Join(sel, ", "), b.from(s), cond)
+	if lock {
+		q += " LOCK IN SHARE MODE"
+	}
+	return q, nil
+}
+
+// rowImage is one row as read for comparison: a value per tablePlan.Columns entry,
+// nil for NULL.
+type rowImage [][]byte
+
+// key extracts the row's key.
+func (b *builder) key(r rowImage) rowKey {
+	k := make(rowKey, len(b.t.Key))
+	for i, c := range b.t.Key {
+		k[i] = r[c]
+	}
+	return k
+}
+
+// literal renders a value as an exact SQL literal for column c. Repairs are
+// built as literal SQL so that what --repair runs is exactly what the dry run
+// prints; key bounds use the same forms.
+//
+// Printable ASCII text (no backslash) is single-quoted, quotes doubled, which
+// reads the same with or without NO_BACKSLASH_ESCAPES and in any connection
+// character set. Other text is a hex literal with a utf8mb4 introducer
+// (reconcile reads with character_set_results=utf8mb4; the server converts
+// to the column's charset), and binary values a plain hex literal. So no
+// value is ever spliced into SQL unescaped.
+func literal(c tableColumn, v []byte) (string, error) {
+	if v == nil {
+		return "NULL", nil
+	}
+	switch c.class {
+	case classInt, classUint, classDecimal, classFloat:
+		if !numeric(v) {
+			return "", fmt.Errorf("column %s: value %q is not a number", QuoteIdent(c.Name), v)
+		}
+		return string(v), nil
+	case classTemporal, classTimestamp:
+		if !temporal(v) {
+			return "", fmt.Errorf("column %s: value %q is not a date or time", QuoteIdent(c.Name), v)
+		}
+		return "'" + string(v) + "'", nil
+	case classBinary, classBit:
+		return "X'" + strings.ToUpper(hex.EncodeToString(v)) + "'", nil
+	default:
+		if plainText(v) {
+			return "'" + strings.ReplaceAll(string(v), "'", "''") + "'", nil
+		}
+		return "_utf8mb4 X'" + strings.ToUpper(hex.EncodeToString(v)) + "'", nil
+	}
+}
+
+// plainText: printable ASCII without backslash.
+func plainText(v []byte) bool {
+	for _, c := range v {
+		if c < 0x20 || c > 0x7e || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+func numeric(v []byte) bool {
+	if len(v) == 0 {
+		return false
+	}
+	for _, c := range v {
+		if !(c >= '0' && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E') {
+			return false
+		}
+	}
+	return true
+}
+
+func temporal(v []byte) bool {
+	if len(v) == 0 {
+		return false
+	}
+	for _, c := range v {
+		if !(c >= '0' && c <= '9' || c == '-' || c == ':' || c == '.' || c == ' ') {
+			return false
+		}
+	}
+	return true
+}
+
+// keyWhere renders "k1 = lit AND k2 = lit" for a repair statement.
+func (b *builder) keyWhere(k rowKey) (string, error) {
+	cols := b.t.KeyColumns()
+	conds := make([]string, len(cols))
+	for i, c := range cols {
+		lit, err := literal(c, k[i])
+		if err != nil {
+			return "", err
+		}
+		conds[i] = QuoteIdent(c.Name) + " = " + lit
+	}
+	return strings.Join(conds, " AND "), nil
+}
+
+// insertSQL writes a row missing on the target.
+func (b *builder) insertSQL(r rowImage) (string, error) {
+	names := make([]string, len(b.t.Columns))
+	vals := make([]string, len(b.t.Columns))
+	for i, c := range b.t.Columns {
+		lit, err := literal(c, r[i])
+		if err != nil {
+			return "", err
+		}
+		names[i] = QuoteIdent(c.Name)
+		vals[i] = lit
+	}
+	return fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s)", b.t.Name.Quoted(), strings.Join(names, ", "), strings.Join(vals, ", ")), nil
+}
+
+// updateSQL overwrites a changed row with the source's image. Every non-key
+// column is set, not only those that differ: the repair writes the source's
+// row, whatever else changed since the comparison.
+func (b *builder) updateSQL(r rowImage) (string, error) {
+	var sets []string
+	for i, c := range b.t.Columns {
+		if b.t.isKey(i) {
+			continue
+		}
+		lit, err := literal(c, r[i])
+		if err != nil {
+			return "", err
+		}
+		sets = append(sets, QuoteIdent(c.Name)+" = "+lit)
+	}
+	if len(sets) == 0 {
+		return "", fmt.Errorf("table %s: only key columns, nothing to update", b.t.Name)
+	}
+	where, err := b.keyWhere(b.key(r))
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("UPDATE %s SET %s WHERE %s LIMIT 1", b.t.Name.Quoted(), strings.Join(sets, ", "), where), nil
+}
+
+// deleteSQL removes a row the source does not have.
+func (b *builder) deleteSQL(k rowKey) (string, error) {
+	where, err := b.keyWhere(k)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("DELETE FROM %s WHERE %s LIMIT 1", b.t.Name.Quoted(), where), nil
+}
