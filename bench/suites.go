@@ -8,6 +8,9 @@ func Suites() []Suite {
 		{Name: "baseline/binlog-decode", Run: measureBinlogDecode},
 		{Name: "baseline/bulk-insert", Run: measureBulkInsert},
 		{Name: "baseline/sonyflake", Run: measureSonyflake},
+		{Name: "bootstrap", Run: measureBootstrap},
+		{Name: "replicator", Run: measureReplicator},
+		{Name: "replicator/rss", Run: measureReplicatorRSS},
 		{Name: "idgen", Run: MeasureIDGen},
 		{Name: "reconcile", Run: measureReconcile},
 	}

@@ -41,7 +41,12 @@ func saramaConfig(c Config) (*sarama.Config, error) {
 	sc.Producer.Return.Successes = false
 	sc.Producer.Return.Errors = true
 	sc.Producer.MaxMessageBytes = maxRecordBytes
-	sc.Producer.Flush.Bytes = 1 << 20
+	// Bound what sarama buffers while a request is in flight (it would
+	// otherwise accumulate up to 100 MB): this is the publisher's
+	// backpressure, and what keeps memory flat during a huge transaction.
+	sc.Producer.Flush.Bytes = 4 << 20
+	sc.Producer.Flush.Messages = 8000
+	sc.Producer.Flush.MaxMessages = 10000
 	sc.Producer.Flush.Frequency = 2 * time.Millisecond
 	sc.Producer.Retry.Max = 10
 	sc.Producer.Retry.Backoff = 100 * time.Millisecond

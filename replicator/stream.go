@@ -142,39 +142,37 @@ func (r *Replicator) session(ctx context.Context, db *sql.DB, st *sessionState) 
 // and commits only at binlog transaction boundaries.
 func (r *Replicator) publish(ctx context.Context, pub *publisher, in <-chan *batch, free chan<- *batch, st *sessionState) error {
 	var (
-		open      []*batch // batches of the open Kafka transaction
-		txnBytes  int
-		txnStart  time.Time
-		boundary  = true
-		committed = func() {
-			var ts time.Time
-			var txns, events, bytes int
-			var gtid string
-			for _, b := range open {
-				txns += b.txns
-				events += b.events
-				bytes += len(b.arena)
-				if b.txns > 0 {
-					ts, gtid = b.lastTS, b.lastGTID
-				}
-			}
-			r.metrics.observeCommit(txns, events, bytes, ts, gtid)
-			if !ts.IsZero() {
-				if n := st.published(ts); n > 0 {
-					r.log.Info("replication recovered", "failures", n, "gtid", gtid)
-				}
-			}
-			for _, b := range open {
-				b.reset()
-				select {
-				case free <- b:
-				default:
-				}
-			}
-			open = open[:0]
-			txnBytes = 0
-		}
+		// recycle holds the first few batches of the open Kafka
+		// transaction, to be reused once it commits. Batches past that
+		// are not referenced here, so that a huge binlog transaction's
+		// batches are freed as soon as sarama has sent them: memory stays
+		// bounded whatever the transaction size.
+		recycle  []*batch
+		txnBytes int
+		txnStart time.Time
+		boundary = true
+		// Totals of the open Kafka transaction, for metrics.
+		txns, events int
+		lastTS       time.Time
+		lastGTID     string
 	)
+	committed := func() {
+		r.metrics.observeCommit(txns, events, txnBytes, lastTS, lastGTID)
+		if !lastTS.IsZero() {
+			if n := st.published(lastTS); n > 0 {
+				r.log.Info("replication recovered", "failures", n, "gtid", lastGTID)
+			}
+		}
+		for _, b := range recycle {
+			b.reset()
+			select {
+			case free <- b:
+			default:
+			}
+		}
+		recycle = recycle[:0]
+		txnBytes, txns, events, lastTS, lastGTID = 0, 0, 0, time.Time{}, ""
+	}
 	for {
 		var b *batch
 		if pub.inTxn && boundary {
@@ -214,8 +212,15 @@ func (r *Replicator) publish(ctx context.Context, pub *publisher, in <-chan *bat
 				return err
 			}
 		}
-		open = append(open, b)
+		if len(recycle) < cap(free) {
+			recycle = append(recycle, b)
+		}
 		txnBytes += len(b.arena)
+		txns += b.txns
+		events += b.events
+		if b.txns > 0 {
+			lastTS, lastGTID = b.lastTS, b.lastGTID
+		}
 		boundary = b.boundary
 	}
 }

@@ -85,6 +85,7 @@ Exit codes: 0 ok, 1 the command worked and found a problem, 2 bad input or an er
 		newReplicateCmd(),
 		newIDGenCmd(),
 		newReconcileCmd(),
+		newBootstrapCmd(),
 	)
 	return root
 }

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"os"
+	"runtime/debug"
+
 	"github.com/spf13/cobra"
 
 	"github.com/drc-dev/drc/config"
@@ -29,6 +32,12 @@ replicator taking over stop it with exit code 2.`,
 			if err != nil {
 				return err
 			}
+			// The replicator's live heap is a few batches; a soft memory
+			// limit keeps GC garbage from inflating RSS during a huge
+			// transaction. GOMEMLIMIT in the environment wins.
+			if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+				debug.SetMemoryLimit(replicatorMemoryLimit)
+			}
 			return runRole(cmd, cfg, func(rt *runtime) error {
 				r, err := replicator.New(replicatorConfig(cfg), rt.log, rt.reg)
 				if err != nil {
@@ -41,6 +50,9 @@ replicator taking over stop it with exit code 2.`,
 	cmd.Flags().StringVar(&path, "config", "", "path of the drc YAML config (required)")
 	return cmd
 }
+
+// replicatorMemoryLimit is the replicator's default soft memory limit.
+const replicatorMemoryLimit = 160 << 20
 
 func replicatorConfig(c config.Config) replicator.Config {
 	return replicator.Config{

@@ -151,6 +151,9 @@ func (k *Kafka) format() error {
 	}
 	id := make([]byte, 16)
 	rand.Read(id)
+	// A leading '-' would make StorageTool read the id as an option: keep
+	// the first base64 digit below 32 ('A'..'f').
+	id[0] &= 0x7f
 	clusterID := base64.RawURLEncoding.EncodeToString(id)
 	argv := k.javaArgs("kafka.tools.StorageTool", "format", "-t", clusterID, "-c", k.props)
 	cmd := exec.Command(argv[0], argv[1:]...)

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"runtime/pprof"
 	"strconv"
 	"syscall"
 
@@ -39,7 +40,21 @@ func run() int {
 	flag.IntVar(&rows, "rows", rows, "dataset size in rows (default from DRC_BENCH_ROWS, else 1000000)")
 	only := flag.String("run", "", "run only suites whose name matches this regexp")
 	list := flag.Bool("list", false, "list the suites and exit")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			logger.Printf("-cpuprofile: %v", err)
+			return 2
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			logger.Printf("-cpuprofile: %v", err)
+			return 2
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if rows <= 0 {
 		logger.Printf("-rows: want a positive integer, got %d", rows)
 		return 2
