@@ -26,6 +26,10 @@ unit:
 bench: deps build
 	$(GO) run ./bench/cmd/drcbench
 
+# demo runs the main job end to end on the local sandbox (see README).
+demo: deps build
+	deploy/local/demo
+
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
