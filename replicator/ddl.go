@@ -289,3 +289,23 @@ func (e *ErrUnclassified) Error() string {
 // normalizeSQL folds white space so allow_ddl entries match regardless of
 // line breaks.
 func normalizeSQL(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// ddlOriginPrefix starts the comment the applier puts in front of a DDL
+// statement it applies: /* drc:origin=<region> */.
+const ddlOriginPrefix = "/* drc:origin="
+
+// DDLOriginComment is the comment the applier prefixes to a DDL statement
+// that came from region origin, so that the target region's replicator
+// does not send it back (see DDLOrigin).
+func DDLOriginComment(origin string) string { return ddlOriginPrefix + origin + " */ " }
+
+// DDLOrigin returns the origin region named by a leading DDLOriginComment.
+func DDLOrigin(sql string) (string, bool) {
+	s := strings.TrimLeftFunc(sql, unicode.IsSpace)
+	rest, ok := strings.CutPrefix(s, ddlOriginPrefix)
+	if !ok {
+		return "", false
+	}
+	origin, _, ok := strings.Cut(rest, " */")
+	return origin, ok && origin != ""
+}

@@ -53,3 +53,18 @@ func FuzzClassifyStatement(f *testing.F) {
 		ClassifyStatement(sql, "db")
 	})
 }
+
+func TestDDLOrigin(t *testing.T) {
+	sql := DDLOriginComment("a") + "ALTER TABLE t ADD COLUMN x INT"
+	if got, ok := DDLOrigin(sql); !ok || got != "a" {
+		t.Errorf("DDLOrigin(%q) = %q, %v; want a, true", sql, got, ok)
+	}
+	if st := ClassifyStatement(sql, "s"); st.Kind != KindTable || st.Table != "t" {
+		t.Errorf("marked DDL classified as %v %s", st.Kind, st.Table)
+	}
+	for _, s := range []string{"ALTER TABLE t ADD x INT", "/* drc:origin= */ DROP TABLE t", "/* other */ DROP TABLE t"} {
+		if got, ok := DDLOrigin(s); ok {
+			t.Errorf("DDLOrigin(%q) = %q, want none", s, got)
+		}
+	}
+}

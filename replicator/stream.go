@@ -381,6 +381,12 @@ func (rd *reader) query(ctx context.Context, e *replication.QueryEvent) error {
 	if !rd.inTxn {
 		return permanent(fmt.Errorf("binlog: statement outside a transaction after %s: %.100q", rd.pos, st.SQL))
 	}
+	// DDL commits implicitly, so the applier cannot put a checkpoint write
+	// in front of it; it marks the statement with a leading comment
+	// instead (DDLOriginComment), which names the origin the same way.
+	if origin, ok := DDLOrigin(st.SQL); ok && origin != rd.region {
+		rd.skipTxn = true
+	}
 	publish := st.DB != metaDB && (st.Kind != KindTable && st.Kind != KindObject || rd.r.cfg.Filter.Match(st.DB, st.Table))
 	if st.Kind == KindDatabase {
 		publish = st.DB != metaDB && rd.r.cfg.Filter.Match(st.DB, "*")
