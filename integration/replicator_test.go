@@ -112,7 +112,6 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-
 // lastGTID returns the GTID of the session's last transaction.
 func lastGTID(t *testing.T, conn *sql.Conn) string {
 	t.Helper()

@@ -83,9 +83,11 @@ Exit codes: 0 ok, 1 the command worked and found a problem, 2 bad input or an er
 		newVersionCmd(),
 		newConfigCmd(),
 		newReplicateCmd(),
+		newApplyCmd(),
 		newIDGenCmd(),
 		newReconcileCmd(),
 		newBootstrapCmd(),
+		newStatusCmd(),
 	)
 	return root
 }

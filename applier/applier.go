@@ -1,0 +1,213 @@
+package applier
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/drc-dev/drc/replicator/event"
+)
+
+// Applier applies one source cluster's topic to one target server.
+type Applier struct {
+	cfg      Config
+	log      *slog.Logger
+	metrics  *metrics
+	policies *policies
+
+	// serialUntil: after a session failed on a lock wait or deadlock
+	// between workers (a dependency the write-sets did not capture, such
+	// as a foreign key), the next sessions apply with one worker for a
+	// while, so the same transactions cannot collide again.
+	serialUntil time.Time
+}
+
+// New builds an Applier. Metrics are registered on reg.
+func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Applier, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	pol, err := newPolicies(cfg.Conflict, cfg.DDL, cfg.Tables)
+	if err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	return &Applier{cfg: cfg, log: log, metrics: m, policies: pol}, nil
+}
+
+// Run applies until ctx is cancelled or a permanent error occurs (see
+// IsPermanent). A transient failure (target restart, broker outage, lock
+// timeout) ends the session; the next one starts again from the checkpoint
+// in the target after a capped exponential backoff. Run returns nil when
+// ctx is cancelled, and only after all its goroutines have stopped.
+func (a *Applier) Run(ctx context.Context) error {
+	backoff := 500 * time.Millisecond
+	failures := 0
+	var lastLogged time.Time
+	for {
+		start := time.Now()
+		err := a.session(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		a.metrics.errors.WithLabelValues(errorKind(err)).Inc()
+		if IsPermanent(err) {
+			a.log.Error("applier stopped", "error", err)
+			return err
+		}
+		if isLockConflict(err) {
+			a.serialUntil = time.Now().Add(time.Minute)
+		}
+		if time.Since(start) > time.Minute {
+			if failures > 0 {
+				a.log.Info("applier recovered", "failures", failures)
+			}
+			failures, backoff = 0, 500*time.Millisecond
+		}
+		failures++
+		if failures == 1 || time.Since(lastLogged) > time.Minute {
+			a.log.Warn("apply session failed; restarting from the checkpoint", "error", err, "failures", failures, "backoff", backoff)
+			lastLogged = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, a.cfg.RetryMaxBackoff)
+	}
+}
+
+func (a *Applier) saramaConfig() (*sarama.Config, error) {
+	v, err := sarama.ParseKafkaVersion(a.cfg.KafkaVersion)
+	if err != nil {
+		return nil, permanent(fmt.Errorf("kafka version %q: %w", a.cfg.KafkaVersion, err))
+	}
+	sc := sarama.NewConfig()
+	sc.Version = v
+	sc.ClientID = a.cfg.ClientID
+	sc.Net.DialTimeout = 5 * time.Second
+	sc.Metadata.Retry.Max = 3
+	sc.Consumer.IsolationLevel = sarama.ReadCommitted
+	sc.Consumer.Return.Errors = true
+	sc.Consumer.Fetch.Default = 1 << 20
+	sc.Consumer.Fetch.Max = 17 << 20
+	sc.Consumer.MaxWaitTime = 100 * time.Millisecond
+	sc.ChannelBufferSize = 256
+	sc.Consumer.Offsets.AutoCommit.Enable = true
+	sc.Consumer.Offsets.AutoCommit.Interval = time.Second
+	return sc, nil
+}
+
+// session runs one attempt: it opens the target and Kafka, reads the
+// checkpoint of every partition and applies until an error.
+func (a *Applier) session(ctx context.Context) error {
+	db, err := sql.Open("mysql", a.cfg.DSN())
+	if err != nil {
+		return permanent(fmt.Errorf("target %s:%d: %w", a.cfg.Host, a.cfg.Port, err))
+	}
+	defer db.Close()
+	for _, q := range metaDDL {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("target %s:%d: create drc_meta tables: %w", a.cfg.Host, a.cfg.Port, err)
+		}
+	}
+	sc, err := a.saramaConfig()
+	if err != nil {
+		return err
+	}
+	client, err := sarama.NewClient(a.cfg.Brokers, sc)
+	if err != nil {
+		return fmt.Errorf("kafka %v: %w", a.cfg.Brokers, err)
+	}
+	defer client.Close()
+	parts, err := client.Partitions(a.cfg.Topic)
+	if err != nil {
+		return fmt.Errorf("kafka topic %s: %w", a.cfg.Topic, err)
+	}
+	consumer, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		return fmt.Errorf("kafka consumer: %w", err)
+	}
+	defer consumer.Close()
+	// Group offsets are for monitoring only; without them apply still works.
+	om, err := sarama.NewOffsetManagerFromClient(a.cfg.ConsumerGroup, client)
+	if err != nil {
+		a.log.Debug("kafka offset manager unavailable; group offsets will not be committed", "error", err)
+		om = nil
+	} else {
+		defer om.Close()
+	}
+
+	workers := a.cfg.Workers
+	if time.Now().Before(a.serialUntil) {
+		workers = 1
+	}
+	schema := newSchemaCache(db)
+	db.SetMaxOpenConns(len(parts)*(workers+1) + 2)
+	db.SetMaxIdleConns(len(parts)*(workers+1) + 2)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, len(parts))
+	var wg sync.WaitGroup
+	for _, part := range parts {
+		p := &partition{
+			a: a, cfg: &a.cfg, m: a.metrics, log: a.log.With("partition", part),
+			db: db, client: client, consumer: consumer, om: om, schema: schema,
+			topic: a.cfg.Topic, part: part, workers: workers,
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := p.run(ctx)
+			if err != nil {
+				cancel()
+			}
+			errc <- err
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	var first error
+	for err := range errc {
+		if err != nil && (first == nil || errors.Is(first, context.Canceled)) {
+			first = err
+		}
+	}
+	if first == nil {
+		first = ctx.Err()
+	}
+	return first
+}
+
+// openSession returns a dedicated target connection prepared for applying:
+// event.SessionSQL (UTC, utf8mb4, strict sql_mode), READ COMMITTED so that
+// no gap locks couple independent transactions, and a bounded lock wait.
+func openSession(ctx context.Context, db *sql.DB, lockWait time.Duration) (*sql.Conn, error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	stmts := append(event.SessionSQL(),
+		"SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+		fmt.Sprintf("SET SESSION innodb_lock_wait_timeout = %d", max(1, int(lockWait/time.Second))))
+	for _, q := range stmts {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("target session %q: %w", q, err)
+		}
+	}
+	return conn, nil
+}

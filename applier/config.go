@@ -1,0 +1,150 @@
+package applier
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// Config is everything one applier needs: the source cluster it follows,
+// the Kafka topic that cluster publishes to and the target server it
+// writes. cmd/drc fills it from the YAML file; New applies the defaults
+// documented on each field.
+type Config struct {
+	Cluster string // source cluster name: the checkpoint's key
+	Region  string // the target's region, for the consumer group name
+	// Flavor is the source's GTID flavor, mariadb (default) or mysql: the
+	// records' gtid and gtid_set are in its text form.
+	Flavor string
+
+	// The target server.
+	Host     string
+	Port     int
+	User     string
+	Password string
+
+	Brokers      []string
+	Topic        string // default drc.<Cluster>
+	KafkaVersion string // default 3.9.0
+	ClientID     string // default drc
+	// ConsumerGroup receives the applied offsets, for monitoring only; the
+	// checkpoint in the target is the truth. Default drc-apply-<Cluster>-<Region>.
+	ConsumerGroup string
+
+	// Workers is the number of target connections that apply independent
+	// transactions concurrently, per partition. Default 4.
+	Workers int
+	// MaxQueueBytes bounds the bytes of records read but not yet committed.
+	// Default 64 MiB.
+	MaxQueueBytes int
+	// LargeTxnBytes: a transaction bigger than this is not buffered whole
+	// but applied alone as it arrives, after the transactions before it have
+	// committed. Default MaxQueueBytes/8, at least 1 MiB.
+	LargeTxnBytes int
+	// BatchRows caps the rows of one multi-row INSERT. Default 500.
+	BatchRows int
+
+	// Conflict is the default conflict policy: source-wins (default),
+	// target-wins, newer-wins:<column> or stop. DDL is the default DDL
+	// policy: apply (default), skip or stop. Tables override both per
+	// db.table pattern; the first matching entry wins.
+	Conflict string
+	DDL      string
+	Tables   []TablePolicy
+
+	// RetryMaxBackoff caps the backoff between sessions after a transient
+	// failure. Default 30s.
+	RetryMaxBackoff time.Duration
+	// LockWaitTimeout is the target session's innodb_lock_wait_timeout.
+	// Default 10s.
+	LockWaitTimeout time.Duration
+}
+
+// TablePolicy overrides the policies for the tables matching Table, a
+// db.table pattern with * wildcards (path.Match syntax).
+type TablePolicy struct {
+	Table    string
+	Conflict string // empty: the default
+	DDL      string // empty: the default
+}
+
+func (c *Config) setDefaults() {
+	if c.Flavor == "" {
+		c.Flavor = "mariadb"
+	}
+	if c.Topic == "" {
+		c.Topic = "drc." + c.Cluster
+	}
+	if c.KafkaVersion == "" {
+		c.KafkaVersion = "3.9.0"
+	}
+	if c.ClientID == "" {
+		c.ClientID = "drc"
+	}
+	if c.ConsumerGroup == "" {
+		c.ConsumerGroup = "drc-apply-" + c.Cluster + "-" + c.Region
+	}
+	if c.Workers == 0 {
+		c.Workers = 4
+	}
+	if c.MaxQueueBytes == 0 {
+		c.MaxQueueBytes = 64 << 20
+	}
+	if c.LargeTxnBytes == 0 {
+		c.LargeTxnBytes = max(c.MaxQueueBytes/8, 1<<20)
+	}
+	if c.BatchRows == 0 {
+		c.BatchRows = 500
+	}
+	if c.Conflict == "" {
+		c.Conflict = "source-wins"
+	}
+	if c.DDL == "" {
+		c.DDL = "apply"
+	}
+	if c.RetryMaxBackoff == 0 {
+		c.RetryMaxBackoff = 30 * time.Second
+	}
+	if c.LockWaitTimeout == 0 {
+		c.LockWaitTimeout = 10 * time.Second
+	}
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Cluster == "":
+		return fmt.Errorf("applier: cluster is required")
+	case len(c.Cluster) > maxClusterLen:
+		return fmt.Errorf("applier: cluster %q is longer than %d characters", c.Cluster, maxClusterLen)
+	case c.Flavor != "mariadb" && c.Flavor != "mysql":
+		return fmt.Errorf("applier: flavor must be mariadb or mysql, got %q", c.Flavor)
+	case len(c.Brokers) == 0:
+		return fmt.Errorf("applier: at least one kafka broker is required")
+	case c.Workers < 1 || c.Workers > 256:
+		return fmt.Errorf("applier: workers must be 1..256, got %d", c.Workers)
+	case c.MaxQueueBytes < 1<<20:
+		return fmt.Errorf("applier: max_queue_bytes must be at least 1MiB, got %d", c.MaxQueueBytes)
+	}
+	_, err := newPolicies(c.Conflict, c.DDL, c.Tables)
+	return err
+}
+
+// DSN is the go-sql-driver DSN of the target. clientFoundRows makes an
+// UPDATE report the rows it matched, not the rows it changed, which is how
+// a missing row is told from an unchanged one; multiStatements lets the
+// checkpoint travel with BEGIN and COMMIT in one round trip. Row values are
+// always bound in prepared statements (interpolateParams stays off, see
+// event.Row.Arg).
+func (c Config) DSN() string {
+	mc := mysql.NewConfig()
+	mc.User, mc.Passwd, mc.Net = c.User, c.Password, "tcp"
+	mc.Addr = fmt.Sprintf("%s:%d", c.Host, c.Port)
+	mc.ClientFoundRows = true
+	mc.MultiStatements = true
+	mc.InterpolateParams = false
+	mc.Timeout = 5 * time.Second
+	mc.ReadTimeout = 5 * time.Minute
+	mc.WriteTimeout = 5 * time.Minute
+	return mc.FormatDSN()
+}

@@ -1,0 +1,150 @@
+package applier
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+
+	"github.com/IBM/sarama"
+	"github.com/go-sql-driver/mysql"
+)
+
+// Sentinel errors of the applier. Run returns them wrapped, with the
+// table, transaction or Kafka position they concern.
+var (
+	// ErrDecode: a record that cannot be decoded, or that breaks the
+	// transaction framing (gtid/seq/last). The applier stops; the record is
+	// never skipped and its transaction never half-applied.
+	ErrDecode = errors.New("undecodable record")
+	// ErrConflict: a conflict under the stop policy.
+	ErrConflict = errors.New("conflict")
+	// ErrDDLStopped: a DDL under the stop policy.
+	ErrDDLStopped = errors.New("ddl stopped by policy")
+	// ErrCheckpointGone: the checkpoint's offset is no longer in the topic
+	// (retention removed it) or is beyond its end (the topic was
+	// recreated). The target needs a new drc bootstrap.
+	ErrCheckpointGone = errors.New("checkpoint offset not in the topic")
+)
+
+// MySQL error numbers the applier decides on.
+const (
+	erDBCreateExists    = 1007
+	erDBDropExists      = 1008
+	erBadDB             = 1049
+	erTableExists       = 1050
+	erBadTable          = 1051
+	erBadField          = 1054
+	erDupFieldName      = 1060
+	erDupKeyName        = 1061
+	erDupEntry          = 1062
+	erCantDropFieldKey  = 1091
+	erNoSuchTable       = 1146
+	erLockWaitTimeout   = 1205
+	erLockDeadlock      = 1213
+	erDupEntryWithKey   = 1586
+	erDupUnknownInIndex = 1859
+)
+
+// permanentError marks a failure that a restart from the checkpoint
+// cannot fix.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+func permanent(err error) error {
+	if err == nil || IsPermanent(err) {
+		return err
+	}
+	return &permanentError{err}
+}
+
+// IsPermanent reports whether Run stopped for a reason a restart cannot
+// fix: an undecodable record, a conflict or DDL under the stop policy, a
+// checkpoint outside the topic, or a statement the target rejects for its
+// data or schema.
+func IsPermanent(err error) bool {
+	var pe *permanentError
+	return errors.As(err, &pe)
+}
+
+func mysqlErrno(err error) uint16 {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return me.Number
+	}
+	return 0
+}
+
+func isDupKey(err error) bool {
+	switch mysqlErrno(err) {
+	case erDupEntry, erDupEntryWithKey, erDupUnknownInIndex:
+		return true
+	}
+	return false
+}
+
+func isLockConflict(err error) bool {
+	n := mysqlErrno(err)
+	return n == erLockWaitTimeout || n == erLockDeadlock
+}
+
+// classifyApply decides whether a statement's error is transient: the
+// connection, the server going away, lock waits and read-only targets
+// retry; an error the server returns about the data or the schema will
+// recur on every retry, so it stops the applier.
+func classifyApply(err error) error {
+	if err == nil {
+		return nil
+	}
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) {
+		return err // network, driver.ErrBadConn, context: transient
+	}
+	switch {
+	case me.Number == erLockWaitTimeout || me.Number == erLockDeadlock:
+		return err
+	case me.Number == 1290 || me.Number == 1836: // read-only, read-only transaction
+		return err
+	case me.Number == 1927 || me.Number == 1053: // connection killed, server shutdown
+		return err
+	case me.Number >= 2000: // client-side
+		return err
+	}
+	return permanent(err)
+}
+
+// errorKind labels the errors metric.
+func errorKind(err error) string {
+	var me *mysql.MySQLError
+	var ke sarama.KError
+	var ne net.Error
+	switch {
+	case errors.Is(err, ErrDecode):
+		return "decode"
+	case errors.Is(err, ErrConflict):
+		return "conflict"
+	case errors.Is(err, ErrDDLStopped):
+		return "ddl"
+	case errors.Is(err, ErrCheckpointGone):
+		return "checkpoint"
+	case errors.As(err, &me) && isLockConflict(err):
+		return "mysql_lock"
+	case errors.As(err, &me):
+		return "mysql"
+	case errors.As(err, &ke), errors.Is(err, sarama.ErrOutOfBrokers), errors.Is(err, sarama.ErrClosedClient):
+		return "kafka"
+	case errors.Is(err, driver.ErrBadConn), errors.Is(err, mysql.ErrInvalidConn), errors.Is(err, io.EOF), errors.As(err, &ne):
+		return "network"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	}
+	return "other"
+}
+
+func decodeError(topic string, part int32, offset int64, err error) error {
+	return permanent(fmt.Errorf("%w at topic %s partition %d offset %d: %w", ErrDecode, topic, part, offset, err))
+}

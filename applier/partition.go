@@ -1,0 +1,519 @@
+package applier
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/drc-dev/drc/replicator"
+	"github.com/drc-dev/drc/replicator/event"
+)
+
+// txn is one source transaction on its way to the target: assembled from
+// its records by the partition's coordinator, applied by a worker.
+type txn struct {
+	seq    uint64 // dispatch order within the session
+	gtid   string
+	origin string
+	ts     int64 // source commit time, unix ms
+	first  int64 // offset of its first record
+	next   int64 // offset after its last record: the checkpoint's offset
+	set    string
+	recs   []*event.Record
+	bytes  int
+	hasDDL bool
+	// markerAhead: a position marker whose GTID set contains what was
+	// applied, so it moves the checkpoint forward.
+	markerAhead bool
+
+	// more carries the further records of a large transaction that is
+	// applied while it streams in; closed after its last record.
+	more chan []*event.Record
+
+	ws      WriteSet
+	waitFor *txn // the latest earlier transaction sharing a write-set key
+	prev    *txn // the transaction dispatched before it: commits first
+	done    chan struct{}
+
+	// Filled by the worker.
+	rows      [3]int // insert, update, delete
+	heartbeat int64  // unix µs of the heartbeat row applied, or 0
+	committed time.Time
+}
+
+const (
+	recordOverhead = 512     // decoded-record bytes beyond the value's length, roughly
+	chunkBytes     = 1 << 20 // a large transaction's records travel in chunks of this size
+)
+
+// partition applies one partition of the topic: a coordinator (run) reads
+// records, assembles transactions and dispatches them in order to workers;
+// workers apply them concurrently and commit them in order.
+type partition struct {
+	a        *Applier
+	cfg      *Config
+	m        *metrics
+	log      *slog.Logger
+	db       *sql.DB
+	client   sarama.Client
+	consumer sarama.Consumer
+	om       sarama.OffsetManager
+	schema   *schemaCache
+	topic    string
+	part     int32
+	workers  int
+
+	pom       sarama.PartitionOffsetManager
+	ctl       *sql.Conn
+	dec       event.Decoder
+	hasher    *writeSetHasher
+	work      chan *txn
+	committed chan *txn
+	errc      chan error
+
+	cur      *txn // being assembled
+	skipping bool // cur is already applied
+	chunk    []*event.Record
+	chunkLen int
+	expect   int // next seq in cur
+
+	seq      uint64
+	last     *txn // last dispatched
+	inflight int
+	queued   int
+	keys     map[uint64]*txn
+	applied  mysql.GTIDSet // GTID set of the last dispatched transaction
+	anyDone  bool          // a transaction committed in this session
+	maxDone  int64
+}
+
+func (p *partition) run(ctx context.Context) error {
+	var err error
+	p.ctl, err = openSession(ctx, p.db, p.cfg.LockWaitTimeout)
+	if err != nil {
+		return err
+	}
+	defer p.ctl.Close()
+	ck, ok, err := readPartCheckpoint(ctx, p.ctl, p.cfg.Cluster, p.part)
+	if err != nil {
+		return err
+	}
+	if p.applied, err = mysql.ParseGTIDSet(p.cfg.Flavor, ck.GTIDSet); err != nil {
+		return permanent(fmt.Errorf("checkpoint of %s partition %d: gtid_set %q: %w", p.cfg.Cluster, p.part, ck.GTIDSet, err))
+	}
+	start := sarama.OffsetOldest
+	if ok && ck.Offset >= 0 {
+		oldest, err := p.client.GetOffset(p.topic, p.part, sarama.OffsetOldest)
+		if err != nil {
+			return fmt.Errorf("kafka %s/%d oldest offset: %w", p.topic, p.part, err)
+		}
+		newest, err := p.client.GetOffset(p.topic, p.part, sarama.OffsetNewest)
+		if err != nil {
+			return fmt.Errorf("kafka %s/%d newest offset: %w", p.topic, p.part, err)
+		}
+		if ck.Offset < oldest || ck.Offset > newest {
+			return permanent(fmt.Errorf("%w: %s partition %d checkpoint offset %d is outside the retained offsets %d..%d; the target needs drc bootstrap",
+				ErrCheckpointGone, p.topic, p.part, ck.Offset, oldest, newest))
+		}
+		start = ck.Offset
+	}
+	p.log.Info("applying", "topic", p.topic, "from_offset", start, "gtid_set", ck.GTIDSet, "workers", p.workers)
+
+	pc, err := p.consumer.ConsumePartition(p.topic, p.part, start)
+	if err != nil {
+		return fmt.Errorf("kafka consume %s/%d at %d: %w", p.topic, p.part, start, err)
+	}
+	defer pc.Close()
+	if p.om != nil {
+		if pom, err := p.om.ManagePartition(p.topic, p.part); err == nil {
+			p.pom = pom
+			defer pom.AsyncClose()
+		}
+	}
+
+	p.hasher = newWriteSetHasher()
+	p.keys = map[uint64]*txn{}
+	p.work = make(chan *txn)
+	p.committed = make(chan *txn, p.workers+8)
+	p.errc = make(chan error, p.workers)
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	for i := 0; i < p.workers; i++ {
+		conn, err := openSession(ctx, p.db, p.cfg.LockWaitTimeout)
+		if err != nil {
+			return err
+		}
+		w := newWorker(p, i, conn)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer conn.Close()
+			if err := w.loop(ctx); err != nil {
+				p.errc <- err
+				cancel()
+			}
+		}()
+	}
+	p.m.workers.Add(float64(p.workers))
+	defer p.m.workers.Sub(float64(p.workers))
+
+	err = p.coordinate(ctx, pc)
+	select {
+	case werr := <-p.errc:
+		return werr // a worker's error is the cause; coordinate saw the cancel
+	default:
+	}
+	return err
+}
+
+// coordinate is the coordinator's loop.
+func (p *partition) coordinate(ctx context.Context, pc sarama.PartitionConsumer) error {
+	defer func() {
+		p.m.queueBytes.Set(0)
+		p.m.queueTxns.Set(0)
+	}()
+	for {
+		msgs := pc.Messages()
+		if p.queued >= p.cfg.MaxQueueBytes && p.inflight > 0 {
+			msgs = nil // full: wait for commits
+		}
+		select {
+		case <-ctx.Done():
+			return p.cause(ctx)
+		case t := <-p.committed:
+			p.release(t)
+		case err := <-pc.Errors():
+			return fmt.Errorf("kafka consume %s/%d: %w", p.topic, p.part, err)
+		case msg, ok := <-msgs:
+			if !ok {
+				return fmt.Errorf("kafka consume %s/%d: consumer closed", p.topic, p.part)
+			}
+			if err := p.record(ctx, msg); err != nil {
+				if errors.Is(err, ErrDecode) {
+					// The transactions before the bad record are whole and
+					// valid: let them commit, so the stop is exactly at it.
+					if derr := p.drain(ctx); derr != nil {
+						p.log.Warn("could not commit the transactions before an undecodable record", "error", derr)
+					}
+				}
+				return err
+			}
+		}
+	}
+}
+
+// cause returns a worker's error if one stopped the session.
+func (p *partition) cause(ctx context.Context) error {
+	select {
+	case err := <-p.errc:
+		p.errc <- err
+		return err
+	default:
+		return ctx.Err()
+	}
+}
+
+// record handles one Kafka record: framing, duplicate detection, assembly.
+func (p *partition) record(ctx context.Context, msg *sarama.ConsumerMessage) error {
+	p.m.bytes.Add(float64(len(msg.Value)))
+	rec, err := p.dec.Decode(msg.Value)
+	if err != nil {
+		return decodeError(p.topic, p.part, msg.Offset, err)
+	}
+	if p.cur == nil {
+		if rec.Seq != 0 {
+			return decodeError(p.topic, p.part, msg.Offset, fmt.Errorf("transaction %s starts at seq %d, want 0", rec.GTID, rec.Seq))
+		}
+		p.cur = &txn{gtid: rec.GTID, origin: rec.Origin, ts: rec.TS, first: msg.Offset, done: make(chan struct{})}
+		p.expect = 0
+		p.skipping = false
+		if rec.GTID != "" {
+			g, err := mysql.ParseGTIDSet(p.cfg.Flavor, rec.GTID)
+			if err != nil {
+				return decodeError(p.topic, p.part, msg.Offset, fmt.Errorf("gtid %q: %w", rec.GTID, err))
+			}
+			p.skipping = p.applied.Contain(g)
+		}
+	} else if rec.GTID != p.cur.gtid || rec.Seq != p.expect {
+		return decodeError(p.topic, p.part, msg.Offset, fmt.Errorf("record gtid %s seq %d inside transaction %s at seq %d", rec.GTID, rec.Seq, p.cur.gtid, p.expect))
+	}
+	p.expect++
+	t := p.cur
+	t.next = msg.Offset + 1
+	if rec.Last {
+		if rec.GTIDSet == "" {
+			return decodeError(p.topic, p.part, msg.Offset, fmt.Errorf("last record of transaction %s has no gtid_set", rec.GTID))
+		}
+		t.set = rec.GTIDSet
+	}
+	if p.skipping {
+		if rec.Last {
+			p.cur = nil
+			p.m.skipped.Inc()
+		}
+		return nil
+	}
+	if rec.Op == event.OpDDL {
+		t.hasDDL = true
+	}
+	size := len(msg.Value) + recordOverhead
+	if t.more != nil { // streaming a large transaction
+		p.chunk = append(p.chunk, rec)
+		p.chunkLen += size
+		if p.chunkLen >= chunkBytes || rec.Last {
+			select {
+			case t.more <- p.chunk:
+			case <-ctx.Done():
+				return p.cause(ctx)
+			}
+			p.chunk, p.chunkLen = nil, 0
+		}
+		if rec.Last {
+			close(t.more)
+			p.cur = nil
+			if err := p.advance(t, msg.Offset); err != nil {
+				return err
+			}
+			return p.drain(ctx)
+		}
+		return nil
+	}
+	t.recs = append(t.recs, rec)
+	t.bytes += size
+	p.queued += size
+	p.m.queueBytes.Set(float64(p.queued))
+	if !rec.Last {
+		if t.bytes > p.cfg.LargeTxnBytes && !t.hasDDL {
+			return p.startStreaming(ctx, t)
+		}
+		return nil
+	}
+	p.cur = nil
+	if err := p.advance(t, msg.Offset); err != nil {
+		return err
+	}
+	if rec.Op == event.OpHeartbeat && rec.After == nil && len(t.recs) == 1 {
+		// A position marker: it moves the checkpoint's GTID set only
+		// forward, and only when it is ahead of what was applied.
+		if !t.markerAhead {
+			p.queued -= t.bytes
+			return nil
+		}
+	}
+	if t.hasDDL {
+		return p.ddl(ctx, t)
+	}
+	return p.dispatch(ctx, t)
+}
+
+// advance makes t's GTID set the applied set, which later transactions
+// are checked against for duplicates. A marker only moves it forward.
+func (p *partition) advance(t *txn, offset int64) error {
+	set, err := mysql.ParseGTIDSet(p.cfg.Flavor, t.set)
+	if err != nil {
+		return decodeError(p.topic, p.part, offset, fmt.Errorf("gtid_set %q: %w", t.set, err))
+	}
+	if t.gtid == "" {
+		t.markerAhead = set.Contain(p.applied) && !set.Equal(p.applied)
+		if !t.markerAhead {
+			return nil
+		}
+	}
+	p.applied = set
+	return nil
+}
+
+// dispatch computes t's write-set, links it to the transactions it must
+// wait for and hands it to a free worker.
+func (p *partition) dispatch(ctx context.Context, t *txn) error {
+	for _, r := range t.recs {
+		switch {
+		case r.Op.IsRow():
+			img := r.After
+			if img == nil {
+				img = r.Before
+			}
+			pl, err := p.schema.plan(ctx, img.Table)
+			if err != nil {
+				return err
+			}
+			t.ws = p.hasher.add(t.ws, pl, r.After)
+			t.ws = p.hasher.add(t.ws, pl, r.Before)
+		case r.Op == event.OpHeartbeat:
+			t.ws = append(t.ws, p.hasher.namedKey("drc_meta.heartbeat", r.Region))
+		}
+	}
+	t.seq = p.seq + 1 // send assigns the same; needed here to compare
+	for _, k := range t.ws {
+		if h := p.keys[k]; h != nil && h != t && (t.waitFor == nil || h.seq > t.waitFor.seq) {
+			t.waitFor = h
+		}
+		p.keys[k] = t
+	}
+	if t.waitFor != nil {
+		p.m.serialWaits.Inc()
+	}
+	return p.send(ctx, t)
+}
+
+// send hands t to a worker, in order, while still collecting commits.
+func (p *partition) send(ctx context.Context, t *txn) error {
+	p.seq++
+	t.seq = p.seq
+	t.prev = p.last
+	p.last = t
+	p.inflight++
+	p.m.queueTxns.Set(float64(p.inflight))
+	for {
+		select {
+		case p.work <- t:
+			return nil
+		case c := <-p.committed:
+			p.release(c)
+		case <-ctx.Done():
+			return p.cause(ctx)
+		}
+	}
+}
+
+// release accounts for a committed transaction.
+func (p *partition) release(t *txn) {
+	p.inflight--
+	p.queued -= t.bytes
+	for _, k := range t.ws {
+		if p.keys[k] == t {
+			delete(p.keys, k)
+		}
+	}
+	p.anyDone = true
+	p.m.queueTxns.Set(float64(p.inflight))
+	p.m.queueBytes.Set(float64(p.queued))
+	if t.next > p.maxDone {
+		p.maxDone = t.next
+		p.m.offset.WithLabelValues(strconv.Itoa(int(p.part))).Set(float64(t.next))
+		if p.pom != nil {
+			p.pom.MarkOffset(t.next, "")
+		}
+	}
+}
+
+// drain waits until every dispatched transaction has committed.
+func (p *partition) drain(ctx context.Context) error {
+	for p.inflight > 0 {
+		select {
+		case t := <-p.committed:
+			p.release(t)
+		case <-ctx.Done():
+			return p.cause(ctx)
+		}
+	}
+	return nil
+}
+
+// startStreaming switches t, which outgrew LargeTxnBytes, to streaming: the
+// transactions before it commit first, then one worker applies it alone as
+// its records arrive, so memory stays bounded whatever its size.
+func (p *partition) startStreaming(ctx context.Context, t *txn) error {
+	if err := p.drain(ctx); err != nil {
+		return err
+	}
+	p.m.largeTxns.Inc()
+	p.log.Info("streaming a large transaction", "gtid", t.gtid, "offset", t.first)
+	p.queued -= t.bytes
+	t.bytes = 0
+	p.m.queueBytes.Set(float64(p.queued))
+	t.more = make(chan []*event.Record, 4)
+	return p.send(ctx, t)
+}
+
+// ddl applies a transaction that carries DDL: in stream order, after every
+// earlier transaction has committed, on the coordinator's own connection.
+// The checkpoint (and any rows the transaction has) then commits in a
+// transaction of its own, dispatched like any other.
+func (p *partition) ddl(ctx context.Context, t *txn) error {
+	if err := p.drain(ctx); err != nil {
+		return err
+	}
+	rows := t.recs[:0:0]
+	for _, r := range t.recs {
+		if r.Op != event.OpDDL {
+			rows = append(rows, r)
+			continue
+		}
+		if err := p.applyDDL(ctx, t, r); err != nil {
+			return err
+		}
+	}
+	p.schema.invalidate()
+	t.recs = rows
+	if err := p.dispatch(ctx, t); err != nil {
+		return err
+	}
+	return p.drain(ctx)
+}
+
+// applyDDL runs one DDL statement as the source ran it: USE db, then the
+// same SQL.
+//
+// DDL commits on its own, so a crash between the DDL and the checkpoint
+// that follows it leaves the DDL applied but not checkpointed, and the
+// next session reads it again. Such a DDL is necessarily the first thing
+// the new session applies; for that one only, the errors that say "already
+// done" (table or database exists or is gone, duplicate column or index,
+// cannot drop a missing column or key, unknown column or table for a
+// rename) are taken as applied. Statements that re-run without error
+// (ALTER ... MODIFY) simply run twice, with the same result.
+func (p *partition) applyDDL(ctx context.Context, t *txn, r *event.Record) error {
+	action := p.a.policies.DDL(r.DB, r.Table)
+	log := p.log.With("gtid", t.gtid, "db", r.DB, "table", r.Table)
+	switch action {
+	case DDLSkip:
+		p.m.ddl.WithLabelValues("skip").Inc()
+		log.Warn("DDL skipped by policy", "sql", r.SQL)
+		return nil
+	case DDLStop:
+		p.m.ddl.WithLabelValues("stop").Inc()
+		return permanent(fmt.Errorf("%w: transaction %s at %s partition %d offset %d: %s", ErrDDLStopped, t.gtid, p.topic, p.part, t.first, r.SQL))
+	}
+	if r.DB != "" {
+		if _, err := p.ctl.ExecContext(ctx, "USE "+quoteIdent(r.DB)); err != nil && mysqlErrno(err) != erBadDB {
+			return classifyApply(fmt.Errorf("ddl of transaction %s: USE %s: %w", t.gtid, r.DB, err))
+		}
+	}
+	// DDL commits implicitly, so no checkpoint write can precede it in its
+	// transaction; the origin comment tells this region's replicator not to
+	// send the statement back (two-way replication).
+	_, err := p.ctl.ExecContext(ctx, replicator.DDLOriginComment(r.Origin)+r.SQL)
+	if err != nil && !p.anyDone && alreadyApplied(err) {
+		p.m.ddl.WithLabelValues("already_applied").Inc()
+		log.Warn("DDL was already applied before a restart", "sql", r.SQL, "error", err)
+		return nil
+	}
+	if err != nil {
+		return classifyApply(fmt.Errorf("ddl of transaction %s (%.200s): %w", t.gtid, r.SQL, err))
+	}
+	p.m.ddl.WithLabelValues("apply").Inc()
+	log.Info("DDL applied", "sql", r.SQL)
+	return nil
+}
+
+func alreadyApplied(err error) bool {
+	switch mysqlErrno(err) {
+	case erTableExists, erBadTable, erDupFieldName, erDupKeyName, erCantDropFieldKey,
+		erDBCreateExists, erDBDropExists, erNoSuchTable, erBadField:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,195 @@
+package applier
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+
+	"github.com/drc-dev/drc/replicator/event"
+)
+
+// targetTable is what the applier learns about a table from the target's
+// information_schema, because the records cannot say it: which columns are
+// generated (left out of INSERT and SET) and which unique keys exist
+// (part of a transaction's write-set).
+type targetTable struct {
+	generated map[string]bool
+	uniques   [][]string // unique keys, PRIMARY included, column names in key order
+}
+
+// plan is how rows of one record Table (one schema version of a source
+// table) are applied to the target. Columns are indexes into tbl.Columns.
+type plan struct {
+	tbl     *event.Table
+	q       string // `db`.`table`
+	cols    []int  // non-generated columns: INSERT columns, UPDATE SET candidates
+	colRefs []*event.Column
+	// where: key columns first, then every other non-generated column; an
+	// UPDATE or DELETE must match the whole before image.
+	where    []int
+	whereRef []*event.Column
+	nKey     int // len(tbl.PKIndex)
+	keyRef   []*event.Column
+	// uniques: the target's unique keys (other than the record's primary
+	// key) whose columns all exist in tbl.
+	uniques   [][]int
+	uniqueRef [][]*event.Column
+}
+
+// schemaCache holds targetTables and plans. It is safe for concurrent use;
+// invalidate drops everything after a DDL.
+type schemaCache struct {
+	db *sql.DB
+
+	mu      sync.Mutex
+	version uint64
+	tables  map[[2]string]*targetTable
+	plans   map[*event.Table]*plan
+}
+
+func newSchemaCache(db *sql.DB) *schemaCache {
+	return &schemaCache{db: db, tables: map[[2]string]*targetTable{}, plans: map[*event.Table]*plan{}}
+}
+
+func (s *schemaCache) invalidate() {
+	s.mu.Lock()
+	s.version++
+	clear(s.tables)
+	clear(s.plans)
+	s.mu.Unlock()
+}
+
+// Version changes on every invalidate; workers drop prepared statements
+// when it does.
+func (s *schemaCache) Version() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.version
+}
+
+// plan returns the plan of t, reading the target's schema on first use.
+func (s *schemaCache) plan(ctx context.Context, t *event.Table) (*plan, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, ok := s.plans[t]; ok {
+		return p, nil
+	}
+	if len(s.plans) > 4096 {
+		clear(s.plans)
+	}
+	tt, err := s.table(ctx, t.DB, t.Name)
+	if err != nil {
+		return nil, err
+	}
+	p := newPlan(t, tt)
+	s.plans[t] = p
+	return p, nil
+}
+
+func (s *schemaCache) table(ctx context.Context, db, name string) (*targetTable, error) {
+	key := [2]string{db, name}
+	if tt, ok := s.tables[key]; ok {
+		return tt, nil
+	}
+	tt := &targetTable{generated: map[string]bool{}}
+	rows, err := s.db.QueryContext(ctx, `SELECT COLUMN_NAME FROM information_schema.COLUMNS
+		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?
+		  AND (EXTRA LIKE '%GENERATED%' OR EXTRA LIKE '%VIRTUAL%' OR EXTRA LIKE '%PERSISTENT%' OR EXTRA LIKE '%STORED%')`, db, name)
+	if err != nil {
+		return nil, fmt.Errorf("read generated columns of %s: %w", qualify(db, name), err)
+	}
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		tt.generated[c] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows, err = s.db.QueryContext(ctx, `SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS
+		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0
+		ORDER BY INDEX_NAME, SEQ_IN_INDEX`, db, name)
+	if err != nil {
+		return nil, fmt.Errorf("read unique keys of %s: %w", qualify(db, name), err)
+	}
+	defer rows.Close()
+	last := ""
+	for rows.Next() {
+		var idx, col string
+		if err := rows.Scan(&idx, &col); err != nil {
+			return nil, err
+		}
+		if idx != last || len(tt.uniques) == 0 {
+			tt.uniques = append(tt.uniques, nil)
+			last = idx
+		}
+		tt.uniques[len(tt.uniques)-1] = append(tt.uniques[len(tt.uniques)-1], col)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	s.tables[key] = tt
+	return tt, nil
+}
+
+func newPlan(t *event.Table, tt *targetTable) *plan {
+	p := &plan{tbl: t, q: qualify(t.DB, t.Name), nKey: len(t.PKIndex)}
+	isKey := make([]bool, len(t.Columns))
+	for _, i := range t.PKIndex {
+		isKey[i] = true
+		p.where = append(p.where, i)
+		p.keyRef = append(p.keyRef, &t.Columns[i])
+	}
+	for i := range t.Columns {
+		c := &t.Columns[i]
+		if tt.generated[c.Name] {
+			continue
+		}
+		p.cols = append(p.cols, i)
+		p.colRefs = append(p.colRefs, c)
+		if !isKey[i] {
+			p.where = append(p.where, i)
+		}
+	}
+	for _, i := range p.where {
+		p.whereRef = append(p.whereRef, &t.Columns[i])
+	}
+uniques:
+	for _, names := range tt.uniques {
+		var idx []int
+		for _, n := range names {
+			i := t.ColumnIndex(n)
+			if i < 0 {
+				continue uniques
+			}
+			idx = append(idx, i)
+		}
+		if sameInts(idx, t.PKIndex) {
+			continue
+		}
+		refs := make([]*event.Column, len(idx))
+		for k, i := range idx {
+			refs[k] = &t.Columns[i]
+		}
+		p.uniques = append(p.uniques, idx)
+		p.uniqueRef = append(p.uniqueRef, refs)
+	}
+	return p
+}
+
+func sameInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,428 @@
+package applier
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/drc-dev/drc/replicator/event"
+)
+
+// Limits of one multi-row INSERT: rows, placeholders (the protocol's
+// limit is 65535) and argument bytes (well under max_allowed_packet).
+const (
+	maxPlaceholders = 65535
+	maxBatchBytes   = 4 << 20
+	maxStmtCache    = 256
+)
+
+// worker applies transactions on one target connection.
+type worker struct {
+	p    *partition
+	id   int
+	conn *sql.Conn
+	slot slotKey
+
+	stmts   map[stmtKey]*sql.Stmt
+	version uint64
+	args    []any
+
+	// The pending multi-row INSERT.
+	batch      []*event.Record
+	batchPlan  *plan
+	batchBytes int
+}
+
+// stmtKey identifies a prepared statement: its plan (one schema version of
+// one table), the operation, the number of rows of an INSERT and the SET
+// columns of an UPDATE (a bitmask over plan.cols; all ones for wide tables).
+type stmtKey struct {
+	p    *plan
+	op   byte
+	rows int
+	set  uint64
+}
+
+func newWorker(p *partition, id int, conn *sql.Conn) *worker {
+	return &worker{p: p, id: id, conn: conn, slot: newSlotKey(p.cfg.Cluster, p.part, id), stmts: map[stmtKey]*sql.Stmt{}}
+}
+
+func (w *worker) loop(ctx context.Context) error {
+	defer w.closeStmts()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case t := <-w.p.work:
+			if err := w.apply(ctx, t); err != nil {
+				if ctx.Err() != nil && !IsPermanent(err) {
+					return nil
+				}
+				return err
+			}
+			select {
+			case w.p.committed <- t:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+	}
+}
+
+func (w *worker) closeStmts() {
+	for k, s := range w.stmts {
+		s.Close()
+		delete(w.stmts, k)
+	}
+}
+
+// apply runs one transaction: the slot checkpoint row first (it names the
+// origin), the rows, then, once every earlier transaction has committed,
+// the partition's checkpoint row and COMMIT.
+func (w *worker) apply(ctx context.Context, t *txn) (err error) {
+	if v := w.p.schema.Version(); v != w.version {
+		w.closeStmts()
+		w.version = v
+	}
+	if t.waitFor != nil {
+		select {
+		case <-t.waitFor.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	began := time.Now()
+	if _, err := w.conn.ExecContext(ctx, beginSQL(w.slot, t.first, t.origin, t.gtid)); err != nil {
+		return classifyApply(fmt.Errorf("begin transaction %s: %w", t.gtid, err))
+	}
+	defer func() {
+		if err != nil {
+			w.batch, w.batchPlan, w.batchBytes = w.batch[:0], nil, 0
+			// Best effort: a broken connection rolls back by itself.
+			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			w.conn.ExecContext(rctx, "ROLLBACK")
+			cancel()
+		}
+	}()
+	for _, r := range t.recs {
+		if err := w.record(ctx, t, r); err != nil {
+			return err
+		}
+	}
+	if t.more != nil {
+	stream:
+		for {
+			select {
+			case chunk, ok := <-t.more:
+				if !ok {
+					break stream
+				}
+				for _, r := range chunk {
+					if err := w.record(ctx, t, r); err != nil {
+						return err
+					}
+				}
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	if err := w.flush(ctx, t); err != nil {
+		return err
+	}
+	busy := time.Since(began)
+	if t.prev != nil {
+		waited := time.Now()
+		select {
+		case <-t.prev.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		w.p.m.commitWaitNs.Add(time.Since(waited).Seconds())
+	}
+	commitStart := time.Now()
+	ck := Checkpoint{Cluster: w.p.cfg.Cluster, Part: w.p.part, Offset: t.next, GTIDSet: t.set, Origin: t.origin, LastGTID: t.gtid}
+	if _, err := w.conn.ExecContext(ctx, commitSQL(ck)); err != nil {
+		return classifyApply(fmt.Errorf("commit transaction %s: %w", t.gtid, err))
+	}
+	now := time.Now()
+	busy += now.Sub(commitStart)
+	close(t.done)
+	t.recs = nil
+	w.observe(t, now, busy)
+	return nil
+}
+
+func (w *worker) observe(t *txn, now time.Time, busy time.Duration) {
+	m := w.p.m
+	m.busy.Add(busy.Seconds())
+	m.txns.Inc()
+	if t.rows[0] > 0 {
+		m.rows.WithLabelValues("insert").Add(float64(t.rows[0]))
+	}
+	if t.rows[1] > 0 {
+		m.rows.WithLabelValues("update").Add(float64(t.rows[1]))
+	}
+	if t.rows[2] > 0 {
+		m.rows.WithLabelValues("delete").Add(float64(t.rows[2]))
+	}
+	if t.ts > 0 {
+		m.latency.Observe(max(0, float64(now.UnixMilli()-t.ts)/1e3))
+	}
+	if t.heartbeat > 0 {
+		m.lag.Set(max(0, float64(now.UnixMicro()-t.heartbeat)/1e6))
+		m.heartbeatTS.Set(float64(t.heartbeat) / 1e6)
+	}
+}
+
+// record applies one record, or adds an insert to the pending batch.
+func (w *worker) record(ctx context.Context, t *txn, r *event.Record) error {
+	switch r.Op {
+	case event.OpInsert:
+		pl, err := w.p.schema.plan(ctx, r.After.Table)
+		if err != nil {
+			return err
+		}
+		if pl != w.batchPlan || len(w.batch) >= w.maxRows(pl) || w.batchBytes >= maxBatchBytes {
+			if err := w.flush(ctx, t); err != nil {
+				return err
+			}
+			w.batchPlan = pl
+		}
+		w.batch = append(w.batch, r)
+		for _, v := range r.After.Values {
+			w.batchBytes += len(v)
+		}
+		return nil
+	case event.OpUpdate, event.OpDelete:
+		if err := w.flush(ctx, t); err != nil {
+			return err
+		}
+		pl, err := w.p.schema.plan(ctx, r.Before.Table)
+		if err != nil {
+			return err
+		}
+		if r.Op == event.OpUpdate {
+			t.rows[1]++
+			return w.update(ctx, t, pl, r)
+		}
+		t.rows[2]++
+		return w.delete(ctx, t, pl, r)
+	case event.OpHeartbeat:
+		if err := w.flush(ctx, t); err != nil {
+			return err
+		}
+		return w.heartbeat(ctx, t, r)
+	}
+	return permanent(fmt.Errorf("transaction %s: unexpected %s record in a row transaction", t.gtid, r.Op))
+}
+
+func (w *worker) maxRows(pl *plan) int {
+	return min(w.p.cfg.BatchRows, maxPlaceholders/max(1, len(pl.cols)))
+}
+
+// stmt returns the prepared statement for k, preparing build() once.
+func (w *worker) stmt(ctx context.Context, k stmtKey, build func() string) (*sql.Stmt, error) {
+	if s, ok := w.stmts[k]; ok {
+		return s, nil
+	}
+	if len(w.stmts) >= maxStmtCache {
+		w.closeStmts()
+	}
+	q := build()
+	s, err := w.conn.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, classifyApply(fmt.Errorf("prepare %.200s: %w", q, err))
+	}
+	w.stmts[k] = s
+	return s, nil
+}
+
+// appendArgs appends the arguments of img's columns idx.
+func appendArgs(args []any, img *event.Row, idx []int) ([]any, error) {
+	for _, i := range idx {
+		a, err := img.Arg(i)
+		if err != nil {
+			return args, permanent(err)
+		}
+		args = append(args, a)
+	}
+	return args, nil
+}
+
+// flush runs the pending multi-row INSERT. A duplicate key fails the whole
+// statement (InnoDB rolls the statement back), so its rows are then
+// inserted one at a time to find and resolve the conflicting ones.
+func (w *worker) flush(ctx context.Context, t *txn) error {
+	n := len(w.batch)
+	if n == 0 {
+		return nil
+	}
+	pl := w.batchPlan
+	defer func() {
+		clear(w.batch)
+		w.batch, w.batchBytes = w.batch[:0], 0
+	}()
+	t.rows[0] += n
+	s, err := w.stmt(ctx, stmtKey{p: pl, op: 'i', rows: n}, func() string { return buildInsert(pl.q, pl.colRefs, n) })
+	if err != nil {
+		return err
+	}
+	args := w.args[:0]
+	for _, r := range w.batch {
+		if args, err = appendArgs(args, r.After, pl.cols); err != nil {
+			return w.rowError(t, w.batch[0], err)
+		}
+	}
+	_, err = s.ExecContext(ctx, args...)
+	clear(args)
+	w.args = args[:0]
+	if err == nil {
+		return nil
+	}
+	if !isDupKey(err) {
+		return w.rowError(t, w.batch[0], err)
+	}
+	for _, r := range w.batch {
+		if err := w.insertOne(ctx, t, pl, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *worker) rowError(t *txn, r *event.Record, err error) error {
+	return classifyApply(fmt.Errorf("apply transaction %s (%s on %s): %w", t.gtid, r.Op, qualify(r.DB, r.Table), err))
+}
+
+// insertOne inserts one row; a duplicate key is a conflict.
+func (w *worker) insertOne(ctx context.Context, t *txn, pl *plan, r *event.Record) error {
+	s, err := w.stmt(ctx, stmtKey{p: pl, op: 'i', rows: 1}, func() string { return buildInsert(pl.q, pl.colRefs, 1) })
+	if err != nil {
+		return err
+	}
+	args, err := appendArgs(w.args[:0], r.After, pl.cols)
+	if err != nil {
+		return w.rowError(t, r, err)
+	}
+	_, err = s.ExecContext(ctx, args...)
+	clear(args)
+	if isDupKey(err) {
+		return w.conflict(ctx, t, pl, r, kindDuplicateKey)
+	}
+	if err != nil {
+		return w.rowError(t, r, err)
+	}
+	return nil
+}
+
+// update runs UPDATE ... SET <changed columns> WHERE <key and whole before
+// image>. No matched row is a conflict: a missing row, or a before image
+// that differs.
+func (w *worker) update(ctx context.Context, t *txn, pl *plan, r *event.Record) error {
+	var mask uint64
+	if len(pl.cols) <= 64 {
+		for k, i := range pl.cols {
+			if !bytes.Equal(r.Before.Values[i], r.After.Values[i]) {
+				mask |= 1 << k
+			}
+		}
+	}
+	if mask == 0 {
+		mask = ^uint64(0)
+	}
+	var set []int
+	s, err := w.stmt(ctx, stmtKey{p: pl, op: 'u', set: mask}, func() string {
+		refs := make([]*event.Column, 0, len(pl.cols))
+		for k, i := range pl.cols {
+			if k >= 64 || mask&(1<<k) != 0 {
+				refs = append(refs, &pl.tbl.Columns[i])
+			}
+		}
+		return buildUpdate(pl.q, refs, pl.whereRef, pl.nKey)
+	})
+	if err != nil {
+		return err
+	}
+	for k, i := range pl.cols {
+		if k >= 64 || mask&(1<<k) != 0 {
+			set = append(set, i)
+		}
+	}
+	args, err := appendArgs(w.args[:0], r.After, set)
+	if err == nil {
+		args, err = appendArgs(args, r.Before, pl.where)
+	}
+	if err != nil {
+		return w.rowError(t, r, err)
+	}
+	res, err := s.ExecContext(ctx, args...)
+	clear(args)
+	if isDupKey(err) {
+		return w.conflict(ctx, t, pl, r, kindDuplicateKey)
+	}
+	if err != nil {
+		return w.rowError(t, r, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return w.conflict(ctx, t, pl, r, w.classify(ctx, pl, r.Before))
+	}
+	return nil
+}
+
+// delete runs DELETE ... WHERE <key and whole before image>.
+func (w *worker) delete(ctx context.Context, t *txn, pl *plan, r *event.Record) error {
+	s, err := w.stmt(ctx, stmtKey{p: pl, op: 'd'}, func() string { return buildDelete(pl.q, pl.whereRef, pl.nKey) })
+	if err != nil {
+		return err
+	}
+	args, err := appendArgs(w.args[:0], r.Before, pl.where)
+	if err != nil {
+		return w.rowError(t, r, err)
+	}
+	res, err := s.ExecContext(ctx, args...)
+	clear(args)
+	if err != nil {
+		return w.rowError(t, r, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return w.conflict(ctx, t, pl, r, w.classify(ctx, pl, r.Before))
+	}
+	return nil
+}
+
+// heartbeat writes the source region's heartbeat row. Unlike user rows it
+// is an upsert: the row is drc's own, and each region's row is written by
+// one replicator only.
+func (w *worker) heartbeat(ctx context.Context, t *txn, r *event.Record) error {
+	if r.After == nil {
+		return nil // a position marker
+	}
+	tbl := r.After.Table
+	ri, ti := tbl.ColumnIndex("region"), tbl.ColumnIndex("ts")
+	if ri < 0 || ti < 0 {
+		return permanent(fmt.Errorf("transaction %s: heartbeat record without region and ts", t.gtid))
+	}
+	region, err := r.After.Arg(ri)
+	if err != nil {
+		return permanent(fmt.Errorf("transaction %s: heartbeat region: %w", t.gtid, err))
+	}
+	ts, err := r.After.Arg(ti)
+	if err != nil {
+		return permanent(fmt.Errorf("transaction %s: heartbeat ts: %w", t.gtid, err))
+	}
+	us, _ := ts.(int64)
+	s, err := w.stmt(ctx, stmtKey{op: 'h'}, func() string {
+		return "INSERT INTO drc_meta.heartbeat (region, ts) VALUES (?, ?) ON DUPLICATE KEY UPDATE ts = VALUES(ts)"
+	})
+	if err != nil {
+		return err
+	}
+	if _, err := s.ExecContext(ctx, region, us); err != nil {
+		return classifyApply(fmt.Errorf("transaction %s: heartbeat: %w", t.gtid, err))
+	}
+	t.heartbeat = us
+	return nil
+}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/drc-dev/drc/applier"
+	"github.com/drc-dev/drc/config"
+)
+
+func newApplyCmd() *cobra.Command {
+	var path string
+	cmd := &cobra.Command{
+		Use:   "apply --config FILE",
+		Short: "Apply a source cluster's topic to the target region, exactly once",
+		Long: `apply consumes the topic of the source cluster (kafka section) with
+read_committed and applies each source transaction to the target (target
+section) as one database transaction, whose first statement writes the
+checkpoint drc_meta.apply_checkpoint. It resumes from that checkpoint, so
+every transaction is applied exactly once across restarts and crashes.
+
+Independent transactions run on applier.workers connections and commit in
+source order. Conflicts (duplicate key, missing row, different before image)
+are resolved by applier.conflict (per table: applier.tables) and recorded in
+drc_meta.conflicts. DDL runs in stream order under applier.ddl.
+
+Transient failures (target or broker restart) are retried with capped
+backoff. An undecodable record, a conflict or DDL under the stop policy, or a
+checkpoint outside the topic's retention stop it with exit code 2.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(path)
+			if err != nil {
+				return err
+			}
+			return runRole(cmd, cfg, func(rt *runtime) error {
+				a, err := applier.New(applierConfig(cfg), rt.log, rt.reg)
+				if err != nil {
+					return err
+				}
+				return a.Run(rt.ctx)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&path, "config", "", "path of the drc YAML config (required)")
+	return cmd
+}
+
+func applierConfig(c config.Config) applier.Config {
+	tables := make([]applier.TablePolicy, len(c.Applier.Tables))
+	for i, t := range c.Applier.Tables {
+		tables[i] = applier.TablePolicy{Table: t.Table, Conflict: t.Conflict, DDL: t.DDL}
+	}
+	return applier.Config{
+		Cluster:         c.Cluster,
+		Region:          c.Target.Region,
+		Flavor:          c.Source.Flavor,
+		Host:            c.Target.Host,
+		Port:            c.Target.Port,
+		User:            c.Target.User,
+		Password:        c.Target.Password,
+		Brokers:         c.Kafka.Brokers,
+		Topic:           c.TopicName(),
+		KafkaVersion:    c.Kafka.Version,
+		ClientID:        c.Kafka.ClientID,
+		ConsumerGroup:   c.Applier.ConsumerGroup,
+		Workers:         c.Applier.Workers,
+		MaxQueueBytes:   c.Applier.MaxQueueBytes,
+		Conflict:        c.Applier.Conflict,
+		DDL:             c.Applier.DDL,
+		Tables:          tables,
+		RetryMaxBackoff: c.Applier.RetryMaxBackoff,
+	}
+}

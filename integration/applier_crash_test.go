@@ -1,0 +1,183 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/drc-dev/drc/integration/harness"
+)
+
+// buildDRC builds cmd/drc into dir. Until cmd/drc/main.go registers
+// newApplyCmd, an overlay adds it for this build only.
+func buildDRC(t *testing.T, dir string) string {
+	t.Helper()
+	root, err := harness.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "drc")
+	args := []string{"build", "-o", bin}
+	mainGo := filepath.Join(root, "cmd", "drc", "main.go")
+	src, err := os.ReadFile(mainGo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(src), "newApplyCmd()") {
+		patched := strings.Replace(string(src), "newReplicateCmd(),", "newReplicateCmd(),\n\t\tnewApplyCmd(),", 1)
+		pm := filepath.Join(dir, "main.go")
+		if err := os.WriteFile(pm, []byte(patched), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ov, _ := json.Marshal(map[string]map[string]string{"Replace": {mainGo: pm}})
+		of := filepath.Join(dir, "overlay.json")
+		if err := os.WriteFile(of, ov, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "-overlay", of)
+	}
+	cmd := exec.Command("go", append(args, "./cmd/drc")...)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// drcConfig writes a drc YAML for source a, target b.
+func drcConfig(t *testing.T, dir string, a, b *harness.MariaDB, k *harness.Kafka, cluster, topic, startGTID string) string {
+	t.Helper()
+	y := fmt.Sprintf(`cluster: %s
+source: {region: a, flavor: mariadb, host: %s, port: %d, user: %s, password: %s}
+target: {region: b, flavor: mariadb, host: %s, port: %d, user: %s, password: %s}
+kafka: {brokers: [%q], topic: %s, version: 3.9.0}
+log: {level: info, format: text}
+replicator: {server_id: %d, heartbeat_interval: 200ms, start_gtid: %q}
+applier: {workers: 4, retry_max_backoff: 2s}
+`, cluster, a.Host, a.Port, a.User, a.Password, b.Host, b.Port, b.User, b.Password, k.Bootstrap, topic,
+		7000+rand.IntN(1000), startGTID)
+	f := filepath.Join(dir, "drc.yaml")
+	if err := os.WriteFile(f, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// drcProcess is a drc subcommand run as its own process, so it can be
+// SIGKILLed.
+type drcProcess struct {
+	cmd *exec.Cmd
+	log *os.File
+}
+
+func startDRC(t *testing.T, bin, logPath string, args ...string) *drcProcess {
+	t.Helper()
+	lf, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = lf, lf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &drcProcess{cmd: cmd, log: lf}
+	t.Cleanup(func() { p.kill() })
+	return p
+}
+
+func (p *drcProcess) kill() {
+	if p.cmd.ProcessState == nil {
+		p.cmd.Process.Signal(syscall.SIGKILL)
+		p.cmd.Wait()
+	}
+	p.log.Close()
+}
+
+func applySysbench(ctx context.Context, m *harness.MariaDB, args ...string) *exec.Cmd {
+	base := []string{"oltp_write_only", "--mysql-host=127.0.0.1", "--mysql-port=" + strconv.Itoa(m.Port),
+		"--mysql-user=" + m.User, "--mysql-password=" + m.Password, "--mysql-db=sbtest", "--tables=2", "--table-size=10000"}
+	return exec.CommandContext(ctx, "sysbench", append(base, args...)...)
+}
+
+// TestApplierExactlyOnceUnderCrashes SIGKILLs the applier at random moments
+// while sysbench writes to a, then the applier and the replicator both;
+// after draining, b matches a table by table and no conflict was recorded.
+func TestApplierExactlyOnceUnderCrashes(t *testing.T) {
+	if _, err := exec.LookPath("sysbench"); err != nil {
+		t.Skip("sysbench not installed")
+	}
+	dir := t.TempDir()
+	bin := buildDRC(t, dir)
+	a := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 1, GTIDDomainID: 1})
+	b := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 2, GTIDDomainID: 2})
+	k := harness.SharedKafka(t)
+	cluster := harness.UniqueName("crash")
+	topic := "drc." + cluster
+	// The database exists on both sides; its tables and rows replicate.
+	a.Exec(t, "CREATE DATABASE sbtest")
+	b.Exec(t, "CREATE DATABASE sbtest")
+	cfgFile := drcConfig(t, dir, a, b, k, cluster, topic, a.BinlogGTIDPos(t))
+	logPath := filepath.Join(dir, "drc.log")
+	t.Cleanup(func() {
+		if t.Failed() {
+			out, _ := os.ReadFile(logPath)
+			t.Logf("drc log (last 4000 bytes):\n%s", out[max(0, len(out)-4000):])
+		}
+	})
+
+	rep := startDRC(t, bin, logPath, "replicate", "--config", cfgFile)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if out, err := applySysbench(ctx, a, "prepare").CombinedOutput(); err != nil {
+		t.Fatalf("sysbench prepare: %v\n%s", err, out)
+	}
+	run := func(seconds int) *exec.Cmd {
+		c := applySysbench(ctx, a, "run", "--time="+strconv.Itoa(seconds), "--rate=150", "--threads=4", "--report-interval=0")
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	kills := func(n int, withReplicator bool) {
+		for i := 0; i < n; i++ {
+			app := startDRC(t, bin, logPath, "apply", "--config", cfgFile)
+			time.Sleep(time.Duration(500+rand.IntN(2500)) * time.Millisecond)
+			app.kill()
+			if withReplicator && i%2 == 0 {
+				rep.kill()
+				rep = startDRC(t, bin, logPath, "replicate", "--config", cfgFile)
+			}
+		}
+	}
+
+	sb := run(35)
+	kills(20, false)
+	if err := sb.Wait(); err != nil {
+		t.Fatalf("sysbench run: %v", err)
+	}
+	sb = run(20)
+	kills(10, true)
+	if err := sb.Wait(); err != nil {
+		t.Fatalf("sysbench run: %v", err)
+	}
+
+	app := startDRC(t, bin, logPath, "apply", "--config", cfgFile)
+	waitApplied(t, a, b, cluster, 90*time.Second)
+	app.kill()
+	rep.kill()
+	assertSameTables(t, a, b, "sbtest.sbtest1", "sbtest.sbtest2")
+	if n := conflictCount(t, b, cluster); n != 0 {
+		t.Errorf("conflicts = %d, want 0", n)
+	}
+	t.Logf("a: %d rows, gtid %s", queryInt(t, a, "SELECT (SELECT COUNT(*) FROM sbtest.sbtest1)+(SELECT COUNT(*) FROM sbtest.sbtest2)"), a.BinlogGTIDPos(t))
+}
