@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/drc-dev/drc/integration/harness"
@@ -51,7 +52,15 @@ func measureReplicator(ctx context.Context, env *Env) ([]Row, error) {
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- r.Run(rctx) }()
-	defer func() { cancel(); <-done }()
+	stopped := false
+	stop := func() {
+		if !stopped {
+			cancel()
+			<-done
+			stopped = true
+		}
+	}
+	defer stop()
 
 	var first time.Time
 	var events, bytes float64
@@ -59,7 +68,7 @@ func measureReplicator(ctx context.Context, env *Env) ([]Row, error) {
 	for {
 		select {
 		case err := <-done:
-			done <- err
+			stopped = true
 			return nil, fmt.Errorf("replicator stopped: %v", err)
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -79,7 +88,17 @@ func measureReplicator(ctx context.Context, env *Env) ([]Row, error) {
 	secs := time.Since(first).Seconds()
 	rate := events / secs
 	base, _ := env.Result(KeyBinlogDecode)
+	stop()
+	// The same number of records of the same size through a bare sarama
+	// transactional producer: the ceiling Kafka sets on this machine.
+	bare, err := bareProduceRate(ctx, k.Bootstrap, cfg.Topic+".bare", ds.Rows, int(bytes/events))
+	if err != nil {
+		return nil, fmt.Errorf("bare sarama produce: %w", err)
+	}
 	return []Row{
+		{Metric: fmt.Sprintf("bare sarama transactional producer, %d records of %d bytes, lz4, 4 MiB transactions", ds.Rows, int(bytes/events)),
+			Value: bare, Unit: "records/s", Goal: "baseline"},
+		{Metric: "replicator publish rate against the bare producer", Value: rate / bare, Unit: "ratio", Goal: "-"},
 		{Key: KeyReplicatorRate, Metric: fmt.Sprintf("replicator: row events published to Kafka (%d rows, compression %s, 1 partition)", ds.Rows, compressionName(cfg.Compression)),
 			Value: rate, Unit: "events/s", Goal: Ratio(rate, base, "bare decode", "≥ 0.5")},
 		{Metric: "replicator: record bytes published", Value: bytes / (1 << 20) / secs, Unit: "MiB/s", Goal: "-"},
@@ -243,4 +262,60 @@ func buildDRC(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("go build ./cmd/drc: %v\n%s", err, out)
 	}
 	return bin, nil
+}
+
+// bareProduceRate produces n records of size bytes with the replicator's
+// producer settings (idempotent, one request in flight, acks=all, lz4,
+// transactions of about 4 MiB) and returns records per second.
+func bareProduceRate(ctx context.Context, broker, topic string, n, size int) (float64, error) {
+	sc := sarama.NewConfig()
+	sc.Version = sarama.V3_9_0_0
+	sc.Net.MaxOpenRequests = 1
+	sc.Producer.Idempotent = true
+	sc.Producer.RequiredAcks = sarama.WaitForAll
+	sc.Producer.Transaction.ID = "bench-" + topic
+	sc.Producer.Return.Successes = false
+	sc.Producer.Compression = sarama.CompressionLZ4
+	sc.Producer.Flush.Bytes = 4 << 20
+	sc.Producer.Flush.Messages = 8000
+	sc.Producer.Flush.MaxMessages = 10000
+	sc.Producer.Flush.Frequency = 2 * time.Millisecond
+	admin, err := sarama.NewClusterAdmin([]string{broker}, sc)
+	if err != nil {
+		return 0, err
+	}
+	err = admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false)
+	admin.Close()
+	if err != nil {
+		return 0, err
+	}
+	p, err := sarama.NewAsyncProducer([]string{broker}, sc)
+	if err != nil {
+		return 0, err
+	}
+	defer p.Close()
+	go func() {
+		for range p.Errors() {
+		}
+	}()
+	// Sysbench-like text: compressible about as much as real rows.
+	val := []byte(strings.Repeat(`{"id":123456,"k":498765,"c":"83868641912-28773972837-60736120486-75162659906",`, size/70+1))[:size]
+	perTxn := max(1, (4<<20)/size)
+	start := time.Now()
+	for sent := 0; sent < n; {
+		if err := p.BeginTxn(); err != nil {
+			return 0, err
+		}
+		for i := 0; i < perTxn && sent < n; i, sent = i+1, sent+1 {
+			select {
+			case p.Input() <- &sarama.ProducerMessage{Topic: topic, Value: sarama.ByteEncoder(val)}:
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			}
+		}
+		if err := p.CommitTxn(); err != nil {
+			return 0, err
+		}
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
 }
