@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -411,4 +412,49 @@ func TestReplicatorPurgedPosition(t *testing.T) {
 		t.Fatalf("Run after purge = %v, want ErrPurged that says to bootstrap", err)
 	}
 	t.Logf("purged: %v", err)
+}
+
+func TestReplicatorPreflightNamesTheSetting(t *testing.T) {
+	src := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 51, GTIDDomainID: 51,
+		ExtraArgs: []string{"--binlog-row-metadata=MINIMAL", "--binlog-row-image=MINIMAL"}})
+	src.Exec(t,
+		"CREATE USER 'weak'@'127.0.0.1' IDENTIFIED BY 'weak'",
+		"GRANT SELECT ON *.* TO 'weak'@'127.0.0.1'")
+	k := harness.SharedKafka(t)
+
+	cfg := replicatorConfig(src, k, "pre", harness.UniqueName("drc_pre"))
+	r, err := replicator.New(cfg, slogTo(testWriter{t}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = r.Run(context.Background())
+	var pf *replicator.PreflightError
+	if !errors.As(err, &pf) || !replicator.IsPermanent(err) {
+		t.Fatalf("Run = %v, want a permanent PreflightError", err)
+	}
+	for _, want := range []string{"binlog_row_metadata: must be FULL", "binlog_row_image: must be FULL"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not say %q:\n%v", want, err)
+		}
+	}
+
+	cfg.User, cfg.Password = "weak", "weak"
+	r, err = replicator.New(cfg, slogTo(testWriter{t}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = r.Run(context.Background())
+	for _, want := range []string{"privilege REPLICATION SLAVE", "privilege REPLICATION CLIENT", "drc_meta"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Run as an unprivileged user = %v, want it to name %q", err, want)
+		}
+	}
+
+	// The command exits 2 and names the setting.
+	cfgPath := writeConfig(t, src, nil, k, "pre", harness.UniqueName("drc_pre"), "")
+	out, err := exec.Command(drcBinary(t), "replicate", "--config", cfgPath).CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "binlog_row_metadata") {
+		t.Fatalf("drc replicate on a MINIMAL-metadata source: %v, want exit 2 naming binlog_row_metadata\n%s", err, out)
+	}
 }

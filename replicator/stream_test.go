@@ -1,0 +1,105 @@
+package replicator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"testing"
+
+	"github.com/go-mysql-org/go-mysql/replication"
+)
+
+func testReader(t *testing.T, allow ...string) (*reader, chan *batch) {
+	t.Helper()
+	r, err := New(Config{Cluster: "c", Region: "b", Brokers: []string{"x:1"}, AllowDDL: allow}, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pos, err := ParsePosition("mariadb", "1-1-10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan *batch, 4)
+	return newReader(r, pos, out, make(chan *batch, 4)), out
+}
+
+// published drains what the reader handed over or still holds and counts
+// the records.
+func published(rd *reader, out chan *batch) int {
+	n := 0
+	if rd.cur != nil {
+		n += len(rd.cur.msgs)
+		rd.cur = nil
+	}
+	for {
+		select {
+		case b := <-out:
+			n += len(b.msgs)
+		default:
+			return n
+		}
+	}
+}
+
+func TestReaderStopsOnUnclassifiedStatement(t *testing.T) {
+	ctx := context.Background()
+	rd, _ := testReader(t)
+	if err := rd.begin("1-1-11", 0, true); err != nil {
+		t.Fatal(err)
+	}
+	err := rd.query(ctx, &replication.QueryEvent{Query: []byte("FROBNICATE TABLE t"), Schema: []byte("s")})
+	var uc *ErrUnclassified
+	if !errors.As(err, &uc) || !IsPermanent(err) || uc.GTID != "1-1-11" {
+		t.Fatalf("query = %v, want a permanent ErrUnclassified for 1-1-11", err)
+	}
+	if rd.pos.String() != "1-1-10" {
+		t.Errorf("position advanced past the unclassified statement: %s", rd.pos)
+	}
+
+	// An operator may allow the exact statement through.
+	rd, out := testReader(t, "FROBNICATE   TABLE t")
+	if err := rd.begin("1-1-11", 0, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := rd.query(ctx, &replication.QueryEvent{Query: []byte("FROBNICATE TABLE t"), Schema: []byte("s")}); err != nil {
+		t.Fatalf("allowed statement: %v", err)
+	}
+	if n := published(rd, out); rd.pos.String() != "1-1-11" || n != 1 {
+		t.Fatalf("allowed statement not published: pos %s", rd.pos)
+	}
+}
+
+func TestReaderRejectsStatementDML(t *testing.T) {
+	rd, _ := testReader(t)
+	if err := rd.begin("1-1-11", 0, false); err != nil {
+		t.Fatal(err)
+	}
+	err := rd.query(context.Background(), &replication.QueryEvent{Query: []byte("INSERT INTO t VALUES (1)")})
+	if err == nil || !IsPermanent(err) {
+		t.Fatalf("statement DML = %v, want a permanent error", err)
+	}
+}
+
+func TestReaderSkipsDDLFromAnotherRegion(t *testing.T) {
+	ctx := context.Background()
+	rd, out := testReader(t) // region b
+	for i, tc := range []struct {
+		sql       string
+		published bool
+	}{
+		{DDLOriginComment("a") + "ALTER TABLE t ADD COLUMN x INT", false},
+		{DDLOriginComment("b") + "ALTER TABLE t ADD COLUMN y INT", true},
+		{"ALTER TABLE t ADD COLUMN z INT", true},
+	} {
+		if err := rd.begin(fmt.Sprintf("1-1-%d", 11+i), 0, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := rd.query(ctx, &replication.QueryEvent{Query: []byte(tc.sql), Schema: []byte("s")}); err != nil {
+			t.Fatal(err)
+		}
+		if got := published(rd, out) == 1; got != tc.published {
+			t.Errorf("%q published = %v, want %v", tc.sql, got, tc.published)
+		}
+	}
+}
