@@ -30,6 +30,12 @@ bench: deps build
 demo: deps build
 	deploy/local/demo
 
+# chaos runs the crash tests longer: more SIGKILLs under load
+# (make test runs the short version).
+CHAOS_KILLS ?= 100
+chaos: deps build
+	DRC_CHAOS_KILLS=$(CHAOS_KILLS) $(GO) test -count=1 -timeout 60m -v -run 'SIGKILL|Crashes' ./integration
+
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 

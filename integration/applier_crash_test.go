@@ -2,14 +2,12 @@ package integration
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -19,40 +17,6 @@ import (
 
 // buildDRC builds cmd/drc into dir. Until cmd/drc/main.go registers
 // newApplyCmd, an overlay adds it for this build only.
-func buildDRC(t *testing.T, dir string) string {
-	t.Helper()
-	root, err := harness.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "drc")
-	args := []string{"build", "-o", bin}
-	mainGo := filepath.Join(root, "cmd", "drc", "main.go")
-	src, err := os.ReadFile(mainGo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(src), "newApplyCmd()") {
-		patched := strings.Replace(string(src), "newReplicateCmd(),", "newReplicateCmd(),\n\t\tnewApplyCmd(),", 1)
-		pm := filepath.Join(dir, "main.go")
-		if err := os.WriteFile(pm, []byte(patched), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		ov, _ := json.Marshal(map[string]map[string]string{"Replace": {mainGo: pm}})
-		of := filepath.Join(dir, "overlay.json")
-		if err := os.WriteFile(of, ov, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		args = append(args, "-overlay", of)
-	}
-	cmd := exec.Command("go", append(args, "./cmd/drc")...)
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // drcConfig writes a drc YAML for source a, target b.
 func drcConfig(t *testing.T, dir string, a, b *harness.MariaDB, k *harness.Kafka, cluster, topic, startGTID string) string {
 	t.Helper()
@@ -117,7 +81,7 @@ func TestApplierExactlyOnceUnderCrashes(t *testing.T) {
 		t.Skip("sysbench not installed")
 	}
 	dir := t.TempDir()
-	bin := buildDRC(t, dir)
+	bin := drcBinary(t)
 	a := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 1, GTIDDomainID: 1})
 	b := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 2, GTIDDomainID: 2})
 	k := harness.SharedKafka(t)
@@ -161,12 +125,12 @@ func TestApplierExactlyOnceUnderCrashes(t *testing.T) {
 	}
 
 	sb := run(35)
-	kills(20, false)
+	kills(chaosKills(20), false)
 	if err := sb.Wait(); err != nil {
 		t.Fatalf("sysbench run: %v", err)
 	}
 	sb = run(20)
-	kills(10, true)
+	kills(chaosKills(10), true)
 	if err := sb.Wait(); err != nil {
 		t.Fatalf("sysbench run: %v", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -53,6 +54,15 @@ func drcBinary(t *testing.T) string {
 		t.Fatal(buildOnce.err)
 	}
 	return buildOnce.path
+}
+
+// chaosKills is how many SIGKILLs a crash test delivers: n in make test,
+// DRC_CHAOS_KILLS in make chaos.
+func chaosKills(n int) int {
+	if v, err := strconv.Atoi(os.Getenv("DRC_CHAOS_KILLS")); err == nil && v > 0 {
+		return v
+	}
+	return n
 }
 
 // writeConfig writes a drc YAML config for a source, a target and a broker.
@@ -230,7 +240,7 @@ func TestReplicatorSIGKILLUnderLoad(t *testing.T) {
 		return cmd
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	for i := 0; i < 20; i++ {
+	for i := 0; i < chaosKills(20); i++ {
 		cmd := run()
 		time.Sleep(time.Duration(300+rng.IntN(2200)) * time.Millisecond)
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
@@ -253,7 +263,7 @@ func TestReplicatorSIGKILLUnderLoad(t *testing.T) {
 		t.Fatalf("only %d sysbench transactions in the binlog; the load did not run", len(want))
 	}
 	assertExactlyOnce(t, recs, want)
-	t.Logf("%d transactions published exactly once across 20 SIGKILLs", len(want))
+	t.Logf("%d transactions published exactly once across %d SIGKILLs", len(want), chaosKills(20))
 }
 
 // countingLog counts log lines by message, for "logged once" assertions.
