@@ -16,20 +16,20 @@ import (
 // written in the same target transaction as the rows it describes, so it
 // is exactly as durable as they are.
 type Checkpoint struct {
-	Cluster string
-	Part    int32
+	Cluster string `json:"cluster"`
+	Part    int32  `json:"part"`
 	// Offset is the Kafka offset of the next record to consume. -1 means
 	// unknown (written by drc bootstrap): start from the oldest retained
 	// record and skip every transaction GTIDSet contains.
-	Offset int64
+	Offset int64 `json:"kafka_offset"`
 	// GTIDSet is the source GTID set applied through, in the source
 	// flavor's text form.
-	GTIDSet string
+	GTIDSet string `json:"gtid_set"`
 	// Origin and LastGTID describe the last transaction applied: the region
 	// it was first written in and its GTID.
-	Origin    string
-	LastGTID  string
-	UpdatedAt time.Time
+	Origin    string    `json:"origin"`
+	LastGTID  string    `json:"last_gtid"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // OffsetUnknown is the Offset drc bootstrap writes: start from the oldest

@@ -11,6 +11,7 @@ func Suites() []Suite {
 		{Name: "bootstrap", Run: measureBootstrap},
 		{Name: "replicator", Run: measureReplicator},
 		{Name: "replicator/rss", Run: measureReplicatorRSS},
+		{Name: "applier", Run: measureApplier},
 		{Name: "idgen", Run: MeasureIDGen},
 		{Name: "reconcile", Run: measureReconcile},
 	}

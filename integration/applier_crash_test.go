@@ -77,9 +77,6 @@ func applySysbench(ctx context.Context, m *harness.MariaDB, args ...string) *exe
 // while sysbench writes to a, then the applier and the replicator both;
 // after draining, b matches a table by table and no conflict was recorded.
 func TestApplierExactlyOnceUnderCrashes(t *testing.T) {
-	if _, err := exec.LookPath("sysbench"); err != nil {
-		t.Skip("sysbench not installed")
-	}
 	dir := t.TempDir()
 	bin := drcBinary(t)
 	a := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 1, GTIDDomainID: 1})

@@ -72,6 +72,7 @@ func (ra *runningApplier) wait(t *testing.T, timeout time.Duration) error {
 	t.Helper()
 	select {
 	case err := <-ra.done:
+		ra.done <- err // for stop and the cleanup, which wait on it too
 		return err
 	case <-time.After(timeout):
 		t.Fatalf("applier still running after %s", timeout)

@@ -30,7 +30,19 @@ type regionStatus struct {
 	// running?).
 	LagSeconds          *float64 `json:"lag_seconds,omitempty"`
 	PurgeHorizonSeconds *float64 `json:"purge_horizon_seconds,omitempty"`
-	Error               string   `json:"error,omitempty"`
+	// PurgeHorizonNever is set in JSON instead of PurgeHorizonSeconds when
+	// binlogs never expire by age (+Inf, which JSON cannot encode).
+	PurgeHorizonNever bool   `json:"purge_horizon_never,omitempty"`
+	Error             string `json:"error,omitempty"`
+}
+
+// forJSON replaces an infinite purge horizon, which encoding/json refuses,
+// by purge_horizon_never: true.
+func (r regionStatus) forJSON() regionStatus {
+	if r.PurgeHorizonSeconds != nil && math.IsInf(*r.PurgeHorizonSeconds, 0) {
+		r.PurgeHorizonSeconds, r.PurgeHorizonNever = nil, true
+	}
+	return r
 }
 
 func newStatusCmd() *cobra.Command {
@@ -64,7 +76,7 @@ on its line and exit 2.`,
 			if output == "json" {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
-				if err := enc.Encode([]regionStatus{src, dst}); err != nil {
+				if err := enc.Encode([]regionStatus{src.forJSON(), dst.forJSON()}); err != nil {
 					return err
 				}
 			} else {

@@ -1,0 +1,310 @@
+package bench
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/drc-dev/drc/applier"
+	"github.com/drc-dev/drc/integration/harness"
+	"github.com/drc-dev/drc/replicator"
+)
+
+// KeyApplierRate is the applier's rows/s, for later suites.
+const KeyApplierRate = "applier.rows_per_s"
+
+// applierWorkers is the applier's worker count and the native replica's
+// slave_parallel_threads, so the two apply with the same parallelism.
+const applierWorkers = 4
+
+// measureApplier publishes the dataset's binlog range to a fresh topic with
+// an in-process replicator, waits until it is all published, then applies
+// it into a fresh region-b MariaDB with an in-process applier. It reports
+//   - rows/s from the first to the last row applied (the Kafka client's
+//     start-up not counted), against the bulk INSERT baseline;
+//   - the whole range (start to checkpoint covering EndGTID, the final
+//     CREATE INDEX included) against a native MariaDB replica with
+//     slave_parallel_threads=4, optimistic mode, timed the same way
+//     (START SLAVE to MASTER_GTID_WAIT(EndGTID)).
+func measureApplier(ctx context.Context, env *Env) ([]Row, error) {
+	ds, err := env.Dataset(ctx)
+	if err != nil {
+		return nil, err
+	}
+	k, err := env.Kafka()
+	if err != nil {
+		return nil, err
+	}
+	want, err := replicator.ParsePosition("mariadb", ds.EndGTID)
+	if err != nil {
+		return nil, fmt.Errorf("parse EndGTID %q: %w", ds.EndGTID, err)
+	}
+
+	// 1. Publish the range.
+	cluster := "benchapply" + strconv.FormatInt(time.Now().UnixNano()%1e6, 10)
+	topic := "drc." + cluster
+	rreg := prometheus.NewRegistry()
+	rcfg := replicator.Config{
+		Cluster: cluster, Region: "a",
+		Host: ds.Source.Host, Port: ds.Source.Port, User: ds.Source.User, Password: ds.Source.Password,
+		ServerID: 7100 + uint32(time.Now().UnixNano()%800),
+		Brokers:  []string{k.Bootstrap}, KafkaVersion: "3.9.0", Topic: topic,
+		StartGTID:         ds.StartGTID,
+		HeartbeatInterval: time.Minute,
+	}
+	r, err := replicator.New(rcfg, slog.New(slog.DiscardHandler), rreg)
+	if err != nil {
+		return nil, err
+	}
+	rctx, rcancel := context.WithCancel(ctx)
+	rdone := make(chan error, 1)
+	go func() { rdone <- r.Run(rctx) }()
+	defer func() { rcancel(); <-rdone }()
+	env.Logf("applier: publishing %d rows to %s", ds.Rows, topic)
+	if err := waitPublished(ctx, env, k, topic, want, rdone); err != nil {
+		return nil, err
+	}
+
+	// 2. Apply it into a fresh region b. The dataset's CREATE DATABASE is
+	// before StartGTID; its CREATE TABLE and CREATE INDEX are inside.
+	target, err := env.StartMariaDB(harness.MariaDBOptions{ServerID: 2, GTIDDomainID: 2})
+	if err != nil {
+		return nil, fmt.Errorf("start region b: %w", err)
+	}
+	tdb, err := sqlOpen(target, "")
+	if err != nil {
+		return nil, err
+	}
+	defer tdb.Close()
+	if _, err := tdb.ExecContext(ctx, "CREATE DATABASE "+ds.DB); err != nil {
+		return nil, err
+	}
+	areg := prometheus.NewRegistry()
+	a, err := applier.New(applier.Config{
+		Cluster: cluster, Region: "b",
+		Host: target.Host, Port: target.Port, User: target.User, Password: target.Password,
+		Brokers: []string{k.Bootstrap}, Topic: topic, KafkaVersion: "3.9.0",
+		Workers: applierWorkers,
+	}, slog.New(slog.DiscardHandler), areg)
+	if err != nil {
+		return nil, err
+	}
+	actx, acancel := context.WithCancel(ctx)
+	adone := make(chan error, 1)
+	env.Logf("applier: applying into %s with %d workers", target.Addr(), applierWorkers)
+	began := time.Now()
+	go func() { adone <- a.Run(actx) }()
+	defer func() { acancel(); <-adone }()
+
+	var first, last time.Time
+	deadline := began.Add(15 * time.Minute)
+	for {
+		select {
+		case err := <-adone:
+			adone <- err // for the deferred wait
+			return nil, fmt.Errorf("applier stopped: %v", err)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+		rows := counterSum(areg, "drc_applier_rows_total")
+		if first.IsZero() && rows > 0 {
+			first = time.Now()
+		}
+		if last.IsZero() && rows >= float64(ds.Rows) {
+			last = time.Now()
+		}
+		if !last.IsZero() {
+			cps, err := applier.ReadCheckpoint(ctx, tdb, cluster)
+			if err != nil {
+				return nil, err
+			}
+			if covers(cps, want) {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("applied %.0f of %d rows in 15 minutes", rows, ds.Rows)
+		}
+	}
+	whole := time.Since(began)
+	acancel()
+	<-adone
+	adone <- nil
+	var n int
+	if err := tdb.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+ds.DB+"."+ds.Table).Scan(&n); err != nil {
+		return nil, err
+	}
+	if n != ds.Rows {
+		return nil, fmt.Errorf("region b holds %d rows, want %d", n, ds.Rows)
+	}
+	applySecs := last.Sub(first).Seconds()
+	rate := float64(ds.Rows) / applySecs
+	wholeRate := float64(ds.Rows) / whole.Seconds()
+	bulk, _ := env.Result(KeyBulkInsert)
+	rows := []Row{
+		{Key: KeyApplierRate, Metric: fmt.Sprintf("applier: rows applied, first to last row (%d rows, %d workers, %.2fs)", ds.Rows, applierWorkers, applySecs),
+			Value: rate, Unit: "rows/s", Goal: Ratio(rate, bulk, "bulk INSERT", "")},
+		{Metric: fmt.Sprintf("applier: whole range, start to checkpoint at EndGTID, CREATE INDEX included (%.2fs)", whole.Seconds()),
+			Value: wholeRate, Unit: "rows/s", Goal: "-"},
+	}
+
+	// 3. The same range through native MariaDB parallel replication.
+	native, err := nativeApplyTime(ctx, env, ds)
+	if err != nil {
+		return rows, fmt.Errorf("native replica: %w", err)
+	}
+	nativeRate := float64(ds.Rows) / native.Seconds()
+	rows = append(rows,
+		Row{Metric: fmt.Sprintf("native MariaDB replica, slave_parallel_threads=%d optimistic, START SLAVE to MASTER_GTID_WAIT (%.2fs)", applierWorkers, native.Seconds()),
+			Value: nativeRate, Unit: "rows/s", Goal: "baseline"},
+		Row{Metric: "applier whole range against the native replica", Value: wholeRate / nativeRate, Unit: "ratio",
+			Goal: Ratio(wholeRate, nativeRate, "native", "≥ 1.0")},
+	)
+	return rows, nil
+}
+
+// waitPublished waits until the committed tail of topic carries a gtid_set
+// that contains want.
+func waitPublished(ctx context.Context, env *Env, k *harness.Kafka, topic string, want replicator.Position, rdone chan error) error {
+	began := time.Now()
+	for {
+		select {
+		case err := <-rdone:
+			rdone <- err
+			return fmt.Errorf("replicator stopped: %v", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+		var got replicator.Position
+		var ok bool
+		err := harness.Catch(func() {
+			msgs := k.ConsumeReadCommitted(env.TB(), topic, 1<<30, 2*time.Second)
+			for i := len(msgs) - 1; i >= 0 && !ok; i-- {
+				if s, found := gtidSetOf(msgs[i].Value); found {
+					got, _ = replicator.ParsePosition("mariadb", s)
+					ok = true
+				}
+			}
+		})
+		if err != nil {
+			return err
+		}
+		if ok && got.Contains(want) {
+			return nil
+		}
+		if time.Since(began) > 10*time.Minute {
+			return fmt.Errorf("the dataset was not published in 10 minutes")
+		}
+	}
+}
+
+func gtidSetOf(v []byte) (string, bool) {
+	const key = `"gtid_set":"`
+	s := string(v)
+	for i := 0; i+len(key) <= len(s); i++ {
+		if s[i:i+len(key)] == key {
+			rest := s[i+len(key):]
+			for j := 0; j < len(rest); j++ {
+				if rest[j] == '"' {
+					return rest[:j], true
+				}
+			}
+		}
+	}
+	return "", false
+}
+
+func covers(cps []applier.Checkpoint, want replicator.Position) bool {
+	if len(cps) == 0 {
+		return false
+	}
+	for _, cp := range cps {
+		got, err := replicator.ParsePosition("mariadb", cp.GTIDSet)
+		if err != nil || !got.Contains(want) {
+			return false
+		}
+	}
+	return true
+}
+
+// counterSum sums every series of a counter (or counter vector).
+func counterSum(g prometheus.Gatherer, name string) float64 {
+	mfs, err := g.Gather()
+	if err != nil {
+		return 0
+	}
+	var s float64
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.Metric {
+				s += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return s
+}
+
+// nativeApplyTime starts a fresh MariaDB replica of the dataset's source at
+// StartGTID with parallel replication and times START SLAVE until it has
+// applied EndGTID.
+func nativeApplyTime(ctx context.Context, env *Env, ds *Dataset) (time.Duration, error) {
+	replica, err := env.StartMariaDB(harness.MariaDBOptions{ServerID: 3, GTIDDomainID: 3})
+	if err != nil {
+		return 0, err
+	}
+	db, err := sqlOpen(replica, "")
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1) // one session: sql_log_bin = 0 must hold
+	src := ds.Source
+	for _, q := range []string{
+		// The database is created before StartGTID on the source; created
+		// here it must not enter the replica's own binlog, or
+		// gtid_slave_pos would conflict with it.
+		"SET SESSION sql_log_bin = 0",
+		"CREATE DATABASE " + ds.DB,
+		"RESET MASTER",
+		"SET GLOBAL gtid_slave_pos = '" + ds.StartGTID + "'",
+		"SET GLOBAL slave_parallel_threads = " + strconv.Itoa(applierWorkers),
+		"SET GLOBAL slave_parallel_mode = 'optimistic'",
+		fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=%d, MASTER_USER='%s', MASTER_PASSWORD='%s', MASTER_USE_GTID=slave_pos",
+			src.Host, src.Port, src.User, src.Password),
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return 0, fmt.Errorf("%.60s: %w", q, err)
+		}
+	}
+	env.Logf("applier: native replica %s applying %s..%s", replica.Addr(), ds.StartGTID, ds.EndGTID)
+	began := time.Now()
+	if _, err := db.ExecContext(ctx, "START SLAVE"); err != nil {
+		return 0, err
+	}
+	var res sql.NullInt64
+	if err := db.QueryRowContext(ctx, "SELECT MASTER_GTID_WAIT(?, 900)", ds.EndGTID).Scan(&res); err != nil {
+		return 0, err
+	}
+	took := time.Since(began)
+	if !res.Valid || res.Int64 != 0 {
+		var errs string
+		_ = db.QueryRowContext(ctx, "SELECT CONCAT_WS(' / ', @@gtid_slave_pos, @@gtid_current_pos)").Scan(&errs)
+		return 0, fmt.Errorf("MASTER_GTID_WAIT(%s) returned %v (positions %s)", ds.EndGTID, res, errs)
+	}
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+ds.DB+"."+ds.Table).Scan(&n); err != nil {
+		return 0, err
+	}
+	if n != ds.Rows {
+		return 0, fmt.Errorf("native replica holds %d rows, want %d", n, ds.Rows)
+	}
+	_, _ = db.ExecContext(ctx, "STOP SLAVE")
+	return took, nil
+}
