@@ -139,7 +139,6 @@ func TestApplierDDLPolicies(t *testing.T) {
 	// A restart stops at the same statement again; it is never skipped.
 	app2 := startApplier(t, ac)
 	runErr = app2.wait(t, 60*time.Second)
-	app2.done <- runErr
 	if !errors.Is(runErr, applier.ErrDDLStopped) || !strings.Contains(runErr.Error(), stopSQL) {
 		t.Fatalf("restarted applier ended with %v, want ErrDDLStopped naming %q", runErr, stopSQL)
 	}
