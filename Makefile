@@ -19,9 +19,9 @@ test: deps build
 	$(GO) vet ./...
 	$(GO) test $(TESTFLAGS) ./...
 
-# unit runs only the hermetic tests (no servers).
+# unit runs only the hermetic tests (no servers): everything but integration/.
 unit:
-	$(GO) test -count=1 -short ./...
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v /integration)
 
 bench: deps build
 	$(GO) run ./bench/cmd/drcbench
