@@ -9,6 +9,8 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/drc-dev/drc/replicator"
 )
 
 // Defaults, set by NewConfig.
@@ -175,24 +177,5 @@ func parsePattern(s string) (pattern, error) {
 }
 
 func (p pattern) match(db, table string) bool {
-	return globMatch(p.db, db) && globMatch(p.table, table)
-}
-
-func globMatch(pat, s string) bool {
-	parts := strings.Split(pat, "*")
-	if len(parts) == 1 {
-		return pat == s
-	}
-	if !strings.HasPrefix(s, parts[0]) {
-		return false
-	}
-	s = s[len(parts[0]):]
-	for _, mid := range parts[1 : len(parts)-1] {
-		i := strings.Index(s, mid)
-		if i < 0 {
-			return false
-		}
-		s = s[i+len(mid):]
-	}
-	return strings.HasSuffix(s, parts[len(parts)-1])
+	return replicator.Glob(p.db, db) && replicator.Glob(p.table, table)
 }

@@ -20,15 +20,16 @@ func (f Filter) Match(db, table string) bool {
 func matchAny(patterns []string, db, table string) bool {
 	for _, p := range patterns {
 		pdb, ptbl, _ := strings.Cut(p, ".")
-		if glob(pdb, db) && glob(ptbl, table) {
+		if Glob(pdb, db) && Glob(ptbl, table) {
 			return true
 		}
 	}
 	return false
 }
 
-// glob matches s against a pattern whose only metacharacter is '*'.
-func glob(pattern, s string) bool {
+// Glob matches s against a pattern whose only metacharacter is '*', as
+// table patterns are written everywhere in drc's config.
+func Glob(pattern, s string) bool {
 	parts := strings.Split(pattern, "*")
 	if len(parts) == 1 {
 		return pattern == s

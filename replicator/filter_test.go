@@ -28,8 +28,8 @@ func TestFilter(t *testing.T) {
 	}{
 		{"a*b*c", "axxbyyc", true}, {"a*b*c", "axxbyy", false}, {"*", "", true}, {"ab", "abc", false}, {"*c", "abc", true},
 	} {
-		if got := glob(tc.p, tc.s); got != tc.want {
-			t.Errorf("glob(%q,%q) = %v, want %v", tc.p, tc.s, got, tc.want)
+		if got := Glob(tc.p, tc.s); got != tc.want {
+			t.Errorf("Glob(%q,%q) = %v, want %v", tc.p, tc.s, got, tc.want)
 		}
 	}
 }
