@@ -2,7 +2,6 @@ package replicator
 
 import (
 	"errors"
-	"strings"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 )
@@ -34,11 +33,18 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &pe)
 }
 
+// kafkaError marks a failure of the Kafka side, for the errors metric.
+type kafkaError struct{ err error }
+
+func (e *kafkaError) Error() string { return e.err.Error() }
+func (e *kafkaError) Unwrap() error { return e.err }
+
 // errorKind labels the errors metric.
 func errorKind(err error) string {
 	var me *mysql.MyError
 	var pf *PreflightError
 	var uc *ErrUnclassified
+	var ke *kafkaError
 	switch {
 	case errors.As(err, &pf):
 		return "preflight"
@@ -46,14 +52,10 @@ func errorKind(err error) string {
 		return "ddl"
 	case errors.Is(err, ErrPurged):
 		return "purged"
+	case errors.As(err, &ke):
+		return "kafka"
 	case errors.As(err, &me):
 		return "mysql"
-	case strings.Contains(strings.ToLower(errorsChain(err)), "kafka"):
-		return "kafka"
 	}
 	return "other"
 }
-
-// errorsChain renders err for classification of wrapped context only; the
-// kinds above come from types, this is the fallback label.
-func errorsChain(err error) string { return err.Error() }

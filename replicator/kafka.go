@@ -320,6 +320,7 @@ func (p *publisher) close() {
 }
 
 func classifyKafka(err error) error {
+	err = &kafkaError{err}
 	if errors.Is(err, sarama.ErrProducerFenced) || errors.Is(err, sarama.ErrInvalidProducerEpoch) ||
 		errors.Is(err, sarama.ErrTransactionalIDAuthorizationFailed) {
 		return permanent(fmt.Errorf("%w (another replicator for this cluster took over; this one stops)", err))

@@ -60,21 +60,21 @@ func (b *batch) reset() {
 func (r *Replicator) session(ctx context.Context, db *sql.DB, st *sessionState) error {
 	client, err := newKafkaClient(r.cfg)
 	if err != nil {
-		return err
+		return &kafkaError{err}
 	}
 	defer client.Close()
 	if err := ensureTopic(client, r.cfg); err != nil {
-		return err
+		return &kafkaError{err}
 	}
 	pub, err := newPublisher(client, r.log)
 	if err != nil {
-		return err
+		return &kafkaError{err}
 	}
 	defer pub.close()
 
 	pos, ok, err := resumePosition(ctx, client, r.cfg.Topic, r.cfg.Flavor, r.log)
 	if err != nil {
-		return err
+		return &kafkaError{err}
 	}
 	if !ok {
 		if pos, err = r.startPosition(ctx, db); err != nil {

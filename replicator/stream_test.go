@@ -103,3 +103,21 @@ func TestReaderSkipsDDLFromAnotherRegion(t *testing.T) {
 		}
 	}
 }
+
+func TestErrorKind(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{&PreflightError{"binlog_format", "x"}, "preflight"},
+		{permanent(&ErrUnclassified{SQL: "x"}), "ddl"},
+		{fmt.Errorf("wrapped: %w", ErrPurged), "purged"},
+		{classifyKafka(errors.New("broker down")), "kafka"},
+		{permanent(&kafkaError{errors.New("fenced")}), "kafka"},
+		{errors.New("something else"), "other"},
+	} {
+		if got := errorKind(tc.err); got != tc.want {
+			t.Errorf("errorKind(%v) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}
