@@ -257,6 +257,12 @@ type reader struct {
 	pend       []*pending // the held-back record of each partition
 	emitted    int
 	spare      *pending // double buffer for the incoming row
+	// Where this transaction's records start in cur, and whether some of
+	// them were already handed to the publisher, so that a transaction
+	// found to be applied by drc after its first records can be dropped.
+	txnMsgs, txnArena int
+	txnSent           bool
+	lateOriginLogged  bool
 }
 
 func newReader(r *Replicator, pos Position, out chan<- *batch, free chan *batch) *reader {
@@ -349,7 +355,7 @@ func (rd *reader) begin(gtid string, ts int64, standalone bool) error {
 		return permanent(fmt.Errorf("binlog: transaction %s starts before %s ended", gtid, rd.gtid))
 	}
 	rd.inTxn, rd.standalone, rd.firstRows, rd.skipTxn = true, standalone, true, false
-	rd.gtid, rd.ts, rd.emitted = gtid, ts, 0
+	rd.gtid, rd.ts, rd.emitted, rd.txnSent = gtid, ts, 0, false
 	for i := range rd.seq {
 		rd.seq[i] = 0
 	}
@@ -440,14 +446,20 @@ func (rd *reader) rows(ctx context.Context, typ replication.EventType, e *replic
 		switch tbl.Name {
 		case checkpointTable:
 			// The applier writes its checkpoint first in every transaction
-			// it applies, so that row names the transaction's origin.
-			if first && len(e.Rows) > 0 {
+			// it applies, so that row names the transaction's origin. A
+			// checkpoint write found later in a transaction (it should not
+			// happen) still marks it: its records are dropped at commit.
+			if len(e.Rows) > 0 {
 				origin, err := rd.originOf(tbl, e.Rows[len(e.Rows)-1], e.SkippedColumns, op)
 				if err != nil {
 					return err
 				}
 				if origin != "" && origin != rd.region {
 					rd.skipTxn = true
+					if !first && !rd.lateOriginLogged {
+						rd.lateOriginLogged = true
+						rd.r.log.Warn("a transaction applied by drc has its checkpoint write after other rows; dropping it at commit", "gtid", rd.gtid, "origin", origin)
+					}
 					return nil
 				}
 			}
@@ -593,6 +605,9 @@ func (rd *reader) flush(ctx context.Context, p int32, last bool) error {
 		Key:       sarama.ByteEncoder(b.arena[start:mid:mid]),
 		Value:     sarama.ByteEncoder(b.arena[mid:len(b.arena):len(b.arena)]),
 	})
+	if rd.emitted == 0 {
+		rd.txnMsgs, rd.txnArena = len(b.msgs), start
+	}
 	b.events++
 	rd.emitted++
 	if len(b.arena) >= batchBytes || len(b.msgs) >= batchRecords {
@@ -612,6 +627,7 @@ func (rd *reader) commit(ctx context.Context) error {
 	rd.inTxn = false
 	if rd.skipTxn {
 		rd.r.metrics.skipped.WithLabelValues("loop").Inc()
+		return rd.dropTxn()
 	}
 	for p := range rd.pend {
 		if rd.pend[p].valid {
@@ -644,6 +660,27 @@ func (rd *reader) commit(ctx context.Context) error {
 	return nil
 }
 
+// dropTxn discards what a transaction applied by drc had emitted before
+// its origin was known. Records already handed to the publisher cannot be
+// taken back; that stops the replicator rather than send them back.
+func (rd *reader) dropTxn() error {
+	for _, pd := range rd.pend {
+		pd.valid = false
+	}
+	if rd.emitted == 0 {
+		return nil
+	}
+	if rd.txnSent || rd.cur == nil {
+		return permanent(fmt.Errorf("transaction %s was applied by drc from another region, but its checkpoint write came after %d rows already sent; refusing to publish it back", rd.gtid, rd.emitted))
+	}
+	b := rd.cur
+	b.msgs = b.msgs[:rd.txnMsgs]
+	b.arena = b.arena[:rd.txnArena]
+	b.events -= rd.emitted
+	rd.emitted = 0
+	return nil
+}
+
 // batch returns the batch being filled.
 func (rd *reader) batch(ctx context.Context) (*batch, error) {
 	if rd.cur != nil {
@@ -666,6 +703,7 @@ func (rd *reader) send(ctx context.Context, midTxn bool) error {
 	}
 	if midTxn {
 		b.boundary = false
+		rd.txnSent = rd.txnSent || rd.emitted > 0
 	}
 	select {
 	case rd.out <- b:
