@@ -195,14 +195,24 @@ func (a *Applier) session(ctx context.Context) error {
 // openSession returns a dedicated target connection prepared for applying:
 // event.SessionSQL (UTC, utf8mb4, strict sql_mode), READ COMMITTED so that
 // no gap locks couple independent transactions, and a bounded lock wait.
+//
+// Both row locks and metadata locks are bounded. Workers wait for each
+// other to commit in source order, which the server cannot see: a worker
+// holding a table's metadata lock while it waits its turn, an ALTER on the
+// target queued behind it, and an earlier worker queued behind the ALTER
+// would otherwise wait for lock_wait_timeout's default of a day. With the
+// bound, the blocked statement fails, the session restarts from the
+// checkpoint, and the ALTER goes through.
 func openSession(ctx context.Context, db *sql.DB, lockWait time.Duration) (*sql.Conn, error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return nil, err
 	}
+	secs := max(1, int(lockWait/time.Second))
 	stmts := append(event.SessionSQL(),
 		"SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
-		fmt.Sprintf("SET SESSION innodb_lock_wait_timeout = %d", max(1, int(lockWait/time.Second))))
+		fmt.Sprintf("SET SESSION innodb_lock_wait_timeout = %d", secs),
+		fmt.Sprintf("SET SESSION lock_wait_timeout = %d", secs))
 	for _, q := range stmts {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
 			conn.Close()
