@@ -339,7 +339,12 @@ func runOutage(t *testing.T, name string, outage func(src *harness.MariaDB, k *h
 	db.SetConnMaxLifetime(time.Second)
 	wdone := make(chan struct{})
 	go func() { writeLoop(wctx, db, &written, &failedWrites); close(wdone) }()
-	time.Sleep(3 * time.Second)
+	// The outage must hit a replicator that is publishing, not one still
+	// connecting (its start-up retries would hide the outage).
+	if n := len(dataRecords(decodeAll(t, k.ConsumeReadCommitted(t, topic, 10, 60*time.Second)))); n == 0 {
+		t.Fatal("the replicator published nothing within 60s")
+	}
+	time.Sleep(2 * time.Second)
 	outage(src, k)
 	time.Sleep(3 * time.Second)
 	wcancel()

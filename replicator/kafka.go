@@ -232,7 +232,8 @@ func (p *publisher) stalled(what string, fn func() error) error {
 		p.log.Warn("kafka unavailable; waiting for it", "operation", what, "waited", stallAfter)
 	})
 	err := fn()
-	if !t.Stop() || fired.Load() {
+	// After an error the failed session is logged, and its recovery, by Run.
+	if (!t.Stop() || fired.Load()) && err == nil {
 		p.log.Info("kafka available again", "operation", what, "waited", time.Since(start).Round(time.Millisecond))
 	}
 	return err
@@ -266,7 +267,7 @@ func (p *publisher) begin() error {
 	if p.inTxn {
 		return nil
 	}
-	if err := p.producer.BeginTxn(); err != nil {
+	if err := p.stalled("begin", p.producer.BeginTxn); err != nil {
 		return classifyKafka(fmt.Errorf("begin kafka transaction: %w", err))
 	}
 	p.inTxn = true
