@@ -22,6 +22,7 @@ type metrics struct {
 	ddl          *prometheus.CounterVec
 	offset       *prometheus.GaugeVec
 	largeTxns    prometheus.Counter
+	fastTxns     prometheus.Counter
 	serialWaits  prometheus.Counter
 	commitWaitNs prometheus.Counter
 }
@@ -93,6 +94,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "drc_applier_large_transactions_total",
 			Help: "Transactions over the large-transaction threshold, applied alone while streaming.",
 		}),
+		fastTxns: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "drc_applier_one_round_trip_transactions_total",
+			Help: "Small transactions whose rows were applied in one round trip; the rest use prepared statements.",
+		}),
 		serialWaits: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "drc_applier_dependency_waits_total",
 			Help: "Transactions that waited for an earlier one because their write-sets overlap.",
@@ -103,7 +108,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 	}
 	for _, c := range []prometheus.Collector{m.lag, m.heartbeatTS, m.latency, m.rows, m.txns, m.skipped, m.bytes,
-		m.queueTxns, m.queueBytes, m.conflicts, m.workers, m.busy, m.errors, m.ddl, m.offset, m.largeTxns,
+		m.queueTxns, m.queueBytes, m.conflicts, m.workers, m.busy, m.errors, m.ddl, m.offset, m.largeTxns, m.fastTxns,
 		m.serialWaits, m.commitWaitNs} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

@@ -169,7 +169,14 @@ func (p *partition) run(ctx context.Context) error {
 	p.m.workers.Add(float64(p.workers))
 	defer p.m.workers.Sub(float64(p.workers))
 
-	err = p.coordinate(ctx, pc)
+	decoded := make(chan []decoded, 2)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		p.decode(ctx, pc.Messages(), decoded)
+	}()
+
+	err = p.coordinate(ctx, pc, decoded)
 	select {
 	case werr := <-p.errc:
 		return werr // a worker's error is the cause; coordinate saw the cancel
@@ -178,16 +185,78 @@ func (p *partition) run(ctx context.Context) error {
 	return err
 }
 
+// decoded is one Kafka record after decoding.
+type decoded struct {
+	rec    *event.Record
+	offset int64
+	size   int   // the value's bytes
+	err    error // a decode error: the last item the decoder sends
+}
+
+// Limits of one batch from the decoder to the coordinator.
+const (
+	decodeBatchRecords = 128
+	decodeBatchBytes   = 1 << 20
+)
+
+// decode is the partition's decoder: it decodes records as they arrive, in
+// order, and hands them to the coordinator in small batches, so decoding
+// runs alongside assembly and dispatch. It stops after an undecodable
+// record, when msgs closes, or when ctx ends. What it holds is bounded by
+// the channel's capacity times one batch.
+func (p *partition) decode(ctx context.Context, msgs <-chan *sarama.ConsumerMessage, out chan<- []decoded) {
+	defer close(out)
+	for {
+		var msg *sarama.ConsumerMessage
+		open := true
+		select { // wait for the first record
+		case msg, open = <-msgs:
+		case <-ctx.Done():
+			return
+		}
+		var batch []decoded
+		bytes := 0
+	fill:
+		for open {
+			d := decoded{offset: msg.Offset, size: len(msg.Value)}
+			d.rec, d.err = p.dec.Decode(msg.Value)
+			batch = append(batch, d)
+			bytes += d.size
+			if d.err != nil || len(batch) >= decodeBatchRecords || bytes >= decodeBatchBytes {
+				break
+			}
+			select { // take what has already arrived, without waiting
+			case msg, open = <-msgs:
+			default:
+				break fill
+			}
+		}
+		if len(batch) > 0 {
+			select {
+			case out <- batch:
+			case <-ctx.Done():
+				return
+			}
+			if batch[len(batch)-1].err != nil {
+				return
+			}
+		}
+		if !open {
+			return // the consumer closed
+		}
+	}
+}
+
 // coordinate is the coordinator's loop.
-func (p *partition) coordinate(ctx context.Context, pc sarama.PartitionConsumer) error {
+func (p *partition) coordinate(ctx context.Context, pc sarama.PartitionConsumer, in <-chan []decoded) error {
 	defer func() {
 		p.m.queueBytes.Set(0)
 		p.m.queueTxns.Set(0)
 	}()
 	for {
-		msgs := pc.Messages()
+		batches := in
 		if p.queued >= p.cfg.MaxQueueBytes && p.inflight > 0 {
-			msgs = nil // full: wait for commits
+			batches = nil // full: wait for commits
 		}
 		select {
 		case <-ctx.Done():
@@ -196,19 +265,25 @@ func (p *partition) coordinate(ctx context.Context, pc sarama.PartitionConsumer)
 			p.release(t)
 		case err := <-pc.Errors():
 			return fmt.Errorf("kafka consume %s/%d: %w", p.topic, p.part, err)
-		case msg, ok := <-msgs:
+		case batch, ok := <-batches:
 			if !ok {
+				if err := p.cause(ctx); err != nil {
+					return err
+				}
 				return fmt.Errorf("kafka consume %s/%d: consumer closed", p.topic, p.part)
 			}
-			if err := p.record(ctx, msg); err != nil {
-				if errors.Is(err, ErrDecode) {
-					// The transactions before the bad record are whole and
-					// valid: let them commit, so the stop is exactly at it.
-					if derr := p.drain(ctx); derr != nil {
-						p.log.Warn("could not commit the transactions before an undecodable record", "error", derr)
+			for i := range batch {
+				if err := p.record(ctx, &batch[i]); err != nil {
+					if errors.Is(err, ErrDecode) {
+						// The transactions before the bad record are whole
+						// and valid: let them commit, so the stop is
+						// exactly at it.
+						if derr := p.drain(ctx); derr != nil {
+							p.log.Warn("could not commit the transactions before an undecodable record", "error", derr)
+						}
 					}
+					return err
 				}
-				return err
 			}
 		}
 	}
@@ -225,36 +300,37 @@ func (p *partition) cause(ctx context.Context) error {
 	}
 }
 
-// record handles one Kafka record: framing, duplicate detection, assembly.
-func (p *partition) record(ctx context.Context, msg *sarama.ConsumerMessage) error {
-	p.m.bytes.Add(float64(len(msg.Value)))
-	rec, err := p.dec.Decode(msg.Value)
-	if err != nil {
-		return decodeError(p.topic, p.part, msg.Offset, err)
+// record handles one decoded Kafka record: framing, duplicate detection,
+// assembly.
+func (p *partition) record(ctx context.Context, d *decoded) error {
+	p.m.bytes.Add(float64(d.size))
+	if d.err != nil {
+		return decodeError(p.topic, p.part, d.offset, d.err)
 	}
+	rec := d.rec
 	if p.cur == nil {
 		if rec.Seq != 0 {
-			return decodeError(p.topic, p.part, msg.Offset, fmt.Errorf("transaction %s starts at seq %d, want 0", rec.GTID, rec.Seq))
+			return decodeError(p.topic, p.part, d.offset, fmt.Errorf("transaction %s starts at seq %d, want 0", rec.GTID, rec.Seq))
 		}
-		p.cur = &txn{gtid: rec.GTID, origin: rec.Origin, ts: rec.TS, first: msg.Offset, done: make(chan struct{})}
+		p.cur = &txn{gtid: rec.GTID, origin: rec.Origin, ts: rec.TS, first: d.offset, done: make(chan struct{})}
 		p.expect = 0
 		p.skipping = false
 		if rec.GTID != "" {
 			g, err := mysql.ParseGTIDSet(p.cfg.Flavor, rec.GTID)
 			if err != nil {
-				return decodeError(p.topic, p.part, msg.Offset, fmt.Errorf("gtid %q: %w", rec.GTID, err))
+				return decodeError(p.topic, p.part, d.offset, fmt.Errorf("gtid %q: %w", rec.GTID, err))
 			}
 			p.skipping = p.applied.Contain(g)
 		}
 	} else if rec.GTID != p.cur.gtid || rec.Seq != p.expect {
-		return decodeError(p.topic, p.part, msg.Offset, fmt.Errorf("record gtid %s seq %d inside transaction %s at seq %d", rec.GTID, rec.Seq, p.cur.gtid, p.expect))
+		return decodeError(p.topic, p.part, d.offset, fmt.Errorf("record gtid %s seq %d inside transaction %s at seq %d", rec.GTID, rec.Seq, p.cur.gtid, p.expect))
 	}
 	p.expect++
 	t := p.cur
-	t.next = msg.Offset + 1
+	t.next = d.offset + 1
 	if rec.Last {
 		if rec.GTIDSet == "" {
-			return decodeError(p.topic, p.part, msg.Offset, fmt.Errorf("last record of transaction %s has no gtid_set", rec.GTID))
+			return decodeError(p.topic, p.part, d.offset, fmt.Errorf("last record of transaction %s has no gtid_set", rec.GTID))
 		}
 		t.set = rec.GTIDSet
 	}
@@ -268,7 +344,7 @@ func (p *partition) record(ctx context.Context, msg *sarama.ConsumerMessage) err
 	if rec.Op == event.OpDDL {
 		t.hasDDL = true
 	}
-	size := len(msg.Value) + recordOverhead
+	size := d.size + recordOverhead
 	if t.more != nil { // streaming a large transaction
 		p.chunk = append(p.chunk, rec)
 		p.chunkLen += size
@@ -283,7 +359,7 @@ func (p *partition) record(ctx context.Context, msg *sarama.ConsumerMessage) err
 		if rec.Last {
 			close(t.more)
 			p.cur = nil
-			if err := p.advance(t, msg.Offset); err != nil {
+			if err := p.advance(t, d.offset); err != nil {
 				return err
 			}
 			return p.drain(ctx)
@@ -301,7 +377,7 @@ func (p *partition) record(ctx context.Context, msg *sarama.ConsumerMessage) err
 		return nil
 	}
 	p.cur = nil
-	if err := p.advance(t, msg.Offset); err != nil {
+	if err := p.advance(t, d.offset); err != nil {
 		return err
 	}
 	if rec.Op == event.OpHeartbeat && rec.After == nil && len(t.recs) == 1 {

@@ -26,8 +26,10 @@ type worker struct {
 	slot slotKey
 
 	stmts   map[stmtKey]*sql.Stmt
+	texts   map[stmtKey]string // statement texts of the one-round-trip path
 	version uint64
 	args    []any
+	fastBuf []byte
 
 	// The pending multi-row INSERT.
 	batch      []*event.Record
@@ -46,7 +48,7 @@ type stmtKey struct {
 }
 
 func newWorker(p *partition, id int, conn *sql.Conn) *worker {
-	return &worker{p: p, id: id, conn: conn, slot: newSlotKey(p.cfg.Cluster, p.part, id), stmts: map[stmtKey]*sql.Stmt{}}
+	return &worker{p: p, id: id, conn: conn, slot: newSlotKey(p.cfg.Cluster, p.part, id), stmts: map[stmtKey]*sql.Stmt{}, texts: map[stmtKey]string{}}
 }
 
 func (w *worker) loop(ctx context.Context) error {
@@ -76,6 +78,7 @@ func (w *worker) closeStmts() {
 		s.Close()
 		delete(w.stmts, k)
 	}
+	clear(w.texts)
 }
 
 // apply runs one transaction: the slot checkpoint row first (it names the
@@ -94,9 +97,6 @@ func (w *worker) apply(ctx context.Context, t *txn) (err error) {
 		}
 	}
 	began := time.Now()
-	if _, err := w.conn.ExecContext(ctx, beginSQL(w.slot, t.first, t.origin, t.gtid)); err != nil {
-		return classifyApply(fmt.Errorf("begin transaction %s: %w", t.gtid, err))
-	}
 	defer func() {
 		if err != nil {
 			w.batch, w.batchPlan, w.batchBytes = w.batch[:0], nil, 0
@@ -106,6 +106,45 @@ func (w *worker) apply(ctx context.Context, t *txn) (err error) {
 			cancel()
 		}
 	}()
+	fast, err := w.tryFast(ctx, t)
+	if err != nil {
+		return err
+	}
+	if !fast {
+		if err := w.applySlow(ctx, t); err != nil {
+			return err
+		}
+	}
+	busy := time.Since(began)
+	if t.prev != nil {
+		waited := time.Now()
+		select {
+		case <-t.prev.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		w.p.m.commitWaitNs.Add(time.Since(waited).Seconds())
+	}
+	commitStart := time.Now()
+	ck := Checkpoint{Cluster: w.p.cfg.Cluster, Part: w.p.part, Offset: t.next, GTIDSet: t.set, Origin: t.origin, LastGTID: t.gtid}
+	if _, err := w.conn.ExecContext(ctx, commitSQL(ck)); err != nil {
+		return classifyApply(fmt.Errorf("commit transaction %s: %w", t.gtid, err))
+	}
+	now := time.Now()
+	busy += now.Sub(commitStart)
+	close(t.done)
+	t.recs = nil
+	w.observe(t, now, busy)
+	return nil
+}
+
+// applySlow applies t with prepared statements: BEGIN with the slot row,
+// then each record (INSERTs batched), conflicts resolved as they are met.
+// Large transactions stream in through t.more.
+func (w *worker) applySlow(ctx context.Context, t *txn) error {
+	if _, err := w.conn.ExecContext(ctx, beginSQL(w.slot, t.first, t.origin, t.gtid)); err != nil {
+		return classifyApply(fmt.Errorf("begin transaction %s: %w", t.gtid, err))
+	}
 	for _, r := range t.recs {
 		if err := w.record(ctx, t, r); err != nil {
 			return err
@@ -129,30 +168,7 @@ func (w *worker) apply(ctx context.Context, t *txn) (err error) {
 			}
 		}
 	}
-	if err := w.flush(ctx, t); err != nil {
-		return err
-	}
-	busy := time.Since(began)
-	if t.prev != nil {
-		waited := time.Now()
-		select {
-		case <-t.prev.done:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		w.p.m.commitWaitNs.Add(time.Since(waited).Seconds())
-	}
-	commitStart := time.Now()
-	ck := Checkpoint{Cluster: w.p.cfg.Cluster, Part: w.p.part, Offset: t.next, GTIDSet: t.set, Origin: t.origin, LastGTID: t.gtid}
-	if _, err := w.conn.ExecContext(ctx, commitSQL(ck)); err != nil {
-		return classifyApply(fmt.Errorf("commit transaction %s: %w", t.gtid, err))
-	}
-	now := time.Now()
-	busy += now.Sub(commitStart)
-	close(t.done)
-	t.recs = nil
-	w.observe(t, now, busy)
-	return nil
+	return w.flush(ctx, t)
 }
 
 func (w *worker) observe(t *txn, now time.Time, busy time.Duration) {
@@ -322,41 +338,13 @@ func (w *worker) insertOne(ctx context.Context, t *txn, pl *plan, r *event.Recor
 // image>. No matched row is a conflict: a missing row, or a before image
 // that differs.
 func (w *worker) update(ctx context.Context, t *txn, pl *plan, r *event.Record) error {
-	var mask uint64
-	if len(pl.cols) <= 64 {
-		for k, i := range pl.cols {
-			if !bytes.Equal(r.Before.Values[i], r.After.Values[i]) {
-				mask |= 1 << k
-			}
-		}
-	}
-	if mask == 0 {
-		mask = ^uint64(0)
-	}
-	var set []int
-	s, err := w.stmt(ctx, stmtKey{p: pl, op: 'u', set: mask}, func() string {
-		refs := make([]*event.Column, 0, len(pl.cols))
-		for k, i := range pl.cols {
-			if k >= 64 || mask&(1<<k) != 0 {
-				refs = append(refs, &pl.tbl.Columns[i])
-			}
-		}
-		return buildUpdate(pl.q, refs, pl.whereRef, pl.nKey)
-	})
-	if err != nil {
-		return err
-	}
-	for k, i := range pl.cols {
-		if k >= 64 || mask&(1<<k) != 0 {
-			set = append(set, i)
-		}
-	}
-	args, err := appendArgs(w.args[:0], r.After, set)
-	if err == nil {
-		args, err = appendArgs(args, r.Before, pl.where)
-	}
+	k, build, args, err := updateStmt(pl, r, w.args[:0])
 	if err != nil {
 		return w.rowError(t, r, err)
+	}
+	s, err := w.stmt(ctx, k, build)
+	if err != nil {
+		return err
 	}
 	res, err := s.ExecContext(ctx, args...)
 	clear(args)
@@ -372,15 +360,53 @@ func (w *worker) update(ctx context.Context, t *txn, pl *plan, r *event.Record) 
 	return nil
 }
 
+// updateStmt returns the UPDATE statement for r, keyed by the columns it
+// changes, and appends its arguments: the changed after values, then the
+// whole before image.
+func updateStmt(pl *plan, r *event.Record, args []any) (stmtKey, func() string, []any, error) {
+	var mask uint64
+	if len(pl.cols) <= 64 {
+		for k, i := range pl.cols {
+			if !bytes.Equal(r.Before.Values[i], r.After.Values[i]) {
+				mask |= 1 << k
+			}
+		}
+	}
+	if mask == 0 {
+		mask = ^uint64(0)
+	}
+	build := func() string {
+		refs := make([]*event.Column, 0, len(pl.cols))
+		for k, i := range pl.cols {
+			if k >= 64 || mask&(1<<k) != 0 {
+				refs = append(refs, &pl.tbl.Columns[i])
+			}
+		}
+		return buildUpdate(pl.q, refs, pl.whereRef, pl.nKey)
+	}
+	var err error
+	for k, i := range pl.cols {
+		if k >= 64 || mask&(1<<k) != 0 {
+			a, aerr := r.After.Arg(i)
+			if aerr != nil {
+				return stmtKey{}, nil, args, permanent(aerr)
+			}
+			args = append(args, a)
+		}
+	}
+	args, err = appendArgs(args, r.Before, pl.where)
+	return stmtKey{p: pl, op: 'u', set: mask}, build, args, err
+}
+
 // delete runs DELETE ... WHERE <key and whole before image>.
 func (w *worker) delete(ctx context.Context, t *txn, pl *plan, r *event.Record) error {
-	s, err := w.stmt(ctx, stmtKey{p: pl, op: 'd'}, func() string { return buildDelete(pl.q, pl.whereRef, pl.nKey) })
-	if err != nil {
-		return err
-	}
-	args, err := appendArgs(w.args[:0], r.Before, pl.where)
+	k, build, args, err := deleteStmt(pl, r, w.args[:0])
 	if err != nil {
 		return w.rowError(t, r, err)
+	}
+	s, err := w.stmt(ctx, k, build)
+	if err != nil {
+		return err
 	}
 	res, err := s.ExecContext(ctx, args...)
 	clear(args)
@@ -393,30 +419,28 @@ func (w *worker) delete(ctx context.Context, t *txn, pl *plan, r *event.Record) 
 	return nil
 }
 
-// heartbeat writes the source region's heartbeat row. Unlike user rows it
-// is an upsert: the row is drc's own, and each region's row is written by
-// one replicator only.
+// deleteStmt returns the DELETE statement for r and appends its
+// arguments, the whole before image.
+func deleteStmt(pl *plan, r *event.Record, args []any) (stmtKey, func() string, []any, error) {
+	args, err := appendArgs(args, r.Before, pl.where)
+	return stmtKey{p: pl, op: 'd'}, func() string { return buildDelete(pl.q, pl.whereRef, pl.nKey) }, args, err
+}
+
+// heartbeatSQL upserts a source region's heartbeat row. Unlike user rows
+// it is an upsert: the row is drc's own, and each region's row is written
+// by one replicator only.
+const heartbeatSQL = "INSERT INTO drc_meta.heartbeat (region, ts) VALUES (?, ?) ON DUPLICATE KEY UPDATE ts = VALUES(ts)"
+
+// heartbeat writes the source region's heartbeat row.
 func (w *worker) heartbeat(ctx context.Context, t *txn, r *event.Record) error {
 	if r.After == nil {
 		return nil // a position marker
 	}
-	tbl := r.After.Table
-	ri, ti := tbl.ColumnIndex("region"), tbl.ColumnIndex("ts")
-	if ri < 0 || ti < 0 {
-		return permanent(fmt.Errorf("transaction %s: heartbeat record without region and ts", t.gtid))
-	}
-	region, err := r.After.Arg(ri)
+	region, us, err := heartbeatArgs(t, r)
 	if err != nil {
-		return permanent(fmt.Errorf("transaction %s: heartbeat region: %w", t.gtid, err))
+		return err
 	}
-	ts, err := r.After.Arg(ti)
-	if err != nil {
-		return permanent(fmt.Errorf("transaction %s: heartbeat ts: %w", t.gtid, err))
-	}
-	us, _ := ts.(int64)
-	s, err := w.stmt(ctx, stmtKey{op: 'h'}, func() string {
-		return "INSERT INTO drc_meta.heartbeat (region, ts) VALUES (?, ?) ON DUPLICATE KEY UPDATE ts = VALUES(ts)"
-	})
+	s, err := w.stmt(ctx, stmtKey{op: 'h'}, func() string { return heartbeatSQL })
 	if err != nil {
 		return err
 	}
@@ -425,4 +449,23 @@ func (w *worker) heartbeat(ctx context.Context, t *txn, r *event.Record) error {
 	}
 	t.heartbeat = us
 	return nil
+}
+
+// heartbeatArgs returns a heartbeat record's region and ts (unix µs).
+func heartbeatArgs(t *txn, r *event.Record) (any, int64, error) {
+	tbl := r.After.Table
+	ri, ti := tbl.ColumnIndex("region"), tbl.ColumnIndex("ts")
+	if ri < 0 || ti < 0 {
+		return nil, 0, permanent(fmt.Errorf("transaction %s: heartbeat record without region and ts", t.gtid))
+	}
+	region, err := r.After.Arg(ri)
+	if err != nil {
+		return nil, 0, permanent(fmt.Errorf("transaction %s: heartbeat region: %w", t.gtid, err))
+	}
+	ts, err := r.After.Arg(ti)
+	if err != nil {
+		return nil, 0, permanent(fmt.Errorf("transaction %s: heartbeat ts: %w", t.gtid, err))
+	}
+	us, _ := ts.(int64)
+	return region, us, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/drc-dev/drc/applier"
 	"github.com/drc-dev/drc/integration/harness"
 	"github.com/drc-dev/drc/replicator"
 )
@@ -126,9 +127,10 @@ func counter(g prometheus.Gatherer, name string) float64 {
 	return 0
 }
 
-// measureReplicatorRSS runs `drc replicate` as its own process while one
-// transaction of Rows rows passes, and reports its peak RSS (VmHWM).
-func measureReplicatorRSS(ctx context.Context, env *Env) ([]Row, error) {
+// measureRSS runs `drc replicate` as its own process while one
+// transaction of Rows rows passes, then `drc apply` as its own process
+// while it is applied, and reports the peak RSS (VmHWM) of each.
+func measureRSS(ctx context.Context, env *Env) ([]Row, error) {
 	ds, err := env.Dataset(ctx)
 	if err != nil {
 		return nil, err
@@ -225,8 +227,88 @@ metrics: {listen: "127.0.0.1:0"}
 	if err != nil {
 		return nil, err
 	}
-	return []Row{{Metric: fmt.Sprintf("replicator: peak RSS while one %d-row transaction passes", ds.Rows),
-		Value: float64(hwm) / 1024, Unit: "MiB", Goal: "goal ≤ 256 MiB"}}, nil
+	rows := []Row{{Metric: fmt.Sprintf("replicator: peak RSS while one %d-row transaction passes", ds.Rows),
+		Value: float64(hwm) / 1024, Unit: "MiB", Goal: "goal ≤ 256 MiB"}}
+
+	// The applier, as its own process, applies the same topic into a fresh
+	// region b that has the table.
+	var name, create string
+	if err := db.QueryRowContext(ctx, "SHOW CREATE TABLE "+big+".t").Scan(&name, &create); err != nil {
+		return rows, err
+	}
+	target, err := env.StartMariaDB(harness.MariaDBOptions{ServerID: 2, GTIDDomainID: 2})
+	if err != nil {
+		return rows, fmt.Errorf("start region b: %w", err)
+	}
+	tdb, err := sqlOpen(target, "")
+	if err != nil {
+		return rows, err
+	}
+	defer tdb.Close()
+	create = strings.Replace(create, "CREATE TABLE `t`", "CREATE TABLE "+big+".t", 1)
+	for _, q := range []string{"CREATE DATABASE " + big, create} {
+		if _, err := tdb.ExecContext(ctx, q); err != nil {
+			return rows, fmt.Errorf("region b: %.60s: %w", q, err)
+		}
+	}
+	y += fmt.Sprintf("target: {region: b, host: %s, port: %d, user: %s, password: %s}\napplier: {workers: %d}\n",
+		target.Host, target.Port, target.User, target.Password, applierWorkers)
+	y = strings.Replace(y, "target: {region: b}\n", "", 1)
+	if err := os.WriteFile(cfgPath, []byte(y), 0o600); err != nil {
+		return rows, err
+	}
+	apply := exec.CommandContext(ctx, bin, "apply", "--config", cfgPath)
+	alog, err := os.Create(filepath.Join(dir, "apply.log"))
+	if err != nil {
+		return rows, err
+	}
+	defer alog.Close()
+	apply.Stdout, apply.Stderr = alog, alog
+	env.Logf("applier rss: applying the %d-row transaction", ds.Rows)
+	if err := apply.Start(); err != nil {
+		return rows, err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- apply.Wait() }()
+	defer func() {
+		_ = apply.Process.Kill()
+		<-exited
+	}()
+	began = time.Now()
+	for {
+		cps, err := applier.ReadCheckpoint(ctx, tdb, big)
+		if err != nil {
+			return rows, err
+		}
+		if covers(cps, want) {
+			break
+		}
+		select {
+		case err := <-exited:
+			exited <- err
+			return rows, fmt.Errorf("drc apply exited: %v (log %s)", err, alog.Name())
+		case <-ctx.Done():
+			return rows, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Since(began) > 10*time.Minute {
+			return rows, fmt.Errorf("the %d-row transaction was not applied in 10 minutes", ds.Rows)
+		}
+	}
+	took := time.Since(began)
+	hwm, err = peakRSS(apply.Process.Pid)
+	if err != nil {
+		return rows, err
+	}
+	var n int
+	if err := tdb.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+big+".t").Scan(&n); err != nil {
+		return rows, err
+	}
+	if n != ds.Rows {
+		return rows, fmt.Errorf("region b holds %d rows after the transaction, want %d", n, ds.Rows)
+	}
+	return append(rows, Row{Metric: fmt.Sprintf("applier: peak RSS while one %d-row transaction is applied (%.1fs, max_queue_bytes 64 MiB)", ds.Rows, took.Seconds()),
+		Value: float64(hwm) / 1024, Unit: "MiB", Goal: "-"}), nil
 }
 
 // peakRSS reads VmHWM (KiB) of a process.

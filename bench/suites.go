@@ -10,8 +10,9 @@ func Suites() []Suite {
 		{Name: "baseline/sonyflake", Run: measureSonyflake},
 		{Name: "bootstrap", Run: measureBootstrap},
 		{Name: "replicator", Run: measureReplicator},
-		{Name: "replicator/rss", Run: measureReplicatorRSS},
+		{Name: "rss", Run: measureRSS},
 		{Name: "applier", Run: measureApplier},
+		{Name: "applier/lag", Run: measureLag},
 		{Name: "idgen", Run: MeasureIDGen},
 		{Name: "reconcile", Run: measureReconcile},
 	}

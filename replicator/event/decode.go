@@ -47,20 +47,14 @@ type Decoder struct {
 
 // Decode parses one record; see the package function Decode.
 func (d *Decoder) Decode(data []byte) (*Record, error) {
-	if !json.Valid(data) {
-		// Only the failure path pays for encoding/json's error message.
-		var raw json.RawMessage
-		err := json.Unmarshal(data, &raw)
-		if err == nil {
-			err = fmt.Errorf("not valid JSON")
-		}
-		return nil, fmt.Errorf("%w: %w", ErrInvalidRecord, err)
-	}
 	// Row values are slices of data; a private copy keeps the Record from
 	// aliasing the caller's buffer (a Kafka client reuses it).
 	data = bytes.Clone(data)
 	r := &Record{}
 	var w wireRecord
+	// scanObject checks the whole of data as strict JSON while it splits
+	// it, so no separate json.Valid pass is needed: nothing below runs
+	// unless all of data, nested values included, is valid.
 	if err := scanObject(data, func(key string, val []byte) error { return r.setField(&w, key, val) }); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidRecord, err)
 	}
@@ -369,95 +363,152 @@ func decodeImage(t *Table, raw []byte, jsonNull []string) (*Row, error) {
 	return row, nil
 }
 
+// The scanner below splits records without copying and checks, in the same
+// pass, the grammar of RFC 8259 exactly as json.Valid does: it accepts what
+// json.Valid accepts and nothing else. Like json.Valid it does not check
+// UTF-8 inside strings; unquote and Row.Arg deal with that per value.
+
+// maxDepth bounds the nesting of objects and arrays, as encoding/json's
+// scanner does, so that hostile input cannot exhaust the stack of the
+// recursive scanner.
+const maxDepth = 10000
+
 // scanObject calls fn for each member of the JSON object src, in order, with
-// the unquoted key and the raw value. src comes out of json.Unmarshal, so it
-// is valid JSON; the scanner still checks its bounds and fails rather than
-// panics on anything else.
+// the unquoted key and the raw value. src must hold the object and nothing
+// but whitespace around it; it is checked as strict JSON, nested values
+// included, and errors give the byte offset in src. A member that fn has
+// seen may be followed by a syntax error: callers act on the members only
+// once scanObject returns nil.
 func scanObject(src []byte, fn func(key string, val []byte) error) error {
 	i := skipSpace(src, 0)
 	if i >= len(src) || src[i] != '{' {
 		return fmt.Errorf("want a JSON object")
 	}
-	i = skipSpace(src, i+1)
-	if i < len(src) && src[i] == '}' {
-		return nil
+	end, err := walkObject(src, i, 1, func(key, val []byte) error {
+		if bytes.IndexByte(key, '\\') < 0 {
+			return fn(string(key[1:len(key)-1]), val)
+		}
+		var k string
+		if err := json.Unmarshal(key, &k); err != nil {
+			return fmt.Errorf("malformed key: %w", err)
+		}
+		return fn(k, val)
+	})
+	if err != nil {
+		return err
 	}
-	for {
-		if i >= len(src) || src[i] != '"' {
-			return fmt.Errorf("malformed object")
-		}
-		end, escaped, err := scanString(src, i)
-		if err != nil {
-			return err
-		}
-		var key string
-		if escaped {
-			if err := json.Unmarshal(src[i:end], &key); err != nil {
-				return fmt.Errorf("malformed key: %w", err)
-			}
-		} else {
-			key = string(src[i+1 : end-1])
-		}
-		i = skipSpace(src, end)
-		if i >= len(src) || src[i] != ':' {
-			return fmt.Errorf("malformed object")
-		}
-		i = skipSpace(src, i+1)
-		vend, err := skipValue(src, i)
-		if err != nil {
-			return err
-		}
-		if err := fn(key, src[i:vend:vend]); err != nil {
-			return err
-		}
-		i = skipSpace(src, vend)
-		if i >= len(src) {
-			return fmt.Errorf("malformed object")
-		}
-		switch src[i] {
-		case ',':
-			i = skipSpace(src, i+1)
-		case '}':
-			return nil
-		default:
-			return fmt.Errorf("malformed object")
-		}
-	}
+	return checkEnd(src, end)
 }
 
-// scanArray calls fn for each element of the JSON array src.
+// scanArray calls fn for each element of the JSON array src, checked as
+// scanObject checks an object.
 func scanArray(src []byte, fn func(elem []byte) error) error {
 	i := skipSpace(src, 0)
 	if i >= len(src) || src[i] != '[' {
 		return fmt.Errorf("want a JSON array")
 	}
+	end, err := walkArray(src, i, 1, fn)
+	if err != nil {
+		return err
+	}
+	return checkEnd(src, end)
+}
+
+// checkEnd fails if anything but whitespace follows the value ending at
+// src[end].
+func checkEnd(src []byte, end int) error {
+	if i := skipSpace(src, end); i < len(src) {
+		return syntaxError(src, i, "after top-level value")
+	}
+	return nil
+}
+
+// walkObject checks the object starting at src[i] == '{', which is nested
+// depth deep counting itself, and returns the offset after it. If member
+// is not nil it is called with each raw (quoted) key and raw value.
+func walkObject(src []byte, i, depth int, member func(key, val []byte) error) (int, error) {
+	if depth > maxDepth {
+		return 0, fmt.Errorf("nesting deeper than %d at offset %d", maxDepth, i)
+	}
 	i = skipSpace(src, i+1)
-	if i < len(src) && src[i] == ']' {
-		return nil
+	if i < len(src) && src[i] == '}' {
+		return i + 1, nil
 	}
 	for {
-		end, err := skipValue(src, i)
-		if err != nil {
-			return err
+		if i >= len(src) || src[i] != '"' {
+			return 0, syntaxError(src, i, "looking for beginning of object key string")
 		}
-		if err := fn(src[i:end:end]); err != nil {
-			return err
+		kend, _, err := scanString(src, i)
+		if err != nil {
+			return 0, err
+		}
+		key := src[i:kend]
+		i = skipSpace(src, kend)
+		if i >= len(src) || src[i] != ':' {
+			return 0, syntaxError(src, i, "after object key")
+		}
+		i = skipSpace(src, i+1)
+		vend, err := skipValue(src, i, depth)
+		if err != nil {
+			return 0, err
+		}
+		if member != nil {
+			if err := member(key, src[i:vend:vend]); err != nil {
+				return 0, err
+			}
+		}
+		i = skipSpace(src, vend)
+		if i >= len(src) {
+			return 0, syntaxError(src, i, "after object key:value pair")
+		}
+		switch src[i] {
+		case ',':
+			i = skipSpace(src, i+1)
+		case '}':
+			return i + 1, nil
+		default:
+			return 0, syntaxError(src, i, "after object key:value pair")
+		}
+	}
+}
+
+// walkArray checks the array starting at src[i] == '[' as walkObject checks
+// an object, calling elem, if not nil, with each raw element.
+func walkArray(src []byte, i, depth int, elem func(val []byte) error) (int, error) {
+	if depth > maxDepth {
+		return 0, fmt.Errorf("nesting deeper than %d at offset %d", maxDepth, i)
+	}
+	i = skipSpace(src, i+1)
+	if i < len(src) && src[i] == ']' {
+		return i + 1, nil
+	}
+	for {
+		end, err := skipValue(src, i, depth)
+		if err != nil {
+			return 0, err
+		}
+		if elem != nil {
+			if err := elem(src[i:end:end]); err != nil {
+				return 0, err
+			}
 		}
 		i = skipSpace(src, end)
 		if i >= len(src) {
-			return fmt.Errorf("malformed array")
+			return 0, syntaxError(src, i, "after array element")
 		}
 		switch src[i] {
 		case ',':
 			i = skipSpace(src, i+1)
 		case ']':
-			return nil
+			return i + 1, nil
 		default:
-			return fmt.Errorf("malformed array")
+			return 0, syntaxError(src, i, "after array element")
 		}
 	}
 }
 
+// skipSpace returns the offset of the first byte at or after src[i] that
+// is not JSON whitespace.
 func skipSpace(src []byte, i int) int {
 	for i < len(src) && (src[i] == ' ' || src[i] == '\t' || src[i] == '\n' || src[i] == '\r') {
 		i++
@@ -465,61 +516,132 @@ func skipSpace(src []byte, i int) int {
 	return i
 }
 
-// scanString returns the offset after the string starting at src[i] == '"'
-// and whether it contains escapes.
-func scanString(src []byte, i int) (end int, escaped bool, err error) {
-	for j := i + 1; j < len(src); j++ {
-		switch src[j] {
-		case '\\':
-			escaped = true
-			j++
-		case '"':
-			return j + 1, escaped, nil
-		}
-	}
-	return 0, false, fmt.Errorf("unterminated string")
-}
-
-// skipValue returns the offset after the JSON value starting at src[i].
-func skipValue(src []byte, i int) (int, error) {
+// skipValue checks the JSON value starting at src[i], inside depth
+// enclosing objects and arrays, and returns the offset after it.
+func skipValue(src []byte, i, depth int) (int, error) {
 	if i >= len(src) {
-		return 0, fmt.Errorf("missing value")
+		return 0, syntaxError(src, i, "looking for beginning of value")
 	}
-	switch src[i] {
+	switch c := src[i]; c {
 	case '"':
 		end, _, err := scanString(src, i)
 		return end, err
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(src); j++ {
-			switch src[j] {
-			case '"':
-				end, _, err := scanString(src, j)
-				if err != nil {
-					return 0, err
-				}
-				j = end - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return j + 1, nil
-				}
-			}
+	case '{':
+		return walkObject(src, i, depth+1, nil)
+	case '[':
+		return walkArray(src, i, depth+1, nil)
+	case 't':
+		return scanLiteral(src, i, "true")
+	case 'f':
+		return scanLiteral(src, i, "false")
+	case 'n':
+		return scanLiteral(src, i, "null")
+	default:
+		if c == '-' || '0' <= c && c <= '9' {
+			return scanNumber(src, i)
 		}
-		return 0, fmt.Errorf("unterminated value")
+		return 0, syntaxError(src, i, "looking for beginning of value")
 	}
-	j := i
-	for j < len(src) {
+}
+
+// scanString checks the string starting at src[i] == '"' and returns the
+// offset after it and whether it contains escapes.
+func scanString(src []byte, i int) (end int, escaped bool, err error) {
+	for j := i + 1; j < len(src); j++ {
 		c := src[j]
-		if c == ',' || c == '}' || c == ']' || c == ' ' || c == '\t' || c == '\n' || c == '\r' {
-			break
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
 		}
+		switch c {
+		case '"':
+			return j + 1, escaped, nil
+		case '\\':
+			escaped = true
+			if j++; j >= len(src) {
+				return 0, false, syntaxError(src, j, "in string escape code")
+			}
+			switch src[j] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				for range 4 {
+					if j++; j >= len(src) || !isHex(src[j]) {
+						return 0, false, syntaxError(src, j, "in \\u hexadecimal character escape")
+					}
+				}
+			default:
+				return 0, false, syntaxError(src, j, "in string escape code")
+			}
+		default: // a control character
+			return 0, false, syntaxError(src, j, "in string literal")
+		}
+	}
+	return 0, false, syntaxError(src, len(src), "in string literal")
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// scanNumber checks the number starting at src[i] against
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? and returns the offset
+// after it. What may follow it is the caller's to check.
+func scanNumber(src []byte, i int) (int, error) {
+	j := i
+	if src[j] == '-' {
 		j++
 	}
-	if j == i {
-		return 0, fmt.Errorf("missing value")
+	switch {
+	case j < len(src) && src[j] == '0':
+		j++
+	case j < len(src) && '1' <= src[j] && src[j] <= '9':
+		j = skipDigits(src, j+1)
+	default:
+		return 0, syntaxError(src, j, "in numeric literal")
+	}
+	if j < len(src) && src[j] == '.' {
+		k := skipDigits(src, j+1)
+		if k == j+1 {
+			return 0, syntaxError(src, k, "after decimal point in numeric literal")
+		}
+		j = k
+	}
+	if j < len(src) && (src[j] == 'e' || src[j] == 'E') {
+		j++
+		if j < len(src) && (src[j] == '+' || src[j] == '-') {
+			j++
+		}
+		k := skipDigits(src, j)
+		if k == j {
+			return 0, syntaxError(src, k, "in exponent of numeric literal")
+		}
+		j = k
 	}
 	return j, nil
+}
+
+func skipDigits(src []byte, i int) int {
+	for i < len(src) && '0' <= src[i] && src[i] <= '9' {
+		i++
+	}
+	return i
+}
+
+// scanLiteral checks that src[i:] starts with lit and returns the offset
+// after it.
+func scanLiteral(src []byte, i int, lit string) (int, error) {
+	for k := range len(lit) {
+		if i+k >= len(src) || src[i+k] != lit[k] {
+			return 0, syntaxError(src, i+k, "in literal "+lit)
+		}
+	}
+	return i + len(lit), nil
+}
+
+// syntaxError describes the byte at src[i], or the end of src, that breaks
+// the JSON grammar; where says what the scanner was reading.
+func syntaxError(src []byte, i int, where string) error {
+	if i >= len(src) {
+		return fmt.Errorf("unexpected end of JSON input at offset %d (%s)", i, where)
+	}
+	return fmt.Errorf("invalid character %q at offset %d %s", src[i], i, where)
 }

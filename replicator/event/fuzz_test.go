@@ -12,8 +12,9 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 )
 
-// FuzzDecode: Decode never panics on any input, and what it accepts
-// re-encodes to a record that decodes to the same bytes again.
+// FuzzDecode: Decode never panics on any input, rejects all that
+// json.Valid rejects, and what it accepts re-encodes to a record that
+// decodes to the same bytes again.
 func FuzzDecode(f *testing.F) {
 	for _, tc := range typeCases() {
 		tc.col.name = "v"
@@ -36,6 +37,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"v":1,"op":"ddl","db":"d","sql":"DROP TABLE t","pk":[]}`))
 	f.Add([]byte(`{"v":1,"op":"insert","db":"d","table":"t","pk":[],"after":{"a\u0000b":[1,{"x":"}"}]}}`))
 	f.Add([]byte(`{"v":1,"op":"insert","db":"d","table":"t","pk":[],"types":{"x":"binary(4)"},"after":{"x":"AAAAAA=="}}`))
+	f.Add([]byte(`{"v":1,"op":"insert","db":"d","table":"t","pk":[],"types":{"j":"json"},"after":{"j":[1,{"x":01}]}}`))
+	f.Add([]byte(`{"v":1,"op":"ddl","db":"d","sql":"DROP TABLE t","pk":[],"x":"\q"} `))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		rec, err := Decode(data)
 		if err != nil {
@@ -43,6 +46,9 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("Decode error %v does not wrap ErrInvalidRecord", err)
 			}
 			return
+		}
+		if !json.Valid(data) {
+			t.Fatalf("Decode accepted invalid JSON %q", data)
 		}
 		for _, img := range []*Row{rec.Before, rec.After} {
 			if img == nil {

@@ -1,0 +1,287 @@
+package applier
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/drc-dev/drc/replicator/event"
+)
+
+// The one-round-trip path for small transactions.
+//
+// Applied with prepared statements, a transaction of n rows costs n + 2
+// round trips: BEGIN with the slot row, one per row statement, and the
+// checkpoint with COMMIT. For the small transactions of an OLTP load those
+// round trips, not the rows, are most of the work on both sides. tryFast
+// sends BEGIN, the slot row and every row statement as one multi-statement
+// text query instead, with the values written as literals into exactly the
+// statements the prepared path binds them to (same placeholders, same
+// conversions around them). The driver reports the rows each statement
+// matched, and the path succeeds only when every statement matched what it
+// must: one row for an UPDATE or DELETE, n for an INSERT of n rows.
+//
+// Anything else (a duplicate key, a missing row, a before image that
+// differs, a lock timeout, a value that has no exact literal) rolls the
+// attempt back and the transaction is applied again the prepared way, which
+// finds the conflict and resolves it under the table's policy. So the
+// fast path changes how many round trips a transaction costs, never what it
+// does.
+
+const (
+	fastMaxRecords = 64      // larger transactions use the prepared path
+	fastMaxBytes   = 1 << 20 // SQL text of one attempt, well under max_allowed_packet
+)
+
+// errNoLiteral: a value the fast path cannot write exactly as a literal.
+var errNoLiteral = errors.New("no exact literal")
+
+// tryFast applies t's rows and slot row in one round trip, leaving the
+// transaction open for the commit. It returns false, with no transaction
+// open, when t is not eligible or the attempt did not match; a connection
+// error is returned.
+func (w *worker) tryFast(ctx context.Context, t *txn) (bool, error) {
+	if t.more != nil || len(t.recs) > fastMaxRecords {
+		return false, nil
+	}
+	q, want, rows, hb, err := w.fastSQL(ctx, t)
+	if errors.Is(err, errNoLiteral) || err == nil && len(q) > fastMaxBytes {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	var got []int64
+	err = w.conn.Raw(func(dc any) error {
+		ex, ok := dc.(driver.ExecerContext)
+		if !ok {
+			return fmt.Errorf("driver connection %T cannot execute", dc)
+		}
+		res, err := ex.ExecContext(ctx, string(q), nil)
+		if err != nil {
+			return err
+		}
+		mr, ok := res.(mysql.Result)
+		if !ok {
+			return fmt.Errorf("driver result %T has no per-statement counts", res)
+		}
+		got = mr.AllRowsAffected()
+		return nil
+	})
+	var me *mysql.MySQLError
+	if err != nil && !errors.As(err, &me) {
+		return false, classifyApply(fmt.Errorf("apply transaction %s: %w", t.gtid, err))
+	}
+	if err == nil && matches(got, want) {
+		t.rows, t.heartbeat = rows, hb
+		w.p.m.fastTxns.Inc()
+		return true, nil
+	}
+	// A server error or a mismatch: undo the attempt, then take the
+	// prepared path, which tells a conflict from an error.
+	if _, err := w.conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+		return false, classifyApply(fmt.Errorf("roll back the one-round-trip attempt of %s: %w", t.gtid, err))
+	}
+	return false, nil
+}
+
+// matches reports whether the per-statement counts are the expected ones:
+// START TRANSACTION and the slot row first (not checked), then one count
+// per row statement; a want of -1 is not checked.
+func matches(got, want []int64) bool {
+	if len(got) != len(want)+2 {
+		return false
+	}
+	for i, n := range want {
+		if n >= 0 && got[i+2] != n {
+			return false
+		}
+	}
+	return true
+}
+
+// fastSQL builds the text of one attempt: BEGIN and the slot row, then the
+// statements of t's records (runs of INSERTs into one table as one
+// multi-row INSERT), and returns the rows each row statement must match
+// and the counts and heartbeat to record when it does.
+func (w *worker) fastSQL(ctx context.Context, t *txn) (q []byte, want []int64, rows [3]int, hb int64, err error) {
+	q = append(w.fastBuf[:0], beginSQL(w.slot, t.first, t.origin, t.gtid)...)
+	defer func() { w.fastBuf = q[:0] }()
+	for i := 0; i < len(t.recs); {
+		r := t.recs[i]
+		args := w.args[:0]
+		var k stmtKey
+		var build func() string
+		n := int64(1)
+		switch r.Op {
+		case event.OpInsert:
+			pl, err := w.p.schema.plan(ctx, r.After.Table)
+			if err != nil {
+				return nil, nil, rows, 0, err
+			}
+			j := i
+			for ; j < len(t.recs) && j-i < w.maxRows(pl); j++ {
+				rj := t.recs[j]
+				if rj.Op != event.OpInsert {
+					break
+				}
+				if plj, err := w.p.schema.plan(ctx, rj.After.Table); err != nil || plj != pl {
+					break
+				}
+				if args, err = appendArgs(args, rj.After, pl.cols); err != nil {
+					return nil, nil, rows, 0, w.rowError(t, rj, err)
+				}
+			}
+			m := j - i
+			n, rows[0] = int64(m), rows[0]+m
+			k = stmtKey{p: pl, op: 'i', rows: m}
+			build = func() string { return buildInsert(pl.q, pl.colRefs, m) }
+			i = j
+		case event.OpUpdate, event.OpDelete:
+			pl, err := w.p.schema.plan(ctx, r.Before.Table)
+			if err != nil {
+				return nil, nil, rows, 0, err
+			}
+			if r.Op == event.OpUpdate {
+				k, build, args, err = updateStmt(pl, r, args)
+				rows[1]++
+			} else {
+				k, build, args, err = deleteStmt(pl, r, args)
+				rows[2]++
+			}
+			if err != nil {
+				return nil, nil, rows, 0, w.rowError(t, r, err)
+			}
+			i++
+		case event.OpHeartbeat:
+			i++
+			if r.After == nil {
+				continue // a position marker
+			}
+			var region any
+			region, hb, err = heartbeatArgs(t, r)
+			if err != nil {
+				return nil, nil, rows, 0, err
+			}
+			k, build, n = stmtKey{op: 'h'}, func() string { return heartbeatSQL }, -1
+			args = append(args, region, hb)
+		default:
+			return nil, nil, rows, 0, permanent(fmt.Errorf("transaction %s: unexpected %s record in a row transaction", t.gtid, r.Op))
+		}
+		q = append(q, "; "...)
+		q, err = interpolate(q, w.text(k, build), args)
+		clear(args)
+		w.args = args[:0]
+		if err != nil {
+			return nil, nil, rows, 0, err
+		}
+		want = append(want, n)
+	}
+	return q, want, rows, hb, nil
+}
+
+// text returns the SQL text of statement k, building it once.
+func (w *worker) text(k stmtKey, build func() string) string {
+	if s, ok := w.texts[k]; ok {
+		return s
+	}
+	if len(w.texts) >= maxStmtCache {
+		clear(w.texts)
+	}
+	s := build()
+	w.texts[k] = s
+	return s
+}
+
+// interpolate appends tmpl with each ? placeholder replaced by the literal
+// of the next argument. The templates come from sqlbuild.go: their only
+// quoted parts are backtick identifiers, which may contain a ?.
+func interpolate(dst []byte, tmpl string, args []any) ([]byte, error) {
+	next := 0
+	inIdent := false
+	for i := 0; i < len(tmpl); i++ {
+		c := tmpl[i]
+		switch {
+		case c == '`':
+			inIdent = !inIdent // a doubled backtick toggles twice
+		case c == '?' && !inIdent:
+			if next >= len(args) {
+				return dst, permanent(fmt.Errorf("statement has more placeholders than its %d arguments", len(args)))
+			}
+			var err error
+			if dst, err = appendLiteral(dst, args[next]); err != nil {
+				return dst, err
+			}
+			next++
+			continue
+		}
+		dst = append(dst, c)
+	}
+	if next != len(args) {
+		return dst, permanent(fmt.Errorf("statement has %d placeholders for %d arguments", next, len(args)))
+	}
+	return dst, nil
+}
+
+// appendLiteral writes an event.Row.Arg value as an SQL literal that the
+// server reads as the same value the binary protocol would bind: integers
+// as digits, floats in exponent form (always a DOUBLE literal, and the
+// shortest text that reads back as the same float64), text as an escaped
+// string in the connection's utf8mb4, bytes as a hex binary string. A
+// negative zero returns errNoLiteral (the path does not rely on how the
+// server negates a zero literal), as does any type not listed.
+func appendLiteral(dst []byte, v any) ([]byte, error) {
+	switch v := v.(type) {
+	case nil:
+		return append(dst, "NULL"...), nil
+	case int64:
+		return strconv.AppendInt(dst, v, 10), nil
+	case uint64:
+		return strconv.AppendUint(dst, v, 10), nil
+	case float64:
+		if v == 0 && math.Signbit(v) || math.IsInf(v, 0) || math.IsNaN(v) {
+			return dst, errNoLiteral
+		}
+		return strconv.AppendFloat(dst, v, 'e', -1, 64), nil
+	case string:
+		return appendQuoted(dst, v), nil
+	case []byte:
+		const hex = "0123456789abcdef"
+		dst = append(dst, "X'"...)
+		for _, b := range v {
+			dst = append(dst, hex[b>>4], hex[b&15])
+		}
+		return append(dst, '\''), nil
+	}
+	return dst, errNoLiteral
+}
+
+// appendQuoted appends s as a single-quoted literal, escaped as quoteString
+// does.
+func appendQuoted(dst []byte, s string) []byte {
+	dst = append(dst, '\'')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\'':
+			dst = append(dst, `\'`...)
+		case '\\':
+			dst = append(dst, `\\`...)
+		case 0:
+			dst = append(dst, `\0`...)
+		case '\n':
+			dst = append(dst, `\n`...)
+		case '\r':
+			dst = append(dst, `\r`...)
+		case 0x1a:
+			dst = append(dst, `\Z`...)
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return append(dst, '\'')
+}
