@@ -133,9 +133,10 @@ func (c *Config) validate() error {
 // DSN is the go-sql-driver DSN of the target. clientFoundRows makes an
 // UPDATE report the rows it matched, not the rows it changed, which is how
 // a missing row is told from an unchanged one; multiStatements lets the
-// checkpoint travel with BEGIN and COMMIT in one round trip. Row values are
-// always bound in prepared statements (interpolateParams stays off, see
-// event.Row.Arg).
+// checkpoint travel with BEGIN and COMMIT in one round trip, and a small
+// transaction's statements travel together (fast.go). The driver's own
+// interpolateParams stays off (see event.Row.Arg): the one-round-trip path
+// writes its literals itself.
 func (c Config) DSN() string {
 	mc := mysql.NewConfig()
 	mc.User, mc.Passwd, mc.Net = c.User, c.Password, "tcp"

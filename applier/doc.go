@@ -7,9 +7,14 @@
 // session: it reads the checkpoint of each partition from the target, seeks
 // a read_committed consumer there, and runs one pipeline per partition:
 //
-//	Kafka ──> coordinator ──> workers (N target connections) ──> COMMIT in source order
-//	          decode, assemble transactions by gtid/seq/last,
-//	          skip duplicates, write-sets, DDL, back-pressure
+//	Kafka ──> decoder ──> coordinator ──> workers (N target connections) ──> COMMIT in source order
+//	                      assemble transactions by gtid/seq/last,
+//	                      skip duplicates, write-sets, DDL, back-pressure
+//
+// The decoder goroutine decodes records in order, ahead of the
+// coordinator, and hands them over in batches of at most 128 records or
+// 1 MiB; it stops after an undecodable record, which the coordinator then
+// reports once the transactions before it have committed.
 //
 // A transient failure (target or broker restart, lock wait timeout) ends
 // the session and Run starts a new one from the checkpoint after a capped
@@ -74,6 +79,17 @@
 // Generated columns (known from the target's information_schema) are left
 // out. Values are bound to event.Column.Placeholder in prepared statements,
 // cached per worker. sqlbuild.go builds every statement.
+//
+// A transaction of at most 64 records first tries one round trip instead
+// of one per statement (fast.go): BEGIN, the slot row and the same
+// statements as text, each value written as the literal the prepared path
+// would bind, sent as one multi-statement query. The driver reports the
+// rows each statement matched; any error or unexpected count rolls the
+// attempt back and the transaction is applied the prepared way, which
+// finds and resolves the conflict. Values without an exact literal (a
+// negative-zero float) also take the prepared way. An OLTP transaction
+// thus costs two round trips (rows, then checkpoint and COMMIT) instead of
+// rows + 2; drc_applier_one_round_trip_transactions_total counts them.
 //
 // # Conflicts
 //

@@ -10,10 +10,11 @@ import (
 // This file builds every statement the applier runs, apart from running
 // them, so that quoting and shapes are unit-tested without a database.
 // Identifiers are quoted with backticks (a backtick doubled); row values
-// are never written into SQL text, they are bound to each column's
-// event.Column.Placeholder. Only the applier's own bookkeeping values
-// (cluster, origin, GTIDs, offsets) are written as literals, through
-// quoteString, so the checkpoint can share a round trip with BEGIN/COMMIT.
+// are bound to each column's event.Column.Placeholder, or, on the
+// one-round-trip path, written as literals into the same text by
+// interpolate (fast.go). The applier's own bookkeeping values (cluster,
+// origin, GTIDs, offsets) are written as literals, through quoteString, so
+// the checkpoint can share a round trip with BEGIN/COMMIT.
 
 // quoteIdent quotes a MySQL identifier: `a“b`.
 func quoteIdent(s string) string {
