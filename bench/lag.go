@@ -165,7 +165,7 @@ func lagPhase(ctx context.Context, env *Env, src *harness.MariaDB, sdb, tdb *sql
 	env.Logf("lag: sysbench at %d tps (%.0f%% of the maximum) for %v", rate, share*100, lagRunTime)
 	pollCtx, stopPoll := context.WithCancel(ctx)
 	samples := make(chan []time.Duration, 1)
-	go func() { samples <- pollHeartbeatLag(pollCtx, tdb, "a") }()
+	go func() { samples <- pollHeartbeatLag(pollCtx, env, tdb, "a") }()
 	gotTPS, serr := runSysbench(ctx, src, "run", "--time="+strconv.Itoa(int(lagRunTime.Seconds())), "--rate="+strconv.Itoa(rate))
 	stopPoll()
 	lags := <-samples
@@ -320,16 +320,25 @@ func topicExists(k *harness.Kafka, topic string) (bool, error) {
 
 // pollHeartbeatLag reads region's heartbeat row on the target every
 // lagPoll until ctx ends; each new ts gives one sample: now minus ts.
-func pollHeartbeatLag(ctx context.Context, tdb *sql.DB, region string) []time.Duration {
+// Heartbeats written before the poll began (a backlog of the previous
+// phase still arriving) are not samples of this phase. It logs the latest
+// sample every 5 seconds.
+func pollHeartbeatLag(ctx context.Context, env *Env, tdb *sql.DB, region string) []time.Duration {
 	var out []time.Duration
 	var last int64
 	t := time.NewTicker(lagPoll)
 	defer t.Stop()
+	began, logged := time.Now(), time.Now()
+	since := began.UnixMicro()
 	for {
 		select {
 		case <-ctx.Done():
 			return out
 		case <-t.C:
+		}
+		if time.Since(logged) >= 5*time.Second && len(out) > 0 {
+			logged = time.Now()
+			env.Logf("lag: %2.0fs into the load, lag %.2fs (%d samples)", time.Since(began).Seconds(), out[len(out)-1].Seconds(), len(out))
 		}
 		var ts int64
 		err := tdb.QueryRowContext(ctx, "SELECT ts FROM drc_meta.heartbeat WHERE region = ?", region).Scan(&ts)
@@ -338,7 +347,7 @@ func pollHeartbeatLag(ctx context.Context, tdb *sql.DB, region string) []time.Du
 		}
 		if ts != last {
 			now := time.Now().UnixMicro()
-			if last != 0 {
+			if ts >= since {
 				out = append(out, time.Duration(now-ts)*time.Microsecond)
 			}
 			last = ts
