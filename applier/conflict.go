@@ -72,7 +72,7 @@ func (w *worker) conflict(ctx context.Context, t *txn, pl *plan, r *event.Record
 			return err
 		}
 		return permanent(fmt.Errorf("%w: %s on %s in transaction %s (%s partition %d offset %d): %s",
-			ErrConflict, r.Op, pl.q, t.gtid, w.p.topic, w.p.part, t.first, kind))
+			ErrConflict, r.Op, pl.q, r.GTID, w.p.topic, w.p.part, t.first, kind))
 	}
 	resolution := resolvedTarget
 	if sourceWins {
@@ -314,13 +314,13 @@ func (w *worker) recordConflict(ctx context.Context, t *txn, pl *plan, r *event.
 	_, err := w.conn.ExecContext(ctx, `INSERT INTO drc_meta.conflicts
 		(cluster, gtid, db, tbl, op, kind, pk, source_before, source_after, target_row, resolution)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		w.p.cfg.Cluster, t.gtid, r.DB, r.Table, string(r.Op), kind, keyJSON(keyImg),
+		w.p.cfg.Cluster, r.GTID, r.DB, r.Table, string(r.Op), kind, keyJSON(keyImg),
 		imageJSON(r.Before), imageJSON(r.After), tgt, resolution)
 	if err != nil {
-		return classifyApply(fmt.Errorf("transaction %s: record conflict on %s: %w", t.gtid, pl.q, err))
+		return classifyApply(fmt.Errorf("transaction %s: record conflict on %s: %w", r.GTID, pl.q, err))
 	}
 	w.p.m.conflicts.WithLabelValues(r.DB+"."+r.Table, kind, resolution).Inc()
-	w.p.log.Warn("conflict", "gtid", t.gtid, "table", r.DB+"."+r.Table, "op", r.Op, "kind", kind, "resolution", resolution)
+	w.p.log.Warn("conflict", "gtid", r.GTID, "table", r.DB+"."+r.Table, "op", r.Op, "kind", kind, "resolution", resolution)
 	return nil
 }
 
@@ -358,7 +358,7 @@ func (w *worker) newer(ctx context.Context, t *txn, pl *plan, r *event.Record, c
 		return true, nil
 	}
 	if err != nil {
-		return false, classifyApply(fmt.Errorf("transaction %s: newer-wins on %s: %w", t.gtid, pl.q, err))
+		return false, classifyApply(fmt.Errorf("transaction %s: newer-wins on %s: %w", r.GTID, pl.q, err))
 	}
 	switch verdict {
 	case 1:

@@ -62,6 +62,15 @@
 // and applies with one worker for a minute. Queued bytes are bounded by
 // MaxQueueBytes.
 //
+// Grouping: the newest dispatched transaction stays pending until a
+// worker takes it. While every worker is busy, the next small transactions
+// of the same origin join it (up to 32 transactions and 256 records), and
+// the group is applied as one target transaction whose checkpoint is its
+// last member's. It commits all of them or none, in order, so exactly
+// once holds; what it saves is a commit, and the wait for the commit
+// before it, per member. A backlog therefore drains faster than it
+// formed. DDL transactions and large ones are never grouped.
+//
 // A transaction larger than LargeTxnBytes is not buffered: the
 // transactions before it commit, then one worker applies it alone while
 // its records arrive in 1 MiB chunks, so memory stays bounded whatever its
@@ -80,9 +89,9 @@
 // out. Values are bound to event.Column.Placeholder in prepared statements,
 // cached per worker. sqlbuild.go builds every statement.
 //
-// A transaction of at most 64 records first tries one round trip instead
-// of one per statement (fast.go): BEGIN, the slot row and the same
-// statements as text, each value written as the literal the prepared path
+// A transaction (or group) of at most 256 records first tries one round
+// trip instead of one per statement (fast.go): BEGIN, the slot row and the
+// same statements as text, each value written as the literal the prepared path
 // would bind, sent as one multi-statement query. The driver reports the
 // rows each statement matched; any error or unexpected count rolls the
 // attempt back and the transaction is applied the prepared way, which

@@ -34,8 +34,8 @@ import (
 // does.
 
 const (
-	fastMaxRecords = 64      // larger transactions use the prepared path
-	fastMaxBytes   = 1 << 20 // SQL text of one attempt, well under max_allowed_packet
+	fastMaxRecords = groupMaxRecords // larger transactions use the prepared path
+	fastMaxBytes   = 1 << 20         // SQL text of one attempt, well under max_allowed_packet
 )
 
 // errNoLiteral: a value the fast path cannot write exactly as a literal.

@@ -23,6 +23,7 @@ type metrics struct {
 	offset       *prometheus.GaugeVec
 	largeTxns    prometheus.Counter
 	fastTxns     prometheus.Counter
+	grouped      prometheus.Counter
 	serialWaits  prometheus.Counter
 	commitWaitNs prometheus.Counter
 }
@@ -98,6 +99,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "drc_applier_one_round_trip_transactions_total",
 			Help: "Small transactions whose rows were applied in one round trip; the rest use prepared statements.",
 		}),
+		grouped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "drc_applier_grouped_transactions_total",
+			Help: "Source transactions applied inside an earlier one's target transaction, because every worker was busy.",
+		}),
 		serialWaits: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "drc_applier_dependency_waits_total",
 			Help: "Transactions that waited for an earlier one because their write-sets overlap.",
@@ -108,7 +113,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 	}
 	for _, c := range []prometheus.Collector{m.lag, m.heartbeatTS, m.latency, m.rows, m.txns, m.skipped, m.bytes,
-		m.queueTxns, m.queueBytes, m.conflicts, m.workers, m.busy, m.errors, m.ddl, m.offset, m.largeTxns, m.fastTxns,
+		m.queueTxns, m.queueBytes, m.conflicts, m.workers, m.busy, m.errors, m.ddl, m.offset, m.largeTxns, m.fastTxns, m.grouped,
 		m.serialWaits, m.commitWaitNs} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

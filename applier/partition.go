@@ -20,16 +20,22 @@ import (
 // txn is one source transaction on its way to the target: assembled from
 // its records by the partition's coordinator, applied by a worker.
 type txn struct {
-	seq    uint64 // dispatch order within the session
-	gtid   string
-	origin string
-	ts     int64 // source commit time, unix ms
-	first  int64 // offset of its first record
-	next   int64 // offset after its last record: the checkpoint's offset
-	set    string
-	recs   []*event.Record
-	bytes  int
-	hasDDL bool
+	seq  uint64 // dispatch order within the session
+	gtid string
+	// A group: consecutive source transactions applied as one target
+	// transaction. count is how many (1 for a lone transaction), lastGTID
+	// the GTID of the last; gtid, first and origin are the first's, next,
+	// set and ts the last's.
+	count    int
+	lastGTID string
+	origin   string
+	ts       int64 // source commit time, unix ms
+	first    int64 // offset of its first record
+	next     int64 // offset after its last record: the checkpoint's offset
+	set      string
+	recs     []*event.Record
+	bytes    int
+	hasDDL   bool
 	// markerAhead: a position marker whose GTID set contains what was
 	// applied, so it moves the checkpoint forward.
 	markerAhead bool
@@ -85,8 +91,12 @@ type partition struct {
 	chunkLen int
 	expect   int // next seq in cur
 
-	seq      uint64
-	last     *txn // last dispatched
+	seq  uint64
+	last *txn // last dispatched
+	// pending is the newest dispatched transaction while no worker has
+	// taken it yet; while every worker is busy, the next small
+	// transactions join it (grouping).
+	pending  *txn
 	inflight int
 	queued   int
 	keys     map[uint64]*txn
@@ -258,9 +268,15 @@ func (p *partition) coordinate(ctx context.Context, pc sarama.PartitionConsumer,
 		if p.queued >= p.cfg.MaxQueueBytes && p.inflight > 0 {
 			batches = nil // full: wait for commits
 		}
+		var work chan *txn
+		if p.pending != nil {
+			work = p.work
+		}
 		select {
 		case <-ctx.Done():
 			return p.cause(ctx)
+		case work <- p.pending:
+			p.pending = nil
 		case t := <-p.committed:
 			p.release(t)
 		case err := <-pc.Errors():
@@ -312,7 +328,7 @@ func (p *partition) record(ctx context.Context, d *decoded) error {
 		if rec.Seq != 0 {
 			return decodeError(p.topic, p.part, d.offset, fmt.Errorf("transaction %s starts at seq %d, want 0", rec.GTID, rec.Seq))
 		}
-		p.cur = &txn{gtid: rec.GTID, origin: rec.Origin, ts: rec.TS, first: d.offset, done: make(chan struct{})}
+		p.cur = &txn{gtid: rec.GTID, lastGTID: rec.GTID, count: 1, origin: rec.Origin, ts: rec.TS, first: d.offset, done: make(chan struct{})}
 		p.expect = 0
 		p.skipping = false
 		if rec.GTID != "" {
@@ -411,8 +427,15 @@ func (p *partition) advance(t *txn, offset int64) error {
 	return nil
 }
 
-// dispatch computes t's write-set, links it to the transactions it must
-// wait for and hands it to a free worker.
+// Limits of a group of small transactions applied as one.
+const (
+	groupMaxTxns    = 32
+	groupMaxRecords = 256
+)
+
+// dispatch computes t's write-set and queues it for the workers: it
+// becomes the pending transaction, or, when the pending one is still
+// waiting for a free worker, joins it.
 func (p *partition) dispatch(ctx context.Context, t *txn) error {
 	for _, r := range t.recs {
 		switch {
@@ -431,21 +454,94 @@ func (p *partition) dispatch(ctx context.Context, t *txn) error {
 			t.ws = append(t.ws, p.hasher.namedKey("drc_meta.heartbeat", r.Region))
 		}
 	}
-	t.seq = p.seq + 1 // send assigns the same; needed here to compare
-	for _, k := range t.ws {
-		if h := p.keys[k]; h != nil && h != t && (t.waitFor == nil || h.seq > t.waitFor.seq) {
-			t.waitFor = h
+	if g := p.pending; g != nil {
+		select { // a free worker takes the pending transaction now
+		case p.work <- g:
+			p.pending = nil
+		default:
+			if p.groupable(g, t) {
+				p.join(g, t)
+				return nil
+			}
 		}
-		p.keys[k] = t
 	}
+	if err := p.flushPending(ctx); err != nil {
+		return err
+	}
+	p.seq++
+	t.seq = p.seq
+	p.link(t, t)
 	if t.waitFor != nil {
 		p.m.serialWaits.Inc()
 	}
-	return p.send(ctx, t)
+	t.prev = p.last
+	p.last = t
+	p.inflight++
+	p.m.queueTxns.Set(float64(p.inflight))
+	p.pending = t
+	return nil
 }
 
-// send hands t to a worker, in order, while still collecting commits.
+// link records that owner writes t's keys, and makes owner wait for the
+// latest other transaction that wrote one of them.
+func (p *partition) link(owner, t *txn) {
+	for _, k := range t.ws {
+		if h := p.keys[k]; h != nil && h != owner && (owner.waitFor == nil || h.seq > owner.waitFor.seq) {
+			owner.waitFor = h
+		}
+		p.keys[k] = owner
+	}
+}
+
+// groupable reports whether t may join the pending group g: both small
+// row transactions of one origin (loop prevention reads one origin per
+// target transaction), within the group's limits.
+func (p *partition) groupable(g, t *txn) bool {
+	return g.more == nil && !g.hasDDL && !t.hasDDL && g.origin == t.origin &&
+		g.count < groupMaxTxns && len(g.recs)+len(t.recs) <= groupMaxRecords &&
+		g.bytes+t.bytes <= p.cfg.LargeTxnBytes
+}
+
+// join appends t to the pending group g. The group's checkpoint becomes
+// t's, so the group commits all of its transactions or none.
+func (p *partition) join(g, t *txn) {
+	before := g.waitFor
+	p.link(g, t)
+	if g.waitFor != before && before == nil {
+		p.m.serialWaits.Inc()
+	}
+	g.ws = append(g.ws, t.ws...)
+	g.recs = append(g.recs, t.recs...)
+	g.bytes += t.bytes
+	g.count++
+	g.lastGTID, g.next, g.set, g.ts = t.lastGTID, t.next, t.set, t.ts
+	p.m.grouped.Inc()
+}
+
+// flushPending hands the pending transaction to a worker, waiting for one.
+func (p *partition) flushPending(ctx context.Context) error {
+	if p.pending == nil {
+		return nil
+	}
+	for {
+		select {
+		case p.work <- p.pending:
+			p.pending = nil
+			return nil
+		case c := <-p.committed:
+			p.release(c)
+		case <-ctx.Done():
+			return p.cause(ctx)
+		}
+	}
+}
+
+// send hands t, a large transaction that streams, to a worker, in order,
+// while still collecting commits. The pending transaction goes first.
 func (p *partition) send(ctx context.Context, t *txn) error {
+	if err := p.flushPending(ctx); err != nil {
+		return err
+	}
 	p.seq++
 	t.seq = p.seq
 	t.prev = p.last
@@ -487,6 +583,9 @@ func (p *partition) release(t *txn) {
 
 // drain waits until every dispatched transaction has committed.
 func (p *partition) drain(ctx context.Context) error {
+	if err := p.flushPending(ctx); err != nil {
+		return err
+	}
 	for p.inflight > 0 {
 		select {
 		case t := <-p.committed:

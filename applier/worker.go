@@ -126,7 +126,7 @@ func (w *worker) apply(ctx context.Context, t *txn) (err error) {
 		w.p.m.commitWaitNs.Add(time.Since(waited).Seconds())
 	}
 	commitStart := time.Now()
-	ck := Checkpoint{Cluster: w.p.cfg.Cluster, Part: w.p.part, Offset: t.next, GTIDSet: t.set, Origin: t.origin, LastGTID: t.gtid}
+	ck := Checkpoint{Cluster: w.p.cfg.Cluster, Part: w.p.part, Offset: t.next, GTIDSet: t.set, Origin: t.origin, LastGTID: t.lastGTID}
 	if _, err := w.conn.ExecContext(ctx, commitSQL(ck)); err != nil {
 		return classifyApply(fmt.Errorf("commit transaction %s: %w", t.gtid, err))
 	}
@@ -174,7 +174,7 @@ func (w *worker) applySlow(ctx context.Context, t *txn) error {
 func (w *worker) observe(t *txn, now time.Time, busy time.Duration) {
 	m := w.p.m
 	m.busy.Add(busy.Seconds())
-	m.txns.Inc()
+	m.txns.Add(float64(t.count))
 	if t.rows[0] > 0 {
 		m.rows.WithLabelValues("insert").Add(float64(t.rows[0]))
 	}
@@ -310,7 +310,7 @@ func (w *worker) flush(ctx context.Context, t *txn) error {
 }
 
 func (w *worker) rowError(t *txn, r *event.Record, err error) error {
-	return classifyApply(fmt.Errorf("apply transaction %s (%s on %s): %w", t.gtid, r.Op, qualify(r.DB, r.Table), err))
+	return classifyApply(fmt.Errorf("apply transaction %s (%s on %s): %w", r.GTID, r.Op, qualify(r.DB, r.Table), err))
 }
 
 // insertOne inserts one row; a duplicate key is a conflict.
