@@ -71,8 +71,8 @@ func (w *worker) conflict(ctx context.Context, t *txn, pl *plan, r *event.Record
 		if err := w.recordConflict(ctx, t, pl, r, kind, target, resolvedStop); err != nil {
 			return err
 		}
-		return permanent(fmt.Errorf("%w: %s on %s in transaction %s (%s partition %d offset %d): %s",
-			ErrConflict, r.Op, pl.q, r.GTID, w.p.topic, w.p.part, t.first, kind))
+		return permanent(fmt.Errorf("%w: %s on %s in transaction %s (%s partition %d, %s starts at offset %d): %s",
+			ErrConflict, r.Op, pl.q, r.GTID, w.p.topic, w.p.part, t.label(), t.first, kind))
 	}
 	resolution := resolvedTarget
 	if sourceWins {

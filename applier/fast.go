@@ -26,12 +26,15 @@ import (
 // matched, and the path succeeds only when every statement matched what it
 // must: one row for an UPDATE or DELETE, n for an INSERT of n rows.
 //
-// Anything else (a duplicate key, a missing row, a before image that
-// differs, a lock timeout, a value that has no exact literal) rolls the
-// attempt back and the transaction is applied again the prepared way, which
-// finds the conflict and resolves it under the table's policy. So the
-// fast path changes how many round trips a transaction costs, never what it
-// does.
+// A conflict (a duplicate key, a missing row, a before image that
+// differs) or a value without an exact literal rolls the attempt back and
+// the transaction is applied again the prepared way, which finds the
+// conflict and resolves it under the table's policy. Any other error (a
+// lock timeout, a value the target rejects) is the transaction's error, as
+// on the prepared path. So the fast path changes how many round trips a
+// transaction costs, never what it does. Like exactly-once itself, this
+// needs transactional (InnoDB) target tables: a ROLLBACK must undo the
+// attempt.
 
 const (
 	fastMaxRecords = groupMaxRecords // larger transactions use the prepared path
@@ -46,7 +49,7 @@ var errNoLiteral = errors.New("no exact literal")
 // open, when t is not eligible or the attempt did not match; a connection
 // error is returned.
 func (w *worker) tryFast(ctx context.Context, t *txn) (bool, error) {
-	if t.more != nil || len(t.recs) > fastMaxRecords {
+	if t.more != nil || len(t.recs) > fastMaxRecords || t.bytes > fastMaxBytes/2 {
 		return false, nil
 	}
 	q, want, rows, hb, err := w.fastSQL(ctx, t)
@@ -73,19 +76,22 @@ func (w *worker) tryFast(ctx context.Context, t *txn) (bool, error) {
 		got = mr.AllRowsAffected()
 		return nil
 	})
-	var me *mysql.MySQLError
-	if err != nil && !errors.As(err, &me) {
-		return false, classifyApply(fmt.Errorf("apply transaction %s: %w", t.gtid, err))
+	if err != nil && !isDupKey(err) {
+		// Not a conflict: a lock timeout, a deadlock, a value the target
+		// rejects, a lost connection. The prepared path would meet it too;
+		// the caller rolls back and the session decides (apply's defer,
+		// classifyApply).
+		return false, classifyApply(fmt.Errorf("apply %s (one round trip): %w", t.label(), err))
 	}
 	if err == nil && matches(got, want) {
 		t.rows, t.heartbeat = rows, hb
-		w.p.m.fastTxns.Inc()
+		w.p.m.fastTxns.Add(float64(t.count))
 		return true, nil
 	}
-	// A server error or a mismatch: undo the attempt, then take the
-	// prepared path, which tells a conflict from an error.
+	// A duplicate key or a row count that differs: a conflict. Undo the
+	// attempt, then take the prepared path, which finds it and resolves it.
 	if _, err := w.conn.ExecContext(ctx, "ROLLBACK"); err != nil {
-		return false, classifyApply(fmt.Errorf("roll back the one-round-trip attempt of %s: %w", t.gtid, err))
+		return false, classifyApply(fmt.Errorf("roll back the one-round-trip attempt of %s: %w", t.label(), err))
 	}
 	return false, nil
 }
@@ -111,7 +117,11 @@ func matches(got, want []int64) bool {
 // and the counts and heartbeat to record when it does.
 func (w *worker) fastSQL(ctx context.Context, t *txn) (q []byte, want []int64, rows [3]int, hb int64, err error) {
 	q = append(w.fastBuf[:0], beginSQL(w.slot, t.first, t.origin, t.gtid)...)
-	defer func() { w.fastBuf = q[:0] }()
+	defer func() {
+		if cap(q) <= fastMaxBytes { // keep a buffer of ordinary size only
+			w.fastBuf = q[:0]
+		}
+	}()
 	for i := 0; i < len(t.recs); {
 		r := t.recs[i]
 		args := w.args[:0]

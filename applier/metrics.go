@@ -40,7 +40,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "drc_applier_apply_latency_seconds",
-			Help:    "Source commit to target commit, per applied transaction (source clock in milliseconds).",
+			Help:    "Source commit to target commit, per target transaction; a group counts once, from its first member's source commit (source clock in milliseconds).",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
 		}),
 		rows: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -97,7 +97,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		fastTxns: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "drc_applier_one_round_trip_transactions_total",
-			Help: "Small transactions whose rows were applied in one round trip; the rest use prepared statements.",
+			Help: "Source transactions (grouped ones included) whose rows were applied in one round trip; the rest use prepared statements.",
 		}),
 		grouped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "drc_applier_grouped_transactions_total",

@@ -290,10 +290,13 @@ func (p *partition) coordinate(ctx context.Context, pc sarama.PartitionConsumer,
 			}
 			for i := range batch {
 				if err := p.record(ctx, &batch[i]); err != nil {
-					if errors.Is(err, ErrDecode) {
+					if errors.Is(err, ErrDecode) && (p.cur == nil || p.cur.more == nil) {
 						// The transactions before the bad record are whole
 						// and valid: let them commit, so the stop is
-						// exactly at it.
+						// exactly at it. Inside a streaming transaction
+						// they have committed already, and the streaming
+						// one must not: returning cancels it, and its
+						// worker rolls it back.
 						if derr := p.drain(ctx); derr != nil {
 							p.log.Warn("could not commit the transactions before an undecodable record", "error", derr)
 						}
@@ -427,6 +430,14 @@ func (p *partition) advance(t *txn, offset int64) error {
 	return nil
 }
 
+// label names t in errors and logs: its GTID, or a group's first and last.
+func (t *txn) label() string {
+	if t.count > 1 {
+		return fmt.Sprintf("group %s..%s (%d transactions)", t.gtid, t.lastGTID, t.count)
+	}
+	return "transaction " + t.gtid
+}
+
 // Limits of a group of small transactions applied as one.
 const (
 	groupMaxTxns    = 32
@@ -514,7 +525,8 @@ func (p *partition) join(g, t *txn) {
 	g.recs = append(g.recs, t.recs...)
 	g.bytes += t.bytes
 	g.count++
-	g.lastGTID, g.next, g.set, g.ts = t.lastGTID, t.next, t.set, t.ts
+	// ts stays the first member's, so apply latency is the group's longest.
+	g.lastGTID, g.next, g.set = t.lastGTID, t.next, t.set
 	p.m.grouped.Inc()
 }
 

@@ -136,6 +136,16 @@ func tableText(t *testing.T, m *harness.MariaDB, tbl string) string {
 // transaction: the applier stops naming topic, partition and offset, and
 // applies nothing of that transaction.
 func TestApplierStopsOnUndecodableRecord(t *testing.T) {
+	t.Run("small transaction", func(t *testing.T) { testUndecodableRecord(t, 1, 2) })
+	// A transaction over LargeTxnBytes streams to its worker as it arrives;
+	// the bad record must stop it, roll it back, and not hang the session.
+	t.Run("streaming transaction", func(t *testing.T) { testUndecodableRecord(t, 3000, 1<<20) })
+}
+
+// testUndecodableRecord sends a one-row transaction, then a transaction of
+// rows row records with an undecodable one before its last, and checks
+// the applier stops at it with only the first transaction applied.
+func testUndecodableRecord(t *testing.T, rows, largeTxnBytes int) {
 	b := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 2, GTIDDomainID: 2})
 	k := harness.SharedKafka(t)
 	cluster := harness.UniqueName("c")
@@ -166,15 +176,22 @@ func TestApplierStopsOnUndecodableRecord(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	send(row("1-1-1", 0, true, 1))                                                             // offsets 0
-	send(row("1-1-2", 0, false, 2), `{"v":1,"op":"insert","garbage`, row("1-1-2", 2, true, 3)) // 2, 3, 4 (1 is the commit marker)
+	send(row("1-1-1", 0, true, 1)) // offset 0; 1 is the commit marker
+	var big []string
+	for i := 0; i < rows; i++ {
+		big = append(big, row("1-1-2", i, false, 10+i)) // offsets 2 ..
+	}
+	big = append(big, `{"v":1,"op":"insert","garbage`, row("1-1-2", rows+1, true, 9)) // 2+rows, 3+rows
+	send(big...)
 
-	ra := startApplier(t, applyConfig(b, k, cluster, topic))
+	ac := applyConfig(b, k, cluster, topic)
+	ac.LargeTxnBytes = largeTxnBytes
+	ra := startApplier(t, ac)
 	err := ra.wait(t, 60*time.Second)
 	if !errors.Is(err, applier.ErrDecode) {
 		t.Fatalf("applier stopped with %v, want ErrDecode", err)
 	}
-	for _, s := range []string{"topic " + topic, "partition 0", "offset 3"} {
+	for _, s := range []string{"topic " + topic, "partition 0", fmt.Sprintf("offset %d", 2+rows)} {
 		if !strings.Contains(err.Error(), s) {
 			t.Errorf("error %q does not name %q", err, s)
 		}
