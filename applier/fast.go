@@ -46,8 +46,9 @@ var errNoLiteral = errors.New("no exact literal")
 
 // tryFast applies t's rows and slot row in one round trip, leaving the
 // transaction open for the commit. It returns false, with no transaction
-// open, when t is not eligible or the attempt did not match; a connection
-// error is returned.
+// open, when t is not eligible or the attempt met a conflict; any other
+// error is returned, with the transaction left for the caller to roll
+// back.
 func (w *worker) tryFast(ctx context.Context, t *txn) (bool, error) {
 	if t.more != nil || len(t.recs) > fastMaxRecords || t.bytes > fastMaxBytes/2 {
 		return false, nil

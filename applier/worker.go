@@ -335,13 +335,19 @@ func (w *worker) insertOne(ctx context.Context, t *txn, pl *plan, r *event.Recor
 }
 
 // update runs UPDATE ... SET <changed columns> WHERE <key and whole before
-// image>. No matched row is a conflict: a missing row, or a before image
-// that differs.
+// image>.
 func (w *worker) update(ctx context.Context, t *txn, pl *plan, r *event.Record) error {
 	k, build, args, err := updateStmt(pl, r, w.args[:0])
 	if err != nil {
 		return w.rowError(t, r, err)
 	}
+	return w.execRow(ctx, t, pl, r, k, build, args)
+}
+
+// execRow runs the UPDATE or DELETE k of r. A duplicate key (an UPDATE
+// only) is a conflict, and so is no matched row: a missing row, or a
+// before image that differs.
+func (w *worker) execRow(ctx context.Context, t *txn, pl *plan, r *event.Record, k stmtKey, build func() string, args []any) error {
 	s, err := w.stmt(ctx, k, build)
 	if err != nil {
 		return err
@@ -404,19 +410,7 @@ func (w *worker) delete(ctx context.Context, t *txn, pl *plan, r *event.Record) 
 	if err != nil {
 		return w.rowError(t, r, err)
 	}
-	s, err := w.stmt(ctx, k, build)
-	if err != nil {
-		return err
-	}
-	res, err := s.ExecContext(ctx, args...)
-	clear(args)
-	if err != nil {
-		return w.rowError(t, r, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return w.conflict(ctx, t, pl, r, w.classify(ctx, pl, r.Before))
-	}
-	return nil
+	return w.execRow(ctx, t, pl, r, k, build, args)
 }
 
 // deleteStmt returns the DELETE statement for r and appends its

@@ -72,11 +72,7 @@ func measureApplier(ctx context.Context, env *Env) ([]Row, error) {
 
 	// 2. Apply it into a fresh region b. The dataset's CREATE DATABASE is
 	// before StartGTID; its CREATE TABLE and CREATE INDEX are inside.
-	target, err := env.StartMariaDB(harness.MariaDBOptions{ServerID: 2, GTIDDomainID: 2})
-	if err != nil {
-		return nil, fmt.Errorf("start region b: %w", err)
-	}
-	tdb, err := sqlOpen(target, "")
+	target, tdb, err := env.startServer("region b", 2)
 	if err != nil {
 		return nil, err
 	}

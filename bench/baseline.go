@@ -237,6 +237,20 @@ func SonyflakeRate(ctx context.Context, st sonyflake.Settings, d time.Duration) 
 	}
 }
 
+// startServer starts a fresh MariaDB whose server_id and gtid_domain_id
+// are id, and opens a pool on it; what names it in errors.
+func (e *Env) startServer(what string, id uint32) (*harness.MariaDB, *sql.DB, error) {
+	m, err := e.StartMariaDB(harness.MariaDBOptions{ServerID: id, GTIDDomainID: id})
+	if err != nil {
+		return nil, nil, fmt.Errorf("start %s: %w", what, err)
+	}
+	db, err := sqlOpen(m, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, db, nil
+}
+
 func sqlOpen(m *harness.MariaDB, db string) (*sql.DB, error) {
 	pool, err := sql.Open("mysql", m.DSN(db))
 	if err != nil {

@@ -50,20 +50,12 @@ func measureLag(ctx context.Context, env *Env) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	src, err := env.StartMariaDB(harness.MariaDBOptions{ServerID: 21, GTIDDomainID: 21})
-	if err != nil {
-		return nil, fmt.Errorf("start lag source: %w", err)
-	}
-	tgt, err := env.StartMariaDB(harness.MariaDBOptions{ServerID: 22, GTIDDomainID: 22})
-	if err != nil {
-		return nil, fmt.Errorf("start lag target: %w", err)
-	}
-	sdb, err := sqlOpen(src, "")
+	src, sdb, err := env.startServer("lag source", 21)
 	if err != nil {
 		return nil, err
 	}
 	defer sdb.Close()
-	tdb, err := sqlOpen(tgt, "")
+	tgt, tdb, err := env.startServer("lag target", 22)
 	if err != nil {
 		return nil, err
 	}

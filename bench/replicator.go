@@ -236,11 +236,7 @@ metrics: {listen: "127.0.0.1:0"}
 	if err := db.QueryRowContext(ctx, "SHOW CREATE TABLE "+big+".t").Scan(&name, &create); err != nil {
 		return rows, err
 	}
-	target, err := env.StartMariaDB(harness.MariaDBOptions{ServerID: 2, GTIDDomainID: 2})
-	if err != nil {
-		return rows, fmt.Errorf("start region b: %w", err)
-	}
-	tdb, err := sqlOpen(target, "")
+	target, tdb, err := env.startServer("region b", 2)
 	if err != nil {
 		return rows, err
 	}
