@@ -118,10 +118,12 @@ func matches(got, want []int64) bool {
 // and the counts and heartbeat to record when it does.
 func (w *worker) fastSQL(ctx context.Context, t *txn) (q []byte, want []int64, rows [3]int, hb int64, err error) {
 	q = append(w.fastBuf[:0], beginSQL(w.slot, t.first, t.origin, t.gtid)...)
+	want = w.fastWant[:0]
 	defer func() {
 		if cap(q) <= fastMaxBytes { // keep a buffer of ordinary size only
 			w.fastBuf = q[:0]
 		}
+		w.fastWant = want[:0]
 	}()
 	for i := 0; i < len(t.recs); {
 		r := t.recs[i]
@@ -141,8 +143,10 @@ func (w *worker) fastSQL(ctx context.Context, t *txn) (q []byte, want []int64, r
 				if rj.Op != event.OpInsert {
 					break
 				}
-				if plj, err := w.p.schema.plan(ctx, rj.After.Table); err != nil || plj != pl {
-					break
+				if j > i {
+					if plj, err := w.p.schema.plan(ctx, rj.After.Table); err != nil || plj != pl {
+						break
+					}
 				}
 				if args, err = appendArgs(args, rj.After, pl.cols); err != nil {
 					return nil, nil, rows, 0, w.rowError(t, rj, err)

@@ -476,6 +476,14 @@ func (p *partition) dispatch(ctx context.Context, t *txn) error {
 			}
 		}
 	}
+	return p.enqueue(ctx, t)
+}
+
+// enqueue makes t the newest dispatched transaction, after the pending one
+// has gone to a worker: it takes the next seq, waits for the latest
+// earlier writer of its keys, commits after the transaction before it,
+// and is pending until a worker takes it.
+func (p *partition) enqueue(ctx context.Context, t *txn) error {
 	if err := p.flushPending(ctx); err != nil {
 		return err
 	}
@@ -551,25 +559,10 @@ func (p *partition) flushPending(ctx context.Context) error {
 // send hands t, a large transaction that streams, to a worker, in order,
 // while still collecting commits. The pending transaction goes first.
 func (p *partition) send(ctx context.Context, t *txn) error {
-	if err := p.flushPending(ctx); err != nil {
+	if err := p.enqueue(ctx, t); err != nil {
 		return err
 	}
-	p.seq++
-	t.seq = p.seq
-	t.prev = p.last
-	p.last = t
-	p.inflight++
-	p.m.queueTxns.Set(float64(p.inflight))
-	for {
-		select {
-		case p.work <- t:
-			return nil
-		case c := <-p.committed:
-			p.release(c)
-		case <-ctx.Done():
-			return p.cause(ctx)
-		}
-	}
+	return p.flushPending(ctx)
 }
 
 // release accounts for a committed transaction.

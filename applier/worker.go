@@ -25,11 +25,12 @@ type worker struct {
 	conn *sql.Conn
 	slot slotKey
 
-	stmts   map[stmtKey]*sql.Stmt
-	texts   map[stmtKey]string // statement texts of the one-round-trip path
-	version uint64
-	args    []any
-	fastBuf []byte
+	stmts    map[stmtKey]*sql.Stmt
+	texts    map[stmtKey]string // statement texts of the one-round-trip path
+	version  uint64
+	args     []any
+	fastBuf  []byte  // the one-round-trip path's query text
+	fastWant []int64 // and its expected row counts
 
 	// The pending multi-row INSERT.
 	batch      []*event.Record

@@ -457,18 +457,11 @@ func walkObject(src []byte, i, depth int, member func(key, val []byte) error) (i
 				return 0, err
 			}
 		}
-		i = skipSpace(src, vend)
-		if i >= len(src) {
-			return 0, syntaxError(src, i, "after object key:value pair")
+		next, done, err := afterMember(src, vend, '}', "after object key:value pair")
+		if done || err != nil {
+			return next, err
 		}
-		switch src[i] {
-		case ',':
-			i = skipSpace(src, i+1)
-		case '}':
-			return i + 1, nil
-		default:
-			return 0, syntaxError(src, i, "after object key:value pair")
-		}
+		i = next
 	}
 }
 
@@ -492,19 +485,27 @@ func walkArray(src []byte, i, depth int, elem func(val []byte) error) (int, erro
 				return 0, err
 			}
 		}
-		i = skipSpace(src, end)
-		if i >= len(src) {
-			return 0, syntaxError(src, i, "after array element")
+		next, done, err := afterMember(src, end, ']', "after array element")
+		if done || err != nil {
+			return next, err
 		}
-		switch src[i] {
-		case ',':
-			i = skipSpace(src, i+1)
-		case ']':
-			return i + 1, nil
-		default:
-			return 0, syntaxError(src, i, "after array element")
-		}
+		i = next
 	}
+}
+
+// afterMember reads what follows a member or element ending at src[end]:
+// a comma, and it returns the offset of the next one; or the closing
+// byte, and it returns the offset after it with done set; what names the
+// place in a syntax error.
+func afterMember(src []byte, end int, closing byte, what string) (next int, done bool, err error) {
+	i := skipSpace(src, end)
+	switch {
+	case i < len(src) && src[i] == ',':
+		return skipSpace(src, i+1), false, nil
+	case i < len(src) && src[i] == closing:
+		return i + 1, true, nil
+	}
+	return 0, false, syntaxError(src, i, what)
 }
 
 // skipSpace returns the offset of the first byte at or after src[i] that
