@@ -292,6 +292,8 @@ func (p *publisher) send(ctx context.Context, m *sarama.ProducerMessage) error {
 	})
 }
 
+func (p *publisher) open() bool { return p.inTxn }
+
 func (p *publisher) commit() error {
 	if !p.inTxn {
 		return nil
@@ -310,10 +312,18 @@ func (p *publisher) commit() error {
 	return nil
 }
 
-// close aborts an open transaction and stops the producer.
+// close aborts an open transaction and stops the producer. Nothing here
+// commits: sarama's shutdown never ends a transaction. If the abort fails
+// (broker down), the open transaction stays open on the broker until the
+// next session's producer initialises the same transactional id, which
+// aborts it, or until the transaction timeout aborts it; either way its
+// records are never committed, and read_committed readers wait at it
+// rather than see them.
 func (p *publisher) close() {
 	if p.inTxn {
-		_ = p.producer.AbortTxn()
+		if err := p.producer.AbortTxn(); err != nil {
+			p.log.Warn("could not abort the open kafka transaction; the next session's producer aborts it", "error", err)
+		}
 		p.inTxn = false
 	}
 	p.producer.AsyncClose()

@@ -138,9 +138,27 @@ func (r *Replicator) session(ctx context.Context, db *sql.DB, st *sessionState) 
 	return err
 }
 
+// txnProducer is the publisher stage's view of Kafka: one transactional
+// producer. The session's *publisher is the real one; tests drive publish
+// with a fake.
+type txnProducer interface {
+	begin() error
+	send(ctx context.Context, m *sarama.ProducerMessage) error
+	commit() error
+	open() bool // a Kafka transaction is open
+}
+
+// eventSource is the binlog stream as the reader sees it: go-mysql's
+// BinlogStreamer, or a replayed binlog file in tests.
+type eventSource interface {
+	GetEvent(ctx context.Context) (*replication.BinlogEvent, error)
+}
+
 // publish is the publisher stage: it packs batches into Kafka transactions
-// and commits only at binlog transaction boundaries.
-func (r *Replicator) publish(ctx context.Context, pub *publisher, in <-chan *batch, free chan<- *batch, st *sessionState) error {
+// and commits only after a batch that ends at a binlog transaction
+// boundary, so a committed Kafka transaction never holds part of a binlog
+// transaction.
+func (r *Replicator) publish(ctx context.Context, pub txnProducer, in <-chan *batch, free chan<- *batch, st *sessionState) error {
 	var (
 		// recycle holds the first few batches of the open Kafka
 		// transaction, to be reused once it commits. Batches past that
@@ -175,7 +193,7 @@ func (r *Replicator) publish(ctx context.Context, pub *publisher, in <-chan *bat
 	}
 	for {
 		var b *batch
-		if pub.inTxn && boundary {
+		if pub.open() && boundary {
 			// Commit when the reader has nothing more ready, or the
 			// transaction is big or old enough.
 			if txnBytes >= r.cfg.MaxBatchBytes || time.Since(txnStart) >= r.cfg.FlushInterval {
@@ -201,7 +219,7 @@ func (r *Replicator) publish(ctx context.Context, pub *publisher, in <-chan *bat
 			case b = <-in:
 			}
 		}
-		if !pub.inTxn {
+		if !pub.open() {
 			if err := pub.begin(); err != nil {
 				return err
 			}
@@ -261,6 +279,7 @@ type reader struct {
 	// them were already handed to the publisher, so that a transaction
 	// found to be applied by drc after its first records can be dropped.
 	txnMsgs, txnArena int
+	txnBoundary       bool // cur.boundary before the transaction's first record
 	txnSent           bool
 	lateOriginLogged  bool
 }
@@ -282,7 +301,7 @@ func newReader(r *Replicator, pos Position, out chan<- *batch, free chan *batch)
 	return rd
 }
 
-func (rd *reader) run(ctx context.Context, s *replication.BinlogStreamer) error {
+func (rd *reader) run(ctx context.Context, s eventSource) error {
 	for {
 		var ev *replication.BinlogEvent
 		var err error
@@ -442,6 +461,12 @@ func (rd *reader) rows(ctx context.Context, typ replication.EventType, e *replic
 	if rd.skipTxn {
 		return nil
 	}
+	// An update's rows come in before/after pairs, whatever the record's
+	// op becomes below (a heartbeat update is one record, its after image).
+	step := 1
+	if op == event.OpUpdate {
+		step = 2
+	}
 	if tbl.DB == metaDB {
 		switch tbl.Name {
 		case checkpointTable:
@@ -473,10 +498,6 @@ func (rd *reader) rows(ctx context.Context, typ replication.EventType, e *replic
 		return nil
 	}
 
-	step := 1
-	if op == event.OpUpdate {
-		step = 2
-	}
 	for i := 0; i+step <= len(e.Rows); i += step {
 		var skipA, skipB []int
 		if len(e.SkippedColumns) > i {
@@ -606,8 +627,13 @@ func (rd *reader) flush(ctx context.Context, p int32, last bool) error {
 		Value:     sarama.ByteEncoder(b.arena[mid:len(b.arena):len(b.arena)]),
 	})
 	if rd.emitted == 0 {
-		rd.txnMsgs, rd.txnArena = len(b.msgs), start
+		rd.txnMsgs, rd.txnArena, rd.txnBoundary = len(b.msgs)-1, start, b.boundary
 	}
+	// The batch now ends inside a binlog transaction: it must not end a
+	// Kafka transaction until commit marks the boundary again, whether
+	// the batch is handed over when full, when the stream pauses, or when
+	// the session ends.
+	b.boundary = false
 	b.events++
 	rd.emitted++
 	if len(b.arena) >= batchBytes || len(b.msgs) >= batchRecords {
@@ -676,6 +702,7 @@ func (rd *reader) dropTxn() error {
 	b := rd.cur
 	b.msgs = b.msgs[:rd.txnMsgs]
 	b.arena = b.arena[:rd.txnArena]
+	b.boundary = rd.txnBoundary
 	b.events -= rd.emitted
 	rd.emitted = 0
 	return nil
