@@ -18,7 +18,7 @@ var (
 	// ErrDecode: a record that cannot be decoded, or that breaks the
 	// transaction framing (gtid/seq/last). The applier stops; the record is
 	// never skipped and its transaction never half-applied.
-	ErrDecode = errors.New("undecodable record")
+	ErrDecode = errors.New("bad record")
 	// ErrConflict: a conflict under the stop policy.
 	ErrConflict = errors.New("conflict")
 	// ErrDDLStopped: a DDL under the stop policy.
@@ -145,6 +145,9 @@ func errorKind(err error) string {
 	return "other"
 }
 
+// decodeError stops the applier at a record it cannot decode or frame. The
+// message says what it found and where; nothing of the record's
+// transaction is applied, and a restart stops at the same record.
 func decodeError(topic string, part int32, offset int64, err error) error {
-	return permanent(fmt.Errorf("%w at topic %s partition %d offset %d: %w", ErrDecode, topic, part, offset, err))
+	return permanent(fmt.Errorf("%w at topic %s partition %d offset %d: %w (nothing of its transaction was applied; inspect it with a read_committed consumer at that offset)", ErrDecode, topic, part, offset, err))
 }

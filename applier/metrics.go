@@ -22,6 +22,7 @@ type metrics struct {
 	ddl          *prometheus.CounterVec
 	offset       *prometheus.GaugeVec
 	largeTxns    prometheus.Counter
+	replayed     prometheus.Counter
 	fastTxns     prometheus.Counter
 	grouped      prometheus.Counter
 	serialWaits  prometheus.Counter
@@ -91,6 +92,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "drc_applier_checkpoint_offset",
 			Help: "Kafka offset of the next record to apply, by partition (the committed checkpoint).",
 		}, []string{"partition"}),
+		replayed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "drc_applier_replayed_prefixes_total",
+			Help: "Incomplete copies of a transaction discarded because the same transaction started again at seq 0 (a replicator restarted inside it); the complete copy is applied.",
+		}),
 		largeTxns: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "drc_applier_large_transactions_total",
 			Help: "Transactions over the large-transaction threshold, applied alone while streaming.",
@@ -113,7 +118,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 	}
 	for _, c := range []prometheus.Collector{m.lag, m.heartbeatTS, m.latency, m.rows, m.txns, m.skipped, m.bytes,
-		m.queueTxns, m.queueBytes, m.conflicts, m.workers, m.busy, m.errors, m.ddl, m.offset, m.largeTxns, m.fastTxns, m.grouped,
+		m.queueTxns, m.queueBytes, m.conflicts, m.workers, m.busy, m.errors, m.ddl, m.offset, m.largeTxns, m.replayed, m.fastTxns, m.grouped,
 		m.serialWaits, m.commitWaitNs} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

@@ -43,6 +43,10 @@ type txn struct {
 	// more carries the further records of a large transaction that is
 	// applied while it streams in; closed after its last record.
 	more chan []*event.Record
+	// abandoned: more was closed because the transaction started again
+	// in the stream (discardPrefix); the worker rolls it back. Set before
+	// more is closed, read by the worker after.
+	abandoned bool
 
 	ws      WriteSet
 	waitFor *txn // the latest earlier transaction sharing a write-set key
@@ -327,6 +331,11 @@ func (p *partition) record(ctx context.Context, d *decoded) error {
 		return decodeError(p.topic, p.part, d.offset, d.err)
 	}
 	rec := d.rec
+	if p.cur != nil && rec.Seq == 0 && rec.GTID == p.cur.gtid && rec.GTID != "" {
+		if err := p.discardPrefix(ctx, d.offset); err != nil {
+			return err
+		}
+	}
 	if p.cur == nil {
 		if rec.Seq != 0 {
 			return decodeError(p.topic, p.part, d.offset, fmt.Errorf("transaction %s starts at seq %d, want 0", rec.GTID, rec.Seq))
@@ -342,7 +351,7 @@ func (p *partition) record(ctx context.Context, d *decoded) error {
 			p.skipping = p.applied.Contain(g)
 		}
 	} else if rec.GTID != p.cur.gtid || rec.Seq != p.expect {
-		return decodeError(p.topic, p.part, d.offset, fmt.Errorf("record gtid %s seq %d inside transaction %s at seq %d", rec.GTID, rec.Seq, p.cur.gtid, p.expect))
+		return decodeError(p.topic, p.part, d.offset, fmt.Errorf("out-of-order record: gtid %s seq %d inside transaction %s (started at offset %d) at seq %d", rec.GTID, rec.Seq, p.cur.gtid, p.cur.first, p.expect))
 	}
 	p.expect++
 	t := p.cur
@@ -411,6 +420,35 @@ func (p *partition) record(ctx context.Context, d *decoded) error {
 		return p.ddl(ctx, t)
 	}
 	return p.dispatch(ctx, t)
+}
+
+// discardPrefix drops the transaction being assembled because the same
+// transaction starts again at seq 0 before its last record. That is a
+// replayed transaction, not corruption: a replicator that committed the
+// first records of a binlog transaction to Kafka and then restarted
+// publishes the whole transaction again from its committed position. The
+// prefix was never applied, because a target transaction commits only at
+// its last record; a large transaction that was streaming into a worker is
+// rolled back there. The complete copy that follows is applied as usual.
+func (p *partition) discardPrefix(ctx context.Context, offset int64) error {
+	t := p.cur
+	p.cur = nil
+	p.m.replayed.Inc()
+	p.log.Warn("transaction starts again before its last record; discarding the incomplete copy and applying the complete one",
+		"gtid", t.gtid, "topic", p.topic, "partition", p.part, "first_offset", t.first, "offset", offset, "records_discarded", p.expect)
+	switch {
+	case t.more != nil:
+		// Its worker holds an open target transaction: abandon it, and
+		// wait until it has rolled back.
+		t.abandoned = true
+		p.chunk, p.chunkLen = nil, 0
+		close(t.more)
+		return p.drain(ctx)
+	case !p.skipping:
+		p.queued -= t.bytes
+		p.m.queueBytes.Set(float64(p.queued))
+	}
+	return nil
 }
 
 // advance makes t's GTID set the applied set, which later transactions
@@ -565,7 +603,7 @@ func (p *partition) send(ctx context.Context, t *txn) error {
 	return p.flushPending(ctx)
 }
 
-// release accounts for a committed transaction.
+// release accounts for a committed (or abandoned) transaction.
 func (p *partition) release(t *txn) {
 	p.inflight--
 	p.queued -= t.bytes
@@ -573,6 +611,9 @@ func (p *partition) release(t *txn) {
 		if p.keys[k] == t {
 			delete(p.keys, k)
 		}
+	}
+	if t.abandoned {
+		return
 	}
 	p.anyDone = true
 	p.m.queueTxns.Set(float64(p.inflight))

@@ -115,6 +115,14 @@ func (w *worker) apply(ctx context.Context, t *txn) (err error) {
 		if err := w.applySlow(ctx, t); err != nil {
 			return err
 		}
+		if t.abandoned {
+			// Nothing of it commits; the complete copy follows.
+			if _, err := w.conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+				return classifyApply(fmt.Errorf("roll back the incomplete copy of transaction %s: %w", t.gtid, err))
+			}
+			close(t.done)
+			return nil
+		}
 	}
 	busy := time.Since(began)
 	if t.prev != nil {
@@ -157,6 +165,9 @@ func (w *worker) applySlow(ctx context.Context, t *txn) error {
 			select {
 			case chunk, ok := <-t.more:
 				if !ok {
+					if t.abandoned {
+						return nil // apply rolls it back
+					}
 					break stream
 				}
 				for _, r := range chunk {
