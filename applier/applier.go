@@ -12,6 +12,8 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/drc-dev/drc/internal/mysqlerr"
+	"github.com/drc-dev/drc/internal/retry"
 	"github.com/drc-dev/drc/replicator/event"
 )
 
@@ -52,14 +54,17 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Applier, err
 // in the target after a capped exponential backoff. Run returns nil when
 // ctx is cancelled, and only after all its goroutines have stopped.
 func (a *Applier) Run(ctx context.Context) error {
-	backoff := 500 * time.Millisecond
-	failures := 0
-	var lastLogged time.Time
+	backoff := retry.NewBackoff(500*time.Millisecond, a.cfg.RetryMaxBackoff)
+	failures := retry.NewFailures(a.log, "apply session failed; restarting from the checkpoint")
 	for {
 		start := time.Now()
 		err := a.session(ctx)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if mysqlerr.Denied(err) || mysqlerr.UnknownHost(err) {
+			// A wrong password, host or grant: no retry fixes it.
+			err = permanent(err)
 		}
 		a.metrics.errors.WithLabelValues(errorKind(err)).Inc()
 		if IsPermanent(err) {
@@ -70,22 +75,16 @@ func (a *Applier) Run(ctx context.Context) error {
 			a.serialUntil = time.Now().Add(time.Minute)
 		}
 		if time.Since(start) > time.Minute {
-			if failures > 0 {
-				a.log.Info("applier recovered", "failures", failures)
-			}
-			failures, backoff = 0, 500*time.Millisecond
+			failures.Recovered("applier recovered")
+			backoff.Reset()
 		}
-		failures++
-		if failures == 1 || time.Since(lastLogged) > time.Minute {
-			a.log.Warn("apply session failed; restarting from the checkpoint", "error", err, "failures", failures, "backoff", backoff)
-			lastLogged = time.Now()
-		}
+		wait := backoff.Next()
+		failures.Failed(err, wait)
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(backoff):
+		case <-time.After(wait):
 		}
-		backoff = min(backoff*2, a.cfg.RetryMaxBackoff)
 	}
 }
 

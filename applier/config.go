@@ -54,7 +54,8 @@ type Config struct {
 	Tables   []TablePolicy
 
 	// RetryMaxBackoff caps the backoff between sessions after a transient
-	// failure. Default 30s.
+	// failure. Default 5s: the time a pipeline idles after a server returns
+	// is added to its RPO.
 	RetryMaxBackoff time.Duration
 	// LockWaitTimeout is the target session's innodb_lock_wait_timeout.
 	// Default 10s.
@@ -104,7 +105,7 @@ func (c *Config) setDefaults() {
 		c.DDL = "apply"
 	}
 	if c.RetryMaxBackoff == 0 {
-		c.RetryMaxBackoff = 30 * time.Second
+		c.RetryMaxBackoff = 5 * time.Second
 	}
 	if c.LockWaitTimeout == 0 {
 		c.LockWaitTimeout = 10 * time.Second

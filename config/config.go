@@ -162,7 +162,7 @@ func Default() Config {
 		},
 		Applier: Applier{
 			Workers: 4, MaxQueueBytes: 64 << 20, Conflict: "source-wins", DDL: "apply",
-			RetryMaxBackoff: 30 * time.Second,
+			RetryMaxBackoff: 5 * time.Second,
 		},
 		IDGen: IDGen{
 			Listen: "127.0.0.1:7070", RegionBits: 3, NodeBits: 7, SequenceBits: 12,

@@ -13,6 +13,9 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/go-sql-driver/mysql"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/drc-dev/drc/internal/mysqlerr"
+	"github.com/drc-dev/drc/internal/retry"
 )
 
 // Config is everything one replicator needs. cmd/drc fills it from the
@@ -44,7 +47,7 @@ type Config struct {
 	AllowDDL          []string
 	StartGTID         string // where an empty topic starts; default the source's current position
 
-	// MaxBackoff caps the retry backoff after a failure; default 30s.
+	// MaxBackoff caps the retry backoff after a failure; default 5s.
 	MaxBackoff time.Duration
 }
 
@@ -86,7 +89,7 @@ func (c *Config) setDefaults() {
 		c.MaxBatchBytes = 4 << 20
 	}
 	if c.MaxBackoff == 0 {
-		c.MaxBackoff = 30 * time.Second
+		c.MaxBackoff = 5 * time.Second
 	}
 }
 
@@ -134,13 +137,13 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Replicator, 
 func (r *Replicator) Run(ctx context.Context) error {
 	db, err := sql.Open("mysql", r.cfg.DSN())
 	if err != nil {
-		return fmt.Errorf("source %s:%d: %w", r.cfg.Host, r.cfg.Port, err)
+		return permanent(fmt.Errorf("source %s:%d: %w", r.cfg.Host, r.cfg.Port, err))
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(3)
 
-	if err := Preflight(ctx, db, r.cfg.Flavor); err != nil {
-		return permanent(err)
+	if err := r.preflight(ctx, db); err != nil || ctx.Err() != nil {
+		return err
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -155,40 +158,74 @@ func (r *Replicator) Run(ctx context.Context) error {
 	defer wg.Wait()
 	defer cancel()
 
-	backoff := time.Second
-	failures := 0
-	var lastLogged time.Time
+	backoff := retry.NewBackoff(time.Second, r.cfg.MaxBackoff)
+	failures := retry.NewFailures(r.log, "replication session failed; retrying")
 	for {
 		start := time.Now()
 		err := r.session(ctx, db, &st)
 		if ctx.Err() != nil {
 			return nil
 		}
+		r.metrics.errors.WithLabelValues(errorKind(err)).Inc()
 		if IsPermanent(err) {
-			r.metrics.errors.WithLabelValues(errorKind(err)).Inc()
 			return err
 		}
-		r.metrics.errors.WithLabelValues(errorKind(err)).Inc()
-		if time.Since(start) > time.Minute {
+		if failures.Count() > 0 && st.recoveringCount() == 0 {
+			// The session published before it failed: the earlier streak
+			// ended (its recovery was logged then), this is a new one.
+			failures.Reset()
+			backoff.Reset()
+		} else if time.Since(start) > time.Minute {
 			// A long healthy session resets the backoff.
-			if failures > 0 {
-				r.log.Info("replication recovered", "failures", failures)
-			}
-			failures, backoff = 0, time.Second
+			failures.Recovered("replication recovered")
+			backoff.Reset()
 		}
-		failures++
-		// Log the first failure, then at most once a minute while it lasts.
-		if failures == 1 || time.Since(lastLogged) > time.Minute {
-			r.log.Warn("replication session failed; retrying", "error", err, "failures", failures, "backoff", backoff)
-			lastLogged = time.Now()
-		}
-		st.setRecovering(failures)
+		wait := backoff.Next()
+		failures.Failed(err, wait)
+		st.setRecovering(failures.Count())
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(backoff):
+		case <-time.After(wait):
 		}
-		backoff = min(backoff*2, r.cfg.MaxBackoff)
+	}
+}
+
+// preflight waits for the source to answer, then checks its settings and
+// privileges. An unreachable source is retried with backoff (a replicator
+// may well start before its source); a wrong password, an unknown host or
+// a failed check is permanent. It returns nil when ctx ends first.
+func (r *Replicator) preflight(ctx context.Context, db *sql.DB) error {
+	backoff := retry.NewBackoff(time.Second, r.cfg.MaxBackoff)
+	failures := retry.NewFailures(r.log, "source unreachable; retrying")
+	for {
+		err := db.PingContext(ctx)
+		if err == nil {
+			if err = Preflight(ctx, db, r.cfg.Flavor); err == nil {
+				failures.Recovered("source reachable")
+				return nil
+			}
+			// A check that failed because the source went away is retried.
+			if perr := db.PingContext(ctx); perr == nil || !mysqlerr.Unreachable(perr) {
+				return permanent(err)
+			}
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		err = fmt.Errorf("source %s:%d: %w", r.cfg.Host, r.cfg.Port, err)
+		if !mysqlerr.Unreachable(err) {
+			r.metrics.errors.WithLabelValues("preflight").Inc()
+			return permanent(err)
+		}
+		r.metrics.errors.WithLabelValues("mysql").Inc()
+		wait := backoff.Next()
+		failures.Failed(err, wait)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
 	}
 }
 
@@ -213,6 +250,12 @@ func (s *sessionState) published(ts time.Time) (recovered int) {
 	s.lastTS = ts
 	recovered, s.recovering = s.recovering, 0
 	return recovered
+}
+
+func (s *sessionState) recoveringCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.recovering
 }
 
 func (s *sessionState) position() time.Time {

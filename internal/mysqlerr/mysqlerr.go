@@ -1,0 +1,82 @@
+// Package mysqlerr classifies the errors of MySQL and MariaDB connections
+// the same way for every role: an unreachable or restarting server is
+// worth retrying, a wrong password, an unknown host or a missing privilege
+// is not, and retrying it forever only hides it from the operator.
+//
+// It lives under internal/ because no role owns it: the replicator, the
+// applier and the other roles all decide on it. The error numbers are
+// go-mysql's mysql.ER_* constants, so each is written once.
+package mysqlerr
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"io"
+	"net"
+	"syscall"
+
+	gomysql "github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-sql-driver/mysql"
+)
+
+// Number is the server error number of err (go-sql-driver's or
+// go-mysql's), or 0.
+func Number(err error) uint16 {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return me.Number
+	}
+	var ge *gomysql.MyError
+	if errors.As(err, &ge) {
+		return ge.Code
+	}
+	return 0
+}
+
+// Denied reports an authentication or privilege refusal: wrong user or
+// password, no access to a database, a missing privilege.
+func Denied(err error) bool {
+	switch Number(err) {
+	case gomysql.ER_ACCESS_DENIED_ERROR, gomysql.ER_DBACCESS_DENIED_ERROR,
+		gomysql.ER_TABLEACCESS_DENIED_ERROR, gomysql.ER_COLUMNACCESS_DENIED_ERROR,
+		gomysql.ER_SPECIFIC_ACCESS_DENIED_ERROR, gomysql.ER_PROCACCESS_DENIED_ERROR,
+		gomysql.ER_ACCESS_DENIED_NO_PASSWORD_ERROR, erAccessDeniedChangeUser, erAccountLocked,
+		erMustChangePassword:
+		return true
+	}
+	return false
+}
+
+// Error numbers that go-mysql's table lacks.
+const (
+	erAccessDeniedChangeUser = 1873 // ER_ACCESS_DENIED_CHANGE_USER_ERROR
+	erAccountLocked          = 3118 // ER_ACCOUNT_HAS_BEEN_LOCKED (MySQL)
+	erMustChangePassword     = 1820 // ER_MUST_CHANGE_PASSWORD
+	erConnKilled             = 1927 // MariaDB ER_CONNECTION_KILLED
+)
+
+// UnknownHost reports a host name that does not resolve.
+func UnknownHost(err error) bool {
+	var de *net.DNSError
+	return errors.As(err, &de) && de.IsNotFound
+}
+
+// Unreachable reports an error that says nothing about the settings: the
+// server is down, restarting, or the network dropped the connection. A
+// retry can succeed once the server is back.
+func Unreachable(err error) bool {
+	if err == nil || Denied(err) || UnknownHost(err) {
+		return false
+	}
+	switch Number(err) {
+	case gomysql.ER_SERVER_SHUTDOWN, erConnKilled, gomysql.ER_CON_COUNT_ERROR,
+		gomysql.ER_TOO_MANY_USER_CONNECTIONS, gomysql.ER_QUERY_INTERRUPTED:
+		return true
+	}
+	var ne net.Error
+	return errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne)
+}

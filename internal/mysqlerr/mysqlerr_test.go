@@ -1,0 +1,46 @@
+package mysqlerr
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"syscall"
+	"testing"
+
+	gomysql "github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-sql-driver/mysql"
+)
+
+func TestClassify(t *testing.T) {
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	for _, tc := range []struct {
+		name                         string
+		err                          error
+		denied, unknown, unreachable bool
+	}{
+		{"wrong password", &mysql.MySQLError{Number: 1045, Message: "Access denied"}, true, false, false},
+		{"missing grant", fmt.Errorf("create drc_meta: %w", &mysql.MySQLError{Number: 1142}), true, false, false},
+		{"go-mysql denied", &gomysql.MyError{Code: gomysql.ER_SPECIFIC_ACCESS_DENIED_ERROR}, true, false, false},
+		{"unknown host", &net.OpError{Op: "dial", Err: &net.DNSError{Name: "nohost.invalid", IsNotFound: true}}, false, true, false},
+		{"refused", fmt.Errorf("source: %w", refused), false, false, true},
+		{"bad conn", driver.ErrBadConn, false, false, true},
+		{"invalid conn", mysql.ErrInvalidConn, false, false, true},
+		{"shutdown", &mysql.MySQLError{Number: 1053}, false, false, true},
+		{"timeout", context.DeadlineExceeded, false, false, true},
+		{"syntax", &mysql.MySQLError{Number: 1064}, false, false, false},
+		{"other", errors.New("something"), false, false, false},
+	} {
+		if got := Denied(tc.err); got != tc.denied {
+			t.Errorf("%s: Denied = %v", tc.name, got)
+		}
+		if got := UnknownHost(tc.err); got != tc.unknown {
+			t.Errorf("%s: UnknownHost = %v", tc.name, got)
+		}
+		if got := Unreachable(tc.err); got != tc.unreachable {
+			t.Errorf("%s: Unreachable = %v", tc.name, got)
+		}
+	}
+}
