@@ -412,6 +412,14 @@ func TestReplicatorPurgedPosition(t *testing.T) {
 		t.Fatalf("Run after purge = %v, want ErrPurged that says to bootstrap", err)
 	}
 	t.Logf("purged: %v", err)
+
+	// drc status reports the purged position as an error on the source
+	// line, and exits 2.
+	code, out, stderr := runStatus(t, "--config", writeConfig(t, src, nil, k, "purge", topic, ""), "--output", "json")
+	srcLine, _ := parseStatus(t, out)
+	if code != 2 || !strings.Contains(srcLine.Error, "purged") || !strings.Contains(srcLine.Error, "bootstrap") {
+		t.Fatalf("drc status after purge: exit %d, source error %q; want exit 2 naming the purged position\n%s\n%s", code, srcLine.Error, out, stderr)
+	}
 }
 
 func TestReplicatorPreflightNamesTheSetting(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -142,6 +143,26 @@ func resumePosition(ctx context.Context, client sarama.Client, topic, flavor str
 		log.Info("resuming from the committed tail of the topic", "topic", topic, "gtid_set", pos.String())
 	}
 	return pos, ok, nil
+}
+
+// PublishedPosition is the source position after the newest transaction
+// committed to the topic: where a replicator started now would resume.
+// ok is false for an empty or missing topic. It only reads.
+func PublishedPosition(ctx context.Context, cfg Config) (pos Position, ok bool, err error) {
+	cfg.setDefaults()
+	client, err := newKafkaClient(cfg)
+	if err != nil {
+		return Position{}, false, err
+	}
+	defer client.Close()
+	topics, err := client.Topics()
+	if err != nil {
+		return Position{}, false, fmt.Errorf("kafka topics: %w", err)
+	}
+	if !slices.Contains(topics, cfg.Topic) {
+		return Position{}, false, nil
+	}
+	return resumePosition(ctx, client, cfg.Topic, cfg.Flavor, slog.New(slog.DiscardHandler))
 }
 
 func tailOfPartition(ctx context.Context, client sarama.Client, consumer sarama.Consumer, topic string, p int32) (string, bool, error) {

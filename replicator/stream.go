@@ -88,7 +88,7 @@ func (r *Replicator) session(ctx context.Context, db *sql.DB, st *sessionState) 
 			return err
 		}
 	}
-	if err := checkPurged(ctx, db, pos); err != nil {
+	if err := CheckPurged(ctx, db, pos); err != nil {
 		return err
 	}
 	r.log.Info("streaming the binlog", "after", pos.String())
@@ -774,9 +774,11 @@ func (r *Replicator) startPosition(ctx context.Context, db *sql.DB) (Position, e
 	return ParsePosition(r.cfg.Flavor, strings.ReplaceAll(s, "\n", ""))
 }
 
-// checkPurged fails with ErrPurged, naming the first missing GTID, when the
-// source no longer has every transaction after pos in its binlogs.
-func checkPurged(ctx context.Context, db *sql.DB, pos Position) error {
+// CheckPurged fails with ErrPurged, naming the first missing GTID, when the
+// source no longer has every transaction after pos in its binlogs. The
+// replicator checks it at every session start; drc status checks the
+// topic's committed position with it.
+func CheckPurged(ctx context.Context, db *sql.DB, pos Position) error {
 	if pos.Flavor() == "mysql" {
 		var missing string
 		err := db.QueryRowContext(ctx, "SELECT GTID_SUBTRACT(@@GLOBAL.gtid_purged, ?)", pos.String()).Scan(&missing)

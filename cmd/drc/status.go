@@ -15,6 +15,7 @@ import (
 
 	"github.com/drc-dev/drc/applier"
 	"github.com/drc-dev/drc/config"
+	"github.com/drc-dev/drc/replicator"
 )
 
 // regionStatus is one line of `drc status`.
@@ -22,6 +23,9 @@ type regionStatus struct {
 	Region   string `json:"region"`
 	Role     string `json:"role"`
 	Position string `json:"position,omitempty"` // the server's own GTID position
+	// Published is, on the source, the position after the newest
+	// transaction committed to the topic: where the replicator resumes.
+	Published string `json:"published,omitempty"`
 	// Checkpoint is the applier's GTID set on the target, per partition.
 	Checkpoint []applier.Checkpoint `json:"checkpoint,omitempty"`
 	CaughtUp   *bool                `json:"caught_up,omitempty"`
@@ -52,8 +56,10 @@ func newStatusCmd() *cobra.Command {
 		Use:   "status --config FILE",
 		Short: "Print position, checkpoint, lag and purge horizon per region",
 		Long: `status reads both regions' databases and prints, per region:
-  source  its GTID position, the age of its heartbeat row (a running
-          replicator refreshes it every heartbeat_interval), and the purge
+  source  its GTID position, the topic's committed position (an error when
+          the source has purged binlogs the replicator still needs), the age
+          of its heartbeat row (a running replicator refreshes it every
+          heartbeat_interval), and the purge
           horizon: binlog expiry minus the applier's lag, a lower bound on how
           long the unapplied binlog stays available;
   target  the applier checkpoint per partition, whether it has caught up
@@ -118,6 +124,7 @@ func collectStatus(ctx context.Context, cfg config.Config) (src, dst regionStatu
 		src.Error = err.Error()
 	} else {
 		src.LagSeconds = heartbeatAge(ctx, sdb, cfg.Source.Region)
+		src.Published, src.Error = publishedStatus(ctx, cfg, sdb)
 	}
 	expiry := binlogExpiry(ctx, sdb)
 
@@ -143,6 +150,26 @@ func collectStatus(ctx context.Context, cfg config.Config) (src, dst regionStatu
 		src.PurgeHorizonSeconds = &h
 	}
 	return src, dst
+}
+
+// publishedStatus reads the topic's committed position and checks that
+// the source still has every binlog transaction after it. A purged
+// position is an error: the replicator cannot resume, the region needs a
+// new bootstrap.
+func publishedStatus(ctx context.Context, cfg config.Config, sdb *sql.DB) (published, problem string) {
+	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	pos, ok, err := replicator.PublishedPosition(pctx, replicatorConfig(cfg))
+	if err != nil {
+		return "", fmt.Sprintf("kafka: read the topic's committed position: %v", err)
+	}
+	if !ok {
+		return "", ""
+	}
+	if err := replicator.CheckPurged(ctx, sdb, pos); err != nil {
+		return pos.String(), err.Error()
+	}
+	return pos.String(), ""
 }
 
 func gtidPosition(ctx context.Context, db *sql.DB, flavor string) (string, error) {
