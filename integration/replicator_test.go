@@ -39,6 +39,10 @@ type wireRecord struct {
 	After   map[string]json.RawMessage `json:"after"`
 	SQL     string                     `json:"sql"`
 	GTIDSet string                     `json:"gtid_set"`
+
+	// Where the record is in the topic (not part of the record).
+	Partition int32 `json:"-"`
+	Offset    int64 `json:"-"`
 }
 
 func decodeAll(t *testing.T, msgs []*sarama.ConsumerMessage) []wireRecord {
@@ -48,6 +52,7 @@ func decodeAll(t *testing.T, msgs []*sarama.ConsumerMessage) []wireRecord {
 		if err := json.Unmarshal(m.Value, &out[i]); err != nil {
 			t.Fatalf("offset %d: not valid JSON: %v\n%s", m.Offset, err, m.Value)
 		}
+		out[i].Partition, out[i].Offset = m.Partition, m.Offset
 	}
 	return out
 }
@@ -148,6 +153,14 @@ func checkTransactions(t *testing.T, recs []wireRecord) (gtids []string) {
 		}
 		if want > 0 && r.GTID != recs[i-1].GTID {
 			t.Fatalf("record %d: gtid %s inside transaction %s", i, r.GTID, recs[i-1].GTID)
+		}
+		// Kafka transaction boundaries: read_committed, the records of one
+		// binlog transaction have consecutive offsets. A gap is a commit
+		// marker (or aborted records) inside it: a Kafka transaction that
+		// committed part of a binlog transaction.
+		if want > 0 && r.Partition == recs[i-1].Partition && r.Offset != recs[i-1].Offset+1 {
+			t.Fatalf("transaction %s is split across Kafka transactions: seq %d at offset %d, seq %d at offset %d",
+				r.GTID, recs[i-1].Seq, recs[i-1].Offset, r.Seq, r.Offset)
 		}
 		want++
 		if r.Last {
