@@ -30,11 +30,15 @@ bench: deps build
 demo: deps build
 	deploy/local/demo
 
-# chaos runs the crash tests longer: more SIGKILLs under load
-# (make test runs the short version).
+# chaos runs the crash tests longer: more SIGKILLs under load, and the
+# combined fault soak for CHAOS_DURATION (make test runs short versions).
+# CHAOS_SEED replays a soak's fault sequence.
 CHAOS_KILLS ?= 100
+CHAOS_DURATION ?= 5m
+CHAOS_SEED ?=
 chaos: deps build
-	DRC_CHAOS_KILLS=$(CHAOS_KILLS) $(GO) test -count=1 -timeout 60m -v -run 'SIGKILL|Crashes' ./integration
+	DRC_CHAOS_KILLS=$(CHAOS_KILLS) DRC_CHAOS_DURATION=$(CHAOS_DURATION) DRC_CHAOS_SEED=$(CHAOS_SEED) \
+		$(GO) test -count=1 -timeout 60m -v -run 'SIGKILL|Crashes|ChaosSoak' ./integration
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
