@@ -68,8 +68,7 @@ func (a *Applier) Run(ctx context.Context) error {
 		}
 		a.metrics.errors.WithLabelValues(errorKind(err)).Inc()
 		if IsPermanent(err) {
-			a.log.Error("applier stopped", "error", err)
-			return err
+			return err // the caller logs it
 		}
 		if isLockConflict(err) {
 			a.serialUntil = time.Now().Add(time.Minute)

@@ -267,7 +267,7 @@ func newPublisher(client sarama.Client, log *slog.Logger) (*publisher, error) {
 	p, err := sarama.NewAsyncProducerFromClient(client)
 	if err != nil {
 		if errors.Is(err, sarama.ErrProducerFenced) {
-			return nil, permanent(fmt.Errorf("kafka producer: %w", err))
+			return nil, permanent(&kafkaError{&fencedError{err}})
 		}
 		return nil, fmt.Errorf("kafka transactional producer: %w", err)
 	}
@@ -351,11 +351,35 @@ func (p *publisher) close() {
 	<-p.done
 }
 
+// fencedError is a producer that Kafka fenced: another replicator of the
+// cluster initialised the same transactional id. sarama has no text for
+// PRODUCER_FENCED, so this says what happened.
+type fencedError struct{ err error }
+
+func (e *fencedError) Error() string {
+	return "fenced: another replicator for this cluster took over its Kafka transactional id; this one stops (kafka: " + kafkaText(e.err) + ")"
+}
+func (e *fencedError) Unwrap() error { return e.err }
+
+// kafkaText is err's text, with sarama's placeholder for codes it has no
+// text for replaced by the code's name.
+func kafkaText(err error) string {
+	switch {
+	case errors.Is(err, sarama.ErrProducerFenced):
+		return "PRODUCER_FENCED"
+	case errors.Is(err, sarama.ErrInvalidProducerEpoch):
+		return "INVALID_PRODUCER_EPOCH"
+	}
+	return err.Error()
+}
+
 func classifyKafka(err error) error {
+	if errors.Is(err, sarama.ErrProducerFenced) || errors.Is(err, sarama.ErrInvalidProducerEpoch) {
+		return permanent(&kafkaError{&fencedError{err}})
+	}
 	err = &kafkaError{err}
-	if errors.Is(err, sarama.ErrProducerFenced) || errors.Is(err, sarama.ErrInvalidProducerEpoch) ||
-		errors.Is(err, sarama.ErrTransactionalIDAuthorizationFailed) {
-		return permanent(fmt.Errorf("%w (another replicator for this cluster took over; this one stops)", err))
+	if errors.Is(err, sarama.ErrTransactionalIDAuthorizationFailed) {
+		return permanent(fmt.Errorf("%w (the replicator's Kafka principal may not use transactional id drc-<cluster>)", err))
 	}
 	var pe *sarama.ProducerError
 	if errors.As(err, &pe) && errors.Is(pe.Err, sarama.ErrMessageSizeTooLarge) {

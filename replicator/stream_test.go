@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 
+	"github.com/IBM/sarama"
 	"github.com/go-mysql-org/go-mysql/replication"
 )
 
@@ -119,5 +121,15 @@ func TestErrorKind(t *testing.T) {
 		if got := errorKind(tc.err); got != tc.want {
 			t.Errorf("errorKind(%v) = %q, want %q", tc.err, got, tc.want)
 		}
+	}
+}
+
+func TestFencedErrorSaysWhatHappened(t *testing.T) {
+	err := classifyKafka(fmt.Errorf("commit kafka transaction: %w", sarama.ErrProducerFenced))
+	if !IsPermanent(err) || !errors.Is(err, sarama.ErrProducerFenced) || errorKind(err) != "kafka" {
+		t.Fatalf("fenced = %v: want permanent, ErrProducerFenced, kind kafka", err)
+	}
+	if s := err.Error(); !strings.Contains(s, "another replicator") || strings.Contains(s, "how did this happen") {
+		t.Errorf("fenced error text %q", s)
 	}
 }

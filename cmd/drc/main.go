@@ -31,6 +31,13 @@ type exitCodeError struct {
 	err  error
 }
 
+// loggedError is an error already written to the role's log as a record;
+// it is not printed again as a plain line, so a JSON log stays JSON.
+type loggedError struct{ err error }
+
+func (e *loggedError) Error() string { return e.err.Error() }
+func (e *loggedError) Unwrap() error { return e.err }
+
 func (e *exitCodeError) Error() string {
 	if e.err == nil {
 		return fmt.Sprintf("exit code %d", e.code)
@@ -55,7 +62,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var ec *exitCodeError
 	if errors.As(err, &ec) {
-		if ec.err != nil {
+		var le *loggedError
+		if ec.err != nil && !errors.As(ec.err, &le) {
 			fmt.Fprintf(stderr, "drc: %v\n", ec.err)
 		}
 		return ec.code

@@ -61,7 +61,10 @@ func runRole(cmd *cobra.Command, cfg config.Config, fn func(*runtime) error) err
 		}
 	}
 	if err != nil {
-		return &exitCodeError{exitError, err}
+		// The fatal error is a log record like every other line, so a
+		// JSON log stays JSON to its last line.
+		log.Error("drc stopped", "error", err)
+		return &exitCodeError{exitError, &loggedError{err}}
 	}
 	return nil
 }
