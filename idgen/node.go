@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/drc-dev/drc/internal/mysqlerr"
 )
 
 // Phases of a Node, as reported in NodeState.Phase.
@@ -194,6 +196,10 @@ func (n *Node) ensureLayout(ctx context.Context) error {
 			return nil
 		}
 		if errors.Is(err, ErrLayoutMismatch) {
+			return err
+		}
+		if mysqlerr.Denied(err) || mysqlerr.UnknownHost(err) {
+			// A wrong password, host or grant: no retry fixes it.
 			return err
 		}
 		if ctx.Err() != nil {

@@ -27,6 +27,7 @@ type Server struct {
 	// a Server that never runs holds no pool (nor its goroutine).
 	connector driver.Connector
 	dsnStore  *SQLLeaseStore
+	storeAddr string // host:port of the lease store, for errors
 	handler   http.Handler
 }
 
@@ -51,6 +52,7 @@ func NewServer(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (*Serv
 			// ParseDSN's errors do not echo the password.
 			return nil, fmt.Errorf("idgen server: parse DSN: %w", err)
 		}
+		s.storeAddr = mc.Addr
 		if s.connector, err = mysql.NewConnector(mc); err != nil {
 			return nil, fmt.Errorf("idgen server: DSN: %w", err)
 		}
@@ -110,7 +112,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 2)
-	go func() { errc <- s.node.Run(ctx) }()
+	go func() {
+		err := s.node.Run(ctx)
+		if err != nil && s.storeAddr != "" {
+			err = fmt.Errorf("lease store %s: %w", s.storeAddr, err)
+		}
+		errc <- err
+	}()
 	go func() {
 		err := srv.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
