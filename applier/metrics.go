@@ -23,6 +23,7 @@ type metrics struct {
 	offset       *prometheus.GaugeVec
 	largeTxns    prometheus.Counter
 	replayed     prometheus.Counter
+	fkOrdered    prometheus.Counter
 	fastTxns     prometheus.Counter
 	grouped      prometheus.Counter
 	serialWaits  prometheus.Counter
@@ -92,6 +93,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "drc_applier_checkpoint_offset",
 			Help: "Kafka offset of the next record to apply, by partition (the committed checkpoint).",
 		}, []string{"partition"}),
+		fkOrdered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "drc_applier_foreign_key_retries_total",
+			Help: "Transactions that failed a foreign-key check while earlier transactions were in flight, and were applied again after them, in source order.",
+		}),
 		replayed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "drc_applier_replayed_prefixes_total",
 			Help: "Incomplete copies of a transaction discarded because the same transaction started again at seq 0 (a replicator restarted inside it); the complete copy is applied.",
@@ -118,7 +123,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 	}
 	for _, c := range []prometheus.Collector{m.lag, m.heartbeatTS, m.latency, m.rows, m.txns, m.skipped, m.bytes,
-		m.queueTxns, m.queueBytes, m.conflicts, m.workers, m.busy, m.errors, m.ddl, m.offset, m.largeTxns, m.replayed, m.fastTxns, m.grouped,
+		m.queueTxns, m.queueBytes, m.conflicts, m.workers, m.busy, m.errors, m.ddl, m.offset, m.largeTxns, m.replayed, m.fkOrdered, m.fastTxns, m.grouped,
 		m.serialWaits, m.commitWaitNs} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/drc-dev/drc/replicator/event"
@@ -16,6 +17,18 @@ import (
 type targetTable struct {
 	generated map[string]bool
 	uniques   [][]string // unique keys, PRIMARY included, column names in key order
+	// fkeys: the foreign keys this table's rows take part in, as a child
+	// (its referencing columns) or as a parent (the referenced columns).
+	fkeys []fkey
+}
+
+// fkey is one side of a foreign key: ns names the parent key (parent table
+// and referenced columns), cols are this table's columns holding its value.
+// A child row and the parent row it references hash to the same write-set
+// key, so the transactions writing them run in source order.
+type fkey struct {
+	ns   string
+	cols []string
 }
 
 // plan is how rows of one record Table (one schema version of a source
@@ -35,6 +48,13 @@ type plan struct {
 	// key) whose columns all exist in tbl.
 	uniques   [][]int
 	uniqueRef [][]*event.Column
+	// fkeys: the foreign-key values of a row (see fkey), for the write-set.
+	fkeys []fkeyIdx
+}
+
+type fkeyIdx struct {
+	ns  string
+	idx []int
 }
 
 // schemaCache holds targetTables and plans. It is safe for concurrent use;
@@ -133,8 +153,59 @@ func (s *schemaCache) table(ctx context.Context, db, name string) (*targetTable,
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
+	if tt.fkeys, err = s.foreignKeys(ctx, db, name); err != nil {
+		return nil, err
+	}
 	s.tables[key] = tt
 	return tt, nil
+}
+
+// foreignKeys reads the foreign keys that name table db.name as child or
+// as parent.
+func (s *schemaCache) foreignKeys(ctx context.Context, db, name string) ([]fkey, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT CONSTRAINT_SCHEMA, CONSTRAINT_NAME, TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME,
+			REFERENCED_TABLE_SCHEMA, REFERENCED_TABLE_NAME, REFERENCED_COLUMN_NAME
+		FROM information_schema.KEY_COLUMN_USAGE
+		WHERE REFERENCED_TABLE_NAME IS NOT NULL
+		  AND ((TABLE_SCHEMA = ? AND TABLE_NAME = ?) OR (REFERENCED_TABLE_SCHEMA = ? AND REFERENCED_TABLE_NAME = ?))
+		ORDER BY CONSTRAINT_SCHEMA, TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME, ORDINAL_POSITION`, db, name, db, name)
+	if err != nil {
+		return nil, fmt.Errorf("read foreign keys of %s: %w", qualify(db, name), err)
+	}
+	defer rows.Close()
+	type side struct {
+		child, parent      [2]string
+		childCols, refCols []string
+	}
+	var fks []*side
+	last := ""
+	for rows.Next() {
+		var cs, cn, ts, tn, col, rs, rn, rcol string
+		if err := rows.Scan(&cs, &cn, &ts, &tn, &col, &rs, &rn, &rcol); err != nil {
+			return nil, err
+		}
+		if id := cs + "\x00" + ts + "\x00" + tn + "\x00" + cn; id != last || len(fks) == 0 {
+			fks = append(fks, &side{child: [2]string{ts, tn}, parent: [2]string{rs, rn}})
+			last = id
+		}
+		f := fks[len(fks)-1]
+		f.childCols = append(f.childCols, col)
+		f.refCols = append(f.refCols, rcol)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var out []fkey
+	for _, f := range fks {
+		ns := qualify(f.parent[0], f.parent[1]) + "(" + strings.Join(f.refCols, ",") + ")"
+		if f.child == [2]string{db, name} {
+			out = append(out, fkey{ns: ns, cols: f.childCols})
+		}
+		if f.parent == [2]string{db, name} {
+			out = append(out, fkey{ns: ns, cols: f.refCols})
+		}
+	}
+	return out, nil
 }
 
 func newPlan(t *event.Table, tt *targetTable) *plan {
@@ -178,6 +249,18 @@ uniques:
 		}
 		p.uniques = append(p.uniques, idx)
 		p.uniqueRef = append(p.uniqueRef, refs)
+	}
+fkeys:
+	for _, fk := range tt.fkeys {
+		var idx []int
+		for _, n := range fk.cols {
+			i := t.ColumnIndex(n)
+			if i < 0 {
+				continue fkeys
+			}
+			idx = append(idx, i)
+		}
+		p.fkeys = append(p.fkeys, fkeyIdx{ns: fk.ns, idx: idx})
 	}
 	return p
 }

@@ -107,3 +107,47 @@ func TestWriteSet(t *testing.T) {
 		t.Errorf("primary keys must differ and unique keys 'AbC ' and 'abc' collide: %v %v", wa, wb)
 	}
 }
+
+// TestWriteSetForeignKeys: a child row and the parent row it references
+// share a write-set key, so their transactions run in source order;
+// another parent does not.
+func TestWriteSetForeignKeys(t *testing.T) {
+	var dec event.Decoder
+	rec := func(s string) *event.Record {
+		r, err := dec.Decode([]byte(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	parent := rec(`{"v":1,"op":"insert","db":"s","table":"p","pk":["id"],"types":{"id":"int","name":"varchar utf8mb4"},"after":{"id":7,"name":"x"}}`)
+	other := rec(`{"v":1,"op":"insert","db":"s","table":"p","pk":["id"],"types":{"id":"int","name":"varchar utf8mb4"},"after":{"id":8,"name":"y"}}`)
+	child := rec(`{"v":1,"op":"insert","db":"s","table":"c","pk":["id"],"types":{"id":"int","pid":"int"},"after":{"id":1,"pid":7}}`)
+	orphan := rec(`{"v":1,"op":"insert","db":"s","table":"c","pk":["id"],"types":{"id":"int","pid":"int"},"after":{"id":2,"pid":null}}`)
+	ns := "`s`.`p`(id)"
+	pt := &targetTable{uniques: [][]string{{"id"}}, fkeys: []fkey{{ns: ns, cols: []string{"id"}}}}
+	ct := &targetTable{uniques: [][]string{{"id"}}, fkeys: []fkey{{ns: ns, cols: []string{"pid"}}}}
+	h := newWriteSetHasher()
+	pp, cp := newPlan(parent.After.Table, pt), newPlan(child.After.Table, ct)
+	wp, wo := h.add(nil, pp, parent.After), h.add(nil, pp, other.After)
+	wc, wn := h.add(nil, cp, child.After), h.add(nil, cp, orphan.After)
+	shares := func(a, b WriteSet) bool {
+		for _, x := range a {
+			for _, y := range b {
+				if x == y {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	if !shares(wp, wc) {
+		t.Errorf("child %v and its parent %v share no key", wc, wp)
+	}
+	if shares(wo, wc) {
+		t.Errorf("child %v shares a key with another parent %v", wc, wo)
+	}
+	if len(wn) != 1 {
+		t.Errorf("a NULL foreign key adds a key: %v", wn)
+	}
+}

@@ -9,7 +9,11 @@ import (
 
 // A WriteSet is the set of rows a transaction writes, as 64-bit hashes of
 // (table, key, key values): the primary key and every unique key of the
-// target, in both the before and the after image. Two transactions whose
+// target, in both the before and the after image, and the parent key of
+// every foreign key the row takes part in (as the child: the key its
+// referencing columns point at; as the parent: its referenced columns), so
+// a child row waits for the transaction that wrote its parent, and a
+// parent's delete for the children written before it. Two transactions whose
 // write-sets are disjoint touch different rows and can run concurrently;
 // a hash collision only adds an unneeded wait. A table without a primary
 // key contributes one key for the whole table, so its transactions run in
@@ -43,8 +47,17 @@ func (w *writeSetHasher) add(ws WriteSet, p *plan, img *event.Row) WriteSet {
 			ws = append(ws, k)
 		}
 	}
+	for _, fk := range p.fkeys {
+		if k, ok := w.key(fk.ns, fkeyKey, fk.idx, img); ok {
+			ws = append(ws, k)
+		}
+	}
 	return ws
 }
+
+// fkeyKey is the key number of foreign-key parent keys; their namespace
+// (parent table and referenced columns) already differs from a table's.
+const fkeyKey = 255
 
 func (w *writeSetHasher) tableKey(q string) uint64 {
 	w.h.Reset()

@@ -259,18 +259,30 @@ func TestReplicatorPublishesRowsDDLAndHeartbeats(t *testing.T) {
 		}
 	}
 
-	// Heartbeats travel in the stream too.
+	// Heartbeats travel in the stream too, one record per heartbeat row
+	// change (its after image), never the before image as a record of its
+	// own.
 	hb := 0
+	perGTID := map[string]int{}
 	for _, r := range all {
 		if r.Op == "heartbeat" && r.GTID != "" {
 			hb++
+			perGTID[r.GTID]++
 			if _, ok := r.After["ts"]; !ok || r.DB != "drc_meta" {
 				t.Errorf("heartbeat record without drc_meta ts: %+v", r)
 			}
+			if r.Seq != 0 || !r.Last {
+				t.Errorf("heartbeat %s: seq %d last %v, want one record (seq 0, last)", r.GTID, r.Seq, r.Last)
+			}
 		}
 	}
-	if hb == 0 {
-		t.Error("no heartbeat records published")
+	if hb < 2 {
+		t.Errorf("%d heartbeat records published, want several", hb)
+	}
+	for g, n := range perGTID {
+		if n != 1 {
+			t.Errorf("heartbeat transaction %s published as %d records, want 1", g, n)
+		}
 	}
 }
 
