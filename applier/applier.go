@@ -152,7 +152,7 @@ func (a *Applier) session(ctx context.Context) error {
 	if time.Now().Before(a.serialUntil) {
 		workers = 1
 	}
-	schema := newSchemaCache(db)
+	schema := newSchemaCache(db, a.cfg.Triggers == TriggersStop)
 	db.SetMaxOpenConns(len(parts)*(workers+1) + 2)
 	db.SetMaxIdleConns(len(parts)*(workers+1) + 2)
 

@@ -53,6 +53,17 @@ type Config struct {
 	DDL      string
 	Tables   []TablePolicy
 
+	// Triggers says what the applier does about target tables with
+	// triggers. Replicated rows already carry their source triggers'
+	// effects (the trigger's own writes are in the binlog too), so a target
+	// trigger firing again for them duplicates those effects; native
+	// row-based replication does not fire triggers either. stop (default):
+	// a replicated row for a table with triggers stops the applier, naming
+	// them, and a replicated CREATE TRIGGER is not applied (it is logged
+	// and counted). fire: apply as usual and let target triggers fire, for
+	// triggers whose effects are not replicated or are idempotent.
+	Triggers string
+
 	// RetryMaxBackoff caps the backoff between sessions after a transient
 	// failure. Default 5s: the time a pipeline idles after a server returns
 	// is added to its RPO.
@@ -104,6 +115,9 @@ func (c *Config) setDefaults() {
 	if c.DDL == "" {
 		c.DDL = "apply"
 	}
+	if c.Triggers == "" {
+		c.Triggers = TriggersStop
+	}
 	if c.RetryMaxBackoff == 0 {
 		c.RetryMaxBackoff = 5 * time.Second
 	}
@@ -112,8 +126,16 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// The applier.triggers settings.
+const (
+	TriggersStop = "stop"
+	TriggersFire = "fire"
+)
+
 func (c *Config) validate() error {
 	switch {
+	case c.Triggers != TriggersStop && c.Triggers != TriggersFire:
+		return fmt.Errorf("applier: triggers must be stop or fire, got %q", c.Triggers)
 	case c.Cluster == "":
 		return fmt.Errorf("applier: cluster is required")
 	case len(c.Cluster) > maxClusterLen:

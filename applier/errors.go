@@ -23,6 +23,9 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrDDLStopped: a DDL under the stop policy.
 	ErrDDLStopped = errors.New("ddl stopped by policy")
+	// ErrTriggers: a replicated row for a target table with triggers, under
+	// applier.triggers: stop.
+	ErrTriggers = errors.New("target table has triggers")
 	// ErrCheckpointGone: the checkpoint's offset is no longer in the topic
 	// (retention removed it) or is beyond its end (the topic was
 	// recreated). The target needs a new drc bootstrap.
@@ -140,6 +143,8 @@ func errorKind(err error) string {
 		return "decode"
 	case errors.Is(err, ErrConflict):
 		return "conflict"
+	case errors.Is(err, ErrTriggers):
+		return "triggers"
 	case errors.Is(err, ErrDDLStopped):
 		return "ddl"
 	case errors.Is(err, ErrCheckpointGone):

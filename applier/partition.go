@@ -708,6 +708,14 @@ func (p *partition) applyDDL(ctx context.Context, t *txn, r *event.Record) error
 		p.m.ddl.WithLabelValues("stop").Inc()
 		return permanent(fmt.Errorf("%w: transaction %s at %s partition %d offset %d: %s", ErrDDLStopped, t.gtid, p.topic, p.part, t.first, r.SQL))
 	}
+	if st := replicator.ClassifyStatement(r.SQL, r.DB); st.Object == "TRIGGER" && st.Verb == "CREATE" && p.cfg.Triggers == TriggersStop {
+		// A target trigger would fire again for replicated rows (see
+		// Config.Triggers): the DR region does not get it.
+		p.m.ddl.WithLabelValues("skip_trigger").Inc()
+		log.Warn("CREATE TRIGGER not applied: replicated rows already carry its effects (applier.triggers: stop); recreate it when this region is promoted", "trigger", st.Table)
+		log.Debug("trigger not applied", "sql", r.SQL)
+		return nil
+	}
 	if r.DB != "" {
 		if _, err := p.ctl.ExecContext(ctx, "USE "+quoteIdent(r.DB)); err != nil && mysqlErrno(err) != erBadDB {
 			return classifyApply(fmt.Errorf("ddl of transaction %s: USE %s: %w", t.gtid, r.DB, err))

@@ -20,6 +20,8 @@ type targetTable struct {
 	// fkeys: the foreign keys this table's rows take part in, as a child
 	// (its referencing columns) or as a parent (the referenced columns).
 	fkeys []fkey
+	// triggers: the names of the table's triggers on the target.
+	triggers []string
 }
 
 // fkey is one side of a foreign key: ns names the parent key (parent table
@@ -61,6 +63,8 @@ type fkeyIdx struct {
 // invalidate drops everything after a DDL.
 type schemaCache struct {
 	db *sql.DB
+	// stopOnTriggers: planning a table with triggers fails (ErrTriggers).
+	stopOnTriggers bool
 
 	mu      sync.Mutex
 	version uint64
@@ -68,8 +72,8 @@ type schemaCache struct {
 	plans   map[*event.Table]*plan
 }
 
-func newSchemaCache(db *sql.DB) *schemaCache {
-	return &schemaCache{db: db, tables: map[[2]string]*targetTable{}, plans: map[*event.Table]*plan{}}
+func newSchemaCache(db *sql.DB, stopOnTriggers bool) *schemaCache {
+	return &schemaCache{db: db, stopOnTriggers: stopOnTriggers, tables: map[[2]string]*targetTable{}, plans: map[*event.Table]*plan{}}
 }
 
 func (s *schemaCache) invalidate() {
@@ -101,6 +105,11 @@ func (s *schemaCache) plan(ctx context.Context, t *event.Table) (*plan, error) {
 	tt, err := s.table(ctx, t.DB, t.Name)
 	if err != nil {
 		return nil, err
+	}
+	if s.stopOnTriggers && len(tt.triggers) > 0 {
+		return nil, permanent(fmt.Errorf("%w: %s has %s on the target; replicated rows already carry the source triggers' effects, so firing them again would duplicate those effects. "+
+			"Drop them on this region (and recreate them when it is promoted), or set applier.triggers: fire if they must run for replicated rows",
+			ErrTriggers, qualify(t.DB, t.Name), strings.Join(tt.triggers, ", ")))
 	}
 	p := newPlan(t, tt)
 	s.plans[t] = p
@@ -156,8 +165,30 @@ func (s *schemaCache) table(ctx context.Context, db, name string) (*targetTable,
 	if tt.fkeys, err = s.foreignKeys(ctx, db, name); err != nil {
 		return nil, err
 	}
+	if tt.triggers, err = s.triggers(ctx, db, name); err != nil {
+		return nil, err
+	}
 	s.tables[key] = tt
 	return tt, nil
+}
+
+// triggers reads the names of db.name's triggers.
+func (s *schemaCache) triggers(ctx context.Context, db, name string) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT TRIGGER_NAME FROM information_schema.TRIGGERS
+		WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ? ORDER BY TRIGGER_NAME`, db, name)
+	if err != nil {
+		return nil, fmt.Errorf("read triggers of %s: %w", qualify(db, name), err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		out = append(out, "trigger "+quoteIdent(n))
+	}
+	return out, rows.Err()
 }
 
 // foreignKeys reads the foreign keys that name table db.name as child or

@@ -105,6 +105,7 @@ type Applier struct {
 	ConsumerGroup   string        `mapstructure:"consumer_group" yaml:"consumer_group"`
 	Conflict        string        `mapstructure:"conflict" yaml:"conflict"`
 	DDL             string        `mapstructure:"ddl" yaml:"ddl"`
+	Triggers        string        `mapstructure:"triggers" yaml:"triggers"`
 	Tables          []TablePolicy `mapstructure:"tables" yaml:"tables"`
 	RetryMaxBackoff time.Duration `mapstructure:"retry_max_backoff" yaml:"retry_max_backoff"`
 }
@@ -161,7 +162,7 @@ func Default() Config {
 			FlushInterval: 20 * time.Millisecond, MaxBatchBytes: 4 << 20,
 		},
 		Applier: Applier{
-			Workers: 4, MaxQueueBytes: 64 << 20, Conflict: "source-wins", DDL: "apply",
+			Workers: 4, MaxQueueBytes: 64 << 20, Conflict: "source-wins", DDL: "apply", Triggers: "stop",
 			RetryMaxBackoff: 5 * time.Second,
 		},
 		IDGen: IDGen{

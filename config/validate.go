@@ -111,6 +111,9 @@ func (c Config) Validate() error {
 	}
 	checkConflict("applier.conflict", a.Conflict, bad)
 	checkDDL("applier.ddl", a.DDL, bad)
+	if a.Triggers != "stop" && a.Triggers != "fire" {
+		bad("applier.triggers", "must be stop or fire, got %q", a.Triggers)
+	}
 	for i, t := range a.Tables {
 		key := fmt.Sprintf("applier.tables[%d]", i)
 		checkPattern(key+".table", t.Table, bad)

@@ -53,6 +53,8 @@ type Statement struct {
 	// Table is the first table named.
 	DB, Table string
 	SQL       string
+	// Verb and Object, for CREATE/ALTER/DROP: e.g. CREATE and TRIGGER.
+	Verb, Object string
 }
 
 // ClassifyStatement places a query event's SQL. defaultDB is the event's
@@ -107,6 +109,7 @@ func ClassifyStatement(sql, defaultDB string) Statement {
 }
 
 func (st *Statement) classifyObject(verb, rest string) {
+	st.Verb = verb
 	// Skip modifiers that may stand between the verb and the object type.
 	for {
 		w, r := word(rest)
@@ -144,6 +147,7 @@ func (st *Statement) classifyObject(verb, rest string) {
 			}
 		case "VIEW", "TRIGGER", "PROCEDURE", "FUNCTION", "EVENT", "SEQUENCE", "PACKAGE", "SERVER":
 			st.Kind = KindObject
+			st.Object = w
 			st.setName(skipIfExists(r))
 		case "USER", "ROLE":
 			st.Kind = KindAccount

@@ -67,6 +67,7 @@ func applierConfig(c config.Config) applier.Config {
 		MaxQueueBytes:   c.Applier.MaxQueueBytes,
 		Conflict:        c.Applier.Conflict,
 		DDL:             c.Applier.DDL,
+		Triggers:        c.Applier.Triggers,
 		Tables:          tables,
 		RetryMaxBackoff: c.Applier.RetryMaxBackoff,
 	}
