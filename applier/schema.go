@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/drc-dev/drc/replicator/event"
 )
@@ -20,8 +21,6 @@ type targetTable struct {
 	// fkeys: the foreign keys this table's rows take part in, as a child
 	// (its referencing columns) or as a parent (the referenced columns).
 	fkeys []fkey
-	// triggers: the names of the table's triggers on the target.
-	triggers []string
 }
 
 // fkey is one side of a foreign key: ns names the parent key (parent table
@@ -64,7 +63,11 @@ type fkeyIdx struct {
 type schemaCache struct {
 	db *sql.DB
 	// stopOnTriggers: planning a table with triggers fails (ErrTriggers).
+	// The target's triggers are read on first use and again every
+	// triggerRecheck, so a trigger created on the target later is found.
 	stopOnTriggers bool
+	triggers       map[[2]string][]string
+	triggersAt     time.Time
 
 	mu      sync.Mutex
 	version uint64
@@ -81,6 +84,7 @@ func (s *schemaCache) invalidate() {
 	s.version++
 	clear(s.tables)
 	clear(s.plans)
+	s.triggersAt = time.Time{}
 	s.mu.Unlock()
 }
 
@@ -96,20 +100,27 @@ func (s *schemaCache) Version() uint64 {
 func (s *schemaCache) plan(ctx context.Context, t *event.Table) (*plan, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if p, ok := s.plans[t]; ok {
-		return p, nil
-	}
 	if len(s.plans) > 4096 {
 		clear(s.plans)
+	}
+	if s.stopOnTriggers {
+		if time.Since(s.triggersAt) > triggerRecheck {
+			if err := s.readTriggers(ctx); err != nil {
+				return nil, err
+			}
+		}
+		if trg := s.triggers[[2]string{t.DB, t.Name}]; len(trg) > 0 {
+			return nil, permanent(fmt.Errorf("%w: %s has %s on the target; replicated rows already carry the source triggers' effects, so firing them again would duplicate those effects. "+
+				"Drop them on this region (and recreate them when it is promoted), or set applier.triggers: fire if they must run for replicated rows",
+				ErrTriggers, qualify(t.DB, t.Name), strings.Join(trg, ", ")))
+		}
+	}
+	if p, ok := s.plans[t]; ok {
+		return p, nil
 	}
 	tt, err := s.table(ctx, t.DB, t.Name)
 	if err != nil {
 		return nil, err
-	}
-	if s.stopOnTriggers && len(tt.triggers) > 0 {
-		return nil, permanent(fmt.Errorf("%w: %s has %s on the target; replicated rows already carry the source triggers' effects, so firing them again would duplicate those effects. "+
-			"Drop them on this region (and recreate them when it is promoted), or set applier.triggers: fire if they must run for replicated rows",
-			ErrTriggers, qualify(t.DB, t.Name), strings.Join(tt.triggers, ", ")))
 	}
 	p := newPlan(t, tt)
 	s.plans[t] = p
@@ -165,30 +176,36 @@ func (s *schemaCache) table(ctx context.Context, db, name string) (*targetTable,
 	if tt.fkeys, err = s.foreignKeys(ctx, db, name); err != nil {
 		return nil, err
 	}
-	if tt.triggers, err = s.triggers(ctx, db, name); err != nil {
-		return nil, err
-	}
+
 	s.tables[key] = tt
 	return tt, nil
 }
 
-// triggers reads the names of db.name's triggers.
-func (s *schemaCache) triggers(ctx context.Context, db, name string) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT TRIGGER_NAME FROM information_schema.TRIGGERS
-		WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ? ORDER BY TRIGGER_NAME`, db, name)
+// triggerRecheck is how often the target's triggers are read again.
+const triggerRecheck = 5 * time.Second
+
+// readTriggers reads every trigger of the target, by table.
+func (s *schemaCache) readTriggers(ctx context.Context) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT EVENT_OBJECT_SCHEMA, EVENT_OBJECT_TABLE, TRIGGER_NAME
+		FROM information_schema.TRIGGERS ORDER BY EVENT_OBJECT_SCHEMA, EVENT_OBJECT_TABLE, TRIGGER_NAME`)
 	if err != nil {
-		return nil, fmt.Errorf("read triggers of %s: %w", qualify(db, name), err)
+		return fmt.Errorf("read the target's triggers: %w", err)
 	}
 	defer rows.Close()
-	var out []string
+	m := map[[2]string][]string{}
 	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, err
+		var db, tbl, n string
+		if err := rows.Scan(&db, &tbl, &n); err != nil {
+			return err
 		}
-		out = append(out, "trigger "+quoteIdent(n))
+		k := [2]string{db, tbl}
+		m[k] = append(m[k], "trigger "+quoteIdent(n))
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	s.triggers, s.triggersAt = m, time.Now()
+	return nil
 }
 
 // foreignKeys reads the foreign keys that name table db.name as child or

@@ -38,7 +38,9 @@ func TestApplierTriggers(t *testing.T) {
 
 	// A trigger created on the target itself stops the applier at the next
 	// row for its table, naming it; nothing of that row is applied.
+	// The applier reads the target's triggers again every 5 s.
 	p.b.Exec(t, "CREATE TRIGGER tr.b_ai AFTER INSERT ON tr.t FOR EACH ROW INSERT INTO tr.audit VALUES (NEW.id, 'on b')")
+	time.Sleep(6 * time.Second)
 	p.a.Exec(t, "INSERT INTO tr.t VALUES (4, 4)")
 	err := p.app.wait(t, time.Minute)
 	if !errors.Is(err, applier.ErrTriggers) || !applier.IsPermanent(err) || !strings.Contains(err.Error(), "b_ai") || !strings.Contains(err.Error(), "applier.triggers") {
