@@ -53,6 +53,11 @@ func (w *worker) tryFast(ctx context.Context, t *txn) (bool, error) {
 	if t.more != nil || len(t.recs) > fastMaxRecords || t.bytes > fastMaxBytes/2 {
 		return false, nil
 	}
+	for _, r := range t.recs {
+		if enumZero(r) {
+			return false, nil // it needs a non-strict session: see relax
+		}
+	}
 	q, want, rows, hb, err := w.fastSQL(ctx, t)
 	if errors.Is(err, errNoLiteral) || err == nil && len(q) > fastMaxBytes {
 		return false, nil

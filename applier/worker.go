@@ -36,6 +36,37 @@ type worker struct {
 	batch      []*event.Record
 	batchPlan  *plan
 	batchBytes int
+
+	// lax: the session's sql_mode is non-strict for the open transaction,
+	// because it stores an ENUM's error value (see enumZero).
+	lax bool
+}
+
+// enumZero reports whether r carries an ENUM index 0, the error value a
+// source in non-strict mode stored for an invalid value. Storing it takes
+// a non-strict sql_mode; comparing it needs no special mode.
+func enumZero(r *event.Record) bool {
+	return r.After != nil && r.After.HasEnumZero() || r.Before != nil && r.Before.HasEnumZero()
+}
+
+// Statements that switch the session to a non-strict sql_mode for one
+// transaction, and back.
+const (
+	laxModeSQL = "SET @drc_sql_mode = @@SESSION.sql_mode, " +
+		"SESSION sql_mode = REPLACE(REPLACE(@@SESSION.sql_mode, 'STRICT_TRANS_TABLES', ''), 'STRICT_ALL_TABLES', '')"
+	restoreModeSQL = "SET SESSION sql_mode = @drc_sql_mode"
+)
+
+// relax makes the session non-strict until the transaction ends.
+func (w *worker) relax(ctx context.Context, t *txn) error {
+	if w.lax {
+		return nil
+	}
+	if _, err := w.conn.ExecContext(ctx, laxModeSQL); err != nil {
+		return classifyApply(fmt.Errorf("transaction %s: non-strict sql_mode for an ENUM error value: %w", t.gtid, err))
+	}
+	w.lax = true
+	return nil
 }
 
 // stmtKey identifies a prepared statement: its plan (one schema version of
@@ -101,6 +132,15 @@ func (w *worker) apply(ctx context.Context, t *txn) (err error) {
 	defer func() {
 		if err != nil {
 			w.reset()
+		}
+		if w.lax {
+			// Best effort on error: a broken connection is dropped anyway.
+			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if _, rerr := w.conn.ExecContext(rctx, restoreModeSQL); rerr != nil && err == nil {
+				err = classifyApply(fmt.Errorf("restore sql_mode after transaction %s: %w", t.gtid, rerr))
+			}
+			cancel()
+			w.lax = false
 		}
 	}()
 	fast, err := w.tryFast(ctx, t)
@@ -237,6 +277,11 @@ func (w *worker) observe(t *txn, now time.Time, busy time.Duration) {
 
 // record applies one record, or adds an insert to the pending batch.
 func (w *worker) record(ctx context.Context, t *txn, r *event.Record) error {
+	if enumZero(r) {
+		if err := w.relax(ctx, t); err != nil {
+			return err
+		}
+	}
 	switch r.Op {
 	case event.OpInsert:
 		pl, err := w.p.schema.plan(ctx, r.After.Table)

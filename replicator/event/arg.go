@@ -23,6 +23,7 @@ import (
 //	utf8mb4/utf8mb3/ascii/latin1 text, ENUM, SET   string
 //	binary types, GEOMETRY, VECTOR, text in other charsets   []byte
 //	JSON                       string (JSON text; "null" for the JSON null literal)
+//	ENUM index 0 (enum_zero)   int64 0, the index: storing it needs a non-strict sql_mode
 //
 // The connection must run the statements of SessionSQL, and must not set
 // interpolateParams=true: client-side interpolation renders a float64 -0 as
@@ -38,6 +39,11 @@ func (r *Row) Arg(i int) (any, error) {
 	}
 	if c.Kind == KindJSON && r.IsJSONNull(i) {
 		return "null", nil
+	}
+	if c.Kind == KindEnum && r.IsEnumZero(i) {
+		// The index itself: stored, it is the error value (in non-strict
+		// mode); compared, it matches index 0 and not a member ''.
+		return int64(0), nil
 	}
 	a, err := c.Arg(v)
 	if err != nil {

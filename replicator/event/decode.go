@@ -18,6 +18,8 @@ type wireRecord struct {
 	before, after  []byte
 	beforeJSONNull []string
 	afterJSONNull  []string
+	beforeEnumZero []string
+	afterEnumZero  []string
 }
 
 // Decode parses one record of format v1. It checks the record's shape (the
@@ -101,20 +103,32 @@ func (d *Decoder) Decode(data []byte) (*Record, error) {
 		return nil, fmt.Errorf("%w: %s: %w", ErrInvalidRecord, where, err)
 	}
 	if hasBefore {
-		if r.Before, err = decodeImage(t, w.before, w.beforeJSONNull); err != nil {
+		if r.Before, err = decodeImage(t, w.before, w.beforeJSONNull, w.beforeEnumZero); err != nil {
 			return nil, fmt.Errorf("%w: %s before image: %w", ErrInvalidRecord, where, err)
 		}
-	} else if w.beforeJSONNull != nil {
-		return nil, fmt.Errorf("%w: %s: before_json_null without a before image", ErrInvalidRecord, where)
+	} else if f := markField("before", w.beforeJSONNull, w.beforeEnumZero); f != "" {
+		return nil, fmt.Errorf("%w: %s: %s without a before image", ErrInvalidRecord, where, f)
 	}
 	if hasAfter {
-		if r.After, err = decodeImage(t, w.after, w.afterJSONNull); err != nil {
+		if r.After, err = decodeImage(t, w.after, w.afterJSONNull, w.afterEnumZero); err != nil {
 			return nil, fmt.Errorf("%w: %s after image: %w", ErrInvalidRecord, where, err)
 		}
-	} else if w.afterJSONNull != nil {
-		return nil, fmt.Errorf("%w: %s: after_json_null without an after image", ErrInvalidRecord, where)
+	} else if f := markField("after", w.afterJSONNull, w.afterEnumZero); f != "" {
+		return nil, fmt.Errorf("%w: %s: %s without an after image", ErrInvalidRecord, where, f)
 	}
 	return r, nil
+}
+
+// markField names the first marks field present for an image (side is
+// before or after), or "".
+func markField(side string, jsonNull, enumZero []string) string {
+	switch {
+	case jsonNull != nil:
+		return side + "_json_null"
+	case enumZero != nil:
+		return side + "_enum_zero"
+	}
+	return ""
 }
 
 // setField stores one top-level member of a record. A JSON null leaves a
@@ -173,6 +187,10 @@ func (r *Record) setField(w *wireRecord, key string, val []byte) error {
 		w.beforeJSONNull, err = stringsField(val)
 	case "after_json_null":
 		w.afterJSONNull, err = stringsField(val)
+	case "before_enum_zero":
+		w.beforeEnumZero, err = stringsField(val)
+	case "after_enum_zero":
+		w.afterEnumZero, err = stringsField(val)
 	case "sql":
 		r.SQL, err = stringField(val)
 	case "gtid_set":
@@ -325,7 +343,7 @@ func (t *Table) setPK(pk []string) error {
 }
 
 // decodeImage splits an image object into values aligned with t's columns.
-func decodeImage(t *Table, raw []byte, jsonNull []string) (*Row, error) {
+func decodeImage(t *Table, raw []byte, jsonNull, enumZero []string) (*Row, error) {
 	row := &Row{Table: t, Values: make([]json.RawMessage, len(t.Columns))}
 	next := 0
 	err := scanObject(raw, func(name string, val []byte) error {
@@ -359,6 +377,20 @@ func decodeImage(t *Table, raw []byte, jsonNull []string) (*Row, error) {
 			return nil, fmt.Errorf("json_null names column %q twice", name)
 		}
 		row.jsonNull = append(row.jsonNull, i)
+	}
+	for _, name := range enumZero {
+		i := t.ColumnIndex(name)
+		switch {
+		case i < 0:
+			return nil, fmt.Errorf("enum_zero names unknown column %q", name)
+		case t.Columns[i].Kind != KindEnum:
+			return nil, fmt.Errorf("enum_zero names column %q of type %s, want enum", name, t.Columns[i].typeText)
+		case !bytes.Equal(row.Values[i], []byte(`""`)):
+			return nil, fmt.Errorf("enum_zero names column %q whose value is not \"\"", name)
+		case row.IsEnumZero(i):
+			return nil, fmt.Errorf("enum_zero names column %q twice", name)
+		}
+		row.enumZero = append(row.enumZero, i)
 	}
 	return row, nil
 }

@@ -36,6 +36,11 @@
 //	before_json_null  names of MySQL JSON columns whose value is the JSON
 //	after_json_null   null literal: in the image they are null like SQL
 //	                  NULL, which JSON cannot tell apart inside the image.
+//	before_enum_zero  names of ENUM columns holding index 0, the error value
+//	after_enum_zero   a server in non-strict mode stores for an invalid
+//	                  value: it reads as "" in the image, like a member ''
+//	                  would, so only this field tells them apart. Row.Arg
+//	                  gives the index 0 for them.
 //	gtid_set          on a transaction's last record: the GTID set after it.
 //
 // Row images list columns in table order. A column missing from an image

@@ -28,6 +28,7 @@ func (t *Table) EncodeRow(dst *Row, image []any, skipped []int) error {
 	dst.buf = dst.buf[:0]
 	dst.ends = dst.ends[:0]
 	dst.jsonNull = dst.jsonNull[:0]
+	dst.enumZero = dst.enumZero[:0]
 	s := 0
 	for i := range t.Columns {
 		if s < len(skipped) && skipped[s] == i {
@@ -36,14 +37,17 @@ func (t *Table) EncodeRow(dst *Row, image []any, skipped []int) error {
 			continue
 		}
 		c := &t.Columns[i]
-		var jsonNull bool
+		var m mark
 		var err error
-		dst.buf, jsonNull, err = c.appendValue(dst.buf, image[i], &dst.scratch)
+		dst.buf, m, err = c.appendValue(dst.buf, image[i], &dst.scratch)
 		if err != nil {
 			return fmt.Errorf("table %s column %q (%s): %w", t.qualified(), c.Name, c.typeText, err)
 		}
-		if jsonNull {
+		switch m {
+		case markJSONNull:
 			dst.jsonNull = append(dst.jsonNull, i)
+		case markEnumZero:
+			dst.enumZero = append(dst.enumZero, i)
 		}
 		dst.ends = append(dst.ends, len(dst.buf))
 	}
@@ -63,11 +67,21 @@ func (t *Table) EncodeRow(dst *Row, image []any, skipped []int) error {
 	return nil
 }
 
+// mark is what a value's JSON form alone cannot say, which travels beside
+// the image.
+type mark uint8
+
+const (
+	markNone     mark = iota
+	markJSONNull      // a JSON null document in a JSON column, not SQL NULL
+	markEnumZero      // ENUM index 0, the error value, not a member ''
+)
+
 // appendValue appends the JSON form of v, one value of column c as go-mysql
-// decoded it. jsonNull reports a JSON null document in a JSON column.
-func (c *Column) appendValue(dst []byte, v any, scratch *[]byte) (_ []byte, jsonNull bool, err error) {
+// decoded it, and the value's mark.
+func (c *Column) appendValue(dst []byte, v any, scratch *[]byte) (_ []byte, m mark, err error) {
 	if v == nil {
-		return append(dst, "null"...), false, nil
+		return append(dst, "null"...), markNone, nil
 	}
 	switch c.Kind {
 	case KindTinyInt, KindSmallInt, KindMediumInt, KindInt, KindBigInt:
@@ -76,13 +90,13 @@ func (c *Column) appendValue(dst []byte, v any, scratch *[]byte) (_ []byte, json
 		// go-mysql yields an int: 0 for the zero year, else 1901..2155.
 		n, ok := intBits(v)
 		if !ok {
-			return dst, false, wrongGoType(v)
+			return dst, markNone, wrongGoType(v)
 		}
 		dst = strconv.AppendInt(dst, int64(n), 10)
 	case KindDecimal:
 		s, ok := v.(string)
 		if !ok || !validDecimal(s) {
-			return dst, false, badValue(v, "want a decimal string; set UseDecimal=false")
+			return dst, markNone, badValue(v, "want a decimal string; set UseDecimal=false")
 		}
 		dst = append(dst, '"')
 		dst = append(dst, s...)
@@ -92,7 +106,7 @@ func (c *Column) appendValue(dst []byte, v any, scratch *[]byte) (_ []byte, json
 	case KindBit:
 		n, ok := v.(int64)
 		if !ok {
-			return dst, false, wrongGoType(v)
+			return dst, markNone, wrongGoType(v)
 		}
 		u := uint64(n) & widthMask(c.Bits)
 		if c.Bits <= 53 {
@@ -103,32 +117,35 @@ func (c *Column) appendValue(dst []byte, v any, scratch *[]byte) (_ []byte, json
 	case KindDate, KindTime, KindDateTime, KindTimestamp:
 		s, ok := v.(string)
 		if !ok {
-			return dst, false, badValue(v, "want a string; set ParseTime=false")
+			return dst, markNone, badValue(v, "want a string; set ParseTime=false")
 		}
 		dst, err = appendTemporal(dst, s, c.FSP)
 	case KindEnum:
 		n, ok := v.(int64)
 		if !ok {
-			return dst, false, wrongGoType(v)
+			return dst, markNone, wrongGoType(v)
 		}
-		// Index 0 is the empty string MySQL stores for an invalid value in
-		// non-strict mode; members are numbered from 1.
+		// Index 0 is the error value MySQL stores for an invalid value in
+		// non-strict mode; it reads as '', like a member '' would, so it is
+		// marked. Members are numbered from 1.
 		var member []byte
 		if n < 0 || n > int64(len(c.members)) {
-			return dst, false, fmt.Errorf("enum index %d out of range 0..%d", n, len(c.members))
+			return dst, markNone, fmt.Errorf("enum index %d out of range 0..%d", n, len(c.members))
 		}
 		if n > 0 {
 			member = c.members[n-1]
+		} else {
+			m = markEnumZero
 		}
 		dst, err = c.appendText(dst, member)
 	case KindSet:
 		n, ok := v.(int64)
 		if !ok {
-			return dst, false, wrongGoType(v)
+			return dst, markNone, wrongGoType(v)
 		}
 		bits := uint64(n)
 		if len(c.members) < 64 && bits>>len(c.members) != 0 {
-			return dst, false, fmt.Errorf("set bitmap %#x has bits beyond its %d members", bits, len(c.members))
+			return dst, markNone, fmt.Errorf("set bitmap %#x has bits beyond its %d members", bits, len(c.members))
 		}
 		b := (*scratch)[:0]
 		for j, m := range c.members {
@@ -147,23 +164,27 @@ func (c *Column) appendValue(dst []byte, v any, scratch *[]byte) (_ []byte, json
 			if c.class == classUTF8 {
 				// The common case, without a copy.
 				if !utf8.ValidString(x) {
-					return dst, false, fmt.Errorf("%w: %s value is not valid UTF-8", ErrUnencodable, c.Charset)
+					return dst, markNone, fmt.Errorf("%w: %s value is not valid UTF-8", ErrUnencodable, c.Charset)
 				}
-				return appendString(dst, x), false, nil
+				return appendString(dst, x), markNone, nil
 			}
 			*scratch = append((*scratch)[:0], x...)
 			dst, err = c.appendText(dst, *scratch)
 		case []byte:
 			dst, err = c.appendText(dst, x)
 		default:
-			return dst, false, wrongGoType(v)
+			return dst, markNone, wrongGoType(v)
 		}
 	case KindJSON:
+		var jsonNull bool
 		dst, jsonNull, err = appendJSONDocument(dst, v, scratch)
+		if jsonNull {
+			m = markJSONNull
+		}
 	default:
-		return dst, false, fmt.Errorf("%w: %s", ErrUnsupportedType, c.Kind)
+		return dst, markNone, fmt.Errorf("%w: %s", ErrUnsupportedType, c.Kind)
 	}
-	return dst, jsonNull, err
+	return dst, m, err
 }
 
 // appendInteger handles TINYINT..BIGINT. go-mysql applies the table map's

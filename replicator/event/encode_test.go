@@ -26,6 +26,12 @@ type typeCase struct {
 	jsonNull bool   // JSON null literal in a JSON column
 }
 
+// enumZero: the case is ENUM index 0, the error value.
+func (tc typeCase) enumZero() bool {
+	n, ok := tc.in.(int64)
+	return ok && n == 0 && tc.wantType[:4] == "enum"
+}
+
 func typeCases() []typeCase {
 	t := func(typ byte, meta uint16, unsigned bool) colSpec {
 		return colSpec{typ: typ, meta: meta, unsigned: unsigned}
@@ -34,6 +40,7 @@ func typeCases() []typeCase {
 		return colSpec{typ: typ, meta: meta, collation: collation}
 	}
 	enum := colSpec{typ: mysql.MYSQL_TYPE_STRING, meta: stringMeta(mysql.MYSQL_TYPE_ENUM, 1), collation: collLatin1, members: []string{"a", "b", "\xfc"}}
+	enumEmpty := colSpec{typ: mysql.MYSQL_TYPE_STRING, meta: stringMeta(mysql.MYSQL_TYPE_ENUM, 1), collation: collUTF8MB4, members: []string{"x", ""}}
 	set := colSpec{typ: mysql.MYSQL_TYPE_STRING, meta: stringMeta(mysql.MYSQL_TYPE_SET, 1), collation: collUTF8MB4, members: []string{"x", "y", "z"}}
 	set64 := colSpec{typ: mysql.MYSQL_TYPE_STRING, meta: stringMeta(mysql.MYSQL_TYPE_SET, 8), collation: collUTF8MB4}
 	for i := range 64 {
@@ -158,7 +165,9 @@ func typeCases() []typeCase {
 		// ENUM and SET: member names.
 		{"enum latin1 member", enum, int64(3), `"ü"`, "enum latin1", "ü", false},
 		{"enum first", enum, int64(1), `"a"`, "enum latin1", "a", false},
-		{"enum invalid-value index 0", enum, int64(0), `""`, "enum latin1", "", false},
+		{"enum invalid-value index 0", enum, int64(0), `""`, "enum latin1", int64(0), false},
+		{"enum member ''", enumEmpty, int64(2), `""`, "enum utf8mb4", "", false},
+		{"enum index 0 beside a member ''", enumEmpty, int64(0), `""`, "enum utf8mb4", int64(0), false},
 		{"set two members", set, int64(5), `"x,z"`, "set utf8mb4", "x,z", false},
 		{"set empty", set, int64(0), `""`, "set utf8mb4", "", false},
 		{"set 64 members", set64, int64(-1), `"` + all64 + `"`, "set utf8mb4", all64, false},
@@ -205,6 +214,9 @@ func TestTypeMapping(t *testing.T) {
 			if got := row.IsJSONNull(0); got != tc.jsonNull {
 				t.Errorf("IsJSONNull: got %v, want %v", got, tc.jsonNull)
 			}
+			if got := row.IsEnumZero(0); got != tc.enumZero() {
+				t.Errorf("IsEnumZero: got %v, want %v", got, tc.enumZero())
+			}
 
 			rec := Record{V: 1, Op: OpInsert, DB: "db", Table: "t", PK: tbl.PK, After: &row}
 			data, err := rec.AppendJSON(nil)
@@ -214,6 +226,9 @@ func TestTypeMapping(t *testing.T) {
 			got, err := Decode(data)
 			if err != nil {
 				t.Fatalf("Decode(%s): %v", data, err)
+			}
+			if got := got.After.IsEnumZero(0); got != tc.enumZero() {
+				t.Errorf("decoded IsEnumZero: got %v, want %v", got, tc.enumZero())
 			}
 			if c := got.After.Table.Columns[0]; c.TypeString() != tc.wantType {
 				t.Errorf("decoded type: got %q, want %q", c.TypeString(), tc.wantType)

@@ -164,11 +164,19 @@ func (r *Record) AppendJSON(dst []byte) ([]byte, error) {
 	}
 	if r.Before != nil && len(r.Before.jsonNull) > 0 {
 		dst = append(dst, `,"before_json_null":`...)
-		dst = r.Before.appendJSONNull(dst)
+		dst = r.Before.appendNames(dst, r.Before.jsonNull)
 	}
 	if r.After != nil && len(r.After.jsonNull) > 0 {
 		dst = append(dst, `,"after_json_null":`...)
-		dst = r.After.appendJSONNull(dst)
+		dst = r.After.appendNames(dst, r.After.jsonNull)
+	}
+	if r.Before != nil && len(r.Before.enumZero) > 0 {
+		dst = append(dst, `,"before_enum_zero":`...)
+		dst = r.Before.appendNames(dst, r.Before.enumZero)
+	}
+	if r.After != nil && len(r.After.enumZero) > 0 {
+		dst = append(dst, `,"after_enum_zero":`...)
+		dst = r.After.appendNames(dst, r.After.enumZero)
 	}
 	if r.SQL != "" {
 		dst = append(dst, `,"sql":`...)

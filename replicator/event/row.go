@@ -24,6 +24,11 @@ type Row struct {
 	// "before_json_null"/"after_json_null" fields. Only MySQL has a JSON
 	// type, and a JSON null document is rare.
 	jsonNull []int
+	// enumZero lists the ENUM columns holding index 0, the error value a
+	// server in non-strict mode stores for an invalid value. It reads as ''
+	// in the image, like a member '' would, so these travel beside it in
+	// "before_enum_zero"/"after_enum_zero".
+	enumZero []int
 
 	buf     []byte // backing store of Values (encoder)
 	ends    []int  // end offset in buf of each value, -1 when absent
@@ -40,6 +45,20 @@ func (r *Row) IsJSONNull(i int) bool {
 	}
 	return false
 }
+
+// IsEnumZero reports whether ENUM column i holds index 0, the error value,
+// rather than a member.
+func (r *Row) IsEnumZero(i int) bool {
+	for _, j := range r.enumZero {
+		if j == i {
+			return true
+		}
+	}
+	return false
+}
+
+// HasEnumZero reports whether any ENUM column holds index 0.
+func (r *Row) HasEnumZero() bool { return len(r.enumZero) > 0 }
 
 // Value returns the encoded value of the named column, and whether the image
 // has it.
@@ -69,11 +88,10 @@ func (r *Row) appendJSON(dst []byte) []byte {
 	return append(dst, '}')
 }
 
-// appendJSONNull appends the names of the columns holding JSON null as a
-// JSON array.
-func (r *Row) appendJSONNull(dst []byte) []byte {
+// appendNames appends the names of columns idx as a JSON array.
+func (r *Row) appendNames(dst []byte, idx []int) []byte {
 	dst = append(dst, '[')
-	for k, i := range r.jsonNull {
+	for k, i := range idx {
 		if k > 0 {
 			dst = append(dst, ',')
 		}
