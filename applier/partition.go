@@ -358,7 +358,7 @@ func (p *partition) record(ctx context.Context, d *decoded) error {
 	t.next = d.offset + 1
 	if rec.Last {
 		if rec.GTIDSet == "" {
-			return decodeError(p.topic, p.part, d.offset, fmt.Errorf("last record of transaction %s has no gtid_set", rec.GTID))
+			return decodeError(p.topic, p.part, d.offset, fmt.Errorf("last record of transaction %q has no gtid_set", rec.GTID))
 		}
 		t.set = rec.GTIDSet
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -161,5 +162,19 @@ func TestReplayedPrefixOfStreamingTransaction(t *testing.T) {
 	}
 	if p.inflight != 0 || p.maxDone != 105 {
 		t.Errorf("inflight %d, checkpoint offset %d; want 0 and 105 (the abandoned copy moves nothing)", p.inflight, p.maxDone)
+	}
+}
+
+// TestRowErrorNamesThePosition: an error about one row names the topic,
+// partition and the offset its transaction starts at.
+func TestRowErrorNamesThePosition(t *testing.T) {
+	p := framingPartition(t, 1<<20)
+	w := &worker{p: p}
+	tx := &txn{gtid: "1-1-5", first: 1234}
+	err := w.rowError(tx, &event.Record{GTID: "1-1-5", Op: event.OpInsert, DB: "s", Table: "t"}, errors.New("bad value"))
+	for _, want := range []string{"1-1-5", "drc.test", "partition 0", "offset 1234", "bad value"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("row error %q lacks %q", err, want)
+		}
 	}
 }

@@ -397,7 +397,8 @@ func (w *worker) flush(ctx context.Context, t *txn) error {
 }
 
 func (w *worker) rowError(t *txn, r *event.Record, err error) error {
-	return classifyApply(fmt.Errorf("apply transaction %s (%s on %s): %w", r.GTID, r.Op, qualify(r.DB, r.Table), err))
+	return classifyApply(fmt.Errorf("apply transaction %s (%s on %s) at topic %s partition %d, its transaction from offset %d: %w",
+		r.GTID, r.Op, qualify(r.DB, r.Table), w.p.topic, w.p.part, t.first, err))
 }
 
 // insertOne inserts one row; a duplicate key is a conflict.
