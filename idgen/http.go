@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,10 +33,21 @@ func (s *Server) routes(m *metrics, reg *prometheus.Registry) http.Handler {
 	mux.Handle("/healthz", h.wrap("healthz", false, h.health))
 	metricsH := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	mux.Handle("/metrics", h.wrap("metrics", false, metricsH.ServeHTTP))
-	mux.Handle("/", h.wrap("other", false, func(w http.ResponseWriter, r *http.Request) {
+	notFound := func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such path %q; see /v1/ids, /v1/ids/{id}, /healthz, /metrics", r.URL.Path))
-	}))
-	return mux
+	}
+	mux.Handle("/", h.wrap("other", false, notFound))
+	other := h.wrap("other", false, notFound)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// ServeMux answers a path that is not clean ("/v1/ids/../x") with
+		// an HTML redirect; this API answers JSON, and no client of it
+		// sends such paths.
+		if p := r.URL.Path; p == "" || p[0] != '/' || path.Clean(p) != p {
+			other.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 type apiHandler struct {
@@ -87,7 +100,14 @@ func (h *apiHandler) authorized(r *http.Request) bool {
 
 func (h *apiHandler) ids(w http.ResponseWriter, r *http.Request) {
 	count := 1
-	if v, ok := r.URL.Query()["count"]; ok {
+	query, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		// URL.Query drops what it cannot parse, which would turn
+		// count=%zz into the default count.
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("query %q: %v", r.URL.RawQuery, err))
+		return
+	}
+	if v, ok := query["count"]; ok {
 		n, err := strconv.Atoi(v[0])
 		if err != nil || n < 1 || n > h.max || len(v) > 1 {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("count must be one integer 1..%d, got %q", h.max, strings.Join(v, ",")))
