@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -83,6 +84,18 @@ given, else the default layout (1ms units, 12 sequence, 3 region, 7 node bits).`
 		},
 	}
 	decompose.Flags().StringVar(&layoutPath, "config", "", "config whose idgen layout to use (default: the default layout)")
+	decompose.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		// "-5" reaches the flag parser before the ID check: say what is
+		// wrong with it as an ID, not as a flag.
+		if _, arg, ok := strings.Cut(err.Error(), "unknown shorthand flag: "); ok {
+			if i := strings.LastIndex(arg, " in "); i >= 0 {
+				if v := arg[i+4:]; len(v) > 1 && v[0] == '-' && v[1] >= '0' && v[1] <= '9' {
+					return &exitCodeError{exitError, fmt.Errorf("invalid ID %q: an ID is a non-negative integer", v)}
+				}
+			}
+		}
+		return err
+	})
 	cmd.AddCommand(serve, decompose)
 	return cmd
 }

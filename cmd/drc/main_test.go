@@ -50,3 +50,11 @@ kafka: {brokers: ["127.0.0.1:9092"]}
 		})
 	}
 }
+
+func TestIDGenDecomposeNegative(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"idgen", "decompose", "-5"}, &out, &errOut)
+	if code != exitError || !strings.Contains(errOut.String(), `invalid ID "-5"`) {
+		t.Errorf("decompose -5: exit %d, stderr %q; want 2 saying -5 is not an ID", code, errOut.String())
+	}
+}
