@@ -169,3 +169,21 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestBadDurationIsEchoed(t *testing.T) {
+	for _, tc := range []struct {
+		yaml string
+		env  map[string]string
+		want []string
+	}{
+		{minimal + "replicator: {heartbeat_interval: 5x}\n", nil, []string{"replicator.heartbeat_interval", `"5x"`}},
+		{minimal, map[string]string{"DRC_APPLIER_RETRY_MAX_BACKOFF": "10"}, []string{"applier.retry_max_backoff", `"10"`}},
+	} {
+		_, err := Parse([]byte(tc.yaml), envMap(tc.env))
+		for _, w := range tc.want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("Parse error = %v, want it to contain %s", err, w)
+			}
+		}
+	}
+}

@@ -64,7 +64,7 @@ func Parse(data []byte, lookupEnv func(string) (string, bool)) (Config, error) {
 	}
 	var cfg Config
 	err := v.UnmarshalExact(&cfg, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
-		mapstructure.StringToTimeDurationHookFunc(),
+		durationHook,
 		mapstructure.StringToSliceHookFunc(","),
 	)))
 	if err != nil {
@@ -207,4 +207,18 @@ func unknownKeys(raw, known map[string]any, prefix string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// durationHook decodes a duration string and, unlike mapstructure's own
+// hook, names the value it could not parse.
+func durationHook(from, to reflect.Type, data any) (any, error) {
+	if from.Kind() != reflect.String || to != reflect.TypeFor[time.Duration]() {
+		return data, nil
+	}
+	s, _ := data.(string)
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return nil, fmt.Errorf("invalid duration %q: want a number with a unit, e.g. 500ms, 5s, 1m", s)
+	}
+	return d, nil
 }
