@@ -221,6 +221,10 @@ func rowJSON(rows *sql.Rows) (json.RawMessage, error) {
 	if !rows.Next() {
 		return nil, rows.Err()
 	}
+	types, err := rows.ColumnTypes()
+	if err != nil {
+		return nil, err
+	}
 	vals := make([]sql.RawBytes, len(cols))
 	dest := make([]any, len(cols))
 	for i := range vals {
@@ -241,6 +245,11 @@ func rowJSON(rows *sql.Rows) (json.RawMessage, error) {
 		switch v := vals[i]; {
 		case v == nil:
 			b.WriteString("null")
+		case jsonNumberType(types[i].DatabaseTypeName()) && json.Valid(v):
+			// As in the source images (event format v1): integers that
+			// fit and floats are numbers; DECIMAL and BIGINT UNSIGNED stay
+			// strings.
+			b.Write(v)
 		case utf8.Valid(v):
 			s, _ := json.Marshal(string(v))
 			b.Write(s)
@@ -251,6 +260,17 @@ func rowJSON(rows *sql.Rows) (json.RawMessage, error) {
 	}
 	b.WriteByte('}')
 	return json.RawMessage(b.String()), nil
+}
+
+// jsonNumberType reports whether a column of this driver type name is a
+// JSON number in event format v1.
+func jsonNumberType(name string) bool {
+	switch name {
+	case "TINYINT", "SMALLINT", "MEDIUMINT", "INT", "BIGINT", "YEAR", "FLOAT", "DOUBLE",
+		"UNSIGNED TINYINT", "UNSIGNED SMALLINT", "UNSIGNED MEDIUMINT", "UNSIGNED INT":
+		return true
+	}
+	return false
 }
 
 // imageJSON renders a row image as a JSON object in event format v1's

@@ -178,3 +178,14 @@ func TestRowErrorNamesThePosition(t *testing.T) {
 		}
 	}
 }
+
+func TestJSONNumberTypes(t *testing.T) {
+	for name, want := range map[string]bool{
+		"INT": true, "BIGINT": true, "UNSIGNED INT": true, "DOUBLE": true, "YEAR": true,
+		"UNSIGNED BIGINT": false, "DECIMAL": false, "VARCHAR": false, "DATETIME": false, "BIT": false,
+	} {
+		if got := jsonNumberType(name); got != want {
+			t.Errorf("jsonNumberType(%s) = %v, want %v", name, got, want)
+		}
+	}
+}
