@@ -121,6 +121,16 @@ func (a *Applier) session(ctx context.Context) error {
 			return fmt.Errorf("target %s:%d: create drc_meta tables: %w", a.cfg.Host, a.cfg.Port, err)
 		}
 	}
+	// The lag counts from the newest heartbeat already applied, so a
+	// restarted applier that cannot get records reports a growing lag, not
+	// none.
+	var hb sql.NullInt64
+	if err := db.QueryRowContext(ctx, "SELECT MAX(ts) FROM drc_meta.heartbeat WHERE region <> ?", a.cfg.Region).Scan(&hb); err != nil {
+		return fmt.Errorf("target %s:%d: read drc_meta.heartbeat: %w", a.cfg.Host, a.cfg.Port, err)
+	}
+	if hb.Valid {
+		a.metrics.heartbeat(hb.Int64)
+	}
 	sc, err := a.saramaConfig()
 	if err != nil {
 		return err

@@ -131,7 +131,9 @@
 // # Heartbeats and lag
 //
 // A heartbeat record is applied to the target's drc_meta.heartbeat (an
-// upsert: the row is drc's own) with its checkpoint; at commit
-// drc_applier_lag_seconds becomes now - ts. A position marker (a heartbeat
-// without an image) only moves the checkpoint's GTID set forward.
+// upsert: the row is drc's own) with its checkpoint. drc_applier_lag_seconds
+// is computed when scraped, as now minus the newest applied heartbeat's ts
+// (read back from the target at session start), so it keeps growing while
+// nothing arrives, whatever stalls. A position marker (a heartbeat without
+// an image) only moves the checkpoint's GTID set forward.
 package applier

@@ -1,12 +1,31 @@
 package applier
 
 import (
+	"math"
+	"sync/atomic"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// errorKinds are the kind labels of drc_applier_errors_total (errorKind).
+var errorKinds = []string{"decode", "conflict", "triggers", "ddl", "checkpoint", "mysql_lock", "mysql", "kafka", "network", "timeout", "other"}
+
+// heartbeat records the newest heartbeat applied (unix µs, source clock).
+func (m *metrics) heartbeat(us int64) {
+	for {
+		old := m.lastHB.Load()
+		if us <= old || m.lastHB.CompareAndSwap(old, us) {
+			break
+		}
+	}
+	m.heartbeatTS.Set(float64(m.lastHB.Load()) / 1e6)
+}
+
 // metrics are the applier's Prometheus series, all prefixed drc_applier_.
 type metrics struct {
-	lag          prometheus.Gauge
+	lag          prometheus.GaugeFunc
+	lastHB       atomic.Int64 // unix µs (source clock) of the newest heartbeat applied; 0: none yet
 	heartbeatTS  prometheus.Gauge
 	latency      prometheus.Histogram
 	rows         *prometheus.CounterVec
@@ -32,10 +51,7 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
-		lag: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "drc_applier_lag_seconds",
-			Help: "End-to-end replication lag: target time when the newest heartbeat was applied minus its source time.",
-		}),
+
 		heartbeatTS: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "drc_applier_last_heartbeat_timestamp_seconds",
 			Help: "Source time of the newest heartbeat applied; time() minus it is the lag also while nothing arrives.",
@@ -121,6 +137,22 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "drc_applier_commit_order_wait_seconds_total",
 			Help: "Time workers waited for earlier transactions to commit first.",
 		}),
+	}
+	// Lag is computed when scraped, from the newest heartbeat applied, so it
+	// keeps growing while nothing arrives (broker down, target stopped, a
+	// stalled applier); NaN until the first heartbeat is known.
+	m.lag = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "drc_applier_lag_seconds",
+		Help: "End-to-end replication lag, computed at scrape time: now minus the source time of the newest heartbeat applied (NaN before the first).",
+	}, func() float64 {
+		hb := m.lastHB.Load()
+		if hb == 0 {
+			return math.NaN()
+		}
+		return max(0, float64(time.Now().UnixMicro()-hb)/1e6)
+	})
+	for _, k := range errorKinds {
+		m.errors.WithLabelValues(k) // every series exists from start, at 0
 	}
 	for _, c := range []prometheus.Collector{m.lag, m.heartbeatTS, m.latency, m.rows, m.txns, m.skipped, m.bytes,
 		m.queueTxns, m.queueBytes, m.conflicts, m.workers, m.busy, m.errors, m.ddl, m.offset, m.largeTxns, m.replayed, m.fkOrdered, m.fastTxns, m.grouped,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -187,5 +188,26 @@ func TestJSONNumberTypes(t *testing.T) {
 		if got := jsonNumberType(name); got != want {
 			t.Errorf("jsonNumberType(%s) = %v, want %v", name, got, want)
 		}
+	}
+}
+
+// TestLagGrowsWithoutHeartbeats: the lag is computed when scraped, so it
+// keeps growing while no heartbeat arrives; every error series exists from
+// the start.
+func TestLagGrowsWithoutHeartbeats(t *testing.T) {
+	p := framingPartition(t, 1<<20)
+	if v := testutil.ToFloat64(p.m.lag); !math.IsNaN(v) {
+		t.Errorf("lag before any heartbeat = %v, want NaN", v)
+	}
+	p.m.heartbeat(time.Now().Add(-30 * time.Second).UnixMicro())
+	if v := testutil.ToFloat64(p.m.lag); v < 30 || v > 60 {
+		t.Errorf("lag 30 s after the newest heartbeat = %v, want >= 30", v)
+	}
+	p.m.heartbeat(time.Now().Add(-time.Hour).UnixMicro()) // an older one changes nothing
+	if v := testutil.ToFloat64(p.m.lag); v > 60 {
+		t.Errorf("an older heartbeat moved the lag to %v", v)
+	}
+	if n := testutil.CollectAndCount(p.m.errors); n != len(errorKinds) {
+		t.Errorf("%d error series at start, want %d", n, len(errorKinds))
 	}
 }

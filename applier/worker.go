@@ -270,8 +270,7 @@ func (w *worker) observe(t *txn, now time.Time, busy time.Duration) {
 		m.latency.Observe(max(0, float64(now.UnixMilli()-t.ts)/1e3))
 	}
 	if t.heartbeat > 0 {
-		m.lag.Set(max(0, float64(now.UnixMicro()-t.heartbeat)/1e6))
-		m.heartbeatTS.Set(float64(t.heartbeat) / 1e6)
+		m.heartbeat(t.heartbeat)
 	}
 }
 

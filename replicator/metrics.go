@@ -2,8 +2,10 @@ package replicator
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,7 +16,8 @@ type metrics struct {
 	bytes        prometheus.Counter
 	txns         prometheus.Counter
 	kafkaTxns    prometheus.Counter
-	lag          prometheus.Gauge
+	lag          prometheus.GaugeFunc
+	lastTS       atomic.Int64 // unix ns: source commit time of the newest published transaction; 0: none yet
 	lastSeq      *prometheus.GaugeVec
 	purgeHorizon prometheus.Gauge
 	errors       *prometheus.CounterVec
@@ -31,8 +34,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "drc_replicator_transactions_total", Help: "Binlog transactions published."}),
 		kafkaTxns: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "drc_replicator_kafka_transactions_total", Help: "Kafka transactions committed."}),
-		lag: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "drc_replicator_lag_seconds", Help: "Source commit to Kafka commit delay of the newest published transaction."}),
+
 		lastSeq: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "drc_replicator_gtid_sequence", Help: "Sequence number of the newest published GTID, by domain (MariaDB) or source UUID (MySQL)."},
 			[]string{"source"}),
@@ -43,6 +45,22 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "drc_replicator_skipped_transactions_total", Help: "Binlog transactions not published: filtered out, or applied by drc from another region (loop)."},
 			[]string{"reason"}),
+	}
+	// Publish lag is computed when scraped, from the newest published
+	// transaction (heartbeats included, every heartbeat_interval), so it
+	// keeps growing while nothing is published; NaN before the first.
+	m.lag = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "drc_replicator_lag_seconds",
+		Help: "Publish lag, computed at scrape time: now minus the source commit time of the newest transaction committed to Kafka (NaN before the first).",
+	}, func() float64 {
+		ts := m.lastTS.Load()
+		if ts == 0 {
+			return math.NaN()
+		}
+		return max(0, time.Since(time.Unix(0, ts)).Seconds())
+	})
+	for _, k := range []string{"preflight", "ddl", "purged", "kafka", "mysql", "other"} {
+		m.errors.WithLabelValues(k) // every series exists from start, at 0 (errorKind's labels)
 	}
 	for _, c := range []prometheus.Collector{m.events, m.bytes, m.txns, m.kafkaTxns, m.lag, m.lastSeq, m.purgeHorizon, m.errors, m.skipped} {
 		if err := reg.Register(c); err != nil {
@@ -57,8 +75,8 @@ func (m *metrics) observeCommit(txns, events, bytes int, ts time.Time, gtid stri
 	m.txns.Add(float64(txns))
 	m.events.Add(float64(events))
 	m.bytes.Add(float64(bytes))
-	if !ts.IsZero() {
-		m.lag.Set(time.Since(ts).Seconds())
+	if !ts.IsZero() && ts.UnixNano() > m.lastTS.Load() {
+		m.lastTS.Store(ts.UnixNano())
 	}
 	if gtid == "" {
 		return

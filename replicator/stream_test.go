@@ -5,11 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/go-mysql-org/go-mysql/replication"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func testReader(t *testing.T, allow ...string) (*reader, chan *batch) {
@@ -131,5 +135,22 @@ func TestFencedErrorSaysWhatHappened(t *testing.T) {
 	}
 	if s := err.Error(); !strings.Contains(s, "another replicator") || strings.Contains(s, "how did this happen") {
 		t.Errorf("fenced error text %q", s)
+	}
+}
+
+func TestPublishLagGrowsWhileNothingIsPublished(t *testing.T) {
+	m, err := newMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := testutil.ToFloat64(m.lag); !math.IsNaN(v) {
+		t.Errorf("lag before any publish = %v, want NaN", v)
+	}
+	m.observeCommit(1, 1, 10, time.Now().Add(-30*time.Second), "1-1-5")
+	if v := testutil.ToFloat64(m.lag); v < 30 || v > 60 {
+		t.Errorf("lag 30 s after the newest published commit = %v, want >= 30", v)
+	}
+	if n := testutil.CollectAndCount(m.errors); n != 6 {
+		t.Errorf("%d error series at start, want 6", n)
 	}
 }
