@@ -23,6 +23,9 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrDDLStopped: a DDL under the stop policy.
 	ErrDDLStopped = errors.New("ddl stopped by policy")
+	// ErrUnsupportedTable: a replicated row for a kind of target table drc
+	// cannot apply exactly (system-versioned tables).
+	ErrUnsupportedTable = errors.New("unsupported table")
 	// ErrTriggers: a replicated row for a target table with triggers, under
 	// applier.triggers: stop.
 	ErrTriggers = errors.New("target table has triggers")
@@ -145,6 +148,8 @@ func errorKind(err error) string {
 		return "conflict"
 	case errors.Is(err, ErrTriggers):
 		return "triggers"
+	case errors.Is(err, ErrUnsupportedTable):
+		return "unsupported_table"
 	case errors.Is(err, ErrDDLStopped):
 		return "ddl"
 	case errors.Is(err, ErrCheckpointGone):

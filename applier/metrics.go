@@ -9,7 +9,7 @@ import (
 )
 
 // errorKinds are the kind labels of drc_applier_errors_total (errorKind).
-var errorKinds = []string{"decode", "conflict", "triggers", "ddl", "checkpoint", "mysql_lock", "mysql", "kafka", "network", "timeout", "other"}
+var errorKinds = []string{"decode", "conflict", "triggers", "unsupported_table", "ddl", "checkpoint", "mysql_lock", "mysql", "kafka", "network", "timeout", "other"}
 
 // heartbeat records the newest heartbeat applied (unix µs, source clock).
 func (m *metrics) heartbeat(us int64) {

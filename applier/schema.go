@@ -3,6 +3,7 @@ package applier
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -133,6 +134,19 @@ func (s *schemaCache) table(ctx context.Context, db, name string) (*targetTable,
 		return tt, nil
 	}
 	tt := &targetTable{generated: map[string]bool{}}
+	var tableType string
+	err := s.db.QueryRowContext(ctx, `SELECT TABLE_TYPE FROM information_schema.TABLES
+		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`, db, name).Scan(&tableType)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("read the type of %s: %w", qualify(db, name), err)
+	}
+	if tableType == "SYSTEM VERSIONED" {
+		// Its row_start/row_end are in the binlog's rows, and the target
+		// writes history rows of its own: drc cannot apply it exactly.
+		return nil, permanent(fmt.Errorf("%w: %s is system-versioned (WITH SYSTEM VERSIONING); drc does not replicate system-versioned tables. "+
+			"Exclude it from replication (replicator.exclude); its history stays on the source",
+			ErrUnsupportedTable, qualify(db, name)))
+	}
 	rows, err := s.db.QueryContext(ctx, `SELECT COLUMN_NAME FROM information_schema.COLUMNS
 		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?
 		  AND (EXTRA LIKE '%GENERATED%' OR EXTRA LIKE '%VIRTUAL%' OR EXTRA LIKE '%PERSISTENT%' OR EXTRA LIKE '%STORED%')`, db, name)

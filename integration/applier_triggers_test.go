@@ -62,3 +62,23 @@ func TestApplierTriggers(t *testing.T) {
 		t.Errorf("with triggers: fire, b has %d audit rows for id 4, want 2 (the source's and b's trigger)", n)
 	}
 }
+
+// TestApplierRefusesSystemVersionedTables: a system-versioned table cannot
+// be applied exactly (its row_start/row_end travel in the rows, and the
+// target writes history of its own); the applier stops at its first row
+// with an error that names the table and the way out, and applies nothing
+// of it.
+func TestApplierRefusesSystemVersionedTables(t *testing.T) {
+	p := newApplyPair(t, nil)
+	p.a.Exec(t, "CREATE DATABASE sv",
+		"CREATE TABLE sv.t (id INT PRIMARY KEY, v INT) WITH SYSTEM VERSIONING",
+		"INSERT INTO sv.t VALUES (1, 1)")
+	err := p.app.wait(t, time.Minute)
+	if !errors.Is(err, applier.ErrUnsupportedTable) || !applier.IsPermanent(err) ||
+		!strings.Contains(err.Error(), "`sv`.`t`") || !strings.Contains(err.Error(), "replicator.exclude") {
+		t.Fatalf("applier stopped with %v, want ErrUnsupportedTable naming sv.t and replicator.exclude", err)
+	}
+	if n := queryInt(t, p.b, "SELECT COUNT(*) FROM sv.t"); n != 0 {
+		t.Errorf("b has %d rows of the refused table", n)
+	}
+}
