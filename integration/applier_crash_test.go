@@ -97,7 +97,8 @@ func TestApplierExactlyOnceUnderCrashes(t *testing.T) {
 	})
 
 	rep := startDRC(t, bin, logPath, "replicate", "--config", cfgFile)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	// Each kill round takes up to about 5 s; make chaos runs 100s of them.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute+time.Duration(chaosKills(20)+chaosKills(10))*5*time.Second)
 	defer cancel()
 	if out, err := applySysbench(ctx, a, "prepare").CombinedOutput(); err != nil {
 		t.Fatalf("sysbench prepare: %v\n%s", err, out)
