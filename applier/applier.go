@@ -29,6 +29,57 @@ type Applier struct {
 	// as a foreign key), the next sessions apply with one worker for a
 	// while, so the same transactions cannot collide again.
 	serialUntil time.Time
+
+	pair             *pairState
+	warnedAsymmetric bool
+}
+
+// pairState knows whether the target region runs a replicator of its own,
+// which makes the pair two-way: its heartbeat row in the target's
+// drc_meta.heartbeat is fresh. It is read again at most every
+// pairRecheck, when a conflict needs it.
+type pairState struct {
+	region string // the target's region
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	at      time.Time
+	is      bool
+	checked bool
+}
+
+const (
+	pairRecheck = 30 * time.Second
+	// A heartbeat younger than this means the region's replicator runs.
+	pairFresh = 5 * time.Minute
+)
+
+type queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func (s *pairState) twoWay(ctx context.Context, q queryer) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.checked && time.Since(s.at) < pairRecheck {
+		return s.is, nil
+	}
+	var age sql.NullInt64
+	err := q.QueryRowContext(ctx, `SELECT CAST(UNIX_TIMESTAMP(NOW(6))*1000000 AS SIGNED) - ts
+		FROM drc_meta.heartbeat WHERE region = ?`, s.region).Scan(&age)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return false, classifyApply(fmt.Errorf("read drc_meta.heartbeat of region %s: %w", s.region, err))
+	}
+	is := age.Valid && time.Duration(age.Int64)*time.Microsecond < pairFresh
+	if !s.checked || is != s.is {
+		if is {
+			s.log.Info("two-way pair: this target region runs a replicator of its own; conflicts under the auto policy are resolved by region priority (region names in order)", "region", s.region)
+		} else if s.checked {
+			s.log.Info("one-way: the target region's replicator stopped publishing; conflicts under the auto policy go to the source", "region", s.region)
+		}
+	}
+	s.is, s.at, s.checked = is, time.Now(), true
+	return is, nil
 }
 
 // New builds an Applier. Metrics are registered on reg.
@@ -45,7 +96,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Applier, err
 	if err != nil {
 		return nil, err
 	}
-	return &Applier{cfg: cfg, log: log, metrics: m, policies: pol}, nil
+	return &Applier{cfg: cfg, log: log, metrics: m, policies: pol, pair: &pairState{region: cfg.Region, log: log}}, nil
 }
 
 // Run applies until ctx is cancelled or a permanent error occurs (see
@@ -130,6 +181,16 @@ func (a *Applier) session(ctx context.Context) error {
 	}
 	if hb.Valid {
 		a.metrics.heartbeat(hb.Int64)
+	}
+	twoWay, err := a.pair.twoWay(ctx, db)
+	if err != nil {
+		return err
+	}
+	if twoWay && !a.warnedAsymmetric {
+		for _, p := range a.policies.asymmetric() {
+			a.log.Warn("two-way pair with an asymmetric conflict policy: each region resolves a race in favour of a different row, so the regions can diverge; use auto, region-priority:<regions> or newer-wins:<column>", "policy", p)
+		}
+		a.warnedAsymmetric = true
 	}
 	sc, err := a.saramaConfig()
 	if err != nil {

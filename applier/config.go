@@ -45,8 +45,9 @@ type Config struct {
 	// BatchRows caps the rows of one multi-row INSERT. Default 500.
 	BatchRows int
 
-	// Conflict is the default conflict policy: source-wins (default),
-	// target-wins, newer-wins:<column> or stop. DDL is the default DDL
+	// Conflict is the default conflict policy: auto (default: source-wins
+	// one-way, region priority by name in a two-way pair), source-wins,
+	// target-wins, newer-wins:<column>, region-priority:<regions> or stop. DDL is the default DDL
 	// policy: apply (default), skip or stop. Tables override both per
 	// db.table pattern; the first matching entry wins.
 	Conflict string
@@ -110,7 +111,7 @@ func (c *Config) setDefaults() {
 		c.BatchRows = 500
 	}
 	if c.Conflict == "" {
-		c.Conflict = "source-wins"
+		c.Conflict = "auto"
 	}
 	if c.DDL == "" {
 		c.DDL = "apply"

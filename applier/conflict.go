@@ -60,6 +60,16 @@ func (w *worker) conflict(ctx context.Context, t *txn, pl *plan, r *event.Record
 	switch pol.Action {
 	case SourceWins:
 		sourceWins = true
+	case RegionPriority:
+		sourceWins = pol.sourceWinsByRegion(r.Origin, w.p.cfg.Region)
+	case Auto:
+		twoWay, err := w.p.a.pair.twoWay(ctx, w.conn)
+		if err != nil {
+			return err
+		}
+		// One-way: the source is where the write was accepted. Two-way:
+		// both sides must pick the same row; the region name decides.
+		sourceWins = !twoWay || pol.sourceWinsByRegion(r.Origin, w.p.cfg.Region)
 	case NewerWins:
 		if sourceWins, err = w.newer(ctx, t, pl, r, pol.Column, keyIdx, target != nil); err != nil {
 			return err

@@ -22,16 +22,49 @@ const (
 	NewerWins
 	// Stop stops the applier with ErrConflict; an operator decides.
 	Stop
+	// RegionPriority: the row of the region listed first wins, whichever
+	// side applies it. Both regions of a two-way pair configured with the
+	// same list resolve every race to the same row, so they converge.
+	RegionPriority
+	// Auto, the default: source-wins in one-way replication; in a two-way
+	// pair (the target region runs a replicator of its own), region
+	// priority by region name, so both sides resolve a race the same way
+	// without configuring anything.
+	Auto
 )
 
 // ConflictPolicy is a parsed conflict policy.
 type ConflictPolicy struct {
-	Action ConflictAction
-	Column string // NewerWins only
+	Action  ConflictAction
+	Column  string   // NewerWins only
+	Regions []string // RegionPriority only: highest priority first
+}
+
+// sourceWinsByRegion reports whether the source's row wins a conflict
+// between regions origin and target under region priority: the region
+// listed first wins; regions not listed rank after those listed, by name.
+func (p ConflictPolicy) sourceWinsByRegion(origin, target string) bool {
+	rank := func(r string) int {
+		for i, x := range p.Regions {
+			if x == r {
+				return i
+			}
+		}
+		return len(p.Regions)
+	}
+	ro, rt := rank(origin), rank(target)
+	if ro != rt {
+		return ro < rt
+	}
+	return origin < target
 }
 
 func (p ConflictPolicy) String() string {
 	switch p.Action {
+	case RegionPriority:
+		return "region-priority:" + strings.Join(p.Regions, ",")
+	case Auto:
+		return "auto"
 	case TargetWins:
 		return "target-wins"
 	case NewerWins:
@@ -42,10 +75,22 @@ func (p ConflictPolicy) String() string {
 	return "source-wins"
 }
 
-// ParseConflictPolicy parses source-wins, target-wins, newer-wins:<column>
-// or stop.
+// ParseConflictPolicy parses auto, source-wins, target-wins,
+// newer-wins:<column>, region-priority:<region>,<region>... or stop.
 func ParseConflictPolicy(s string) (ConflictPolicy, error) {
 	switch {
+	case s == "auto":
+		return ConflictPolicy{Action: Auto}, nil
+	case strings.HasPrefix(s, "region-priority:"):
+		regions := strings.Split(s[len("region-priority:"):], ",")
+		seen := map[string]bool{}
+		for _, r := range regions {
+			if r == "" || seen[r] {
+				return ConflictPolicy{}, fmt.Errorf("conflict policy %q: want region-priority:<region>,<region>..., each region once", s)
+			}
+			seen[r] = true
+		}
+		return ConflictPolicy{Action: RegionPriority, Regions: regions}, nil
 	case s == "source-wins":
 		return ConflictPolicy{Action: SourceWins}, nil
 	case s == "target-wins":
@@ -55,7 +100,7 @@ func ParseConflictPolicy(s string) (ConflictPolicy, error) {
 	case strings.HasPrefix(s, "newer-wins:") && len(s) > len("newer-wins:"):
 		return ConflictPolicy{Action: NewerWins, Column: s[len("newer-wins:"):]}, nil
 	}
-	return ConflictPolicy{}, fmt.Errorf("conflict policy %q: want source-wins, target-wins, newer-wins:<column> or stop", s)
+	return ConflictPolicy{}, fmt.Errorf("conflict policy %q: want auto, source-wins, target-wins, newer-wins:<column>, region-priority:<regions> or stop", s)
 }
 
 // DDLAction is what the DDL policy does with a DDL record.
@@ -144,6 +189,22 @@ func newPolicies(conflict, ddl string, tables []TablePolicy) (*policies, error) 
 func match(pattern, db, table string) bool {
 	ok, _ := path.Match(pattern, db+"."+table)
 	return ok
+}
+
+// asymmetric names the configured conflict policies that resolve a race
+// differently on the two sides of a two-way pair (source-wins,
+// target-wins).
+func (p *policies) asymmetric() []string {
+	var out []string
+	if a := p.conflict.Action; a == SourceWins || a == TargetWins {
+		out = append(out, "applier.conflict: "+p.conflict.String())
+	}
+	for i, t := range p.tables {
+		if t.conflict != nil && (t.conflict.Action == SourceWins || t.conflict.Action == TargetWins) {
+			out = append(out, fmt.Sprintf("applier.tables[%d] (%s): %s", i, t.pattern, t.conflict))
+		}
+	}
+	return out
 }
 
 // Conflict returns the conflict policy of db.table.

@@ -211,3 +211,30 @@ func TestLagGrowsWithoutHeartbeats(t *testing.T) {
 		t.Errorf("%d error series at start, want %d", n, len(errorKinds))
 	}
 }
+
+// TestRegionPriorityIsSymmetric: both sides of a pair resolve a conflict
+// between the same two regions to the same region's row.
+func TestRegionPriorityIsSymmetric(t *testing.T) {
+	for _, spec := range []string{"region-priority:b,a", "region-priority:a", "region-priority:eu,us", "auto"} {
+		p, err := ParseConflictPolicy(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pair := range [][2]string{{"a", "b"}, {"eu", "us"}, {"x", "a"}} {
+			onFirst := p.sourceWinsByRegion(pair[1], pair[0])  // applying the second's row in the first region
+			onSecond := p.sourceWinsByRegion(pair[0], pair[1]) // applying the first's row in the second region
+			if onFirst == onSecond {
+				t.Errorf("%s between %s and %s: both sides pick the %s row", spec, pair[0], pair[1], map[bool]string{true: "source", false: "target"}[onFirst])
+			}
+		}
+	}
+	p, _ := ParseConflictPolicy("region-priority:b,a")
+	if !p.sourceWinsByRegion("b", "a") || p.sourceWinsByRegion("a", "b") {
+		t.Error("region-priority:b,a does not let b win")
+	}
+	for _, bad := range []string{"region-priority:", "region-priority:a,,b", "region-priority:a,a"} {
+		if _, err := ParseConflictPolicy(bad); err == nil {
+			t.Errorf("ParseConflictPolicy(%q): no error", bad)
+		}
+	}
+}

@@ -162,7 +162,7 @@ func Default() Config {
 			FlushInterval: 20 * time.Millisecond, MaxBatchBytes: 4 << 20,
 		},
 		Applier: Applier{
-			Workers: 4, MaxQueueBytes: 64 << 20, Conflict: "source-wins", DDL: "apply", Triggers: "stop",
+			Workers: 4, MaxQueueBytes: 64 << 20, Conflict: "auto", DDL: "apply", Triggers: "stop",
 			RetryMaxBackoff: 5 * time.Second,
 		},
 		IDGen: IDGen{

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"github.com/drc-dev/drc/applier"
+
 	"errors"
 	"fmt"
 	"net"
@@ -226,13 +228,9 @@ func checkPattern(key, p string, bad func(string, string, ...any)) {
 }
 
 func checkConflict(key, v string, bad func(string, string, ...any)) {
-	if oneOf(v, "source-wins", "target-wins", "stop") {
-		return
+	if _, err := applier.ParseConflictPolicy(v); err != nil {
+		bad(key, "%v", err)
 	}
-	if col, ok := strings.CutPrefix(v, "newer-wins:"); ok && col != "" {
-		return
-	}
-	bad(key, "must be source-wins, target-wins, newer-wins:<column> or stop, got %q", v)
 }
 
 func checkDDL(key, v string, bad func(string, string, ...any)) {
