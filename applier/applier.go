@@ -32,12 +32,15 @@ type Applier struct {
 
 	pair             *pairState
 	warnedAsymmetric bool
+	reached          bool // a session has reached the target and Kafka
 }
 
-// pairState knows whether the target region runs a replicator of its own,
-// which makes the pair two-way: its heartbeat row in the target's
-// drc_meta.heartbeat is fresh. It is read again at most every
-// pairRecheck, when a conflict needs it.
+// pairState knows whether the target region has run a replicator of its
+// own, which makes the pair two-way: the target's drc_meta.heartbeat has a
+// row of the target region. The answer is sticky: that row stays when the
+// replicator stops, so both sides keep resolving races the same way
+// through an outage of either replicator. While it is no, it is read again
+// at most every pairRecheck, when a conflict needs it.
 type pairState struct {
 	region string // the target's region
 	log    *slog.Logger
@@ -48,11 +51,7 @@ type pairState struct {
 	checked bool
 }
 
-const (
-	pairRecheck = 30 * time.Second
-	// A heartbeat younger than this means the region's replicator runs.
-	pairFresh = 5 * time.Minute
-)
+const pairRecheck = 30 * time.Second
 
 type queryer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
@@ -61,25 +60,19 @@ type queryer interface {
 func (s *pairState) twoWay(ctx context.Context, q queryer) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.checked && time.Since(s.at) < pairRecheck {
+	if s.is || s.checked && time.Since(s.at) < pairRecheck {
 		return s.is, nil
 	}
-	var age sql.NullInt64
-	err := q.QueryRowContext(ctx, `SELECT CAST(UNIX_TIMESTAMP(NOW(6))*1000000 AS SIGNED) - ts
-		FROM drc_meta.heartbeat WHERE region = ?`, s.region).Scan(&age)
+	var one int
+	err := q.QueryRowContext(ctx, `SELECT 1 FROM drc_meta.heartbeat WHERE region = ?`, s.region).Scan(&one)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return false, classifyApply(fmt.Errorf("read drc_meta.heartbeat of region %s: %w", s.region, err))
 	}
-	is := age.Valid && time.Duration(age.Int64)*time.Microsecond < pairFresh
-	if !s.checked || is != s.is {
-		if is {
-			s.log.Info("two-way pair: this target region runs a replicator of its own; conflicts under the auto policy are resolved by region priority (region names in order)", "region", s.region)
-		} else if s.checked {
-			s.log.Info("one-way: the target region's replicator stopped publishing; conflicts under the auto policy go to the source", "region", s.region)
-		}
+	s.is, s.at, s.checked = err == nil, time.Now(), true
+	if s.is {
+		s.log.Info("two-way pair: this target region has run a replicator of its own; conflicts under the auto policy are resolved by region priority (region names in order)", "region", s.region)
 	}
-	s.is, s.at, s.checked = is, time.Now(), true
-	return is, nil
+	return s.is, nil
 }
 
 // New builds an Applier. Metrics are registered on reg.
@@ -113,8 +106,10 @@ func (a *Applier) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if mysqlerr.Denied(err) || mysqlerr.UnknownHost(err) {
-			// A wrong password, host or grant: no retry fixes it.
+		if mysqlerr.Denied(err) || !a.reached && mysqlerr.UnknownHost(err) {
+			// A wrong password, host or grant: no retry fixes it. A host
+			// that stops resolving after it worked (a restarting pod's
+			// name) is retried like a restarting server.
 			err = permanent(err)
 		}
 		a.metrics.errors.WithLabelValues(errorKind(err)).Inc()
@@ -201,6 +196,7 @@ func (a *Applier) session(ctx context.Context) error {
 		return fmt.Errorf("kafka %v: %w", a.cfg.Brokers, err)
 	}
 	defer client.Close()
+	a.reached = true
 	parts, err := client.Partitions(a.cfg.Topic)
 	if err != nil {
 		return fmt.Errorf("kafka topic %s: %w", a.cfg.Topic, err)

@@ -612,12 +612,12 @@ func (p *partition) release(t *txn) {
 			delete(p.keys, k)
 		}
 	}
+	p.m.queueTxns.Set(float64(p.inflight))
+	p.m.queueBytes.Set(float64(p.queued))
 	if t.abandoned {
 		return
 	}
 	p.anyDone = true
-	p.m.queueTxns.Set(float64(p.inflight))
-	p.m.queueBytes.Set(float64(p.queued))
 	if t.next > p.maxDone {
 		p.maxDone = t.next
 		p.m.offset.WithLabelValues(strconv.Itoa(int(p.part))).Set(float64(t.next))
@@ -708,11 +708,12 @@ func (p *partition) applyDDL(ctx context.Context, t *txn, r *event.Record) error
 		p.m.ddl.WithLabelValues("stop").Inc()
 		return permanent(fmt.Errorf("%w: transaction %s at %s partition %d offset %d: %s", ErrDDLStopped, t.gtid, p.topic, p.part, t.first, r.SQL))
 	}
-	if st := replicator.ClassifyStatement(r.SQL, r.DB); st.Object == "TRIGGER" && st.Verb == "CREATE" && p.cfg.Triggers == TriggersStop {
+	if st := replicator.ClassifyStatement(r.SQL, r.DB); st.Object == "TRIGGER" && p.cfg.Triggers == TriggersStop {
 		// A target trigger would fire again for replicated rows (see
-		// Config.Triggers): the DR region does not get it.
+		// Config.Triggers): the DR region does not get it, so it does not
+		// drop it either.
 		p.m.ddl.WithLabelValues("skip_trigger").Inc()
-		log.Warn("CREATE TRIGGER not applied: replicated rows already carry its effects (applier.triggers: stop); recreate it when this region is promoted", "trigger", st.Table)
+		log.Warn(st.Verb+" TRIGGER not applied: replicated rows already carry its effects (applier.triggers: stop); recreate triggers when this region is promoted", "trigger", st.Table)
 		log.Debug("trigger not applied", "sql", r.SQL)
 		return nil
 	}

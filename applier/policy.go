@@ -27,7 +27,7 @@ const (
 	// same list resolve every race to the same row, so they converge.
 	RegionPriority
 	// Auto, the default: source-wins in one-way replication; in a two-way
-	// pair (the target region runs a replicator of its own), region
+	// pair (the target region has run a replicator of its own), region
 	// priority by region name, so both sides resolve a race the same way
 	// without configuring anything.
 	Auto

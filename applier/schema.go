@@ -67,6 +67,7 @@ type schemaCache struct {
 	// The target's triggers are read on first use and again every
 	// triggerRecheck, so a trigger created on the target later is found.
 	stopOnTriggers bool
+	trigMu         sync.Mutex // one trigger read at a time
 	triggers       map[[2]string][]string
 	triggersAt     time.Time
 
@@ -99,17 +100,17 @@ func (s *schemaCache) Version() uint64 {
 
 // plan returns the plan of t, reading the target's schema on first use.
 func (s *schemaCache) plan(ctx context.Context, t *event.Table) (*plan, error) {
+	if s.stopOnTriggers {
+		if err := s.refreshTriggers(ctx); err != nil {
+			return nil, err
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.plans) > 4096 {
 		clear(s.plans)
 	}
 	if s.stopOnTriggers {
-		if time.Since(s.triggersAt) > triggerRecheck {
-			if err := s.readTriggers(ctx); err != nil {
-				return nil, err
-			}
-		}
 		if trg := s.triggers[[2]string{t.DB, t.Name}]; len(trg) > 0 {
 			return nil, permanent(fmt.Errorf("%w: %s has %s on the target; replicated rows already carry the source triggers' effects, so firing them again would duplicate those effects. "+
 				"Drop them on this region (and recreate them when it is promoted), or set applier.triggers: fire if they must run for replicated rows",
@@ -198,28 +199,57 @@ func (s *schemaCache) table(ctx context.Context, db, name string) (*targetTable,
 // triggerRecheck is how often the target's triggers are read again.
 const triggerRecheck = 5 * time.Second
 
+// refreshTriggers reads the target's triggers when they are older than
+// triggerRecheck, outside the cache's lock. The first read is waited for;
+// later ones run in one goroutine while the others go on with the
+// previous answer.
+func (s *schemaCache) refreshTriggers(ctx context.Context) error {
+	s.mu.Lock()
+	stale, never := time.Since(s.triggersAt) > triggerRecheck, s.triggers == nil
+	s.mu.Unlock()
+	if !stale {
+		return nil
+	}
+	if never {
+		s.trigMu.Lock()
+	} else if !s.trigMu.TryLock() {
+		return nil
+	}
+	defer s.trigMu.Unlock()
+	s.mu.Lock()
+	fresh := time.Since(s.triggersAt) <= triggerRecheck
+	s.mu.Unlock()
+	if fresh {
+		return nil // another goroutine read them meanwhile
+	}
+	m, err := s.readTriggers(ctx)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.triggers, s.triggersAt = m, time.Now()
+	s.mu.Unlock()
+	return nil
+}
+
 // readTriggers reads every trigger of the target, by table.
-func (s *schemaCache) readTriggers(ctx context.Context) error {
+func (s *schemaCache) readTriggers(ctx context.Context) (map[[2]string][]string, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT EVENT_OBJECT_SCHEMA, EVENT_OBJECT_TABLE, TRIGGER_NAME
 		FROM information_schema.TRIGGERS ORDER BY EVENT_OBJECT_SCHEMA, EVENT_OBJECT_TABLE, TRIGGER_NAME`)
 	if err != nil {
-		return fmt.Errorf("read the target's triggers: %w", err)
+		return nil, fmt.Errorf("read the target's triggers: %w", err)
 	}
 	defer rows.Close()
 	m := map[[2]string][]string{}
 	for rows.Next() {
 		var db, tbl, n string
 		if err := rows.Scan(&db, &tbl, &n); err != nil {
-			return err
+			return nil, err
 		}
 		k := [2]string{db, tbl}
 		m[k] = append(m[k], "trigger "+quoteIdent(n))
 	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	s.triggers, s.triggersAt = m, time.Now()
-	return nil
+	return m, rows.Err()
 }
 
 // foreignKeys reads the foreign keys that name table db.name as child or

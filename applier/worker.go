@@ -37,8 +37,8 @@ type worker struct {
 	batchPlan  *plan
 	batchBytes int
 
-	// lax: the session's sql_mode is non-strict for the open transaction,
-	// because it stores an ENUM's error value (see enumZero).
+	// lax: the session's sql_mode is non-strict while one record that
+	// stores an ENUM's error value is written (see enumZero).
 	lax bool
 }
 
@@ -57,7 +57,20 @@ const (
 	restoreModeSQL = "SET SESSION sql_mode = @drc_sql_mode"
 )
 
-// relax makes the session non-strict until the transaction ends.
+// strict restores the session's sql_mode after relax.
+func (w *worker) strict(ctx context.Context, t *txn) error {
+	if !w.lax {
+		return nil
+	}
+	if _, err := w.conn.ExecContext(ctx, restoreModeSQL); err != nil {
+		return classifyApply(fmt.Errorf("transaction %s: restore sql_mode: %w", t.gtid, err))
+	}
+	w.lax = false
+	return nil
+}
+
+// relax makes the session non-strict until strict (or the end of the
+// transaction, on an error path).
 func (w *worker) relax(ctx context.Context, t *txn) error {
 	if w.lax {
 		return nil
@@ -143,11 +156,14 @@ func (w *worker) apply(ctx context.Context, t *txn) (err error) {
 			w.lax = false
 		}
 	}()
+	// Whether an earlier transaction was still in flight when this one
+	// started: only then can a foreign-key failure be an ordering one.
+	prevPending := t.prev != nil && !isClosed(t.prev.done)
 	fast, err := w.tryFast(ctx, t)
 	if err == nil && !fast {
 		err = w.applySlow(ctx, t)
 	}
-	if err != nil && isForeignKeyError(err) && t.more == nil && t.prev != nil && !isClosed(t.prev.done) {
+	if err != nil && isForeignKeyError(err) && t.more == nil && prevPending {
 		// A foreign key's other row is written by an earlier transaction
 		// that has not committed yet, and the write-set did not see the
 		// link (a key the target's schema does not declare the same way,
@@ -155,6 +171,7 @@ func (w *worker) apply(ctx context.Context, t *txn) (err error) {
 		// every earlier transaction has committed, in source order.
 		w.p.m.fkOrdered.Inc()
 		w.reset()
+		t.rows = [3]int{} // counted again by the second attempt
 		select {
 		case <-t.prev.done:
 		case <-ctx.Done():
@@ -168,10 +185,9 @@ func (w *worker) apply(ctx context.Context, t *txn) (err error) {
 	}
 	if !fast {
 		if t.abandoned {
-			// Nothing of it commits; the complete copy follows.
-			if _, err := w.conn.ExecContext(ctx, "ROLLBACK"); err != nil {
-				return classifyApply(fmt.Errorf("roll back the incomplete copy of transaction %s: %w", t.gtid, err))
-			}
+			// Nothing of it commits, not even the inserts still batched;
+			// the complete copy follows.
+			w.reset()
 			close(t.done)
 			return nil
 		}
@@ -276,11 +292,30 @@ func (w *worker) observe(t *txn, now time.Time, busy time.Duration) {
 
 // record applies one record, or adds an insert to the pending batch.
 func (w *worker) record(ctx context.Context, t *txn, r *event.Record) error {
-	if enumZero(r) {
-		if err := w.relax(ctx, t); err != nil {
-			return err
-		}
+	if !enumZero(r) {
+		return w.recordOne(ctx, t, r)
 	}
+	// An ENUM error value is stored under a non-strict sql_mode, for this
+	// record's statements only: the rows before it are written first, and
+	// strict mode returns right after it, so it cannot hide a truncation
+	// elsewhere.
+	if err := w.flush(ctx, t); err != nil {
+		return err
+	}
+	if err := w.relax(ctx, t); err != nil {
+		return err
+	}
+	if err := w.recordOne(ctx, t, r); err != nil {
+		return err
+	}
+	if err := w.flush(ctx, t); err != nil {
+		return err
+	}
+	return w.strict(ctx, t)
+}
+
+// recordOne applies one record, or adds an insert to the pending batch.
+func (w *worker) recordOne(ctx context.Context, t *txn, r *event.Record) error {
 	switch r.Op {
 	case event.OpInsert:
 		pl, err := w.p.schema.plan(ctx, r.After.Table)

@@ -357,6 +357,9 @@ func (p *publisher) close() {
 type fencedError struct{ err error }
 
 func (e *fencedError) Error() string {
+	if errors.Is(e.err, sarama.ErrInvalidProducerEpoch) {
+		return "fenced: this replicator's Kafka producer epoch is no longer valid: another replicator for this cluster took over, or a Kafka transaction outlived its timeout; this one stops (kafka: " + kafkaText(e.err) + ")"
+	}
 	return "fenced: another replicator for this cluster took over its Kafka transactional id; this one stops (kafka: " + kafkaText(e.err) + ")"
 }
 func (e *fencedError) Unwrap() error { return e.err }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -26,6 +27,9 @@ type regionStatus struct {
 	// Published is, on the source, the position after the newest
 	// transaction committed to the topic: where the replicator resumes.
 	Published string `json:"published,omitempty"`
+	// KafkaError says why Published could not be read. It is reported but
+	// does not fail status: the databases answer for themselves.
+	KafkaError string `json:"kafka_error,omitempty"`
 	// Checkpoint is the applier's GTID set on the target, per partition.
 	Checkpoint []applier.Checkpoint `json:"checkpoint,omitempty"`
 	CaughtUp   *bool                `json:"caught_up,omitempty"`
@@ -124,7 +128,7 @@ func collectStatus(ctx context.Context, cfg config.Config) (src, dst regionStatu
 		src.Error = err.Error()
 	} else {
 		src.LagSeconds = heartbeatAge(ctx, sdb, cfg.Source.Region)
-		src.Published, src.Error = publishedStatus(ctx, cfg, sdb)
+		src.Published, src.KafkaError, src.Error = publishedStatus(ctx, cfg, sdb)
 	}
 	expiry := binlogExpiry(ctx, sdb)
 
@@ -156,20 +160,20 @@ func collectStatus(ctx context.Context, cfg config.Config) (src, dst regionStatu
 // the source still has every binlog transaction after it. A purged
 // position is an error: the replicator cannot resume, the region needs a
 // new bootstrap.
-func publishedStatus(ctx context.Context, cfg config.Config, sdb *sql.DB) (published, problem string) {
+func publishedStatus(ctx context.Context, cfg config.Config, sdb *sql.DB) (published, kafkaProblem, problem string) {
 	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	pos, ok, err := replicator.PublishedPosition(pctx, replicatorConfig(cfg))
 	if err != nil {
-		return "", fmt.Sprintf("kafka: read the topic's committed position: %v", err)
+		return "", fmt.Sprintf("read the topic's committed position: %v", err), ""
 	}
 	if !ok {
-		return "", ""
+		return "", "", ""
 	}
 	if err := replicator.CheckPurged(ctx, sdb, pos); err != nil {
-		return pos.String(), err.Error()
+		return pos.String(), "", err.Error()
 	}
-	return pos.String(), ""
+	return pos.String(), "", ""
 }
 
 func gtidPosition(ctx context.Context, db *sql.DB, flavor string) (string, error) {
@@ -244,8 +248,12 @@ func writeStatus(w io.Writer, rows ...regionStatus) {
 		if r.CaughtUp != nil {
 			caught = fmt.Sprint(*r.CaughtUp)
 		}
+		problem := r.Error
+		if r.KafkaError != "" {
+			problem = strings.TrimPrefix(problem+"; kafka: "+r.KafkaError, "; ")
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Region, r.Role, dash(r.Position), cp, caught,
-			seconds(r.LagSeconds), seconds(r.PurgeHorizonSeconds), dash(r.Error))
+			seconds(r.LagSeconds), seconds(r.PurgeHorizonSeconds), dash(problem))
 	}
 	tw.Flush()
 }
