@@ -10,6 +10,8 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/drc-dev/drc/internal/mysqlerr"
 )
 
 // Sentinel errors of the applier. Run returns them wrapped, with the
@@ -60,7 +62,7 @@ const (
 
 // isForeignKeyError reports a foreign-key check failure.
 func isForeignKeyError(err error) bool {
-	switch mysqlErrno(err) {
+	switch mysqlerr.Number(err) {
 	case erRowIsReferenced, erNoReferencedRow, erRowIsReferenced1, erNoReferencedRow1:
 		return true
 	}
@@ -90,16 +92,8 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &pe)
 }
 
-func mysqlErrno(err error) uint16 {
-	var me *mysql.MySQLError
-	if errors.As(err, &me) {
-		return me.Number
-	}
-	return 0
-}
-
 func isDupKey(err error) bool {
-	switch mysqlErrno(err) {
+	switch mysqlerr.Number(err) {
 	case erDupEntry, erDupEntryWithKey, erDupUnknownInIndex:
 		return true
 	}
@@ -107,7 +101,7 @@ func isDupKey(err error) bool {
 }
 
 func isLockConflict(err error) bool {
-	n := mysqlErrno(err)
+	n := mysqlerr.Number(err)
 	return n == erLockWaitTimeout || n == erLockDeadlock
 }
 

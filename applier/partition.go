@@ -13,6 +13,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/drc-dev/drc/internal/mysqlerr"
 	"github.com/drc-dev/drc/replicator"
 	"github.com/drc-dev/drc/replicator/event"
 )
@@ -718,7 +719,7 @@ func (p *partition) applyDDL(ctx context.Context, t *txn, r *event.Record) error
 		return nil
 	}
 	if r.DB != "" {
-		if _, err := p.ctl.ExecContext(ctx, "USE "+quoteIdent(r.DB)); err != nil && mysqlErrno(err) != erBadDB {
+		if _, err := p.ctl.ExecContext(ctx, "USE "+quoteIdent(r.DB)); err != nil && mysqlerr.Number(err) != erBadDB {
 			return classifyApply(fmt.Errorf("ddl of transaction %s: USE %s: %w", t.gtid, r.DB, err))
 		}
 	}
@@ -740,7 +741,7 @@ func (p *partition) applyDDL(ctx context.Context, t *txn, r *event.Record) error
 }
 
 func alreadyApplied(err error) bool {
-	switch mysqlErrno(err) {
+	switch mysqlerr.Number(err) {
 	case erTableExists, erBadTable, erDupFieldName, erDupKeyName, erCantDropFieldKey,
 		erDBCreateExists, erDBDropExists, erNoSuchTable, erBadField:
 		return true

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	_ "github.com/go-sql-driver/mysql" // database/sql driver "mysql"
+
+	"github.com/drc-dev/drc/internal/mysqlerr"
 )
 
 // Result is the outcome of a run.
@@ -255,7 +257,7 @@ func targetSession(ctx context.Context, db *sql.DB, writer bool) (*sql.Conn, err
 	}
 	if _, err := conn.ExecContext(ctx, "SET SESSION sql_log_bin = 0"); err != nil {
 		conn.Close()
-		switch mysqlErrno(err) {
+		switch mysqlerr.Number(err) {
 		case erSpecificAccessDenied, erAccessDenied, erDBAccessDenied:
 			return nil, fmt.Errorf("target: %w: %v", ErrNoBinlogPrivilege, err)
 		}

@@ -2,8 +2,6 @@ package bootstrap
 
 import (
 	"errors"
-
-	"github.com/go-sql-driver/mysql"
 )
 
 // Errors of this package, matched with errors.Is. The wrapping error names
@@ -50,11 +48,3 @@ const (
 	erAccessDenied         = 1045
 	erDBAccessDenied       = 1044
 )
-
-func mysqlErrno(err error) uint16 {
-	var me *mysql.MySQLError
-	if errors.As(err, &me) {
-		return me.Number
-	}
-	return 0
-}

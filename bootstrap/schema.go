@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/drc-dev/drc/internal/mysqlerr"
 )
 
 // systemSchemas are never copied.
@@ -190,7 +192,7 @@ func prepareTarget(ctx context.Context, src *sql.DB, conn *sql.Conn, tables []*T
 	var missing []*Table
 	for _, t := range tables {
 		have, err := showCreateTable(ctx, conn, t.DB, t.Name)
-		switch n := mysqlErrno(err); {
+		switch n := mysqlerr.Number(err); {
 		case err == nil:
 			if normalizeCreate(have) != normalizeCreate(t.Create) {
 				differ = append(differ, fmt.Sprintf("%s:\n  source: %s\n  target: %s", t,

@@ -3,7 +3,7 @@ package reconcile
 import (
 	"errors"
 
-	"github.com/go-sql-driver/mysql"
+	"github.com/drc-dev/drc/internal/mysqlerr"
 )
 
 // Errors of this package, matched with errors.Is. The wrapping error names
@@ -33,18 +33,9 @@ const (
 	erNoSuchTable     = 1146
 )
 
-// mysqlErrno returns the server's error number, or 0.
-func mysqlErrno(err error) uint16 {
-	var me *mysql.MySQLError
-	if errors.As(err, &me) {
-		return me.Number
-	}
-	return 0
-}
-
 // isLockConflict reports whether a locking read lost to a writer (timeout or
 // deadlock): the confirmation is retried, not failed.
 func isLockConflict(err error) bool {
-	n := mysqlErrno(err)
+	n := mysqlerr.Number(err)
 	return n == erLockWaitTimeout || n == erLockDeadlock
 }

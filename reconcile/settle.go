@@ -6,6 +6,8 @@ import (
 	"database/sql"
 	"fmt"
 	"time"
+
+	"github.com/drc-dev/drc/internal/mysqlerr"
 )
 
 // checkpoint reads the applier's progress from the target's
@@ -25,7 +27,7 @@ type checkpoint struct {
 func (c *checkpoint) passed(ctx context.Context, pos GTIDSet) (bool, error) {
 	rows, err := c.db.QueryContext(ctx, "SELECT part, gtid_set FROM drc_meta.apply_checkpoint WHERE cluster = ?", c.cluster)
 	if err != nil {
-		if mysqlErrno(err) == erNoSuchTable {
+		if mysqlerr.Number(err) == erNoSuchTable {
 			return false, fmt.Errorf("%w %q: drc_meta.apply_checkpoint does not exist", ErrNoCheckpoint, c.cluster)
 		}
 		return false, fmt.Errorf("read applier checkpoint: %w", err)

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+
+	"github.com/drc-dev/drc/internal/mysqlerr"
 )
 
 // sessionInit gives every connection reconcile uses the same session state on
@@ -383,7 +385,7 @@ func (s *sideConn) selectBatch(ctx context.Context, keys []rowKey, lock bool, ou
 // ADMIN.
 func markRepairs(ctx context.Context, c *sql.Conn) error {
 	if _, err := c.ExecContext(ctx, "SET SESSION sql_log_bin = 0"); err != nil {
-		if n := mysqlErrno(err); n == erAccessDenied || n == 1045 || n == 1044 {
+		if n := mysqlerr.Number(err); n == erAccessDenied || n == 1045 || n == 1044 {
 			return fmt.Errorf("%w: SET SESSION sql_log_bin=0 on the target: %v (grant BINLOG ADMIN or SUPER to the reconcile user, or run without repair and apply the printed SQL yourself)", ErrRepairNotMarked, err)
 		}
 		return fmt.Errorf("SET SESSION sql_log_bin=0 on the target: %w", err)
