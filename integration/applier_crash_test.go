@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -34,37 +33,6 @@ applier: {workers: 4, retry_max_backoff: 2s}
 		t.Fatal(err)
 	}
 	return f
-}
-
-// drcProcess is a drc subcommand run as its own process, so it can be
-// SIGKILLed.
-type drcProcess struct {
-	cmd *exec.Cmd
-	log *os.File
-}
-
-func startDRC(t *testing.T, bin, logPath string, args ...string) *drcProcess {
-	t.Helper()
-	lf, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = lf, lf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &drcProcess{cmd: cmd, log: lf}
-	t.Cleanup(func() { p.kill() })
-	return p
-}
-
-func (p *drcProcess) kill() {
-	if p.cmd.ProcessState == nil {
-		p.cmd.Process.Signal(syscall.SIGKILL)
-		p.cmd.Wait()
-	}
-	p.log.Close()
 }
 
 func applySysbench(ctx context.Context, m *harness.MariaDB, args ...string) *exec.Cmd {
@@ -96,7 +64,7 @@ func TestApplierExactlyOnceUnderCrashes(t *testing.T) {
 		}
 	})
 
-	rep := startDRC(t, bin, logPath, "replicate", "--config", cfgFile)
+	rep := startRole(t, bin, logPath, "replicate", "--config", cfgFile)
 	// Each kill round takes up to about 5 s; make chaos runs 100s of them.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute+time.Duration(chaosKills(20)+chaosKills(10))*5*time.Second)
 	defer cancel()
@@ -112,12 +80,12 @@ func TestApplierExactlyOnceUnderCrashes(t *testing.T) {
 	}
 	kills := func(n int, withReplicator bool) {
 		for i := 0; i < n; i++ {
-			app := startDRC(t, bin, logPath, "apply", "--config", cfgFile)
+			app := startRole(t, bin, logPath, "apply", "--config", cfgFile)
 			time.Sleep(time.Duration(500+rand.IntN(2500)) * time.Millisecond)
-			app.kill()
+			app.sigkill()
 			if withReplicator && i%2 == 0 {
-				rep.kill()
-				rep = startDRC(t, bin, logPath, "replicate", "--config", cfgFile)
+				rep.sigkill()
+				rep = startRole(t, bin, logPath, "replicate", "--config", cfgFile)
 			}
 		}
 	}
@@ -133,10 +101,10 @@ func TestApplierExactlyOnceUnderCrashes(t *testing.T) {
 		t.Fatalf("sysbench run: %v", err)
 	}
 
-	app := startDRC(t, bin, logPath, "apply", "--config", cfgFile)
+	app := startRole(t, bin, logPath, "apply", "--config", cfgFile)
 	waitApplied(t, a, b, cluster, 90*time.Second)
-	app.kill()
-	rep.kill()
+	app.sigkill()
+	rep.sigkill()
 	assertSameTables(t, a, b, "sbtest.sbtest1", "sbtest.sbtest2")
 	if n := conflictCount(t, b, cluster); n != 0 {
 		t.Errorf("conflicts = %d, want 0", n)

@@ -43,10 +43,11 @@ func chaosSeed(t *testing.T) uint64 {
 	return uint64(time.Now().UnixNano())
 }
 
-// role is a drc subcommand run as its own process, watched so that an
-// exit the test did not cause is noticed.
+// role is a drc subcommand run as its own process, so it can be
+// SIGKILLed, and watched, so that an exit the test did not cause is
+// noticed.
 type role struct {
-	name   string
+	name   string // e.g. "apply", "idgen serve"
 	cmd    *exec.Cmd
 	exited chan struct{}
 	err    error // the exit status, once exited is closed
@@ -54,8 +55,14 @@ type role struct {
 	killed bool
 }
 
-func startRole(t *testing.T, bin, logPath, name string, args ...string) *role {
+// startRole runs drc with args (a subcommand and its flags), its output
+// appended to logPath. The test's cleanup SIGKILLs it.
+func startRole(t *testing.T, bin, logPath string, args ...string) *role {
 	t.Helper()
+	name := args[0]
+	if len(args) > 1 && !strings.HasPrefix(args[1], "-") {
+		name += " " + args[1]
+	}
 	lf, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		t.Fatal(err)
@@ -168,8 +175,8 @@ applier: {workers: 4, retry_max_backoff: 2s}
 			t.Logf("applier log (tail):\n%s", tail(appLog, 4000))
 		}
 	})
-	rep := startRole(t, bin, repLog, "replicate", "replicate", "--config", cfgFile)
-	app := startRole(t, bin, appLog, "apply", "apply", "--config", cfgFile)
+	rep := startRole(t, bin, repLog, "replicate", "--config", cfgFile)
+	app := startRole(t, bin, appLog, "apply", "--config", cfgFile)
 
 	ctx, cancel := context.WithTimeout(context.Background(), soak+10*time.Minute)
 	defer cancel()
@@ -217,11 +224,11 @@ applier: {workers: 4, retry_max_backoff: 2s}
 		case 0:
 			faults["kill replicator"]++
 			rep.sigkill()
-			rep = startRole(t, bin, repLog, "replicate", "replicate", "--config", cfgFile)
+			rep = startRole(t, bin, repLog, "replicate", "--config", cfgFile)
 		case 1:
 			faults["kill applier"]++
 			app.sigkill()
-			app = startRole(t, bin, appLog, "apply", "apply", "--config", cfgFile)
+			app = startRole(t, bin, appLog, "apply", "--config", cfgFile)
 		case 2:
 			faults["stop broker"]++
 			k.Stop(t)

@@ -39,8 +39,8 @@ func TestRolesWaitForUnreachableServers(t *testing.T) {
 
 	dir := t.TempDir()
 	repLog, appLog := filepath.Join(dir, "replicate.log"), filepath.Join(dir, "apply.log")
-	rep := startRole(t, bin, repLog, "replicate", "replicate", "--config", cfg)
-	app := startRole(t, bin, appLog, "apply", "apply", "--config", cfg)
+	rep := startRole(t, bin, repLog, "replicate", "--config", cfg)
+	app := startRole(t, bin, appLog, "apply", "--config", cfg)
 	time.Sleep(4 * time.Second)
 	rep.running(t, repLog)
 	app.running(t, appLog)
@@ -86,7 +86,7 @@ func TestRolesExitOnWrongPassword(t *testing.T) {
 	for _, args := range [][]string{{"replicate"}, {"apply"}, {"idgen", "serve"}} {
 		name := strings.Join(args, " ")
 		logPath := filepath.Join(dir, strings.ReplaceAll(name, " ", "_")+".log")
-		r := startRole(t, bin, logPath, name, append(args, "--config", bad)...)
+		r := startRole(t, bin, logPath, append(args, "--config", bad)...)
 		select {
 		case <-r.exited:
 		case <-time.After(30 * time.Second):
