@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/drc-dev/drc/integration/harness"
 )
 
 // TestTwoWayRacesConvergeByDefault: with both appliers stopped, a and b
@@ -15,23 +13,8 @@ import (
 // each side records its conflicts and both end with the same rows: region
 // a's, whose name sorts first.
 func TestTwoWayRacesConvergeByDefault(t *testing.T) {
-	a := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 1, GTIDDomainID: 1})
-	b := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 2, GTIDDomainID: 2})
-	k := harness.SharedKafka(t)
-	ca, cb := harness.UniqueName("ra"), harness.UniqueName("rb")
-	t1, t2 := "drc."+ca, "drc."+cb
-	a.Exec(t, "CREATE DATABASE IF NOT EXISTS drc_meta")
-	b.Exec(t, "CREATE DATABASE IF NOT EXISTS drc_meta")
-	ra := replicatorConfig(a, k, ca, t1)
-	ra.ServerID, ra.StartGTID = 9201, a.BinlogGTIDPos(t)
-	startReplicator(t, ra)
-	rb := replicatorConfig(b, k, cb, t2)
-	rb.Region, rb.ServerID, rb.StartGTID = "b", 9202, b.BinlogGTIDPos(t)
-	startReplicator(t, rb)
-	acB := applyConfig(b, k, ca, t1) // a -> b; Conflict unset: auto
-	acA := applyConfig(a, k, cb, t2) // b -> a
-	acA.Region = "a"
-	appB, appA := startApplier(t, acB), startApplier(t, acA)
+	p := startTwoWay(t, [2]uint32{9201, 9202}) // default conflict policy: auto
+	a, b, ca, cb := p.a, p.b, p.ca, p.cb
 
 	a.Exec(t, "CREATE DATABASE rc", "CREATE TABLE rc.t (id INT PRIMARY KEY, v INT, note VARCHAR(10))")
 	var base []string
@@ -40,8 +23,8 @@ func TestTwoWayRacesConvergeByDefault(t *testing.T) {
 	}
 	a.Exec(t, "INSERT INTO rc.t VALUES "+strings.Join(base, ","))
 	waitApplied(t, a, b, ca, time.Minute)
-	appB.stop(t)
-	appA.stop(t)
+	p.appB.stop(t)
+	p.appA.stop(t)
 
 	// The races, one transaction per row on each side.
 	for i := 1; i <= 20; i++ { // update/update
@@ -61,8 +44,8 @@ func TestTwoWayRacesConvergeByDefault(t *testing.T) {
 		b.Exec(t, fmt.Sprintf("INSERT INTO rc.t VALUES (%d, 2, 'b')", i))
 	}
 
-	startApplier(t, acB)
-	startApplier(t, acA)
+	startApplier(t, p.acB)
+	startApplier(t, p.acA)
 	waitApplied(t, a, b, ca, 2*time.Minute)
 	waitApplied(t, b, a, cb, 2*time.Minute)
 	if d, nd := firstDiffs(t, a, b, "rc.t"); nd > 0 {

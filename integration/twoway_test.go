@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drc-dev/drc/applier"
 	"github.com/drc-dev/drc/integration/harness"
 )
 
@@ -63,30 +64,46 @@ func publishedTxns(t *testing.T, k *harness.Kafka, topic string) ([]wireRecord, 
 // TestTwoWayActiveActive runs a replicator and an applier in each
 // direction between regions a and b, writes on both sides at once, and
 // checks that both converge and that nothing drc applied is published back.
-func TestTwoWayActiveActive(t *testing.T) {
-	a := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 1, GTIDDomainID: 1})
-	b := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 2, GTIDDomainID: 2})
-	k := harness.SharedKafka(t)
-	ca, cb := harness.UniqueName("ca"), harness.UniqueName("cb")
-	t1, t2 := "drc."+ca, "drc."+cb
+// twoWayPair is regions a and b replicating into each other: a replicator
+// per region (clusters ca and cb, topics t1 and t2) and an applier per
+// direction, all in process, with the default conflict policy.
+type twoWayPair struct {
+	a, b       *harness.MariaDB
+	k          *harness.Kafka
+	ca, cb     string
+	t1, t2     string
+	acA, acB   applier.Config // b -> a, a -> b
+	appA, appB *runningApplier
+}
 
+func startTwoWay(t *testing.T, replicaIDs [2]uint32) *twoWayPair {
+	t.Helper()
+	p := &twoWayPair{
+		a:  harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 1, GTIDDomainID: 1}),
+		b:  harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 2, GTIDDomainID: 2}),
+		k:  harness.SharedKafka(t),
+		ca: harness.UniqueName("ca"), cb: harness.UniqueName("cb"),
+	}
+	p.t1, p.t2 = "drc."+p.ca, "drc."+p.cb
 	// A position to start from on each side.
-	a.Exec(t, "CREATE DATABASE IF NOT EXISTS drc_meta")
-	b.Exec(t, "CREATE DATABASE IF NOT EXISTS drc_meta")
-
-	ra := replicatorConfig(a, k, ca, t1)
-	ra.ServerID = 9101
-	ra.StartGTID = a.BinlogGTIDPos(t)
+	p.a.Exec(t, "CREATE DATABASE IF NOT EXISTS drc_meta")
+	p.b.Exec(t, "CREATE DATABASE IF NOT EXISTS drc_meta")
+	ra := replicatorConfig(p.a, p.k, p.ca, p.t1)
+	ra.ServerID, ra.StartGTID = replicaIDs[0], p.a.BinlogGTIDPos(t)
 	startReplicator(t, ra)
-	rb := replicatorConfig(b, k, cb, t2)
-	rb.Region, rb.ServerID = "b", 9102
-	rb.StartGTID = b.BinlogGTIDPos(t)
+	rb := replicatorConfig(p.b, p.k, p.cb, p.t2)
+	rb.Region, rb.ServerID, rb.StartGTID = "b", replicaIDs[1], p.b.BinlogGTIDPos(t)
 	startReplicator(t, rb)
+	p.acB = applyConfig(p.b, p.k, p.ca, p.t1)
+	p.acA = applyConfig(p.a, p.k, p.cb, p.t2)
+	p.acA.Region = "a"
+	p.appB, p.appA = startApplier(t, p.acB), startApplier(t, p.acA)
+	return p
+}
 
-	appB := startApplier(t, applyConfig(b, k, ca, t1)) // a -> b
-	acA := applyConfig(a, k, cb, t2)                   // b -> a
-	acA.Region = "a"
-	appA := startApplier(t, acA)
+func TestTwoWayActiveActive(t *testing.T) {
+	p := startTwoWay(t, [2]uint32{9101, 9102})
+	a, b, k, ca, cb, t1, t2, appA, appB := p.a, p.b, p.k, p.ca, p.cb, p.t1, p.t2, p.appA, p.appB
 
 	// The schema is created on a only: it must reach b and not come back.
 	a.Exec(t, "CREATE DATABASE tw", "CREATE TABLE tw.t (id INT PRIMARY KEY, region CHAR(1), v INT)")
