@@ -14,11 +14,14 @@ import (
 	"github.com/drc-dev/drc/integration/harness"
 )
 
-// buildDRC builds cmd/drc into dir. Until cmd/drc/main.go registers
-// newApplyCmd, an overlay adds it for this build only.
-// drcConfig writes a drc YAML for source a, target b.
-func drcConfig(t *testing.T, dir string, a, b *harness.MariaDB, k *harness.Kafka, cluster, topic, startGTID string) string {
+// drcConfig writes a drc YAML for source a, target b. With via (two
+// proxies), the roles reach a and b through them.
+func drcConfig(t *testing.T, dir string, a, b *harness.MariaDB, k *harness.Kafka, cluster, topic, startGTID string, via ...*harness.Proxy) string {
 	t.Helper()
+	ah, ap, bh, bp := a.Host, a.Port, b.Host, b.Port
+	if len(via) == 2 {
+		ah, ap, bh, bp = via[0].Host, via[0].Port, via[1].Host, via[1].Port
+	}
 	y := fmt.Sprintf(`cluster: %s
 source: {region: a, flavor: mariadb, host: %s, port: %d, user: %s, password: %s}
 target: {region: b, flavor: mariadb, host: %s, port: %d, user: %s, password: %s}
@@ -26,7 +29,7 @@ kafka: {brokers: [%q], topic: %s, version: 3.9.0}
 log: {level: info, format: text}
 replicator: {server_id: %d, heartbeat_interval: 200ms, start_gtid: %q}
 applier: {workers: 4, retry_max_backoff: 2s}
-`, cluster, a.Host, a.Port, a.User, a.Password, b.Host, b.Port, b.User, b.Password, k.Bootstrap, topic,
+`, cluster, ah, ap, a.User, a.Password, bh, bp, b.User, b.Password, k.Bootstrap, topic,
 		7000+rand.IntN(1000), startGTID)
 	f := filepath.Join(dir, "drc.yaml")
 	if err := os.WriteFile(f, []byte(y), 0o600); err != nil {

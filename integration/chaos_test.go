@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -155,19 +154,7 @@ func TestChaosSoak(t *testing.T) {
 	pa := harness.StartProxy(t, a.Addr())
 	pb := harness.StartProxy(t, b.Addr())
 
-	cfgFile := filepath.Join(dir, "drc.yaml")
-	y := fmt.Sprintf(`cluster: %s
-source: {region: a, flavor: mariadb, host: %s, port: %d, user: %s, password: %s}
-target: {region: b, flavor: mariadb, host: %s, port: %d, user: %s, password: %s}
-kafka: {brokers: [%q], topic: %s, version: 3.9.0}
-log: {level: info, format: json}
-replicator: {server_id: %d, heartbeat_interval: 250ms, start_gtid: %q}
-applier: {workers: 4, retry_max_backoff: 2s}
-`, cluster, pa.Host, pa.Port, a.User, a.Password, pb.Host, pb.Port, b.User, b.Password, k.Bootstrap, topic,
-		7000+rng.IntN(1000), a.BinlogGTIDPos(t))
-	if err := os.WriteFile(cfgFile, []byte(y), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgFile := drcConfig(t, dir, a, b, k, cluster, topic, a.BinlogGTIDPos(t), pa, pb)
 	repLog, appLog := filepath.Join(dir, "replicate.log"), filepath.Join(dir, "apply.log")
 	t.Cleanup(func() {
 		if t.Failed() {
