@@ -52,6 +52,7 @@ type role struct {
 	err    error // the exit status, once exited is closed
 	log    *os.File
 	killed bool
+	start  time.Time
 }
 
 // startRole runs drc with args (a subcommand and its flags), its output
@@ -71,7 +72,7 @@ func startRole(t *testing.T, bin, logPath string, args ...string) *role {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	r := &role{name: name, cmd: cmd, exited: make(chan struct{}), log: lf}
+	r := &role{name: name, cmd: cmd, exited: make(chan struct{}), log: lf, start: time.Now()}
 	go func() {
 		r.err = cmd.Wait()
 		close(r.exited)
@@ -102,6 +103,10 @@ func (r *role) sigkill() {
 // sigterm stops the role as systemd would and returns its exit code.
 func (r *role) sigterm(t *testing.T, within time.Duration) int {
 	t.Helper()
+	// A process signalled in its first milliseconds, before Go's runtime
+	// has run main and installed the handler, dies of the signal like any
+	// Unix process; the check is about a role that has started.
+	time.Sleep(time.Until(r.start.Add(time.Second)))
 	r.killed = true
 	r.cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -224,6 +229,9 @@ func TestChaosSoak(t *testing.T) {
 		case 3:
 			faults["freeze broker"]++
 			pid := k.Pid()
+			if pid <= 0 {
+				t.Fatal("the broker is not running") // kill(0) would stop this test's own process group
+			}
 			syscall.Kill(pid, syscall.SIGSTOP)
 			time.Sleep(time.Duration(1000+rng.IntN(5000)) * time.Millisecond)
 			syscall.Kill(pid, syscall.SIGCONT)
@@ -257,7 +265,7 @@ func TestChaosSoak(t *testing.T) {
 	waitApplied(t, a, b, cluster, 3*time.Minute)
 	for _, r := range []*role{rep, app} {
 		if code := r.sigterm(t, 10*time.Second); code != 0 {
-			t.Errorf("%s exited %d on SIGTERM, want 0", r.name, code)
+			t.Errorf("%s exited %d (%v) on SIGTERM, want 0", r.name, code, r.err)
 		}
 	}
 	for _, p := range []string{repLog, appLog} {
