@@ -49,8 +49,8 @@ func enumZero(r *event.Record) bool {
 	return r.After != nil && r.After.HasEnumZero() || r.Before != nil && r.Before.HasEnumZero()
 }
 
-// Statements that switch the session to a non-strict sql_mode for one
-// transaction, and back.
+// Statements that switch the session to a non-strict sql_mode around one
+// record's statements, and back.
 const (
 	laxModeSQL = "SET @drc_sql_mode = @@SESSION.sql_mode, " +
 		"SESSION sql_mode = REPLACE(REPLACE(@@SESSION.sql_mode, 'STRICT_TRANS_TABLES', ''), 'STRICT_ALL_TABLES', '')"
