@@ -54,20 +54,7 @@ const (
 	erLockDeadlock      = 1213
 	erDupEntryWithKey   = 1586
 	erDupUnknownInIndex = 1859
-	erRowIsReferenced   = 1451 // ER_ROW_IS_REFERENCED_2: a child row exists
-	erNoReferencedRow   = 1452 // ER_NO_REFERENCED_ROW_2: the parent row is missing
-	erRowIsReferenced1  = 1217
-	erNoReferencedRow1  = 1216
 )
-
-// isForeignKeyError reports a foreign-key check failure.
-func isForeignKeyError(err error) bool {
-	switch mysqlerr.Number(err) {
-	case erRowIsReferenced, erNoReferencedRow, erRowIsReferenced1, erNoReferencedRow1:
-		return true
-	}
-	return false
-}
 
 // permanentError marks a failure that a restart from the checkpoint
 // cannot fix.

@@ -51,7 +51,6 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
-
 		heartbeatTS: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "drc_applier_last_heartbeat_timestamp_seconds",
 			Help: "Source time of the newest heartbeat applied; time() minus it is the lag also while nothing arrives.",

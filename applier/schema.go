@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -99,26 +101,28 @@ func (s *schemaCache) Version() uint64 {
 }
 
 // plan returns the plan of t, reading the target's schema on first use.
+// The trigger check is made when a plan is built; a change in the
+// target's triggers drops every plan, so each is checked again.
 func (s *schemaCache) plan(ctx context.Context, t *event.Table) (*plan, error) {
-	if s.stopOnTriggers {
+	s.mu.Lock()
+	if s.stopOnTriggers && time.Since(s.triggersAt) > triggerRecheck {
+		s.mu.Unlock()
 		if err := s.refreshTriggers(ctx); err != nil {
 			return nil, err
 		}
+		s.mu.Lock()
 	}
-	s.mu.Lock()
 	defer s.mu.Unlock()
+	if p, ok := s.plans[t]; ok {
+		return p, nil
+	}
 	if len(s.plans) > 4096 {
 		clear(s.plans)
 	}
-	if s.stopOnTriggers {
-		if trg := s.triggers[[2]string{t.DB, t.Name}]; len(trg) > 0 {
-			return nil, permanent(fmt.Errorf("%w: %s has %s on the target; replicated rows already carry the source triggers' effects, so firing them again would duplicate those effects. "+
-				"Drop them on this region (and recreate them when it is promoted), or set applier.triggers: fire if they must run for replicated rows",
-				ErrTriggers, qualify(t.DB, t.Name), strings.Join(trg, ", ")))
-		}
-	}
-	if p, ok := s.plans[t]; ok {
-		return p, nil
+	if trg := s.triggers[[2]string{t.DB, t.Name}]; s.stopOnTriggers && len(trg) > 0 {
+		return nil, permanent(fmt.Errorf("%w: %s has %s on the target; replicated rows already carry the source triggers' effects, so firing them again would duplicate those effects. "+
+			"Drop them on this region (and recreate them when it is promoted), or set applier.triggers: fire if they must run for replicated rows",
+			ErrTriggers, qualify(t.DB, t.Name), strings.Join(trg, ", ")))
 	}
 	tt, err := s.table(ctx, t.DB, t.Name)
 	if err != nil {
@@ -191,7 +195,6 @@ func (s *schemaCache) table(ctx context.Context, db, name string) (*targetTable,
 	if tt.fkeys, err = s.foreignKeys(ctx, db, name); err != nil {
 		return nil, err
 	}
-
 	s.tables[key] = tt
 	return tt, nil
 }
@@ -205,11 +208,8 @@ const triggerRecheck = 5 * time.Second
 // previous answer.
 func (s *schemaCache) refreshTriggers(ctx context.Context) error {
 	s.mu.Lock()
-	stale, never := time.Since(s.triggersAt) > triggerRecheck, s.triggers == nil
+	never := s.triggers == nil
 	s.mu.Unlock()
-	if !stale {
-		return nil
-	}
 	if never {
 		s.trigMu.Lock()
 	} else if !s.trigMu.TryLock() {
@@ -227,6 +227,12 @@ func (s *schemaCache) refreshTriggers(ctx context.Context) error {
 		return err
 	}
 	s.mu.Lock()
+	if !maps.EqualFunc(s.triggers, m, slices.Equal) {
+		// A plan was checked against the old triggers: build them again
+		// (and let workers drop the statements prepared for the old ones).
+		clear(s.plans)
+		s.version++
+	}
 	s.triggers, s.triggersAt = m, time.Now()
 	s.mu.Unlock()
 	return nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/drc-dev/drc/internal/mysqlerr"
 	"github.com/drc-dev/drc/replicator/event"
 )
 
@@ -163,7 +164,7 @@ func (w *worker) apply(ctx context.Context, t *txn) (err error) {
 	if err == nil && !fast {
 		err = w.applySlow(ctx, t)
 	}
-	if err != nil && isForeignKeyError(err) && t.more == nil && prevPending {
+	if err != nil && mysqlerr.ForeignKey(err) && t.more == nil && prevPending {
 		// A foreign key's other row is written by an earlier transaction
 		// that has not committed yet, and the write-set did not see the
 		// link (a key the target's schema does not declare the same way,

@@ -113,7 +113,7 @@ func (c Config) Validate() error {
 	}
 	checkConflict("applier.conflict", a.Conflict, bad)
 	checkDDL("applier.ddl", a.DDL, bad)
-	if a.Triggers != "stop" && a.Triggers != "fire" {
+	if a.Triggers != applier.TriggersStop && a.Triggers != applier.TriggersFire {
 		bad("applier.triggers", "must be stop or fire, got %q", a.Triggers)
 	}
 	for i, t := range a.Tables {

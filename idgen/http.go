@@ -36,8 +36,8 @@ func (s *Server) routes(m *metrics, reg *prometheus.Registry) http.Handler {
 	notFound := func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such path %q; see /v1/ids, /v1/ids/{id}, /healthz, /metrics", r.URL.Path))
 	}
-	mux.Handle("/", h.wrap("other", false, notFound))
 	other := h.wrap("other", false, notFound)
+	mux.Handle("/", other)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// ServeMux answers a path that is not clean ("/v1/ids/../x") with
 		// an HTML redirect; this API answers JSON, and no client of it

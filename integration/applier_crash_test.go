@@ -44,20 +44,27 @@ func applySysbench(ctx context.Context, m *harness.MariaDB, args ...string) *exe
 	return exec.CommandContext(ctx, "sysbench", append(base, args...)...)
 }
 
+// sbtestPair starts regions a and b (server and GTID domain ids ida, idb),
+// each with an empty sbtest database whose tables and rows replicate, and
+// names a fresh cluster (prefix_...) and its topic.
+func sbtestPair(t *testing.T, ida, idb uint32, prefix string) (a, b *harness.MariaDB, k *harness.Kafka, cluster, topic string) {
+	t.Helper()
+	a = harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: ida, GTIDDomainID: ida})
+	b = harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: idb, GTIDDomainID: idb})
+	k = harness.SharedKafka(t)
+	cluster = harness.UniqueName(prefix)
+	a.Exec(t, "CREATE DATABASE sbtest")
+	b.Exec(t, "CREATE DATABASE sbtest")
+	return a, b, k, cluster, "drc." + cluster
+}
+
 // TestApplierExactlyOnceUnderCrashes SIGKILLs the applier at random moments
 // while sysbench writes to a, then the applier and the replicator both;
 // after draining, b matches a table by table and no conflict was recorded.
 func TestApplierExactlyOnceUnderCrashes(t *testing.T) {
 	dir := t.TempDir()
 	bin := drcBinary(t)
-	a := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 1, GTIDDomainID: 1})
-	b := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 2, GTIDDomainID: 2})
-	k := harness.SharedKafka(t)
-	cluster := harness.UniqueName("crash")
-	topic := "drc." + cluster
-	// The database exists on both sides; its tables and rows replicate.
-	a.Exec(t, "CREATE DATABASE sbtest")
-	b.Exec(t, "CREATE DATABASE sbtest")
+	a, b, k, cluster, topic := sbtestPair(t, 1, 2, "crash")
 	cfgFile := drcConfig(t, dir, a, b, k, cluster, topic, a.BinlogGTIDPos(t))
 	logPath := filepath.Join(dir, "drc.log")
 	t.Cleanup(func() {

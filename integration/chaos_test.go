@@ -149,13 +149,7 @@ func TestChaosSoak(t *testing.T) {
 
 	dir := t.TempDir()
 	bin := drcBinary(t)
-	a := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 81, GTIDDomainID: 81})
-	b := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 82, GTIDDomainID: 82})
-	k := harness.SharedKafka(t)
-	cluster := harness.UniqueName("chaos")
-	topic := "drc." + cluster
-	a.Exec(t, "CREATE DATABASE sbtest")
-	b.Exec(t, "CREATE DATABASE sbtest")
+	a, b, k, cluster, topic := sbtestPair(t, 81, 82, "chaos")
 	pa := harness.StartProxy(t, a.Addr())
 	pb := harness.StartProxy(t, b.Addr())
 

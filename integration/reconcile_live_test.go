@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/drc-dev/drc/integration/harness"
 	"github.com/drc-dev/drc/reconcile"
 )
 
@@ -14,13 +13,7 @@ import (
 // paused for several seconds, then resumed. Lag must never show as drift:
 // the only difference reported is the one injected on b.
 func TestReconcileWithLaggingApplier(t *testing.T) {
-	a := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 71, GTIDDomainID: 71})
-	b := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 72, GTIDDomainID: 72})
-	k := harness.SharedKafka(t)
-	cluster := harness.UniqueName("rclive")
-	topic := "drc." + cluster
-	a.Exec(t, "CREATE DATABASE sbtest")
-	b.Exec(t, "CREATE DATABASE sbtest")
+	a, b, k, cluster, topic := sbtestPair(t, 71, 72, "rclive")
 
 	rcfg := replicatorConfig(a, k, cluster, topic)
 	rcfg.StartGTID = a.BinlogGTIDPos(t)

@@ -39,6 +39,9 @@ type kafkaError struct{ err error }
 func (e *kafkaError) Error() string { return e.err.Error() }
 func (e *kafkaError) Unwrap() error { return e.err }
 
+// errorKinds are the labels errorKind gives.
+var errorKinds = []string{"preflight", "ddl", "purged", "kafka", "mysql", "other"}
+
 // errorKind labels the errors metric.
 func errorKind(err error) string {
 	var me *mysql.MyError

@@ -34,7 +34,6 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "drc_replicator_transactions_total", Help: "Binlog transactions published."}),
 		kafkaTxns: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "drc_replicator_kafka_transactions_total", Help: "Kafka transactions committed."}),
-
 		lastSeq: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "drc_replicator_gtid_sequence", Help: "Sequence number of the newest published GTID, by domain (MariaDB) or source UUID (MySQL)."},
 			[]string{"source"}),
@@ -59,8 +58,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}
 		return max(0, time.Since(time.Unix(0, ts)).Seconds())
 	})
-	for _, k := range []string{"preflight", "ddl", "purged", "kafka", "mysql", "other"} {
-		m.errors.WithLabelValues(k) // every series exists from start, at 0 (errorKind's labels)
+	for _, k := range errorKinds {
+		m.errors.WithLabelValues(k) // every series exists from start, at 0
 	}
 	for _, c := range []prometheus.Collector{m.events, m.bytes, m.txns, m.kafkaTxns, m.lag, m.lastSeq, m.purgeHorizon, m.errors, m.skipped} {
 		if err := reg.Register(c); err != nil {

@@ -48,6 +48,17 @@ func Denied(err error) bool {
 	return false
 }
 
+// ForeignKey reports a foreign-key check failure: the parent row is
+// missing, or a child row still references the row.
+func ForeignKey(err error) bool {
+	switch Number(err) {
+	case gomysql.ER_NO_REFERENCED_ROW_2, gomysql.ER_ROW_IS_REFERENCED_2,
+		gomysql.ER_NO_REFERENCED_ROW, gomysql.ER_ROW_IS_REFERENCED:
+		return true
+	}
+	return false
+}
+
 // Error numbers that go-mysql's table lacks.
 const (
 	erAccessDeniedChangeUser = 1873 // ER_ACCESS_DENIED_CHANGE_USER_ERROR

@@ -31,6 +31,7 @@ func TestClassify(t *testing.T) {
 		{"shutdown", &mysql.MySQLError{Number: 1053}, false, false, true},
 		{"timeout", context.DeadlineExceeded, false, false, true},
 		{"syntax", &mysql.MySQLError{Number: 1064}, false, false, false},
+		{"foreign key", &mysql.MySQLError{Number: 1452}, false, false, false},
 		{"other", errors.New("something"), false, false, false},
 	} {
 		if got := Denied(tc.err); got != tc.denied {
@@ -41,6 +42,9 @@ func TestClassify(t *testing.T) {
 		}
 		if got := Unreachable(tc.err); got != tc.unreachable {
 			t.Errorf("%s: Unreachable = %v", tc.name, got)
+		}
+		if got := ForeignKey(tc.err); got != (tc.name == "foreign key") {
+			t.Errorf("%s: ForeignKey = %v", tc.name, got)
 		}
 	}
 }

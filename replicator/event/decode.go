@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 )
 
@@ -364,35 +365,35 @@ func decodeImage(t *Table, raw []byte, jsonNull, enumZero []string) (*Row, error
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range jsonNull {
-		i := t.ColumnIndex(name)
-		switch {
-		case i < 0:
-			return nil, fmt.Errorf("json_null names unknown column %q", name)
-		case t.Columns[i].Kind != KindJSON:
-			return nil, fmt.Errorf("json_null names column %q of type %s, want json", name, t.Columns[i].typeText)
-		case !bytes.Equal(row.Values[i], []byte("null")):
-			return nil, fmt.Errorf("json_null names column %q whose value is not null", name)
-		case row.IsJSONNull(i):
-			return nil, fmt.Errorf("json_null names column %q twice", name)
-		}
-		row.jsonNull = append(row.jsonNull, i)
+	if row.jsonNull, err = markedColumns(t, row, "json_null", jsonNull, KindJSON, "null"); err != nil {
+		return nil, err
 	}
-	for _, name := range enumZero {
-		i := t.ColumnIndex(name)
-		switch {
-		case i < 0:
-			return nil, fmt.Errorf("enum_zero names unknown column %q", name)
-		case t.Columns[i].Kind != KindEnum:
-			return nil, fmt.Errorf("enum_zero names column %q of type %s, want enum", name, t.Columns[i].typeText)
-		case !bytes.Equal(row.Values[i], []byte(`""`)):
-			return nil, fmt.Errorf("enum_zero names column %q whose value is not \"\"", name)
-		case row.IsEnumZero(i):
-			return nil, fmt.Errorf("enum_zero names column %q twice", name)
-		}
-		row.enumZero = append(row.enumZero, i)
+	if row.enumZero, err = markedColumns(t, row, "enum_zero", enumZero, KindEnum, `""`); err != nil {
+		return nil, err
 	}
 	return row, nil
+}
+
+// markedColumns checks the names a marks field (json_null, enum_zero)
+// lists against the image: each a column of kind, whose value in the image
+// is value, named once. It returns their indexes.
+func markedColumns(t *Table, row *Row, field string, names []string, kind Kind, value string) ([]int, error) {
+	var idx []int
+	for _, name := range names {
+		i := t.ColumnIndex(name)
+		switch {
+		case i < 0:
+			return nil, fmt.Errorf("%s names unknown column %q", field, name)
+		case t.Columns[i].Kind != kind:
+			return nil, fmt.Errorf("%s names column %q of type %s, want %s", field, name, t.Columns[i].typeText, kind)
+		case string(row.Values[i]) != value:
+			return nil, fmt.Errorf("%s names column %q whose value is not %s", field, name, value)
+		case slices.Contains(idx, i):
+			return nil, fmt.Errorf("%s names column %q twice", field, name)
+		}
+		idx = append(idx, i)
+	}
+	return idx, nil
 }
 
 // The scanner below splits records without copying and checks, in the same

@@ -3,6 +3,7 @@ package event
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 )
 
 // Row is one row image: a value per column of its Table, in column order.
@@ -37,25 +38,11 @@ type Row struct {
 
 // IsJSONNull reports whether column i holds the JSON null literal (not SQL
 // NULL) in a MySQL JSON column.
-func (r *Row) IsJSONNull(i int) bool {
-	for _, j := range r.jsonNull {
-		if j == i {
-			return true
-		}
-	}
-	return false
-}
+func (r *Row) IsJSONNull(i int) bool { return slices.Contains(r.jsonNull, i) }
 
 // IsEnumZero reports whether ENUM column i holds index 0, the error value,
 // rather than a member.
-func (r *Row) IsEnumZero(i int) bool {
-	for _, j := range r.enumZero {
-		if j == i {
-			return true
-		}
-	}
-	return false
-}
+func (r *Row) IsEnumZero(i int) bool { return slices.Contains(r.enumZero, i) }
 
 // HasEnumZero reports whether any ENUM column holds index 0.
 func (r *Row) HasEnumZero() bool { return len(r.enumZero) > 0 }
