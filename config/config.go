@@ -96,16 +96,23 @@ type TablePolicy struct {
 	Table    string `mapstructure:"table" yaml:"table"`
 	Conflict string `mapstructure:"conflict" yaml:"conflict"`
 	DDL      string `mapstructure:"ddl" yaml:"ddl"`
+	// IDColumns must hold drc IDs issued in the region the row was
+	// written in (idgen); ForeignID overrides applier.foreign_id.
+	IDColumns []string `mapstructure:"id_columns" yaml:"id_columns"`
+	ForeignID string   `mapstructure:"foreign_id" yaml:"foreign_id"`
 }
 
 // Applier is the `drc apply` section.
 type Applier struct {
-	Workers         int           `mapstructure:"workers" yaml:"workers"`
-	MaxQueueBytes   int           `mapstructure:"max_queue_bytes" yaml:"max_queue_bytes"`
-	ConsumerGroup   string        `mapstructure:"consumer_group" yaml:"consumer_group"`
-	Conflict        string        `mapstructure:"conflict" yaml:"conflict"`
-	DDL             string        `mapstructure:"ddl" yaml:"ddl"`
-	Triggers        string        `mapstructure:"triggers" yaml:"triggers"`
+	Workers       int    `mapstructure:"workers" yaml:"workers"`
+	MaxQueueBytes int    `mapstructure:"max_queue_bytes" yaml:"max_queue_bytes"`
+	ConsumerGroup string `mapstructure:"consumer_group" yaml:"consumer_group"`
+	Conflict      string `mapstructure:"conflict" yaml:"conflict"`
+	DDL           string `mapstructure:"ddl" yaml:"ddl"`
+	Triggers      string `mapstructure:"triggers" yaml:"triggers"`
+	// ForeignID is what a row whose ID column holds another region's ID
+	// (or no drc ID) does: stop or record (apply it, record the conflict).
+	ForeignID       string        `mapstructure:"foreign_id" yaml:"foreign_id"`
 	Tables          []TablePolicy `mapstructure:"tables" yaml:"tables"`
 	RetryMaxBackoff time.Duration `mapstructure:"retry_max_backoff" yaml:"retry_max_backoff"`
 }
@@ -113,20 +120,24 @@ type Applier struct {
 // IDGen is the `drc idgen serve` section. Leases live in MySQL, which is
 // the source block unless mysql.host is set.
 type IDGen struct {
-	Listen         string        `mapstructure:"listen" yaml:"listen"`
-	RegionID       int           `mapstructure:"region_id" yaml:"region_id"`
-	RegionBits     int           `mapstructure:"region_bits" yaml:"region_bits"`
-	NodeBits       int           `mapstructure:"node_bits" yaml:"node_bits"`
-	SequenceBits   int           `mapstructure:"sequence_bits" yaml:"sequence_bits"`
-	TimeUnit       time.Duration `mapstructure:"time_unit" yaml:"time_unit"`
-	StartTime      string        `mapstructure:"start_time" yaml:"start_time"`
-	LeaseTTL       time.Duration `mapstructure:"lease_ttl" yaml:"lease_ttl"`
-	MaxClockWait   time.Duration `mapstructure:"max_clock_wait" yaml:"max_clock_wait"`
-	BackwardBudget time.Duration `mapstructure:"backward_budget" yaml:"backward_budget"`
-	MaxCount       int           `mapstructure:"max_count" yaml:"max_count"`
-	Token          string        `mapstructure:"token" yaml:"token"`
-	TokenFile      string        `mapstructure:"token_file" yaml:"token_file"`
-	MySQL          MySQL         `mapstructure:"mysql" yaml:"mysql"`
+	Listen   string `mapstructure:"listen" yaml:"listen"`
+	RegionID int    `mapstructure:"region_id" yaml:"region_id"`
+	// Regions numbers every region by name (the same map in every region's
+	// file): the applier's ID guard and reconcile --id-ranges read it, and
+	// decomposed IDs show the name beside the number.
+	Regions        map[string]int `mapstructure:"regions" yaml:"regions"`
+	RegionBits     int            `mapstructure:"region_bits" yaml:"region_bits"`
+	NodeBits       int            `mapstructure:"node_bits" yaml:"node_bits"`
+	SequenceBits   int            `mapstructure:"sequence_bits" yaml:"sequence_bits"`
+	TimeUnit       time.Duration  `mapstructure:"time_unit" yaml:"time_unit"`
+	StartTime      string         `mapstructure:"start_time" yaml:"start_time"`
+	LeaseTTL       time.Duration  `mapstructure:"lease_ttl" yaml:"lease_ttl"`
+	MaxClockWait   time.Duration  `mapstructure:"max_clock_wait" yaml:"max_clock_wait"`
+	BackwardBudget time.Duration  `mapstructure:"backward_budget" yaml:"backward_budget"`
+	MaxCount       int            `mapstructure:"max_count" yaml:"max_count"`
+	Token          string         `mapstructure:"token" yaml:"token"`
+	TokenFile      string         `mapstructure:"token_file" yaml:"token_file"`
+	MySQL          MySQL          `mapstructure:"mysql" yaml:"mysql"`
 }
 
 // Reconcile is the `drc reconcile` section.
@@ -162,7 +173,7 @@ func Default() Config {
 			FlushInterval: 20 * time.Millisecond, MaxBatchBytes: 4 << 20,
 		},
 		Applier: Applier{
-			Workers: 4, MaxQueueBytes: 64 << 20, Conflict: "auto", DDL: "apply", Triggers: "stop",
+			Workers: 4, MaxQueueBytes: 64 << 20, Conflict: "auto", DDL: "apply", Triggers: "stop", ForeignID: "stop",
 			RetryMaxBackoff: 5 * time.Second,
 		},
 		IDGen: IDGen{

@@ -6,6 +6,7 @@ import (
 	"os"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -65,6 +66,7 @@ func Parse(data []byte, lookupEnv func(string) (string, bool)) (Config, error) {
 	var cfg Config
 	err := v.UnmarshalExact(&cfg, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
 		durationHook,
+		regionsHook,
 		mapstructure.StringToSliceHookFunc(","),
 	)))
 	if err != nil {
@@ -221,4 +223,26 @@ func durationHook(from, to reflect.Type, data any) (any, error) {
 		return nil, fmt.Errorf("invalid duration %q: want a number with a unit, e.g. 500ms, 5s, 1m", s)
 	}
 	return d, nil
+}
+
+// regionsHook decodes idgen.regions given as text, as an environment
+// variable gives it: "a=0,b=1".
+func regionsHook(from, to reflect.Type, data any) (any, error) {
+	if from.Kind() != reflect.String || to != reflect.TypeFor[map[string]int]() {
+		return data, nil
+	}
+	s, _ := data.(string)
+	out := map[string]int{}
+	for _, kv := range strings.Split(s, ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		name, num, ok := strings.Cut(kv, "=")
+		n, err := strconv.Atoi(strings.TrimSpace(num))
+		if !ok || err != nil {
+			return nil, fmt.Errorf("invalid region numbering %q: want name=number pairs, e.g. a=0,b=1", s)
+		}
+		out[strings.TrimSpace(name)] = n
+	}
+	return out, nil
 }

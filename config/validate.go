@@ -5,8 +5,10 @@ import (
 
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -102,6 +104,7 @@ func (c Config) Validate() error {
 	}
 
 	a := c.Applier
+	idColumns := false
 	if a.Workers < 1 || a.Workers > 256 {
 		bad("applier.workers", "must be 1..256, got %d", a.Workers)
 	}
@@ -125,7 +128,19 @@ func (c Config) Validate() error {
 		if t.DDL != "" {
 			checkDDL(key+".ddl", t.DDL, bad)
 		}
+		for j, col := range t.IDColumns {
+			if col == "" || len(col) > 64 {
+				bad(fmt.Sprintf("%s.id_columns[%d]", key, j), "must be a column name of 1-64 characters, got %q", col)
+			}
+		}
+		if t.ForeignID != "" {
+			checkForeignID(key+".foreign_id", t.ForeignID, bad)
+		}
+		if len(t.IDColumns) > 0 {
+			idColumns = true
+		}
 	}
+	checkForeignID("applier.foreign_id", a.ForeignID, bad)
 
 	g := c.IDGen
 	if _, _, err := net.SplitHostPort(g.Listen); err != nil {
@@ -163,6 +178,7 @@ func (c Config) Validate() error {
 	if g.MySQL.Host != "" {
 		g.MySQL.validate("idgen.mysql", bad)
 	}
+	c.validateRegions(idColumns, bad)
 
 	rc := c.Reconcile
 	for i, t := range rc.Tables {
@@ -192,6 +208,56 @@ func (c Config) Validate() error {
 		bad("bootstrap.chunk_rows", "must be 1..1000000, got %d", b.ChunkRows)
 	}
 	return errors.Join(errs...)
+}
+
+// validateRegions checks idgen.regions: names and numbers unique and in
+// range, the idgen's own region numbered as region_id says, and every
+// region of the pair numbered when an ID guard needs them.
+func (c Config) validateRegions(idColumns bool, bad func(string, string, ...any)) {
+	g := c.IDGen
+	names := make(map[int]string, len(g.Regions))
+	for _, name := range slices.Sorted(maps.Keys(g.Regions)) {
+		n := g.Regions[name]
+		key := "idgen.regions." + name
+		if !regionRE.MatchString(name) {
+			bad(key, "region name must be 1-32 lower-case letters, digits or '-'")
+		}
+		if n < 0 || g.RegionBits >= 1 && g.RegionBits < 31 && n >= 1<<g.RegionBits {
+			bad(key, "must be 0..%d for region_bits %d, got %d", 1<<g.RegionBits-1, g.RegionBits, n)
+		}
+		if other, dup := names[n]; dup {
+			bad(key, "number %d is also region %s's; each region needs its own", n, other)
+		}
+		names[n] = name
+	}
+	if n, ok := g.Regions[c.IDGenRegion()]; ok && g.RegionID != 0 && g.RegionID != n {
+		bad("idgen.region_id", "is %d but idgen.regions numbers region %s %d", g.RegionID, c.IDGenRegion(), n)
+	}
+	if idColumns {
+		for _, r := range []string{c.Source.Region, c.Target.Region} {
+			if _, ok := g.Regions[r]; !ok && r != "" {
+				bad("idgen.regions", "must number region %s: applier.tables[].id_columns are checked against the region each row was written in", r)
+			}
+		}
+	}
+}
+
+// IDGenRegion is the region the idgen section serves: idgen.mysql's region
+// when it names its own server, else the source's.
+func (c Config) IDGenRegion() string {
+	if c.IDGen.MySQL.Host != "" && c.IDGen.MySQL.Region != "" {
+		return c.IDGen.MySQL.Region
+	}
+	return c.Source.Region
+}
+
+// IDGenRegionID is idgen.region_id, or the number idgen.regions gives the
+// idgen's region when region_id is left at 0.
+func (c Config) IDGenRegionID() int {
+	if n, ok := c.IDGen.Regions[c.IDGenRegion()]; ok && c.IDGen.RegionID == 0 {
+		return n
+	}
+	return c.IDGen.RegionID
 }
 
 func (m MySQL) validate(key string, bad func(string, string, ...any)) {
@@ -229,6 +295,12 @@ func checkPattern(key, p string, bad func(string, string, ...any)) {
 
 func checkConflict(key, v string, bad func(string, string, ...any)) {
 	if _, err := applier.ParseConflictPolicy(v); err != nil {
+		bad(key, "%v", err)
+	}
+}
+
+func checkForeignID(key, v string, bad func(string, string, ...any)) {
+	if _, err := applier.ParseForeignIDPolicy(v); err != nil {
 		bad(key, "%v", err)
 	}
 }

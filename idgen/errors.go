@@ -56,6 +56,15 @@ var (
 
 	// ErrInvalidID: a string or number is not an ID of the layout.
 	ErrInvalidID = errors.New("idgen: invalid id")
+
+	// ErrNotDRCID: a value in a column that must hold drc IDs was not
+	// issued by idgen at all (zero, an AUTO_INCREMENT value, a time in the
+	// future). See Layout.Check.
+	ErrNotDRCID = errors.New("idgen: not a drc id")
+
+	// ErrForeignID: an ID was issued in another region than the one the row
+	// was written in. See Layout.Check.
+	ErrForeignID = errors.New("idgen: id of another region")
 )
 
 // IsRetryable reports whether err is a transient refusal to issue: the same

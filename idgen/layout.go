@@ -194,3 +194,45 @@ func (l *Layout) UnmarshalJSON(b []byte) error {
 		RegionBits: j.RegionBits, NodeBits: j.NodeBits}
 	return nil
 }
+
+// Fields splits id into its parts with shifts and masks only: no
+// allocation, for per-row checks. It agrees with Decompose, which uses
+// sonyflake's own functions (tested).
+func (l Layout) Fields(id int64) (elapsed int64, sequence, region, node int) {
+	node = int(id & (1<<l.NodeBits - 1))
+	region = int(id >> l.NodeBits & (1<<l.RegionBits - 1))
+	sequence = int(id >> l.MachineBits() & (1<<l.SequenceBits - 1))
+	elapsed = id >> (l.MachineBits() + l.SequenceBits)
+	return elapsed, sequence, region, node
+}
+
+// MaxSkew is how far in the future of the checking clock an ID's time may
+// be and still count as issued by idgen: clocks of different hosts differ,
+// and a row is checked after it was written. An ID further ahead was not
+// made by a node of this layout.
+const MaxSkew = time.Hour
+
+// Check reports why id is not an ID issued by region under this layout, or
+// nil when it is. now is the checking clock. It does not allocate on
+// success.
+//
+// An ID is not a drc ID when it is zero or negative, when its time part is
+// zero (a small number such as an AUTO_INCREMENT value: no node issues IDs
+// in the layout's first time unit), or when its time is more than MaxSkew
+// after now. An ID of another region is ErrForeignID.
+func (l Layout) Check(id int64, region int, now time.Time) error {
+	if id <= 0 {
+		return fmt.Errorf("%w: %d is not positive", ErrNotDRCID, id)
+	}
+	elapsed, _, r, _ := l.Fields(id)
+	if elapsed == 0 {
+		return fmt.Errorf("%w: %d has no time part (%d < 2^%d): not issued by idgen", ErrNotDRCID, id, id, 63-l.TimeBits())
+	}
+	if elapsed > l.unitOf(now.Add(MaxSkew)) {
+		return fmt.Errorf("%w: %d would have been issued at %s, in the future", ErrNotDRCID, id, l.timeOf(elapsed).Format(time.RFC3339Nano))
+	}
+	if r != region {
+		return fmt.Errorf("%w: %d belongs to region %d, not %d", ErrForeignID, id, r, region)
+	}
+	return nil
+}

@@ -3,6 +3,7 @@ package idgen
 import (
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -149,4 +150,82 @@ func FuzzParseIDDecompose(f *testing.F) {
 			t.Fatalf("Decompose(%d) = %+v composes back to %d", id, p, back)
 		}
 	})
+}
+
+func TestFieldsAgreeWithDecompose(t *testing.T) {
+	for _, l := range []Layout{DefaultLayout(), {TimeUnit: 10 * time.Millisecond, StartTime: DefaultLayout().StartTime,
+		SequenceBits: 8, RegionBits: 3, NodeBits: 13}} {
+		sf, err := l.sonyflake()
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := time.Date(2026, 3, 4, 5, 6, 7, 80_000_000, time.UTC)
+		for _, c := range []struct{ seq, region, node int }{{0, 0, 0}, {200, 5, 99}, {1<<l.SequenceBits - 1, 1<<l.RegionBits - 1, 1<<l.NodeBits - 1}} {
+			id, err := sf.Compose(at, c.seq, l.MachineID(c.region, c.node))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := Decompose(id, l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			elapsed, seq, region, node := l.Fields(id)
+			if elapsed != p.Elapsed || seq != p.Sequence || region != p.Region || node != p.Node {
+				t.Errorf("layout %s id %d: Fields = %d %d %d %d, Decompose = %+v", l, id, elapsed, seq, region, node, p)
+			}
+			if region != c.region || node != c.node || seq != c.seq {
+				t.Errorf("id %d: Fields region %d node %d seq %d, composed with %+v", id, region, node, seq, c)
+			}
+		}
+	}
+}
+
+func TestCheck(t *testing.T) {
+	l := DefaultLayout()
+	sf, err := l.sonyflake()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	compose := func(at time.Time, region int) int64 {
+		id, err := sf.Compose(at, 7, l.MachineID(region, 3))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	tests := []struct {
+		name   string
+		id     int64
+		region int
+		want   error
+	}{
+		{"own region", compose(now.Add(-time.Minute), 2), 2, nil},
+		{"slightly ahead", compose(now.Add(time.Minute), 2), 2, nil},
+		{"other region", compose(now, 1), 2, ErrForeignID},
+		{"zero", 0, 0, ErrNotDRCID},
+		{"negative", -5, 0, ErrNotDRCID},
+		{"auto increment", 12345, 0, ErrNotDRCID},
+		{"far future", compose(now.Add(48*time.Hour), 2), 2, ErrNotDRCID},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := l.Check(tt.id, tt.region, now)
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("Check(%d, %d) = %v, want nil", tt.id, tt.region, err)
+				}
+				return
+			}
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("Check(%d, %d) = %v, want %v", tt.id, tt.region, err, tt.want)
+			}
+			if !strings.Contains(err.Error(), strconv.FormatInt(tt.id, 10)) {
+				t.Errorf("error %q does not name the id", err)
+			}
+		})
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = l.Check(compose(now, 2), 2, now) }); n != 0 {
+		t.Errorf("Check allocates %v times on success", n)
+	}
 }

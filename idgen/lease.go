@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/drc-dev/drc/internal/mysqlerr"
 )
 
 // Lease is one node's hold on a node ID of its region.
@@ -154,18 +156,37 @@ func (s *SQLLeaseStore) EnsureLayout(ctx context.Context, l Layout) error {
 	if err != nil {
 		return fmt.Errorf("idgen ensure layout: store layout: %w", err)
 	}
-	var unitNs, startNs int64
-	var got Layout
-	err = s.db.QueryRowContext(ctx, `SELECT time_unit_ns, start_unix_ns, sequence_bits, region_bits, node_bits FROM `+
-		s.table("idgen_layout")+` WHERE id = 1`).Scan(&unitNs, &startNs, &got.SequenceBits, &got.RegionBits, &got.NodeBits)
+	got, _, err := ReadLayout(ctx, s.db, s.schema)
 	if err != nil {
-		return fmt.Errorf("idgen ensure layout: read stored layout: %w", err)
+		return fmt.Errorf("idgen ensure layout: %w", err)
 	}
-	got.TimeUnit, got.StartTime = time.Duration(unitNs), time.Unix(0, startNs).UTC()
 	if !got.Equal(l) {
 		return fmt.Errorf("%w: stored in %s.idgen_layout: %s; configured: %s", ErrLayoutMismatch, s.schema, got, l)
 	}
 	return nil
+}
+
+// ReadLayout reads the layout stored in schema.idgen_layout (schema ""
+// is DefaultSchema). ok is false when there is none: no idgen node has run
+// against this database.
+func ReadLayout(ctx context.Context, db *sql.DB, schema string) (l Layout, ok bool, err error) {
+	if schema == "" {
+		schema = DefaultSchema
+	}
+	if !schemaRE.MatchString(schema) {
+		return Layout{}, false, fmt.Errorf("read idgen layout: schema %q: must be 1-64 letters, digits or '_'", schema)
+	}
+	var unitNs, startNs int64
+	err = db.QueryRowContext(ctx, "SELECT time_unit_ns, start_unix_ns, sequence_bits, region_bits, node_bits FROM `"+
+		schema+"`.idgen_layout WHERE id = 1").Scan(&unitNs, &startNs, &l.SequenceBits, &l.RegionBits, &l.NodeBits)
+	if errors.Is(err, sql.ErrNoRows) || mysqlerr.NoSuchTable(err) {
+		return Layout{}, false, nil
+	}
+	if err != nil {
+		return Layout{}, false, fmt.Errorf("read %s.idgen_layout: %w", schema, err)
+	}
+	l.TimeUnit, l.StartTime = time.Duration(unitNs), time.Unix(0, startNs).UTC()
+	return l, true, nil
 }
 
 // acquireAttempts bounds retries of a lost race (deadlock, duplicate key,

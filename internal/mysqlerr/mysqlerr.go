@@ -59,6 +59,16 @@ func ForeignKey(err error) bool {
 	return false
 }
 
+// NoSuchTable reports a missing table or a missing database: what reading
+// a drc_meta table that was never created returns.
+func NoSuchTable(err error) bool {
+	switch Number(err) {
+	case gomysql.ER_NO_SUCH_TABLE, gomysql.ER_BAD_DB_ERROR:
+		return true
+	}
+	return false
+}
+
 // Error numbers that go-mysql's table lacks.
 const (
 	erAccessDeniedChangeUser = 1873 // ER_ACCESS_DENIED_CHANGE_USER_ERROR
