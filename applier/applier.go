@@ -12,6 +12,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/drc-dev/drc/idgen"
 	"github.com/drc-dev/drc/internal/mysqlerr"
 	"github.com/drc-dev/drc/internal/retry"
 	"github.com/drc-dev/drc/replicator/event"
@@ -32,7 +33,11 @@ type Applier struct {
 
 	pair             *pairState
 	warnedAsymmetric bool
-	reached          bool // a session has reached the target and Kafka
+	// guard checks ID columns; set by each session (the target's stored
+	// idgen layout can change between sessions), nil without id_columns.
+	guard        *idGuard
+	warnedLayout bool
+	reached      bool // a session has reached the target and Kafka
 }
 
 // pairState knows whether the target region has run a replicator of its
@@ -75,13 +80,38 @@ func (s *pairState) twoWay(ctx context.Context, q queryer) (bool, error) {
 	return s.is, nil
 }
 
+// setGuard builds the ID guard from the layout stored in the target's
+// drc_meta.idgen_layout (the one its idgen nodes issue with), or the
+// configured one when none is stored.
+func (a *Applier) setGuard(ctx context.Context, db *sql.DB) error {
+	layout := a.cfg.IDLayout
+	stored, ok, err := idgen.ReadLayout(ctx, db, "")
+	if err != nil {
+		return fmt.Errorf("target %s:%d: %w", a.cfg.Host, a.cfg.Port, err)
+	}
+	if ok {
+		if !stored.Equal(layout) && !a.warnedLayout {
+			a.log.Warn("id_columns are checked with the idgen layout stored in the target's drc_meta.idgen_layout, which differs from the configured one",
+				"stored", stored.String(), "configured", layout.String())
+			a.warnedLayout = true
+		}
+		layout = stored
+	}
+	g, err := newIDGuard(layout, a.cfg.Regions)
+	if err != nil {
+		return permanent(fmt.Errorf("idgen.regions: %w", err))
+	}
+	a.guard = g
+	return nil
+}
+
 // New builds an Applier. Metrics are registered on reg.
 func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Applier, error) {
 	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	pol, err := newPolicies(cfg.Conflict, cfg.DDL, cfg.Tables)
+	pol, err := newPolicies(cfg.Conflict, cfg.DDL, cfg.ForeignID, cfg.Tables)
 	if err != nil {
 		return nil, err
 	}
@@ -167,6 +197,14 @@ func (a *Applier) session(ctx context.Context) error {
 			return fmt.Errorf("target %s:%d: create drc_meta tables: %w", a.cfg.Host, a.cfg.Port, err)
 		}
 	}
+	if err := migrateConflicts(ctx, db); err != nil {
+		return fmt.Errorf("target %s:%d: %w", a.cfg.Host, a.cfg.Port, err)
+	}
+	if a.policies.guarded() {
+		if err := a.setGuard(ctx, db); err != nil {
+			return err
+		}
+	}
 	// The lag counts from the newest heartbeat already applied, so a
 	// restarted applier that cannot get records reports a growing lag, not
 	// none.
@@ -220,6 +258,9 @@ func (a *Applier) session(ctx context.Context) error {
 		workers = 1
 	}
 	schema := newSchemaCache(db, a.cfg.Triggers == TriggersStop)
+	if a.guard != nil {
+		schema.idColumns = a.policies.IDColumns
+	}
 	db.SetMaxOpenConns(len(parts)*(workers+1) + 2)
 	db.SetMaxIdleConns(len(parts)*(workers+1) + 2)
 

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/drc-dev/drc/internal/mysqlerr"
 )
 
 // Checkpoint is one row of drc_meta.apply_checkpoint: how far the applier
@@ -58,12 +60,18 @@ const (
   gtid VARCHAR(128) NOT NULL,
   db VARCHAR(64) NOT NULL, tbl VARCHAR(64) NOT NULL,
   op VARCHAR(16) NOT NULL,
-  kind VARCHAR(32) NOT NULL COMMENT 'duplicate_key, missing_row, before_mismatch',
+  kind VARCHAR(32) NOT NULL COMMENT 'duplicate_key, missing_row, before_mismatch, foreign_id',
   pk JSON NULL,
   source_before JSON NULL, source_after JSON NULL, target_row JSON NULL,
   resolution VARCHAR(32) NOT NULL COMMENT 'source_applied, target_kept, stopped',
   created_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+  ` + conflictsDetail + `,
   KEY by_cluster_time (cluster, created_at)) ENGINE=InnoDB`
+
+	// conflictsDetail: what a kind records beyond the images (foreign_id:
+	// the column, the value and the decomposed ID). Added to tables created
+	// before it by migrateConflicts.
+	conflictsDetail = `detail JSON NULL COMMENT 'foreign_id: column, value, decomposed id, origin region'`
 
 	heartbeatDDL = `CREATE TABLE IF NOT EXISTS drc_meta.heartbeat (
   region VARCHAR(64) NOT NULL PRIMARY KEY,
@@ -72,6 +80,26 @@ const (
 )
 
 var metaDDL = []string{"CREATE DATABASE IF NOT EXISTS drc_meta", checkpointDDL, conflictsDDL, heartbeatDDL}
+
+// migrateConflicts adds the columns drc_meta.conflicts gained after it was
+// first created. MySQL has no ADD COLUMN IF NOT EXISTS, so the column is
+// looked up first; two appliers adding it at once both succeed.
+func migrateConflicts(ctx context.Context, db *sql.DB) error {
+	var n int
+	err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.COLUMNS
+		WHERE TABLE_SCHEMA = 'drc_meta' AND TABLE_NAME = 'conflicts' AND COLUMN_NAME = 'detail'`).Scan(&n)
+	if err != nil {
+		return fmt.Errorf("read the columns of drc_meta.conflicts: %w", err)
+	}
+	if n > 0 {
+		return nil
+	}
+	_, err = db.ExecContext(ctx, "ALTER TABLE drc_meta.conflicts ADD COLUMN "+conflictsDetail)
+	if err != nil && mysqlerr.Number(err) != erDupFieldName {
+		return fmt.Errorf("add column detail to drc_meta.conflicts: %w", err)
+	}
+	return nil
+}
 
 // slotKey names a worker's slot row in drc_meta.apply_checkpoint: cluster
 // "<cluster>/w", part partition*slotStride+worker. Slot rows never match a

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/drc-dev/drc/idgen"
 )
 
 // Config is everything one applier needs: the source cluster it follows,
@@ -54,6 +56,20 @@ type Config struct {
 	DDL      string
 	Tables   []TablePolicy
 
+	// ForeignID is what a row does whose ID column (TablePolicy.IDColumns)
+	// holds an ID of another region than the one the row was written in,
+	// or a value idgen never issued: stop (default) records the conflict
+	// and stops; record applies the row and records the conflict. Tables
+	// override it.
+	ForeignID string
+	// IDLayout is the idgen layout ID columns follow, used when the
+	// target's drc_meta.idgen_layout holds none (the stored one wins).
+	// Zero: idgen.DefaultLayout.
+	IDLayout idgen.Layout
+	// Regions numbers each region by name (idgen.regions): a row's origin
+	// region must be listed to check its ID columns.
+	Regions map[string]int
+
 	// Triggers says what the applier does about target tables with
 	// triggers. Replicated rows already carry their source triggers'
 	// effects (the trigger's own writes are in the binlog too), so a target
@@ -80,6 +96,10 @@ type TablePolicy struct {
 	Table    string
 	Conflict string // empty: the default
 	DDL      string // empty: the default
+	// IDColumns must hold drc IDs of the region each row was written in:
+	// every insert, and every update that changes one, is checked.
+	IDColumns []string
+	ForeignID string // empty: the default
 }
 
 func (c *Config) setDefaults() {
@@ -116,6 +136,12 @@ func (c *Config) setDefaults() {
 	if c.DDL == "" {
 		c.DDL = "apply"
 	}
+	if c.ForeignID == "" {
+		c.ForeignID = "stop"
+	}
+	if c.IDLayout == (idgen.Layout{}) {
+		c.IDLayout = idgen.DefaultLayout()
+	}
 	if c.Triggers == "" {
 		c.Triggers = TriggersStop
 	}
@@ -150,8 +176,21 @@ func (c *Config) validate() error {
 	case c.MaxQueueBytes < 1<<20:
 		return fmt.Errorf("applier: max_queue_bytes must be at least 1MiB, got %d", c.MaxQueueBytes)
 	}
-	_, err := newPolicies(c.Conflict, c.DDL, c.Tables)
-	return err
+	pol, err := newPolicies(c.Conflict, c.DDL, c.ForeignID, c.Tables)
+	if err != nil {
+		return err
+	}
+	if pol.guarded() {
+		if err := c.IDLayout.Validate(); err != nil {
+			return fmt.Errorf("applier: id_columns: %w", err)
+		}
+		for name, n := range c.Regions {
+			if n < 0 || n >= 1<<c.IDLayout.RegionBits {
+				return fmt.Errorf("applier: region %s is numbered %d, outside 0..%d of %d region bits", name, n, 1<<c.IDLayout.RegionBits-1, c.IDLayout.RegionBits)
+			}
+		}
+	}
+	return nil
 }
 
 // DSN is the go-sql-driver DSN of the target. clientFoundRows makes an

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/drc-dev/drc/replicator/event"
@@ -18,6 +19,7 @@ const (
 	kindDuplicateKey   = "duplicate_key"   // insert (or update) hits an existing key
 	kindMissingRow     = "missing_row"     // update or delete finds no row
 	kindBeforeMismatch = "before_mismatch" // the row exists but differs from the before image
+	kindForeignID      = "foreign_id"      // an ID column holds another region's ID, or no drc ID
 )
 
 // The resolutions written to drc_meta.conflicts.
@@ -78,7 +80,7 @@ func (w *worker) conflict(ctx context.Context, t *txn, pl *plan, r *event.Record
 		if _, err := w.conn.ExecContext(ctx, "ROLLBACK"); err != nil {
 			return classifyApply(err)
 		}
-		if err := w.recordConflict(ctx, t, pl, r, kind, target, resolvedStop); err != nil {
+		if err := w.recordConflict(ctx, t, pl, r, kind, target, resolvedStop, nil); err != nil {
 			return err
 		}
 		return permanent(fmt.Errorf("%w: %s on %s in transaction %s (%s partition %d, %s starts at offset %d): %s",
@@ -91,10 +93,34 @@ func (w *worker) conflict(ctx context.Context, t *txn, pl *plan, r *event.Record
 			return err
 		}
 	}
-	if err := w.recordConflict(ctx, t, pl, r, kind, target, resolution); err != nil {
+	if err := w.recordConflict(ctx, t, pl, r, kind, target, resolution, nil); err != nil {
 		return err
 	}
 	return nil
+}
+
+// guardRow checks r's ID columns (see idGuard). A failure is a foreign_id
+// conflict: under stop the transaction is rolled back, the conflict
+// recorded and the applier stopped; under record the conflict is recorded
+// in the transaction and the row applied as usual.
+func (w *worker) guardRow(ctx context.Context, t *txn, pl *plan, r *event.Record) error {
+	g := w.p.a.guard
+	f := g.check(r, pl, time.Now())
+	if f == nil {
+		return nil
+	}
+	if w.p.a.policies.ForeignID(r.DB, r.Table) == ForeignIDRecord {
+		return w.recordConflict(ctx, t, pl, r, kindForeignID, nil, resolvedSource, f.detail)
+	}
+	if _, err := w.conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+		return classifyApply(err)
+	}
+	if err := w.recordConflict(ctx, t, pl, r, kindForeignID, nil, resolvedStop, f.detail); err != nil {
+		return err
+	}
+	return permanent(fmt.Errorf("%w: foreign_id: %s on %s in transaction %s (%s partition %d, %s starts at offset %d): %s. "+
+		"The row is recorded in drc_meta.conflicts; fix the writer, then set applier.foreign_id (or the table's) to record to apply such rows",
+		ErrConflict, r.Op, pl.q, r.GTID, w.p.topic, w.p.part, t.label(), t.first, g.describe(r, f)))
 }
 
 // applySource makes the target hold the source's result for the row.
@@ -332,7 +358,8 @@ func keyJSON(img *event.Row) any {
 }
 
 // recordConflict writes one row of drc_meta.conflicts and counts it.
-func (w *worker) recordConflict(ctx context.Context, t *txn, pl *plan, r *event.Record, kind string, target json.RawMessage, resolution string) error {
+// detail is the detail column's JSON, or nil.
+func (w *worker) recordConflict(ctx context.Context, t *txn, pl *plan, r *event.Record, kind string, target json.RawMessage, resolution string, detail any) error {
 	keyImg := r.After
 	if r.Op == event.OpDelete {
 		keyImg = r.Before
@@ -342,10 +369,10 @@ func (w *worker) recordConflict(ctx context.Context, t *txn, pl *plan, r *event.
 		tgt = string(target)
 	}
 	_, err := w.conn.ExecContext(ctx, `INSERT INTO drc_meta.conflicts
-		(cluster, gtid, db, tbl, op, kind, pk, source_before, source_after, target_row, resolution)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		(cluster, gtid, db, tbl, op, kind, pk, source_before, source_after, target_row, resolution, detail)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		w.p.cfg.Cluster, r.GTID, r.DB, r.Table, string(r.Op), kind, keyJSON(keyImg),
-		imageJSON(r.Before), imageJSON(r.After), tgt, resolution)
+		imageJSON(r.Before), imageJSON(r.After), tgt, resolution, detail)
 	if err != nil {
 		return classifyApply(fmt.Errorf("transaction %s: record conflict on %s: %w", r.GTID, pl.q, err))
 	}

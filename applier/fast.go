@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -44,6 +45,9 @@ const (
 // errNoLiteral: a value the fast path cannot write exactly as a literal.
 var errNoLiteral = errors.New("no exact literal")
 
+// errGuarded: a row fails the ID guard; the prepared path records it.
+var errGuarded = errors.New("foreign id")
+
 // tryFast applies t's rows and slot row in one round trip, leaving the
 // transaction open for the commit. It returns false, with no transaction
 // open, when t is not eligible or the attempt met a conflict; any other
@@ -59,7 +63,7 @@ func (w *worker) tryFast(ctx context.Context, t *txn) (bool, error) {
 		}
 	}
 	q, want, rows, hb, err := w.fastSQL(ctx, t)
-	if errors.Is(err, errNoLiteral) || err == nil && len(q) > fastMaxBytes {
+	if errors.Is(err, errNoLiteral) || errors.Is(err, errGuarded) || err == nil && len(q) > fastMaxBytes {
 		return false, nil
 	}
 	if err != nil {
@@ -130,6 +134,7 @@ func (w *worker) fastSQL(ctx context.Context, t *txn) (q []byte, want []int64, r
 		}
 		w.fastWant = want[:0]
 	}()
+	now := time.Now()
 	for i := 0; i < len(t.recs); {
 		r := t.recs[i]
 		args := w.args[:0]
@@ -153,6 +158,9 @@ func (w *worker) fastSQL(ctx context.Context, t *txn) (q []byte, want []int64, r
 						break
 					}
 				}
+				if pl.ids != nil && w.p.a.guard.check(rj, pl, now) != nil {
+					return nil, nil, rows, 0, errGuarded
+				}
 				if args, err = appendArgs(args, rj.After, pl.cols); err != nil {
 					return nil, nil, rows, 0, w.rowError(t, rj, err)
 				}
@@ -168,6 +176,9 @@ func (w *worker) fastSQL(ctx context.Context, t *txn) (q []byte, want []int64, r
 				return nil, nil, rows, 0, err
 			}
 			if r.Op == event.OpUpdate {
+				if pl.ids != nil && w.p.a.guard.check(r, pl, now) != nil {
+					return nil, nil, rows, 0, errGuarded
+				}
 				k, build, args, err = updateStmt(pl, r, args)
 				rows[1]++
 			} else {

@@ -139,18 +139,21 @@ func ParseDDLPolicy(s string) (DDLAction, error) {
 // policies resolves the per-table policies. Lookups are cached per table;
 // it is used by one goroutine at a time per cache (see forTable).
 type policies struct {
-	conflict ConflictPolicy
-	ddl      DDLAction
-	tables   []tablePolicy
+	conflict  ConflictPolicy
+	ddl       DDLAction
+	foreignID ForeignIDAction
+	tables    []tablePolicy
 }
 
 type tablePolicy struct {
-	pattern  string
-	conflict *ConflictPolicy
-	ddl      *DDLAction
+	pattern   string
+	conflict  *ConflictPolicy
+	ddl       *DDLAction
+	foreignID *ForeignIDAction
+	idColumns []string
 }
 
-func newPolicies(conflict, ddl string, tables []TablePolicy) (*policies, error) {
+func newPolicies(conflict, ddl, foreignID string, tables []TablePolicy) (*policies, error) {
 	p := &policies{}
 	var err error
 	if p.conflict, err = ParseConflictPolicy(conflict); err != nil {
@@ -158,6 +161,9 @@ func newPolicies(conflict, ddl string, tables []TablePolicy) (*policies, error) 
 	}
 	if p.ddl, err = ParseDDLPolicy(ddl); err != nil {
 		return nil, fmt.Errorf("applier.ddl: %w", err)
+	}
+	if p.foreignID, err = ParseForeignIDPolicy(foreignID); err != nil {
+		return nil, fmt.Errorf("applier.foreign_id: %w", err)
 	}
 	for i, t := range tables {
 		if _, err := path.Match(t.Table, "x.y"); err != nil || t.Table == "" {
@@ -178,6 +184,19 @@ func newPolicies(conflict, ddl string, tables []TablePolicy) (*policies, error) 
 			}
 			tp.ddl = &d
 		}
+		if t.ForeignID != "" {
+			f, err := ParseForeignIDPolicy(t.ForeignID)
+			if err != nil {
+				return nil, fmt.Errorf("applier.tables[%d].foreign_id: %w", i, err)
+			}
+			tp.foreignID = &f
+		}
+		for j, c := range t.IDColumns {
+			if c == "" {
+				return nil, fmt.Errorf("applier.tables[%d].id_columns[%d]: empty column name", i, j)
+			}
+		}
+		tp.idColumns = t.IDColumns
 		p.tables = append(p.tables, tp)
 	}
 	return p, nil
@@ -226,4 +245,35 @@ func (p *policies) DDL(db, table string) DDLAction {
 		}
 	}
 	return p.ddl
+}
+
+// ForeignID returns the foreign_id policy of db.table.
+func (p *policies) ForeignID(db, table string) ForeignIDAction {
+	for _, t := range p.tables {
+		if t.foreignID != nil && match(t.pattern, db, table) {
+			return *t.foreignID
+		}
+	}
+	return p.foreignID
+}
+
+// IDColumns returns the columns of db.table that must hold drc IDs: those
+// of the first matching entry that names any.
+func (p *policies) IDColumns(db, table string) []string {
+	for _, t := range p.tables {
+		if len(t.idColumns) > 0 && match(t.pattern, db, table) {
+			return t.idColumns
+		}
+	}
+	return nil
+}
+
+// guarded reports whether any table has id_columns.
+func (p *policies) guarded() bool {
+	for _, t := range p.tables {
+		if len(t.idColumns) > 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -54,6 +54,9 @@ type plan struct {
 	uniqueRef [][]*event.Column
 	// fkeys: the foreign-key values of a row (see fkey), for the write-set.
 	fkeys []fkeyIdx
+	// ids: the columns that must hold drc IDs of the row's origin region
+	// (TablePolicy.IDColumns); nil when none.
+	ids []int
 }
 
 type fkeyIdx struct {
@@ -72,6 +75,10 @@ type schemaCache struct {
 	trigMu         sync.Mutex // one trigger read at a time
 	triggers       map[[2]string][]string
 	triggersAt     time.Time
+
+	// idColumns names the columns of a table that the ID guard checks; nil
+	// when no table has any.
+	idColumns func(db, table string) []string
 
 	mu      sync.Mutex
 	version uint64
@@ -129,6 +136,15 @@ func (s *schemaCache) plan(ctx context.Context, t *event.Table) (*plan, error) {
 		return nil, err
 	}
 	p := newPlan(t, tt)
+	if s.idColumns != nil {
+		for _, name := range s.idColumns(t.DB, t.Name) {
+			i := t.ColumnIndex(name)
+			if i < 0 {
+				return nil, permanent(fmt.Errorf("applier.tables id_columns: %s has no column %q; name only the tables that have it", qualify(t.DB, t.Name), name))
+			}
+			p.ids = append(p.ids, i)
+		}
+	}
 	s.plans[t] = p
 	return p, nil
 }

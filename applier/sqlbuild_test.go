@@ -51,7 +51,7 @@ func TestBuilders(t *testing.T) {
 }
 
 func TestPolicies(t *testing.T) {
-	p, err := newPolicies("source-wins", "apply", []TablePolicy{
+	p, err := newPolicies("source-wins", "apply", "stop", []TablePolicy{
 		{Table: "shop.audit", Conflict: "target-wins"},
 		{Table: "shop.*", Conflict: "newer-wins:updated_at", DDL: "skip"},
 		{Table: "*.*", DDL: "stop"},

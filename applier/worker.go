@@ -323,6 +323,11 @@ func (w *worker) recordOne(ctx context.Context, t *txn, r *event.Record) error {
 		if err != nil {
 			return err
 		}
+		if pl.ids != nil {
+			if err := w.guardRow(ctx, t, pl, r); err != nil {
+				return err
+			}
+		}
 		if pl != w.batchPlan || len(w.batch) >= w.maxRows(pl) || w.batchBytes >= maxBatchBytes {
 			if err := w.flush(ctx, t); err != nil {
 				return err
@@ -343,6 +348,11 @@ func (w *worker) recordOne(ctx context.Context, t *txn, r *event.Record) error {
 			return err
 		}
 		if r.Op == event.OpUpdate {
+			if pl.ids != nil {
+				if err := w.guardRow(ctx, t, pl, r); err != nil {
+					return err
+				}
+			}
 			t.rows[1]++
 			return w.update(ctx, t, pl, r)
 		}

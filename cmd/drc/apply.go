@@ -23,6 +23,12 @@ source order. Conflicts (duplicate key, missing row, different before image)
 are resolved by applier.conflict (per table: applier.tables) and recorded in
 drc_meta.conflicts. DDL runs in stream order under applier.ddl.
 
+Columns listed in applier.tables[].id_columns must hold drc IDs (drc idgen)
+of the region each row was written in: an insert, or an update changing
+one, with another region's ID or a value idgen never issued is a foreign_id
+conflict, handled by applier.foreign_id (stop, the default, or record).
+idgen.regions numbers the regions.
+
 Transient failures (target or broker restart) are retried with capped
 backoff. An undecodable record, a conflict or DDL under the stop policy, or a
 checkpoint outside the topic's retention stop it with exit code 2.`,
@@ -32,8 +38,12 @@ checkpoint outside the topic's retention stop it with exit code 2.`,
 			if err != nil {
 				return err
 			}
+			acfg, err := applierConfig(cfg)
+			if err != nil {
+				return &exitCodeError{exitError, err}
+			}
 			return runRole(cmd, cfg, func(rt *runtime) error {
-				a, err := applier.New(applierConfig(cfg), rt.log, rt.reg)
+				a, err := applier.New(acfg, rt.log, rt.reg)
 				if err != nil {
 					return err
 				}
@@ -45,10 +55,15 @@ checkpoint outside the topic's retention stop it with exit code 2.`,
 	return cmd
 }
 
-func applierConfig(c config.Config) applier.Config {
+func applierConfig(c config.Config) (applier.Config, error) {
 	tables := make([]applier.TablePolicy, len(c.Applier.Tables))
 	for i, t := range c.Applier.Tables {
-		tables[i] = applier.TablePolicy{Table: t.Table, Conflict: t.Conflict, DDL: t.DDL}
+		tables[i] = applier.TablePolicy{Table: t.Table, Conflict: t.Conflict, DDL: t.DDL,
+			IDColumns: t.IDColumns, ForeignID: t.ForeignID}
+	}
+	icfg, err := idgenConfig(c)
+	if err != nil {
+		return applier.Config{}, err
 	}
 	return applier.Config{
 		Cluster:         c.Cluster,
@@ -69,6 +84,9 @@ func applierConfig(c config.Config) applier.Config {
 		DDL:             c.Applier.DDL,
 		Triggers:        c.Applier.Triggers,
 		Tables:          tables,
+		ForeignID:       c.Applier.ForeignID,
+		IDLayout:        icfg.Layout(),
+		Regions:         c.IDGen.Regions,
 		RetryMaxBackoff: c.Applier.RetryMaxBackoff,
-	}
+	}, nil
 }
