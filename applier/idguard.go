@@ -121,7 +121,7 @@ func (g *idGuard) detail(r *event.Record, col int, v []byte, id int64, isInt boo
 	if n, ok := g.regions[r.Origin]; ok {
 		d["origin_region"] = n
 	}
-	if isInt && id > 0 {
+	if isInt && errors.Is(reason, idgen.ErrForeignID) {
 		if p, err := idgen.Decompose(id, g.layout); err == nil {
 			d["id"] = p
 			if name, ok := g.names[p.Region]; ok {

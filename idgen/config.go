@@ -5,7 +5,10 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"os"
+	"regexp"
+	"slices"
 	"time"
 )
 
@@ -17,6 +20,15 @@ type Config struct {
 	// Region is this region's ID: 0..2^RegionBits-1. Each region must have
 	// its own; that is what keeps regions from ever colliding.
 	Region int
+	// RegionName is this region's name, shown beside its number and stored
+	// in drc_meta.idgen_regions at start: a node whose number is stored
+	// under another name, or its name under another number, refuses to
+	// start (RegionConflictError). Empty: no name is stored or checked.
+	RegionName string
+	// RegionNames names regions by number, for decomposed IDs; names stored
+	// in drc_meta.idgen_regions are added at start. It must agree with
+	// Region and RegionName.
+	RegionNames map[int]string
 
 	// The layout (see Layout). Zero means the DefaultLayout value. It must
 	// be the same in every region and on every node.
@@ -150,9 +162,30 @@ func (c Config) validate() error {
 		return fmt.Errorf("idgen config: max count must be at least 1, got %d", c.MaxCount)
 	case len(c.Owner) > 255:
 		return fmt.Errorf("idgen config: owner must be at most 255 bytes, got %d", len(c.Owner))
+	case c.RegionName != "" && !regionNameRE.MatchString(c.RegionName):
+		return fmt.Errorf("idgen config: region name must be 1-64 letters, digits, '.', '_' or '-', got %q", c.RegionName)
+	}
+	byName := make(map[string]int, len(c.RegionNames))
+	for _, r := range slices.Sorted(maps.Keys(c.RegionNames)) {
+		name := c.RegionNames[r]
+		switch other, dup := byName[name]; {
+		case !regionNameRE.MatchString(name):
+			return fmt.Errorf("idgen config: region names: name of region %d must be 1-64 letters, digits, '.', '_' or '-', got %q", r, name)
+		case dup:
+			return fmt.Errorf("idgen config: region names: %q names both region %d and region %d", name, other, r)
+		case r == c.Region && c.RegionName != "" && name != c.RegionName:
+			return fmt.Errorf("idgen config: region names: region %d is %q, but region name is %q", r, name, c.RegionName)
+		case r != c.Region && name == c.RegionName:
+			return fmt.Errorf("idgen config: region names: %q is region %d, but region is %d", name, r, c.Region)
+		}
+		byName[name] = r
 	}
 	return nil
 }
+
+// regionNameRE fits idgen_regions.name (VARCHAR(64) ascii_bin) and
+// config's region names.
+var regionNameRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 // defaultOwner is unique per process, so that a restarted node never
 // mistakes a lease of its previous incarnation for its own.

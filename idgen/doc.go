@@ -19,7 +19,9 @@
 // (that is what keeps their ranges apart), and the first node to start
 // stores it in idgen_layout; a node configured differently refuses to start
 // with ErrLayoutMismatch, naming both layouts. Decompose (and `drc idgen
-// decompose ID`, GET /v1/ids/{id}) splits an ID back into its parts.
+// decompose ID`, GET /v1/ids/{id}) splits an ID back into its parts; the
+// server and `decompose --config` add the region's name beside its number
+// (Parts.RegionName; region=1(a) in text).
 //
 // # Why not sonyflake's NextID
 //
@@ -58,10 +60,31 @@
 //	acquired_at   DATETIME(6)      UTC, last change of epoch
 //	updated_at    DATETIME(6)      UTC, last acquire, renew or release
 //
-// and drc_meta.idgen_layout holds one row (id = 1, CHECK enforced):
+// drc_meta.idgen_layout holds one row (id = 1, CHECK enforced):
 // time_unit_ns, start_unix_ns, start_time (UTC, for people), time_bits,
-// sequence_bits, region_bits, node_bits, created_at. SQLLeaseStore.DDL
-// returns the exact statements; EnsureLayout runs them (IF NOT EXISTS).
+// sequence_bits, region_bits, node_bits, created_at. And
+// drc_meta.idgen_regions names the regions whose nodes use this database:
+//
+//	region_id  INT UNSIGNED  PK; configured region id
+//	name       VARCHAR(64)   UNIQUE (ascii_bin); Config.RegionName
+//	updated_at DATETIME(6)   UTC, when a node of the region last started
+//
+// SQLLeaseStore.DDL returns the exact statements; EnsureLayout runs them
+// (IF NOT EXISTS).
+//
+// After the layout check, a node with a RegionName stores (Region,
+// RegionName) with EnsureRegion. If its number is stored under another
+// name, or its name under another number, it refuses to start with a
+// RegionConflictError naming both rows: two regions configured with one
+// number would issue colliding IDs, which is what the region bits exist to
+// prevent. Both columns are unique keys, so of two such nodes starting at
+// once one inserts and the other sees its row. The node then knows the
+// names of Config.RegionNames plus the stored ones (a stored row wins over
+// a configured entry it contradicts, with a warning). The table lives with
+// the leases, in each region's own MySQL, and drc_meta is not replicated:
+// it catches conflicts among nodes that share a lease database, not two
+// regions that each have their own; config validation checks that
+// idgen.regions gives every region its own number.
 //
 // Acquisition is one transaction: SELECT the region's rows FOR UPDATE
 // (acquirers serialise on those row and gap locks), pick a node ID that has

@@ -3,6 +3,7 @@ package idgen
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -13,6 +14,12 @@ var (
 	// drc_meta.idgen_layout. Permanent: the node refuses to start, because
 	// IDs from two layouts can collide.
 	ErrLayoutMismatch = errors.New("idgen: configured layout differs from the stored layout")
+
+	// ErrRegionConflict: this node's region number is stored in
+	// drc_meta.idgen_regions under another region's name, or its name under
+	// another number. Permanent: the node refuses to start, because two
+	// regions issuing under one number collide. See RegionConflictError.
+	ErrRegionConflict = errors.New("idgen: region number or name belongs to another region")
 
 	// ErrNoFreeNode: every node id of the region is leased and unexpired.
 	// Transient: leases of vanished nodes expire after their TTL.
@@ -99,3 +106,33 @@ func (e *ClockBehindError) Error() string {
 
 // Is makes errors.Is(err, ErrClockBehind) true.
 func (e *ClockBehindError) Is(target error) bool { return target == ErrClockBehind }
+
+// RegionConflictError is the start-up refusal of a node whose region number
+// or name is already another region's in the idgen_regions table.
+type RegionConflictError struct {
+	Table  string // schema.idgen_regions
+	Region int    // configured number
+	Name   string // configured name
+	// NameOfRegion is the name stored for Region ("" if none or the same);
+	// RegionOfName the number stored for Name (-1 if none or the same).
+	NameOfRegion string
+	RegionOfName int
+}
+
+func (e *RegionConflictError) Error() string {
+	var stored []string
+	if e.NameOfRegion != "" {
+		stored = append(stored, fmt.Sprintf("region %d is %q", e.Region, e.NameOfRegion))
+	}
+	if e.RegionOfName >= 0 {
+		stored = append(stored, fmt.Sprintf("%q is region %d", e.Name, e.RegionOfName))
+	}
+	return fmt.Sprintf("idgen: %s in %s, but this node is configured as region %d %q; "+
+		"refusing to start: each region needs its own number, or the IDs of two regions collide "+
+		"(fix idgen.regions or idgen.region_id; if a region was renamed or renumbered on purpose, "+
+		"delete its old row from %s first)",
+		strings.Join(stored, " and "), e.Table, e.Region, e.Name, e.Table)
+}
+
+// Is makes errors.Is(err, ErrRegionConflict) true.
+func (e *RegionConflictError) Is(target error) bool { return target == ErrRegionConflict }

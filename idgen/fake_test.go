@@ -3,6 +3,7 @@ package idgen
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -39,6 +40,7 @@ func (c *fakeClock) Set(t time.Time) {
 // a test needs. The fields must not change while a Node uses the store.
 type fakeLeases struct {
 	EnsureLayoutFn func(ctx context.Context, l Layout) error
+	EnsureRegionFn func(ctx context.Context, region int, name string) (map[int]string, error)
 	AcquireFn      func(ctx context.Context, req AcquireRequest) (Lease, error)
 	RenewFn        func(ctx context.Context, l Lease, ttl time.Duration, hw int64) (Lease, error)
 	ReleaseFn      func(ctx context.Context, l Lease, hw int64) error
@@ -49,6 +51,13 @@ func (f *fakeLeases) EnsureLayout(ctx context.Context, l Layout) error {
 		return nil
 	}
 	return f.EnsureLayoutFn(ctx, l)
+}
+
+func (f *fakeLeases) EnsureRegion(ctx context.Context, region int, name string) (map[int]string, error) {
+	if f.EnsureRegionFn == nil {
+		return nil, nil
+	}
+	return f.EnsureRegionFn(ctx, region, name)
 }
 
 func (f *fakeLeases) Acquire(ctx context.Context, req AcquireRequest) (Lease, error) {
@@ -77,6 +86,7 @@ type memLeases struct {
 
 	mu      sync.Mutex
 	layout  *Layout
+	regions map[int]string // idgen_regions
 	rows    map[[2]int]*memRow
 	renews  int
 	release []int64 // marks passed to Release
@@ -90,7 +100,7 @@ type memRow struct {
 }
 
 func newMemLeases(clock Clock) *memLeases {
-	return &memLeases{clock: clock, rows: map[[2]int]*memRow{}}
+	return &memLeases{clock: clock, regions: map[int]string{}, rows: map[[2]int]*memRow{}}
 }
 
 func (m *memLeases) store() *fakeLeases {
@@ -105,6 +115,17 @@ func (m *memLeases) store() *fakeLeases {
 				return fmt.Errorf("%w: stored %s; configured %s", ErrLayoutMismatch, m.layout, l)
 			}
 			return nil
+		},
+		EnsureRegionFn: func(_ context.Context, region int, name string) (map[int]string, error) {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			if name != "" {
+				if err := regionConflict(m.regions, region, name, "mem.idgen_regions"); err != nil {
+					return nil, err
+				}
+				m.regions[region] = name
+			}
+			return maps.Clone(m.regions), nil
 		},
 		AcquireFn: func(_ context.Context, req AcquireRequest) (Lease, error) {
 			m.mu.Lock()

@@ -19,7 +19,7 @@ import (
 // routes builds the HTTP API:
 //
 //	GET /v1/ids?count=N   {"ids":["123",...]}        (N defaults to 1)
-//	GET /v1/ids/{id}      Parts as JSON (decompose)
+//	GET /v1/ids/{id}      Parts as JSON (decompose), with region_name if known
 //	GET /healthz          NodeState; 200 when issuing, else 503
 //	GET /metrics          Prometheus
 //
@@ -157,7 +157,7 @@ func (h *apiHandler) decompose(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	p, err := Decompose(id, h.node.layout)
+	p, err := h.node.Decompose(id)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return

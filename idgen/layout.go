@@ -121,12 +121,21 @@ type Parts struct {
 	Sequence int       `json:"sequence"`
 	Machine  int       `json:"machine"` // region<<node_bits | node
 	Region   int       `json:"region"`
-	Node     int       `json:"node"`
+	// RegionName is the region's name when the decomposer knows it (from
+	// idgen.regions or drc_meta.idgen_regions); Decompose leaves it empty.
+	RegionName string `json:"region_name,omitempty"`
+	Node       int    `json:"node"`
 }
 
+// String writes the parts on one line; a known region name follows the
+// number in parentheses: region=1(eu-west).
 func (p Parts) String() string {
-	return fmt.Sprintf("id=%d time=%s region=%d node=%d sequence=%d machine=%d elapsed=%d",
-		p.ID, p.Time.UTC().Format(time.RFC3339Nano), p.Region, p.Node, p.Sequence, p.Machine, p.Elapsed)
+	region := strconv.Itoa(p.Region)
+	if p.RegionName != "" {
+		region += "(" + p.RegionName + ")"
+	}
+	return fmt.Sprintf("id=%d time=%s region=%s node=%d sequence=%d machine=%d elapsed=%d",
+		p.ID, p.Time.UTC().Format(time.RFC3339Nano), region, p.Node, p.Sequence, p.Machine, p.Elapsed)
 }
 
 // Decompose splits id into its parts according to layout, using sonyflake's

@@ -55,6 +55,14 @@ type LeaseStore interface {
 	// different layout is stored. Idempotent.
 	EnsureLayout(ctx context.Context, l Layout) error
 
+	// EnsureRegion records name as the name of region, unless name is
+	// empty, and returns every stored region name by number. If region is
+	// stored under another name, or name under another number, it stores
+	// nothing and returns a *RegionConflictError (errors.Is
+	// ErrRegionConflict). Called after EnsureLayout, which creates the
+	// table. Idempotent.
+	EnsureRegion(ctx context.Context, region int, name string) (map[int]string, error)
+
 	// Acquire takes one node ID whose lease is absent, released or expired
 	// (by the store's clock), raises its high-water mark to at least
 	// req.HighWater and returns the lease. Two concurrent calls never get
@@ -136,6 +144,13 @@ func (s *SQLLeaseStore) DDL() []string {
   updated_at    DATETIME(6)     NOT NULL COMMENT 'UTC, last acquire, renew or release',
   PRIMARY KEY (region_id, node_id)
 ) ENGINE=InnoDB COMMENT='drc idgen: node-id leases and high-water marks'`,
+		`CREATE TABLE IF NOT EXISTS ` + s.table("idgen_regions") + ` (
+  region_id  INT UNSIGNED NOT NULL COMMENT 'configured region id: the high machine-id bits',
+  name       VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL COMMENT 'region name (idgen.mysql.region or source.region)',
+  updated_at DATETIME(6)  NOT NULL COMMENT 'UTC, when a node of the region last started',
+  PRIMARY KEY (region_id),
+  UNIQUE KEY name (name)
+) ENGINE=InnoDB COMMENT='drc idgen: region names; a node whose number or name is another region''s refuses to start'`,
 	}
 }
 
@@ -187,6 +202,86 @@ func ReadLayout(ctx context.Context, db *sql.DB, schema string) (l Layout, ok bo
 	}
 	l.TimeUnit, l.StartTime = time.Duration(unitNs), time.Unix(0, startNs).UTC()
 	return l, true, nil
+}
+
+// EnsureRegion implements LeaseStore. Both columns are unique keys, so
+// one statement either inserts the row or finds the rows it collides with;
+// then every row is read and compared. Two nodes configured with one number
+// under two names, starting at once, cannot both succeed: one insert wins
+// and the other node reads the winner's row.
+func (s *SQLLeaseStore) EnsureRegion(ctx context.Context, region int, name string) (map[int]string, error) {
+	if name != "" {
+		// The update touches only updated_at, and only of our own row: a
+		// row of another region is left as it is, and reported below.
+		_, err := s.db.ExecContext(ctx, `INSERT INTO `+s.table("idgen_regions")+
+			` (region_id, name, updated_at) VALUES (?, ?, UTC_TIMESTAMP(6))
+			 ON DUPLICATE KEY UPDATE updated_at = IF(region_id = ? AND name = ?, UTC_TIMESTAMP(6), updated_at)`,
+			region, name, region, name)
+		if err != nil {
+			return nil, fmt.Errorf("idgen ensure region %d %q: %w", region, name, err)
+		}
+	}
+	names, err := ReadRegionNames(ctx, s.db, s.schema)
+	if err != nil {
+		return nil, fmt.Errorf("idgen ensure region %d %q: %w", region, name, err)
+	}
+	if name != "" {
+		if err := regionConflict(names, region, name, s.schema+".idgen_regions"); err != nil {
+			return nil, err
+		}
+	}
+	return names, nil
+}
+
+// regionConflict reports a *RegionConflictError if stored gives region
+// another name or name another number.
+func regionConflict(stored map[int]string, region int, name, table string) error {
+	e := &RegionConflictError{Table: table, Region: region, Name: name, RegionOfName: -1}
+	if got, ok := stored[region]; ok && got != name {
+		e.NameOfRegion = got
+	}
+	for r, n := range stored {
+		if n == name && r != region {
+			e.RegionOfName = r
+		}
+	}
+	if e.NameOfRegion == "" && e.RegionOfName < 0 {
+		return nil
+	}
+	return e
+}
+
+// ReadRegionNames reads schema.idgen_regions (schema "" is DefaultSchema):
+// region names by number, as the idgen nodes of each region stored them.
+// Empty when the table does not exist.
+func ReadRegionNames(ctx context.Context, db *sql.DB, schema string) (map[int]string, error) {
+	if schema == "" {
+		schema = DefaultSchema
+	}
+	if !schemaRE.MatchString(schema) {
+		return nil, fmt.Errorf("read idgen region names: schema %q: must be 1-64 letters, digits or '_'", schema)
+	}
+	names := map[int]string{}
+	rows, err := db.QueryContext(ctx, "SELECT region_id, name FROM `"+schema+"`.idgen_regions")
+	if mysqlerr.NoSuchTable(err) {
+		return names, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s.idgen_regions: %w", schema, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var region int
+		var name string
+		if err := rows.Scan(&region, &name); err != nil {
+			return nil, fmt.Errorf("read %s.idgen_regions: %w", schema, err)
+		}
+		names[region] = name
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read %s.idgen_regions: %w", schema, err)
+	}
+	return names, nil
 }
 
 // acquireAttempts bounds retries of a lost race (deadlock, duplicate key,

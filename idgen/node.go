@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,7 +16,7 @@ import (
 
 // Phases of a Node, as reported in NodeState.Phase.
 const (
-	PhaseStarting     = "starting"          // checking the layout
+	PhaseStarting     = "starting"          // checking the layout and the region name
 	PhaseAcquiring    = "acquiring"         // looking for a free node ID
 	PhaseWaitingClock = "waiting_for_clock" // leased, clock behind the mark
 	PhaseIssuing      = "issuing"           // leased and active (see NodeState.Issuing)
@@ -57,7 +59,8 @@ type Node struct {
 
 	renewals, renewFailures, leasesLost, acquisitions atomic.Uint64
 
-	mu        sync.Mutex // guards the status fields below
+	mu        sync.Mutex     // guards the fields below
+	names     map[int]string // region names by number; replaced, never changed
 	phase     string
 	lease     Lease
 	hasLease  bool
@@ -87,17 +90,29 @@ func NewNode(cfg Config, logger *slog.Logger) (*Node, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	logger = logger.With("component", "idgen", "region", cfg.Region)
+	if cfg.RegionName != "" {
+		logger = logger.With("region_name", cfg.RegionName)
+	}
+	names := maps.Clone(cfg.RegionNames)
+	if names == nil {
+		names = map[int]string{}
+	}
+	if cfg.RegionName != "" {
+		names[cfg.Region] = cfg.RegionName
+	}
 	n := &Node{
 		cfg:          cfg,
 		layout:       layout,
 		store:        store,
-		log:          logger.With("component", "idgen", "region", cfg.Region),
+		log:          logger,
 		clock:        cfg.Clock,
 		margin:       cfg.LeaseTTL / 10,
 		reserveUnits: int64(cfg.LeaseTTL / layout.TimeUnit),
 		opTimeout:    min(cfg.RenewInterval, cfg.LeaseTTL/4),
 		kick:         make(chan struct{}, 1),
 		ready:        make(chan struct{}),
+		names:        names,
 		phase:        PhaseStarting,
 	}
 	// The mark is persisted a whole TTL ahead, so it lines up with the
@@ -117,6 +132,26 @@ func (n *Node) requestRenew() {
 
 // Layout is the node's ID layout.
 func (n *Node) Layout() Layout { return n.layout }
+
+// RegionName is the name of region, or "" if unknown: from
+// Config.RegionNames and RegionName, and, once Run has started, the names
+// stored in drc_meta.idgen_regions.
+func (n *Node) RegionName(region int) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.names[region]
+}
+
+// Decompose splits id into its parts with the node's layout and fills in
+// the region name if known.
+func (n *Node) Decompose(id int64) (Parts, error) {
+	p, err := Decompose(id, n.layout)
+	if err != nil {
+		return Parts{}, err
+	}
+	p.RegionName = n.RegionName(p.Region)
+	return p, nil
+}
 
 // Ready is closed when the node first starts issuing.
 func (n *Node) Ready() <-chan struct{} { return n.ready }
@@ -154,17 +189,19 @@ func (n *Node) Next(ctx context.Context, dst []int64) error {
 	}
 }
 
-// Run checks the layout, then acquires a lease and holds it until ctx is
-// done, when it stops issuing, releases the lease and returns nil. It
-// returns an error for a layout mismatch and when the clock is too far
-// behind the leased mark (ClockBehindError). A lost lease is replaced by a
-// new one; database outages are retried. Run may be called once.
+// Run checks the layout and records the region name, then acquires a lease
+// and holds it until ctx is done, when it stops issuing, releases the lease
+// and returns nil. It returns an error for a layout mismatch, a region
+// number or name that is another region's (RegionConflictError), and when
+// the clock is too far behind the leased mark (ClockBehindError). A lost
+// lease is replaced by a new one; database outages are retried. Run may be
+// called once.
 func (n *Node) Run(ctx context.Context) error {
 	if !n.started.CompareAndSwap(false, true) {
 		return errors.New("idgen node: Run called twice")
 	}
 	defer n.setPhase(PhaseStopped)
-	if err := n.ensureLayout(ctx); err != nil {
+	if err := n.prepare(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -184,18 +221,27 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 }
 
-func (n *Node) ensureLayout(ctx context.Context) error {
+// prepare checks the stored layout and records the region name, retrying
+// until ctx is done; a mismatch or conflict is returned at once.
+func (n *Node) prepare(ctx context.Context) error {
 	n.setPhase(PhaseStarting)
 	var rl retryLog
 	for attempt := 1; ; attempt++ {
 		cctx, cancel := context.WithTimeout(ctx, n.opTimeout)
 		err := n.store.EnsureLayout(cctx, n.layout)
 		cancel()
+		var stored map[int]string
 		if err == nil {
-			rl.recovered(n.log, "layout check")
+			cctx, cancel = context.WithTimeout(ctx, n.opTimeout)
+			stored, err = n.store.EnsureRegion(cctx, n.cfg.Region, n.cfg.RegionName)
+			cancel()
+		}
+		if err == nil {
+			rl.recovered(n.log, "layout and region check")
+			n.learnNames(stored)
 			return nil
 		}
-		if errors.Is(err, ErrLayoutMismatch) {
+		if errors.Is(err, ErrLayoutMismatch) || errors.Is(err, ErrRegionConflict) {
 			return err
 		}
 		if mysqlerr.Denied(err) || mysqlerr.UnknownHost(err) {
@@ -206,11 +252,47 @@ func (n *Node) ensureLayout(ctx context.Context) error {
 			return ctx.Err()
 		}
 		n.setErr(err)
-		rl.failed(n.log, "layout check", err)
+		rl.failed(n.log, "layout and region check", err)
 		if !sleepCtx(ctx, backoff(attempt, n.cfg.RenewInterval)) {
 			return ctx.Err()
 		}
 	}
+}
+
+// learnNames adds the stored region names to the configured ones.
+func (n *Node) learnNames(stored map[int]string) {
+	n.mu.Lock()
+	merged, dropped := mergeRegionNames(n.names, stored)
+	n.names = merged
+	n.mu.Unlock()
+	if len(dropped) > 0 {
+		n.log.Warn("configured region names disagree with "+n.cfg.Schema+".idgen_regions; showing the stored ones "+
+			"(idgen.regions should be the same in every region's config)", "configured", dropped, "stored", stored)
+	}
+}
+
+// mergeRegionNames adds the stored names to the configured ones. Stored
+// names win, because each was stored by a node of that region from its own
+// config; configured entries they contradict (same number, other name, or
+// the reverse) are left out and returned as "number=name".
+func mergeRegionNames(configured, stored map[int]string) (merged map[int]string, dropped []string) {
+	storedNum := make(map[string]int, len(stored))
+	for r, name := range stored {
+		storedNum[name] = r
+	}
+	merged = make(map[int]string, len(configured)+len(stored))
+	for r, name := range configured {
+		sname, numStored := stored[r]
+		snum, nameStored := storedNum[name]
+		if numStored && sname != name || nameStored && snum != r {
+			dropped = append(dropped, fmt.Sprintf("%d=%s", r, name))
+			continue
+		}
+		merged[r] = name
+	}
+	maps.Copy(merged, stored)
+	slices.Sort(dropped)
+	return merged, dropped
 }
 
 // acquire retries until it holds a lease or ctx is done. at is the clock
@@ -389,12 +471,13 @@ type NodeState struct {
 	Phase string `json:"phase"`
 	// Issuing is true when a call made now would not be refused for lease
 	// or clock reasons (it may still hit a momentarily exhausted sequence).
-	Issuing bool   `json:"issuing"`
-	Region  int    `json:"region"`
-	Node    int    `json:"node"` // -1 without a lease
-	Machine int    `json:"machine"`
-	Owner   string `json:"owner"`
-	Epoch   uint64 `json:"epoch,omitempty"`
+	Issuing    bool   `json:"issuing"`
+	Region     int    `json:"region"`
+	RegionName string `json:"region_name,omitempty"`
+	Node       int    `json:"node"` // -1 without a lease
+	Machine    int    `json:"machine"`
+	Owner      string `json:"owner"`
+	Epoch      uint64 `json:"epoch,omitempty"`
 	// LeaseDeadline is when this node stops issuing unless it renews.
 	LeaseDeadline  time.Time         `json:"lease_deadline,omitzero"`
 	LeaseRemaining float64           `json:"lease_remaining_seconds"`
@@ -422,7 +505,7 @@ func (n *Node) State() NodeState {
 	g := n.gen.state()
 	n.mu.Lock()
 	s := NodeState{
-		Phase: n.phase, Region: n.cfg.Region, Node: -1, Owner: n.cfg.Owner,
+		Phase: n.phase, Region: n.cfg.Region, RegionName: n.names[n.cfg.Region], Node: -1, Owner: n.cfg.Owner,
 		LastError: n.lastErr, Layout: n.layout, Now: g.now, Issued: g.issued,
 		Renewals: n.renewals.Load(), RenewFailures: n.renewFailures.Load(),
 		LeasesLost: n.leasesLost.Load(), Acquisitions: n.acquisitions.Load(),

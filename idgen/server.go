@@ -128,7 +128,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 		errc <- err
 	}()
-	s.log.Info("idgen serving", "addr", ln.Addr().String(), "region", s.cfg.Region, "layout", s.node.layout.String())
+	s.log.Info("idgen serving", "addr", ln.Addr().String(), "region", s.cfg.Region, "region_name", s.cfg.RegionName, "layout", s.node.layout.String())
 
 	var err error
 	pending := 2

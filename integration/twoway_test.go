@@ -76,7 +76,8 @@ type twoWayPair struct {
 	appA, appB *runningApplier
 }
 
-func startTwoWay(t *testing.T, replicaIDs [2]uint32) *twoWayPair {
+// mutate, if given, changes both appliers' configs before they start.
+func startTwoWay(t *testing.T, replicaIDs [2]uint32, mutate ...func(*applier.Config)) *twoWayPair {
 	t.Helper()
 	p := &twoWayPair{
 		a:  harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 1, GTIDDomainID: 1}),
@@ -97,6 +98,10 @@ func startTwoWay(t *testing.T, replicaIDs [2]uint32) *twoWayPair {
 	p.acB = applyConfig(p.b, p.k, p.ca, p.t1)
 	p.acA = applyConfig(p.a, p.k, p.cb, p.t2)
 	p.acA.Region = "a"
+	for _, m := range mutate {
+		m(&p.acB)
+		m(&p.acA)
+	}
 	p.appB, p.appA = startApplier(t, p.acB), startApplier(t, p.acA)
 	return p
 }

@@ -29,7 +29,9 @@ leased from drc_meta.idgen_leases in the region's own MySQL.`,
   GET /healthz          lease and clock state (503 while not issuing)
   GET /metrics          Prometheus metrics
 Leases live in idgen.mysql, or the source block when idgen.mysql.host is
-empty. A node whose layout differs from the stored one refuses to start.`,
+empty. A node whose layout differs from the stored one refuses to start, and
+so does one whose region number is stored in drc_meta.idgen_regions under
+another region's name (or its name under another number).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(path)
@@ -56,10 +58,13 @@ empty. A node whose layout differs from the stored one refuses to start.`,
 		Use:   "decompose ID",
 		Short: "Split an ID into time, region, node and sequence",
 		Long: `decompose prints the parts of ID. The layout comes from --config when
-given, else the default layout (1ms units, 12 sequence, 3 region, 7 node bits).`,
+given, else the default layout (1ms units, 12 sequence, 3 region, 7 node bits).
+With --config, the region's name from idgen.regions follows its number:
+region=1(eu-west). No database is read.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			layout := idgen.DefaultLayout()
+			var names map[int]string
 			if layoutPath != "" {
 				cfg, err := loadConfig(layoutPath)
 				if err != nil {
@@ -69,7 +74,7 @@ given, else the default layout (1ms units, 12 sequence, 3 region, 7 node bits).`
 				if err != nil {
 					return &exitCodeError{exitError, err}
 				}
-				layout = icfg.Layout()
+				layout, names = icfg.Layout(), icfg.RegionNames
 			}
 			id, err := idgen.ParseID(args[0])
 			if err != nil {
@@ -79,11 +84,12 @@ given, else the default layout (1ms units, 12 sequence, 3 region, 7 node bits).`
 			if err != nil {
 				return &exitCodeError{exitError, err}
 			}
+			parts.RegionName = names[parts.Region]
 			fmt.Fprintln(cmd.OutOrStdout(), parts.String())
 			return nil
 		},
 	}
-	decompose.Flags().StringVar(&layoutPath, "config", "", "config whose idgen layout to use (default: the default layout)")
+	decompose.Flags().StringVar(&layoutPath, "config", "", "config whose idgen layout and region names to use (default: the default layout, no names)")
 	decompose.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		// "-5" reaches the flag parser before the ID check: say what is
 		// wrong with it as an ID, not as a flag.
@@ -111,7 +117,12 @@ func idgenConfig(c config.Config) (idgen.Config, error) {
 		db = c.Source
 	}
 	ic := idgen.DefaultConfig()
-	ic.Region = g.RegionID
+	ic.Region = c.IDGenRegionID()
+	ic.RegionName = c.IDGenRegion()
+	ic.RegionNames = make(map[int]string, len(g.Regions))
+	for name, n := range g.Regions {
+		ic.RegionNames[n] = name
+	}
 	ic.RegionBits, ic.NodeBits, ic.SequenceBits = g.RegionBits, g.NodeBits, g.SequenceBits
 	ic.TimeUnit, ic.StartTime = g.TimeUnit, start
 	ic.LeaseTTL, ic.RenewInterval = g.LeaseTTL, g.LeaseTTL/3

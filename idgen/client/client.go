@@ -88,7 +88,9 @@ type Parts struct {
 	Sequence int       `json:"sequence"`
 	Machine  int       `json:"machine"`
 	Region   int       `json:"region"`
-	Node     int       `json:"node"`
+	// RegionName is the region's name if the server knows it.
+	RegionName string `json:"region_name,omitempty"`
+	Node       int    `json:"node"`
 }
 
 // Client hands out IDs from a local buffer. It is safe for concurrent use.

@@ -55,7 +55,7 @@ func (f *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if strings.HasPrefix(r.URL.Path, "/v1/ids/") {
-		fmt.Fprintf(w, `{"id":"%s","time":"2026-01-01T00:00:00Z","elapsed":1,"sequence":2,"machine":3,"region":0,"node":3}`,
+		fmt.Fprintf(w, `{"id":"%s","time":"2026-01-01T00:00:00Z","elapsed":1,"sequence":2,"machine":3,"region":0,"region_name":"a","node":3}`,
 			strings.TrimPrefix(r.URL.Path, "/v1/ids/"))
 		return
 	}
@@ -265,7 +265,7 @@ func TestDecompose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.ID != 1234567 || p.Node != 3 || p.Sequence != 2 {
+	if p.ID != 1234567 || p.Node != 3 || p.Sequence != 2 || p.RegionName != "a" {
 		t.Fatalf("got %+v", p)
 	}
 }
