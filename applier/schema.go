@@ -138,7 +138,8 @@ func (s *schemaCache) plan(ctx context.Context, t *event.Table) (*plan, error) {
 	p := newPlan(t, tt)
 	if s.idColumns != nil {
 		for _, name := range s.idColumns(t.DB, t.Name) {
-			i := t.ColumnIndex(name)
+			// Column names are case-insensitive in MySQL.
+			i := slices.IndexFunc(t.Columns, func(c event.Column) bool { return strings.EqualFold(c.Name, name) })
 			if i < 0 {
 				return nil, permanent(fmt.Errorf("applier.tables id_columns: %s has no column %q; name only the tables that have it", qualify(t.DB, t.Name), name))
 			}

@@ -187,3 +187,64 @@ func TestBadDurationIsEchoed(t *testing.T) {
 		}
 	}
 }
+
+func TestIDGuardSettings(t *testing.T) {
+	ok := minimal + `
+idgen: {regions: {a: 1, b: 2}}
+applier:
+  foreign_id: record
+  tables:
+    - {table: shop.orders, id_columns: [id, customer_id], foreign_id: stop}
+`
+	cfg, err := Parse([]byte(ok), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	if cfg.IDGen.Regions["b"] != 2 || strings.Join(cfg.Applier.Tables[0].IDColumns, ",") != "id,customer_id" || cfg.Applier.ForeignID != "record" {
+		t.Errorf("parsed %+v %+v", cfg.IDGen.Regions, cfg.Applier)
+	}
+	if got := cfg.IDGenRegionID(); got != 1 {
+		t.Errorf("IDGenRegionID = %d, want a's number 1", got)
+	}
+
+	env, err := Parse([]byte(minimal), envMap(map[string]string{"DRC_IDGEN_REGIONS": "a=3, b=4"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env.IDGen.Regions["a"] != 3 || env.IDGen.Regions["b"] != 4 {
+		t.Errorf("DRC_IDGEN_REGIONS: regions = %v", env.IDGen.Regions)
+	}
+	if _, err := Parse([]byte(minimal), envMap(map[string]string{"DRC_IDGEN_REGIONS": "a:3"})); err == nil || !strings.Contains(err.Error(), "name=number") {
+		t.Errorf("DRC_IDGEN_REGIONS=a:3: %v", err)
+	}
+
+	bad := minimal + `
+idgen: {region_id: 5, regions: {a: 1, c: 1, b_x: 9}}
+applier:
+  foreign_id: skip
+  tables:
+    - {table: shop.orders, id_columns: [""], foreign_id: never}
+`
+	cfg, err = Parse([]byte(bad), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cfg.Validate()
+	for _, want := range []string{
+		"applier.foreign_id: foreign_id policy \"skip\"",
+		"applier.tables[0].foreign_id:",
+		"applier.tables[0].id_columns[0]:",
+		"idgen.regions.c: number 1 is also region a's",
+		"idgen.regions.b_x: region name",
+		"idgen.regions.b_x: must be 0..7",
+		"idgen.region_id: is 5 but idgen.regions numbers region a 1",
+		"idgen.regions: must number region b",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}

@@ -215,6 +215,10 @@ func (l Layout) Fields(id int64) (elapsed int64, sequence, region, node int) {
 	return elapsed, sequence, region, node
 }
 
+// ElapsedAt is the time part an ID issued at t has: time units since the
+// layout's start time.
+func (l Layout) ElapsedAt(t time.Time) int64 { return l.unitOf(t) }
+
 // MaxSkew is how far in the future of the checking clock an ID's time may
 // be and still count as issued by idgen: clocks of different hosts differ,
 // and a row is checked after it was written. An ID further ahead was not

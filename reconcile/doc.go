@@ -180,4 +180,22 @@
 // codes (Report.ExitCode, ExitCode): 0 consistent (or repaired and
 // verified), 1 drift left unrepaired, candidates unsettled or tables not
 // comparable, 2 an error.
+//
+// # ID ranges
+//
+// IDRanges is a separate check, `drc reconcile --id-ranges`: it compares
+// nothing between the sides. On each side it scans the columns that must
+// hold drc IDs (the applier's id_columns) and groups their values, in the
+// database, by the region and node bits of the ID layout: one GROUP BY
+// query per column, with MIN and MAX of each group, which are its first and
+// last ID in time because time is the most significant part. Values outside
+// the range a drc ID can have (Layout.Check's rule: positive, a non-zero
+// time part, at most idgen.MaxSkew in the future, and so never a BIGINT
+// UNSIGNED above 2^63-1) form one group of their own. A group of a region
+// not allowed on the side is foreign: a writer issuing, or copying, IDs of
+// the wrong region, and since when. The source region is always allowed;
+// the target region too when the pair is two-way, decided as the applier
+// does. Each side decodes with the layout its own drc_meta.idgen_layout
+// holds, if any. Exit codes: 0 nothing foreign, 1 foreign IDs or values
+// that are not drc IDs, 2 an error.
 package reconcile

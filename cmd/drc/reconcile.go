@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/drc-dev/drc/config"
 	"github.com/drc-dev/drc/reconcile"
 )
 
@@ -14,10 +15,10 @@ func newReconcileCmd() *cobra.Command {
 	var (
 		path, tables, output string
 		repair, noSettle     bool
-		restart              bool
+		restart, idRanges    bool
 	)
 	cmd := &cobra.Command{
-		Use:   "reconcile --config FILE [--tables db.t,...] [--repair] [--output json]",
+		Use:   "reconcile --config FILE [--tables db.t,...] [--repair | --id-ranges] [--output json]",
 		Short: "Find (and optionally repair) drift between the source and the target",
 		Long: `reconcile compares source and target table by table in primary-key chunks,
 by row count and a strong hash computed inside each database. Mismatched
@@ -30,11 +31,25 @@ current rows are written to the target in small transactions with
 sql_log_bin=0, throttled by lag, and verified by a second pass.
 
 A killed run resumes where it stopped (state in the target's drc_meta).
-Exit codes: 0 consistent, 1 drift found (or left unrepaired), 2 error.`,
+Exit codes: 0 consistent, 1 drift found (or left unrepaired), 2 error.
+
+With --id-ranges, reconcile compares no rows. It scans, on the source and on
+the target, every column that applier.tables[].id_columns names (in the
+tables --tables also selects) and reports its values grouped by the region
+and node of the drc ID, with the times of the first and last ID, marking
+IDs of a region not allowed on that side FOREIGN and values idgen never
+issued NOT A DRC ID. The source region is allowed; so is the target region
+when the pair is two-way (the target region has run a replicator). Each
+side decodes with the layout in its drc_meta.idgen_layout, else the
+config's idgen layout. Exit codes: 0 nothing foreign, 1 foreign IDs or
+values that are not drc IDs, 2 error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "text" && output != "json" {
 				return &exitCodeError{exitError, fmt.Errorf("--output must be text or json, got %q", output)}
+			}
+			if idRanges && (repair || noSettle || restart) {
+				return &exitCodeError{exitError, fmt.Errorf("--id-ranges compares no rows: it takes no --repair, --no-settle or --restart")}
 			}
 			cfg, err := loadConfig(path)
 			if err != nil {
@@ -43,6 +58,9 @@ Exit codes: 0 consistent, 1 drift found (or left unrepaired), 2 error.`,
 			log, err := newLogger(cfg.Log, cmd.ErrOrStderr())
 			if err != nil {
 				return &exitCodeError{exitError, err}
+			}
+			if idRanges {
+				return runIDRanges(cmd, cfg, tables, output)
 			}
 			rc := reconcile.NewConfig()
 			rc.SourceDSN, rc.TargetDSN = cfg.Source.DSN(""), cfg.Target.DSN("")
@@ -87,10 +105,64 @@ Exit codes: 0 consistent, 1 drift found (or left unrepaired), 2 error.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&path, "config", "", "path of the drc YAML config (required)")
-	f.StringVar(&tables, "tables", "", "comma-separated db.table patterns ('*' allowed); default reconcile.tables, or every table")
+	f.StringVar(&tables, "tables", "", "comma-separated db.table patterns ('*' allowed); default reconcile.tables, or every table (with --id-ranges: every table applier.tables[] gives id_columns)")
 	f.BoolVar(&repair, "repair", false, "write the source's rows to the target (default: print the repairs as SQL)")
 	f.StringVar(&output, "output", "text", "report format: text or json")
 	f.BoolVar(&noSettle, "no-settle", false, "do not wait for the applier checkpoint (only when nothing replicates into the target)")
 	f.BoolVar(&restart, "restart", false, "ignore the progress of an interrupted run and start over")
+	f.BoolVar(&idRanges, "id-ranges", false, "instead of comparing rows, report IDs of the wrong region (or no drc IDs) in applier.tables[].id_columns on both sides")
 	return cmd
+}
+
+// runIDRanges is reconcile --id-ranges.
+func runIDRanges(cmd *cobra.Command, cfg config.Config, tables, output string) error {
+	log, err := newLogger(cfg.Log, cmd.ErrOrStderr())
+	if err != nil {
+		return &exitCodeError{exitError, err}
+	}
+	rc, err := idRangesConfig(cfg, tables)
+	if err != nil {
+		return &exitCodeError{exitError, err}
+	}
+	rep, err := reconcile.IDRanges(cmd.Context(), rc, log)
+	if err != nil {
+		return &exitCodeError{exitError, err}
+	}
+	if output == "json" {
+		err = rep.WriteJSON(cmd.OutOrStdout())
+	} else {
+		err = rep.WriteText(cmd.OutOrStdout())
+	}
+	if err != nil {
+		return &exitCodeError{exitError, err}
+	}
+	if code := rep.ExitCode(); code != exitOK {
+		return &exitCodeError{code, nil}
+	}
+	return nil
+}
+
+// idRangesConfig maps the config onto reconcile.IDRangesConfig: the ID
+// columns of applier.tables[], idgen.regions and the idgen layout. tables
+// is the --tables flag.
+func idRangesConfig(cfg config.Config, tables string) (reconcile.IDRangesConfig, error) {
+	icfg, err := idgenConfig(cfg)
+	if err != nil {
+		return reconcile.IDRangesConfig{}, err
+	}
+	rc := reconcile.IDRangesConfig{
+		SourceDSN: cfg.Source.DSN(""), TargetDSN: cfg.Target.DSN(""),
+		SourceRegion: cfg.Source.Region, TargetRegion: cfg.Target.Region,
+		Regions: cfg.IDGen.Regions,
+		Layout:  icfg.Layout(),
+	}
+	for _, t := range cfg.Applier.Tables {
+		if len(t.IDColumns) > 0 {
+			rc.Columns = append(rc.Columns, reconcile.IDColumns{Table: t.Table, Columns: t.IDColumns})
+		}
+	}
+	if tables != "" {
+		rc.Tables = strings.Split(tables, ",")
+	}
+	return rc, rc.Validate()
 }
