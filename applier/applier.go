@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/drc-dev/drc/idgen"
+	"github.com/drc-dev/drc/internal/drcmeta"
 	"github.com/drc-dev/drc/internal/mysqlerr"
 	"github.com/drc-dev/drc/internal/retry"
 	"github.com/drc-dev/drc/replicator/event"
@@ -58,22 +59,17 @@ type pairState struct {
 
 const pairRecheck = 30 * time.Second
 
-type queryer interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-func (s *pairState) twoWay(ctx context.Context, q queryer) (bool, error) {
+func (s *pairState) twoWay(ctx context.Context, q drcmeta.Queryer) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.is || s.checked && time.Since(s.at) < pairRecheck {
 		return s.is, nil
 	}
-	var one int
-	err := q.QueryRowContext(ctx, `SELECT 1 FROM drc_meta.heartbeat WHERE region = ?`, s.region).Scan(&one)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return false, classifyApply(fmt.Errorf("read drc_meta.heartbeat of region %s: %w", s.region, err))
+	is, err := drcmeta.RunsReplicator(ctx, q, s.region)
+	if err != nil {
+		return false, classifyApply(err)
 	}
-	s.is, s.at, s.checked = err == nil, time.Now(), true
+	s.is, s.at, s.checked = is, time.Now(), true
 	if s.is {
 		s.log.Info("two-way pair: this target region has run a replicator of its own; conflicts under the auto policy are resolved by region priority (region names in order)", "region", s.region)
 	}

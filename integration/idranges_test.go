@@ -1,9 +1,7 @@
 package integration
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -111,24 +109,13 @@ func issued(l idgen.Layout, first time.Time, n, region, node int, withRef bool) 
 // returns its exit code and report (nil when stdout is not a report).
 func (p *idRangesPair) runIDRanges(t *testing.T, tables string) (int, *reconcile.IDRangesReport, string) {
 	t.Helper()
-	cmd := exec.Command(drcBinary(t), "reconcile", "--config", p.cfg, "--id-ranges", "--tables", tables, "--output", "json")
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	code := 0
-	if err != nil {
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) {
-			t.Fatalf("drc reconcile --id-ranges: %v", err)
-		}
-		code = ee.ExitCode()
-	}
-	t.Logf("drc reconcile --id-ranges --tables %s: exit %d\n%s%s", tables, code, out.String(), errOut.String())
+	code, out, errOut := runDRC(t, "reconcile", "--config", p.cfg, "--id-ranges", "--tables", tables, "--output", "json")
+	t.Logf("drc reconcile --id-ranges --tables %s: exit %d\n%s%s", tables, code, out, errOut)
 	var rep reconcile.IDRangesReport
-	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
-		return code, nil, errOut.String()
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		return code, nil, errOut
 	}
-	return code, &rep, errOut.String()
+	return code, &rep, errOut
 }
 
 // idGroupLines renders the report's groups, one line each, sorted:

@@ -25,7 +25,14 @@ type statusLine struct {
 // and stderr.
 func runStatus(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	cmd := exec.Command(drcBinary(t), append([]string{"status"}, args...)...)
+	return runDRC(t, append([]string{"status"}, args...)...)
+}
+
+// runDRC runs the drc binary with args to its end and returns its exit
+// code, stdout and stderr.
+func runDRC(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(drcBinary(t), args...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
@@ -33,7 +40,7 @@ func runStatus(t *testing.T, args ...string) (int, string, string) {
 	if err != nil {
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) {
-			t.Fatalf("drc status: %v", err)
+			t.Fatalf("drc %s: %v", strings.Join(args, " "), err)
 		}
 		code = ee.ExitCode()
 	}

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/drc-dev/drc/idgen"
-	"github.com/drc-dev/drc/internal/mysqlerr"
+	"github.com/drc-dev/drc/internal/drcmeta"
 )
 
 // IDColumns names the columns of the tables matching a db.table pattern
@@ -206,25 +206,14 @@ func IDRanges(ctx context.Context, cfg IDRangesConfig, logger *slog.Logger) (*ID
 	if cfg.Now != nil {
 		now = cfg.Now
 	}
-	src, closeSrc, err := pool(cfg.Source, cfg.SourceDSN, 1)
-	if err != nil {
-		return nil, fmt.Errorf("source: %w", err)
-	}
-	defer closeSrc()
-	tgt, closeTgt, err := pool(cfg.Target, cfg.TargetDSN, 1)
-	if err != nil {
-		return nil, fmt.Errorf("target: %w", err)
-	}
-	defer closeTgt()
-	if err := src.PingContext(ctx); err != nil {
-		return nil, fmt.Errorf("connect to source: %w", err)
-	}
-	if err := tgt.PingContext(ctx); err != nil {
-		return nil, fmt.Errorf("connect to target: %w", err)
-	}
-	twoWay, err := readTwoWay(ctx, tgt, cfg.TargetRegion)
+	src, tgt, closePools, err := openSides(ctx, cfg.Source, cfg.SourceDSN, cfg.Target, cfg.TargetDSN, 1)
 	if err != nil {
 		return nil, err
+	}
+	defer closePools()
+	twoWay, err := drcmeta.RunsReplicator(ctx, tgt, cfg.TargetRegion)
+	if err != nil {
+		return nil, fmt.Errorf("target: %w", err)
 	}
 	rep := &IDRangesReport{StartedAt: now().UTC(), TwoWay: twoWay}
 	sides := []idSide{
@@ -261,20 +250,6 @@ func (c *IDRangesConfig) allowed(twoWay bool) []RegionRef {
 		out = append(out, RegionRef{Name: c.TargetRegion, ID: c.Regions[c.TargetRegion]})
 	}
 	return out
-}
-
-// readTwoWay asks the target, as the applier does, whether its own region
-// has run a replicator: a heartbeat row of that region. No table means no.
-func readTwoWay(ctx context.Context, tgt *sql.DB, region string) (bool, error) {
-	var one int
-	err := tgt.QueryRowContext(ctx, "SELECT 1 FROM drc_meta.heartbeat WHERE region = ?", region).Scan(&one)
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, sql.ErrNoRows) || mysqlerr.NoSuchTable(err):
-		return false, nil
-	}
-	return false, fmt.Errorf("target: read drc_meta.heartbeat of region %s: %w", region, err)
 }
 
 // idSource is what scanning one side needs from its server. dbIDSource

@@ -36,22 +36,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (*Report, error) 
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	src, closeSrc, err := pool(cfg.Source, cfg.SourceDSN, cfg.Concurrency)
+	src, tgt, closePools, err := openSides(ctx, cfg.Source, cfg.SourceDSN, cfg.Target, cfg.TargetDSN, cfg.Concurrency)
 	if err != nil {
-		return nil, fmt.Errorf("source: %w", err)
+		return nil, err
 	}
-	defer closeSrc()
-	tgt, closeTgt, err := pool(cfg.Target, cfg.TargetDSN, cfg.Concurrency)
-	if err != nil {
-		return nil, fmt.Errorf("target: %w", err)
-	}
-	defer closeTgt()
-	if err := src.PingContext(ctx); err != nil {
-		return nil, fmt.Errorf("connect to source: %w", err)
-	}
-	if err := tgt.PingContext(ctx); err != nil {
-		return nil, fmt.Errorf("connect to target: %w", err)
-	}
+	defer closePools()
 	flavor := cfg.Flavor
 	if flavor == "" {
 		if flavor, err = detectFlavor(ctx, src); err != nil {
@@ -210,6 +199,30 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (*Report, error) 
 
 // pool returns the given pool, or opens one from dsn. Pools Run opens are
 // closed by the returned func; given ones are left alone.
+// openSides opens (or takes) the source and target pools and checks that
+// both servers answer. close closes the pools it opened.
+func openSides(ctx context.Context, src *sql.DB, srcDSN string, tgt *sql.DB, tgtDSN string, concurrency int) (s, t *sql.DB, close func(), err error) {
+	s, closeSrc, err := pool(src, srcDSN, concurrency)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("source: %w", err)
+	}
+	t, closeTgt, err := pool(tgt, tgtDSN, concurrency)
+	if err != nil {
+		closeSrc()
+		return nil, nil, nil, fmt.Errorf("target: %w", err)
+	}
+	close = func() { closeSrc(); closeTgt() }
+	if err := s.PingContext(ctx); err != nil {
+		close()
+		return nil, nil, nil, fmt.Errorf("connect to source: %w", err)
+	}
+	if err := t.PingContext(ctx); err != nil {
+		close()
+		return nil, nil, nil, fmt.Errorf("connect to target: %w", err)
+	}
+	return s, t, close, nil
+}
+
 func pool(db *sql.DB, dsn string, concurrency int) (*sql.DB, func(), error) {
 	if db != nil {
 		return db, func() {}, nil
