@@ -85,6 +85,7 @@ type partition struct {
 	pom       sarama.PartitionOffsetManager
 	ctl       *sql.Conn
 	dec       event.Decoder
+	asm       event.Assembler // the decoder's: joins fragmented records
 	hasher    *writeSetHasher
 	work      chan *txn
 	committed chan *txn
@@ -200,10 +201,12 @@ func (p *partition) run(ctx context.Context) error {
 	return err
 }
 
-// decoded is one Kafka record after decoding.
+// decoded is one Kafka record after decoding; a record that came in
+// fragments spans the offsets from..offset.
 type decoded struct {
 	rec    *event.Record
 	offset int64
+	from   int64
 	size   int   // the value's bytes
 	err    error // a decode error: the last item the decoder sends
 }
@@ -233,8 +236,23 @@ func (p *partition) decode(ctx context.Context, msgs <-chan *sarama.ConsumerMess
 		bytes := 0
 	fill:
 		for open {
-			d := decoded{offset: msg.Offset, size: len(msg.Value)}
-			d.rec, d.err = p.dec.Decode(msg.Value)
+			value, from, whole, err := p.asm.Add(replicator.FragmentHeader(msg.Headers), msg.Value, msg.Offset)
+			d := decoded{offset: msg.Offset, from: from, size: len(msg.Value), err: err}
+			if err == nil && !whole {
+				// A fragment of a record larger than a Kafka record:
+				// the record is decoded with its last fragment.
+				bytes += len(msg.Value)
+				select {
+				case msg, open = <-msgs:
+					continue
+				case <-ctx.Done():
+					return
+				}
+			}
+			if err == nil {
+				d.size = len(value)
+				d.rec, d.err = p.dec.Decode(value)
+			}
 			batch = append(batch, d)
 			bytes += d.size
 			if d.err != nil || len(batch) >= decodeBatchRecords || bytes >= decodeBatchBytes {
@@ -333,7 +351,7 @@ func (p *partition) record(ctx context.Context, d *decoded) error {
 	}
 	rec := d.rec
 	if p.cur != nil && rec.Seq == 0 && rec.GTID == p.cur.gtid && rec.GTID != "" {
-		if err := p.discardPrefix(ctx, d.offset); err != nil {
+		if err := p.discardPrefix(ctx, d.from); err != nil {
 			return err
 		}
 	}
@@ -341,7 +359,7 @@ func (p *partition) record(ctx context.Context, d *decoded) error {
 		if rec.Seq != 0 {
 			return decodeError(p.topic, p.part, d.offset, fmt.Errorf("transaction %s starts at seq %d, want 0", rec.GTID, rec.Seq))
 		}
-		p.cur = &txn{gtid: rec.GTID, lastGTID: rec.GTID, count: 1, origin: rec.Origin, ts: rec.TS, first: d.offset, done: make(chan struct{})}
+		p.cur = &txn{gtid: rec.GTID, lastGTID: rec.GTID, count: 1, origin: rec.Origin, ts: rec.TS, first: d.from, done: make(chan struct{})}
 		p.expect = 0
 		p.skipping = false
 		if rec.GTID != "" {

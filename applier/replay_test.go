@@ -48,7 +48,7 @@ func hb(gtid string, seq int, last bool) *event.Record {
 func feed(t *testing.T, p *partition, offset int64, recs ...*event.Record) error {
 	t.Helper()
 	for i, r := range recs {
-		if err := p.record(context.Background(), &decoded{rec: r, offset: offset + int64(i), size: 10}); err != nil {
+		if err := p.record(context.Background(), &decoded{rec: r, offset: offset + int64(i), from: offset + int64(i), size: 10}); err != nil {
 			return err
 		}
 	}

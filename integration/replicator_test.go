@@ -18,6 +18,7 @@ import (
 
 	"github.com/drc-dev/drc/integration/harness"
 	"github.com/drc-dev/drc/replicator"
+	"github.com/drc-dev/drc/replicator/event"
 )
 
 // wireRecord is the subset of event format v1 these tests read, decoded
@@ -42,17 +43,34 @@ type wireRecord struct {
 
 	// Where the record is in the topic (not part of the record).
 	Partition int32 `json:"-"`
-	Offset    int64 `json:"-"`
+	From      int64 `json:"-"` // first Kafka record of a fragmented record
+	Offset    int64 `json:"-"` // its last (the only one if not fragmented)
+	Size      int   `json:"-"` // bytes of the JSON
 }
 
 func decodeAll(t *testing.T, msgs []*sarama.ConsumerMessage) []wireRecord {
 	t.Helper()
-	out := make([]wireRecord, len(msgs))
-	for i, m := range msgs {
-		if err := json.Unmarshal(m.Value, &out[i]); err != nil {
-			t.Fatalf("offset %d: not valid JSON: %v\n%s", m.Offset, err, m.Value)
+	out := make([]wireRecord, 0, len(msgs))
+	asm := map[int32]*event.Assembler{}
+	for _, m := range msgs {
+		a := asm[m.Partition]
+		if a == nil {
+			a = &event.Assembler{}
+			asm[m.Partition] = a
 		}
-		out[i].Partition, out[i].Offset = m.Partition, m.Offset
+		value, from, whole, err := a.Add(replicator.FragmentHeader(m.Headers), m.Value, m.Offset)
+		if err != nil {
+			t.Fatalf("partition %d: %v", m.Partition, err)
+		}
+		if !whole {
+			continue
+		}
+		var r wireRecord
+		if err := json.Unmarshal(value, &r); err != nil {
+			t.Fatalf("offset %d: not valid JSON: %v\n%.2000s", m.Offset, err, value)
+		}
+		r.Partition, r.From, r.Offset, r.Size = m.Partition, from, m.Offset, len(value)
+		out = append(out, r)
 	}
 	return out
 }
@@ -158,7 +176,7 @@ func checkTransactions(t *testing.T, recs []wireRecord) (gtids []string) {
 		// binlog transaction have consecutive offsets. A gap is a commit
 		// marker (or aborted records) inside it: a Kafka transaction that
 		// committed part of a binlog transaction.
-		if want > 0 && r.Partition == recs[i-1].Partition && r.Offset != recs[i-1].Offset+1 {
+		if want > 0 && r.Partition == recs[i-1].Partition && r.From != recs[i-1].Offset+1 {
 			t.Fatalf("transaction %s is split across Kafka transactions: seq %d at offset %d, seq %d at offset %d",
 				r.GTID, recs[i-1].Seq, recs[i-1].Offset, r.Seq, r.Offset)
 		}

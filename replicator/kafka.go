@@ -16,9 +16,14 @@ import (
 )
 
 // maxRecordBytes bounds one Kafka record (one row image pair). The topic is
-// created with a matching max.message.bytes; a bigger row fails with a
-// clear error instead of being dropped.
+// created with a matching max.message.bytes; a bigger record is published
+// as fragments of fragmentBytes.
 const maxRecordBytes = 16 << 20
+
+// fragmentBytes is the size of the fragments a record over maxRecordBytes
+// is cut into (event.Fragments); a row of any size the server accepts is
+// published.
+const fragmentBytes = 8 << 20
 
 // saramaConfig is the producer and tail-reader configuration. The settings
 // that make publishing exactly once are not optional: idempotence, one
@@ -100,8 +105,11 @@ func ensureTopic(client sarama.Client, c Config) error {
 	return client.RefreshMetadata(c.Topic)
 }
 
-// tailRecord is what resume needs from a committed transaction's last record.
+// tailRecord is what resume needs from a committed transaction's last
+// record, and what tells drc's own records from others.
 type tailRecord struct {
+	V       int    `json:"v"`
+	Cluster string `json:"cluster"`
 	GTIDSet string `json:"gtid_set"`
 	Last    bool   `json:"last"`
 }
@@ -111,7 +119,13 @@ type tailRecord struct {
 // must run after the transactional producer is initialised, which fences
 // and aborts any transaction an older replicator left open. ok is false
 // for an empty topic.
-func resumePosition(ctx context.Context, client sarama.Client, topic, flavor string, log *slog.Logger) (pos Position, ok bool, err error) {
+//
+// Records that are not this cluster's (not JSON, another cluster or format
+// version, a final record without gtid_set) are logged and passed over: a
+// record someone else wrote to the topic must not keep the replicator from
+// starting. Passing one over can only make the resume position earlier,
+// never later, and the applier applies a republished transaction once.
+func resumePosition(ctx context.Context, client sarama.Client, topic, cluster, flavor string, log *slog.Logger) (pos Position, ok bool, err error) {
 	parts, err := client.Partitions(topic)
 	if err != nil {
 		return Position{}, false, fmt.Errorf("partitions of %s: %w", topic, err)
@@ -122,7 +136,7 @@ func resumePosition(ctx context.Context, client sarama.Client, topic, flavor str
 	}
 	defer consumer.Close()
 	for _, p := range parts {
-		set, found, err := tailOfPartition(ctx, client, consumer, topic, p)
+		set, found, err := tailOfPartition(ctx, client, consumer, topic, cluster, p, log)
 		if err != nil {
 			return Position{}, false, err
 		}
@@ -162,10 +176,10 @@ func PublishedPosition(ctx context.Context, cfg Config) (pos Position, ok bool, 
 	if !slices.Contains(topics, cfg.Topic) {
 		return Position{}, false, nil
 	}
-	return resumePosition(ctx, client, cfg.Topic, cfg.Flavor, slog.New(slog.DiscardHandler))
+	return resumePosition(ctx, client, cfg.Topic, cfg.Cluster, cfg.Flavor, slog.New(slog.DiscardHandler))
 }
 
-func tailOfPartition(ctx context.Context, client sarama.Client, consumer sarama.Consumer, topic string, p int32) (string, bool, error) {
+func tailOfPartition(ctx context.Context, client sarama.Client, consumer sarama.Consumer, topic, cluster string, p int32, log *slog.Logger) (string, bool, error) {
 	oldest, err := client.GetOffset(topic, p, sarama.OffsetOldest)
 	if err != nil {
 		return "", false, fmt.Errorf("oldest offset of %s/%d: %w", topic, p, err)
@@ -176,7 +190,7 @@ func tailOfPartition(ctx context.Context, client sarama.Client, consumer sarama.
 	}
 	for window := int64(64); ; window *= 8 {
 		start := max(oldest, newest-window)
-		set, found, err := scanForLast(ctx, consumer, topic, p, start, newest)
+		set, found, err := scanForLast(ctx, consumer, topic, cluster, p, start, newest, log)
 		if err != nil || found || start == oldest {
 			return set, found, err
 		}
@@ -184,8 +198,8 @@ func tailOfPartition(ctx context.Context, client sarama.Client, consumer sarama.
 }
 
 // scanForLast reads [start, end) with read_committed and returns the
-// gtid_set of the last transaction-final record in it.
-func scanForLast(ctx context.Context, consumer sarama.Consumer, topic string, p int32, start, end int64) (string, bool, error) {
+// gtid_set of the last transaction-final record of cluster in it.
+func scanForLast(ctx context.Context, consumer sarama.Consumer, topic, cluster string, p int32, start, end int64, log *slog.Logger) (string, bool, error) {
 	if start >= end {
 		return "", false, nil
 	}
@@ -196,6 +210,11 @@ func scanForLast(ctx context.Context, consumer sarama.Consumer, topic string, p 
 	defer pc.Close()
 	var set string
 	var found bool
+	var asm event.Assembler
+	foreign := func(offset int64, why string) {
+		log.Warn("passing over a record in the topic that is not this cluster's; resuming from the records before it",
+			"topic", topic, "partition", p, "offset", offset, "cluster", cluster, "reason", why)
+	}
 	// Aborted records and transaction markers are invisible to a
 	// read_committed reader, so the end is not always reached by offset; a
 	// quiet period ends the scan then. The common case, a data record just
@@ -211,15 +230,24 @@ func scanForLast(ctx context.Context, consumer sarama.Consumer, topic string, p 
 		case <-idle.C:
 			return set, found, nil
 		case m := <-pc.Messages():
-			var r tailRecord
-			if err := json.Unmarshal(m.Value, &r); err != nil {
-				return "", false, permanent(fmt.Errorf("topic %s partition %d offset %d: corrupt record: %w", topic, p, m.Offset, err))
-			}
-			if r.Last {
-				if r.GTIDSet == "" {
-					return "", false, permanent(fmt.Errorf("topic %s partition %d offset %d: final record of a transaction lacks gtid_set", topic, p, m.Offset))
+			value, _, whole, err := asm.Add(FragmentHeader(m.Headers), m.Value, m.Offset)
+			switch {
+			case errors.Is(err, event.ErrMidFragment) && m.Offset-start < fragmentsPerRecordMax:
+				// The window can begin inside a fragmented record.
+			case err != nil:
+				foreign(m.Offset, err.Error())
+			case whole:
+				var r tailRecord
+				switch err := json.Unmarshal(value, &r); {
+				case err != nil:
+					foreign(m.Offset, "not JSON: "+err.Error())
+				case r.V != event.Version || r.Cluster != cluster:
+					foreign(m.Offset, fmt.Sprintf("format version %d of cluster %q", r.V, r.Cluster))
+				case r.Last && r.GTIDSet == "":
+					foreign(m.Offset, "a final record without gtid_set")
+				case r.Last:
+					set, found = r.GTIDSet, true
 				}
-				set, found = r.GTIDSet, true
 			}
 			if m.Offset >= end-2 {
 				return set, found, nil
@@ -227,6 +255,22 @@ func scanForLast(ctx context.Context, consumer sarama.Consumer, topic string, p 
 			idle.Reset(time.Second)
 		}
 	}
+}
+
+// fragmentsPerRecordMax bounds how far into a tail window an incomplete
+// fragmented record can be the window's cut: a record of the largest row
+// MySQL accepts (1 GiB, twice in an update, base64-encoded) in fragments.
+const fragmentsPerRecordMax = 3 << 30 / fragmentBytes
+
+// FragmentHeader is the value of a consumed record's event.FragmentHeader,
+// or nil: what event.Assembler.Add takes.
+func FragmentHeader(hs []*sarama.RecordHeader) []byte {
+	for _, h := range hs {
+		if h != nil && string(h.Key) == event.FragmentHeader {
+			return h.Value
+		}
+	}
+	return nil
 }
 
 // stallAfter is how long a send or commit may block before the publisher

@@ -22,6 +22,7 @@ type metrics struct {
 	purgeHorizon prometheus.Gauge
 	errors       *prometheus.CounterVec
 	skipped      *prometheus.CounterVec
+	fragmented   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -44,6 +45,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "drc_replicator_skipped_transactions_total", Help: "Binlog transactions not published: filtered out, or applied by drc from another region (loop)."},
 			[]string{"reason"}),
+		fragmented: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "drc_replicator_fragmented_records_total", Help: "Records larger than one Kafka record, published as fragments."}),
 	}
 	// Publish lag is computed when scraped, from the newest published
 	// transaction (heartbeats included, every heartbeat_interval), so it
@@ -61,7 +64,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, k := range errorKinds {
 		m.errors.WithLabelValues(k) // every series exists from start, at 0
 	}
-	for _, c := range []prometheus.Collector{m.events, m.bytes, m.txns, m.kafkaTxns, m.lag, m.lastSeq, m.purgeHorizon, m.errors, m.skipped} {
+	for _, c := range []prometheus.Collector{m.events, m.bytes, m.txns, m.kafkaTxns, m.lag, m.lastSeq, m.purgeHorizon, m.errors, m.skipped, m.fragmented} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register replicator metrics: %w", err)
 		}

@@ -50,6 +50,9 @@ type batch struct {
 
 func (b *batch) reset() {
 	b.arena = b.arena[:0]
+	if cap(b.arena) > 4*batchBytes {
+		b.arena = nil // a huge row's arena is not kept for ordinary batches
+	}
 	b.msgs = b.msgs[:0]
 	b.boundary, b.txns, b.events, b.lastTS, b.lastGTID = false, 0, 0, time.Time{}, ""
 }
@@ -72,7 +75,7 @@ func (r *Replicator) session(ctx context.Context, db *sql.DB, st *sessionState) 
 	}
 	defer pub.close()
 
-	pos, ok, err := resumePosition(ctx, client, r.cfg.Topic, r.cfg.Flavor, r.log)
+	pos, ok, err := resumePosition(ctx, client, r.cfg.Topic, r.cfg.Cluster, r.cfg.Flavor, r.log)
 	if err != nil {
 		return &kafkaError{err}
 	}
@@ -617,17 +620,22 @@ func (rd *reader) flush(ctx context.Context, p int32, last bool) error {
 	if err != nil {
 		return permanent(fmt.Errorf("transaction %s: encode %s.%s: %w", rd.gtid, rec.DB, rec.Table, err))
 	}
-	if len(b.arena)-mid > maxRecordBytes {
-		return permanent(fmt.Errorf("transaction %s: a %s.%s record is %d bytes, over the %d-byte limit", rd.gtid, rec.DB, rec.Table, len(b.arena)-mid, maxRecordBytes))
-	}
-	b.msgs = append(b.msgs, sarama.ProducerMessage{
-		Topic:     rd.r.cfg.Topic,
-		Partition: p,
-		Key:       sarama.ByteEncoder(b.arena[start:mid:mid]),
-		Value:     sarama.ByteEncoder(b.arena[mid:len(b.arena):len(b.arena)]),
-	})
+	key := sarama.ByteEncoder(b.arena[start:mid:mid])
+	value := b.arena[mid:len(b.arena):len(b.arena)]
 	if rd.emitted == 0 {
-		rd.txnMsgs, rd.txnArena, rd.txnBoundary = len(b.msgs)-1, start, b.boundary
+		rd.txnMsgs, rd.txnArena, rd.txnBoundary = len(b.msgs), start, b.boundary
+	}
+	if len(value) <= maxRecordBytes {
+		b.msgs = append(b.msgs, sarama.ProducerMessage{Topic: rd.r.cfg.Topic, Partition: p, Key: key, Value: sarama.ByteEncoder(value)})
+	} else {
+		// A row larger than a Kafka record: consecutive fragments, in
+		// this Kafka transaction (see event.FragmentHeader).
+		parts, headers := event.Fragments(value, fragmentBytes)
+		for i, part := range parts {
+			b.msgs = append(b.msgs, sarama.ProducerMessage{Topic: rd.r.cfg.Topic, Partition: p, Key: key, Value: sarama.ByteEncoder(part),
+				Headers: []sarama.RecordHeader{{Key: []byte(event.FragmentHeader), Value: headers[i]}}})
+		}
+		rd.r.metrics.fragmented.Inc()
 	}
 	// The batch now ends inside a binlog transaction: it must not end a
 	// Kafka transaction until commit marks the boundary again, whether
