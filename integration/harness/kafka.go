@@ -309,6 +309,23 @@ func (k *Kafka) SaramaConfig() *sarama.Config {
 	return cfg
 }
 
+// Produce writes values to partition 0 of topic with a plain,
+// non-transactional producer, as any client with access to the topic
+// could.
+func (k *Kafka) Produce(t TB, topic string, values ...string) {
+	t.Helper()
+	p, err := sarama.NewSyncProducer([]string{k.Bootstrap}, k.SaramaConfig())
+	if err != nil {
+		t.Fatalf("harness: producer for %s: %v", topic, err)
+	}
+	defer p.Close()
+	for _, v := range values {
+		if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: topic, Partition: 0, Value: sarama.StringEncoder(v)}); err != nil {
+			t.Fatalf("harness: produce to %s: %v", topic, err)
+		}
+	}
+}
+
 // CreateTopic creates a topic with replication factor 1 and waits until every
 // partition has a leader.
 func (k *Kafka) CreateTopic(t TB, name string, partitions int) {
