@@ -81,6 +81,11 @@ type Config struct {
 	// triggers whose effects are not replicated or are idempotent.
 	Triggers string
 
+	// SkipOffsets are Kafka records the operator has decided to pass over
+	// (drc apply --skip-offset), each with its whole transaction; see
+	// SkipOffset.
+	SkipOffsets []SkipOffset
+
 	// RetryMaxBackoff caps the backoff between sessions after a transient
 	// failure. Default 5s: the time a pipeline idles after a server returns
 	// is added to its RPO.

@@ -153,5 +153,6 @@ func errorKind(err error) string {
 // message says what it found and where; nothing of the record's
 // transaction is applied, and a restart stops at the same record.
 func decodeError(topic string, part int32, offset int64, err error) error {
-	return permanent(fmt.Errorf("%w at topic %s partition %d offset %d: %w (nothing of its transaction was applied; inspect it with a read_committed consumer at that offset)", ErrDecode, topic, part, offset, err))
+	return permanent(fmt.Errorf("%w at topic %s partition %d offset %d: %w (nothing of its transaction was applied; inspect it with a read_committed consumer at that offset; "+
+		"to pass over it and its transaction deliberately, run drc apply --skip-offset %d:%d, then repair with drc reconcile)", ErrDecode, topic, part, offset, err, part, offset))
 }

@@ -24,29 +24,30 @@ func (m *metrics) heartbeat(us int64) {
 
 // metrics are the applier's Prometheus series, all prefixed drc_applier_.
 type metrics struct {
-	lag          prometheus.GaugeFunc
-	lastHB       atomic.Int64 // unix µs (source clock) of the newest heartbeat applied; 0: none yet
-	heartbeatTS  prometheus.Gauge
-	latency      prometheus.Histogram
-	rows         *prometheus.CounterVec
-	txns         prometheus.Counter
-	skipped      prometheus.Counter
-	bytes        prometheus.Counter
-	queueTxns    prometheus.Gauge
-	queueBytes   prometheus.Gauge
-	conflicts    *prometheus.CounterVec
-	workers      prometheus.Gauge
-	busy         prometheus.Counter
-	errors       *prometheus.CounterVec
-	ddl          *prometheus.CounterVec
-	offset       *prometheus.GaugeVec
-	largeTxns    prometheus.Counter
-	replayed     prometheus.Counter
-	fkOrdered    prometheus.Counter
-	fastTxns     prometheus.Counter
-	grouped      prometheus.Counter
-	serialWaits  prometheus.Counter
-	commitWaitNs prometheus.Counter
+	lag           prometheus.GaugeFunc
+	lastHB        atomic.Int64 // unix µs (source clock) of the newest heartbeat applied; 0: none yet
+	heartbeatTS   prometheus.Gauge
+	latency       prometheus.Histogram
+	rows          *prometheus.CounterVec
+	txns          prometheus.Counter
+	skipped       prometheus.Counter
+	operatorSkips prometheus.Counter
+	bytes         prometheus.Counter
+	queueTxns     prometheus.Gauge
+	queueBytes    prometheus.Gauge
+	conflicts     *prometheus.CounterVec
+	workers       prometheus.Gauge
+	busy          prometheus.Counter
+	errors        *prometheus.CounterVec
+	ddl           *prometheus.CounterVec
+	offset        *prometheus.GaugeVec
+	largeTxns     prometheus.Counter
+	replayed      prometheus.Counter
+	fkOrdered     prometheus.Counter
+	fastTxns      prometheus.Counter
+	grouped       prometheus.Counter
+	serialWaits   prometheus.Counter
+	commitWaitNs  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -71,6 +72,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		skipped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "drc_applier_skipped_transactions_total",
 			Help: "Transactions skipped because the checkpoint's GTID set already contains them (duplicates, bootstrap).",
+		}),
+		operatorSkips: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "drc_applier_operator_skips_total",
+			Help: "Transactions (or undecodable records) passed over on operator request (drc apply --skip-offset).",
 		}),
 		bytes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "drc_applier_consumed_bytes_total",
@@ -153,7 +158,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, k := range errorKinds {
 		m.errors.WithLabelValues(k) // every series exists from start, at 0
 	}
-	for _, c := range []prometheus.Collector{m.lag, m.heartbeatTS, m.latency, m.rows, m.txns, m.skipped, m.bytes,
+	for _, c := range []prometheus.Collector{m.lag, m.heartbeatTS, m.latency, m.rows, m.txns, m.skipped, m.operatorSkips, m.bytes,
 		m.queueTxns, m.queueBytes, m.conflicts, m.workers, m.busy, m.errors, m.ddl, m.offset, m.largeTxns, m.replayed, m.fkOrdered, m.fastTxns, m.grouped,
 		m.serialWaits, m.commitWaitNs} {
 		if err := reg.Register(c); err != nil {

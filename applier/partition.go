@@ -13,6 +13,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/drc-dev/drc/internal/drcmeta"
 	"github.com/drc-dev/drc/internal/mysqlerr"
 	"github.com/drc-dev/drc/replicator"
 	"github.com/drc-dev/drc/replicator/event"
@@ -91,11 +92,15 @@ type partition struct {
 	committed chan *txn
 	errc      chan error
 
-	cur      *txn // being assembled
-	skipping bool // cur is already applied
-	chunk    []*event.Record
-	chunkLen int
-	expect   int // next seq in cur
+	cur      *txn    // being assembled
+	skipping bool    // cur is already applied
+	opSkip   *opSkip // an operator's skip in progress (skip.go)
+	// recordSkip writes a drc_meta.skipped row; nil: on the session's
+	// control connection (a seam for unit tests).
+	recordSkip func(context.Context, drcmeta.Skip) error
+	chunk      []*event.Record
+	chunkLen   int
+	expect     int // next seq in cur
 
 	seq  uint64
 	last *txn // last dispatched
@@ -270,7 +275,9 @@ func (p *partition) decode(ctx context.Context, msgs <-chan *sarama.ConsumerMess
 			case <-ctx.Done():
 				return
 			}
-			if batch[len(batch)-1].err != nil {
+			if batch[len(batch)-1].err != nil && len(p.cfg.SkipOffsets) == 0 {
+				// The coordinator stops at it. (With skips requested it
+				// may pass over it: the records after it are needed.)
 				return
 			}
 		}
@@ -346,6 +353,11 @@ func (p *partition) cause(ctx context.Context) error {
 // assembly.
 func (p *partition) record(ctx context.Context, d *decoded) error {
 	p.m.bytes.Add(float64(d.size))
+	if p.opSkip != nil || len(p.cfg.SkipOffsets) > 0 && p.skipRequested(d.offset) {
+		if taken, err := p.operatorSkip(ctx, d); taken || err != nil {
+			return err
+		}
+	}
 	if d.err != nil {
 		return decodeError(p.topic, p.part, d.offset, d.err)
 	}
@@ -516,8 +528,7 @@ func (p *partition) dispatch(ctx context.Context, t *txn) error {
 			if err != nil {
 				return err
 			}
-			t.ws = p.hasher.add(t.ws, pl, r.After)
-			t.ws = p.hasher.add(t.ws, pl, r.Before)
+			t.ws = p.hasher.addRow(t.ws, pl, r.Before, r.After)
 		case r.Op == event.OpHeartbeat:
 			t.ws = append(t.ws, p.hasher.namedKey("drc_meta.heartbeat", r.Region))
 		}
@@ -559,12 +570,15 @@ func (p *partition) enqueue(ctx context.Context, t *txn) error {
 }
 
 // link records that owner writes t's keys, and makes owner wait for the
-// latest other transaction that wrote one of them.
+// latest other transaction that wrote one of them (see follows: every key
+// is looked up before any is recorded).
 func (p *partition) link(owner, t *txn) {
 	for _, k := range t.ws {
-		if h := p.keys[k]; h != nil && h != owner && (owner.waitFor == nil || h.seq > owner.waitFor.seq) {
+		if h := follows(p.keys, k, owner); h != nil && (owner.waitFor == nil || h.seq > owner.waitFor.seq) {
 			owner.waitFor = h
 		}
+	}
+	for _, k := range t.ws {
 		p.keys[k] = owner
 	}
 }

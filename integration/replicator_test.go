@@ -509,3 +509,16 @@ func TestReplicatorPreflightNamesTheSetting(t *testing.T) {
 		t.Fatalf("drc replicate on a MINIMAL-metadata source: %v, want exit 2 naming binlog_row_metadata\n%s", err, out)
 	}
 }
+
+// wait returns the error Run stopped with, failing if it keeps running.
+func (r *runningReplicator) wait(t *testing.T, timeout time.Duration) error {
+	t.Helper()
+	select {
+	case err := <-r.done:
+		r.done <- err // for stop and the cleanup, which wait on it too
+		return err
+	case <-time.After(timeout):
+		t.Fatalf("replicator still running after %s", timeout)
+		return nil
+	}
+}

@@ -46,6 +46,12 @@ type Config struct {
 	Filter            Filter
 	AllowDDL          []string
 	StartGTID         string // where an empty topic starts; default the source's current position
+	// SkipGTID is one transaction an operator has decided not to publish
+	// (drc replicate --skip-gtid): one the replicator cannot read, and
+	// stops at on every start. It is passed over when met, logged,
+	// counted and recorded in the source's drc_meta.skipped; the region
+	// then lacks its changes until reconcile repairs them.
+	SkipGTID string
 
 	// MaxBackoff caps the retry backoff after a failure; default 5s.
 	MaxBackoff time.Duration

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
 
+	"github.com/drc-dev/drc/internal/drcmeta"
 	"github.com/drc-dev/drc/replicator/event"
 )
 
@@ -125,7 +127,17 @@ func (r *Replicator) session(ctx context.Context, db *sql.DB, st *sessionState) 
 	batches := make(chan *batch, batchQueue)
 	free := make(chan *batch, batchQueue+2)
 	readErr := make(chan error, 1)
+	if r.cfg.SkipGTID != "" {
+		skip, err := ParsePosition(r.cfg.Flavor, r.cfg.SkipGTID)
+		if err != nil {
+			return permanent(fmt.Errorf("--skip-gtid %q: %w", r.cfg.SkipGTID, err))
+		}
+		if pos.Contains(skip) {
+			return permanent(fmt.Errorf("--skip-gtid %s: the topic already holds that transaction (it resumes after %s); nothing to skip, run without the flag", r.cfg.SkipGTID, pos))
+		}
+	}
 	rd := newReader(r, pos, batches, free)
+	rd.recordSkip = func(ctx context.Context, s drcmeta.Skip) error { return drcmeta.RecordSkip(ctx, db, s) }
 	go func() {
 		err := rd.run(ctx, streamer)
 		cancel() // stops the publisher when the reader fails
@@ -285,6 +297,13 @@ type reader struct {
 	txnBoundary       bool // cur.boundary before the transaction's first record
 	txnSent           bool
 	lateOriginLogged  bool
+
+	// The operator's skip (Config.SkipGTID): opSkip while reading that
+	// transaction, with the tables it touches; recordSkip writes the
+	// drc_meta.skipped row (nil in unit tests).
+	opSkip     bool
+	skipTables []string
+	recordSkip func(context.Context, drcmeta.Skip) error
 }
 
 func newReader(r *Replicator, pos Position, out chan<- *batch, free chan *batch) *reader {
@@ -378,6 +397,7 @@ func (rd *reader) begin(gtid string, ts int64, standalone bool) error {
 	}
 	rd.inTxn, rd.standalone, rd.firstRows, rd.skipTxn = true, standalone, true, false
 	rd.gtid, rd.ts, rd.emitted, rd.txnSent = gtid, ts, 0, false
+	rd.opSkip, rd.skipTables = rd.r.cfg.SkipGTID != "" && gtid == rd.r.cfg.SkipGTID, rd.skipTables[:0]
 	for i := range rd.seq {
 		rd.seq[i] = 0
 	}
@@ -386,6 +406,13 @@ func (rd *reader) begin(gtid string, ts int64, standalone bool) error {
 
 func (rd *reader) query(ctx context.Context, e *replication.QueryEvent) error {
 	st := ClassifyStatement(string(e.Query), string(e.Schema))
+	if rd.opSkip && st.Kind != KindIgnore {
+		rd.noteSkipped(st.DB, st.Table)
+		if rd.standalone {
+			return rd.commit(ctx)
+		}
+		return nil
+	}
 	switch st.Kind {
 	case KindIgnore:
 		switch w, _ := word(skipSpaceAndComments(st.SQL)); w {
@@ -400,10 +427,10 @@ func (rd *reader) query(ctx context.Context, e *replication.QueryEvent) error {
 		}
 		return nil
 	case KindDML:
-		return permanent(fmt.Errorf("transaction %s: statement-based DML in the binlog (%.100q); the source must run binlog_format=ROW", rd.gtid, st.SQL))
+		return rd.stuck(fmt.Errorf("transaction %s: statement-based DML in the binlog; the source must run binlog_format=ROW", rd.gtid))
 	case KindUnknown, KindXA:
 		if !rd.allow[normalizeSQL(st.SQL)] {
-			return permanent(&ErrUnclassified{GTID: rd.gtid, SQL: st.SQL, Kind: st.Kind})
+			return rd.stuck(&ErrUnclassified{GTID: rd.gtid, SQL: st.SQL, Kind: st.Kind})
 		}
 	}
 	if !rd.inTxn {
@@ -455,9 +482,15 @@ func (rd *reader) rows(ctx context.Context, typ replication.EventType, e *replic
 	if !rd.inTxn {
 		return permanent(fmt.Errorf("binlog: rows event outside a transaction after %s", rd.pos))
 	}
+	if rd.opSkip {
+		if e.Table != nil {
+			rd.noteSkipped(string(e.Table.Schema), string(e.Table.Table))
+		}
+		return nil
+	}
 	tbl, err := rd.cache.Table(e.Table)
 	if err != nil {
-		return permanent(fmt.Errorf("transaction %s: %w", rd.gtid, err))
+		return rd.stuck(fmt.Errorf("transaction %s: %w", rd.gtid, err))
 	}
 	first := rd.firstRows
 	rd.firstRows = false
@@ -564,13 +597,13 @@ func (rd *reader) addRow(ctx context.Context, p int32, tbl *event.Table, op even
 	next.rec = event.Record{Op: op, DB: tbl.DB, Table: tbl.Name, PK: tbl.PK}
 	if after != nil {
 		if err := tbl.EncodeRow(&next.imgA, after, skipAfter); err != nil {
-			return permanent(fmt.Errorf("transaction %s: %w", rd.gtid, err))
+			return rd.stuck(fmt.Errorf("transaction %s: %w", rd.gtid, err))
 		}
 		next.rec.After = &next.imgA
 	}
 	if before != nil {
 		if err := tbl.EncodeRow(&next.imgB, before, skipBefore); err != nil {
-			return permanent(fmt.Errorf("transaction %s: %w", rd.gtid, err))
+			return rd.stuck(fmt.Errorf("transaction %s: %w", rd.gtid, err))
 		}
 		next.rec.Before = &next.imgB
 	}
@@ -659,6 +692,9 @@ func (rd *reader) commit(ctx context.Context) error {
 		return permanent(err)
 	}
 	rd.inTxn = false
+	if rd.opSkip {
+		return rd.operatorSkipped(ctx)
+	}
 	if rd.skipTxn {
 		rd.r.metrics.skipped.WithLabelValues("loop").Inc()
 		return rd.dropTxn()
@@ -690,6 +726,46 @@ func (rd *reader) commit(ctx context.Context) error {
 	case rd.out <- b:
 		rd.cur = nil
 	default:
+	}
+	return nil
+}
+
+// stuck marks an error that stops the replicator at the same transaction on
+// every start, and says the way past it.
+func (rd *reader) stuck(err error) error {
+	return permanent(fmt.Errorf("%w; if this transaction cannot be published, pass over it deliberately with drc replicate --skip-gtid %s (recorded in drc_meta.skipped), then repair its tables with drc reconcile", err, rd.gtid))
+}
+
+// noteSkipped adds db.table to the tables of the skipped transaction.
+func (rd *reader) noteSkipped(db, table string) {
+	if db == "" {
+		return
+	}
+	name := db
+	if table != "" {
+		name += "." + table
+	}
+	if !slices.Contains(rd.skipTables, name) {
+		rd.skipTables = append(rd.skipTables, name)
+	}
+}
+
+// operatorSkipped ends the transaction the operator skipped: nothing of it
+// was emitted. It is logged, counted and recorded, with the command that
+// repairs what the other region now lacks.
+func (rd *reader) operatorSkipped(ctx context.Context) error {
+	rd.opSkip = false
+	rd.r.metrics.skipped.WithLabelValues("operator").Inc()
+	hint := drcmeta.RepairHint(rd.skipTables)
+	rd.r.log.Warn("SKIPPED a source transaction on operator request (--skip-gtid): its changes are not published, and the regions differ until repaired",
+		"gtid", rd.gtid, "tables", strings.Join(rd.skipTables, ","), "repair", hint)
+	if rd.recordSkip != nil {
+		err := rd.recordSkip(ctx, drcmeta.Skip{Cluster: rd.r.cfg.Cluster, Role: "replicator", GTID: rd.gtid,
+			Tables: slices.Clone(rd.skipTables), Reason: "drc replicate --skip-gtid"})
+		if err != nil {
+			// The log line above is the record; the stream goes on.
+			rd.r.log.Warn("could not record the skip in the source's drc_meta.skipped", "gtid", rd.gtid, "error", err)
+		}
 	}
 	return nil
 }

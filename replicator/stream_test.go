@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/drc-dev/drc/internal/drcmeta"
 	"github.com/go-mysql-org/go-mysql/replication"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -152,5 +153,49 @@ func TestPublishLagGrowsWhileNothingIsPublished(t *testing.T) {
 	}
 	if n := testutil.CollectAndCount(m.errors); n != 6 {
 		t.Errorf("%d error series at start, want 6", n)
+	}
+}
+
+func TestReaderOperatorSkip(t *testing.T) {
+	ctx := context.Background()
+	rd, out := testReader(t)
+	rd.r.cfg.SkipGTID = "1-1-11"
+	var recorded []drcmeta.Skip
+	rd.recordSkip = func(_ context.Context, s drcmeta.Skip) error { recorded = append(recorded, s); return nil }
+
+	// The transaction the replicator stops at: an unclassifiable statement
+	// and a rows event whose table map it cannot read (no column names:
+	// binlog_row_metadata=MINIMAL).
+	if err := rd.begin("1-1-11", 0, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := rd.query(ctx, &replication.QueryEvent{Query: []byte("FROBNICATE TABLE t"), Schema: []byte("s")}); err != nil {
+		t.Fatalf("skipped statement: %v", err)
+	}
+	tm := &replication.TableMapEvent{Schema: []byte("shop"), Table: []byte("orders"), ColumnCount: 1, ColumnType: []byte{3}}
+	if err := rd.rows(ctx, replication.WRITE_ROWS_EVENTv1, &replication.RowsEvent{Table: tm, Rows: [][]any{{int32(1)}}}); err != nil {
+		t.Fatalf("skipped rows: %v", err)
+	}
+	if err := rd.commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := published(rd, out); n != 0 || rd.pos.String() != "1-1-11" {
+		t.Fatalf("skipped transaction: %d records published, position %s; want none and 1-1-11", n, rd.pos)
+	}
+	if len(recorded) != 1 || recorded[0].GTID != "1-1-11" || strings.Join(recorded[0].Tables, ",") != "s,shop.orders" || recorded[0].Role != "replicator" {
+		t.Fatalf("recorded %+v", recorded)
+	}
+	if got := testutil.ToFloat64(rd.r.metrics.skipped.WithLabelValues("operator")); got != 1 {
+		t.Errorf("skipped{operator} = %v", got)
+	}
+
+	// The next transaction is read as usual: the same rows event stops it,
+	// and the error says how to pass over it.
+	if err := rd.begin("1-1-12", 0, false); err != nil {
+		t.Fatal(err)
+	}
+	err := rd.rows(ctx, replication.WRITE_ROWS_EVENTv1, &replication.RowsEvent{Table: tm, Rows: [][]any{{int32(1)}}})
+	if err == nil || !IsPermanent(err) || !strings.Contains(err.Error(), "--skip-gtid 1-1-12") {
+		t.Fatalf("unreadable rows in 1-1-12: %v, want a permanent error naming --skip-gtid 1-1-12", err)
 	}
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 
 	"github.com/drc-dev/drc/applier"
@@ -8,9 +10,12 @@ import (
 )
 
 func newApplyCmd() *cobra.Command {
-	var path string
+	var (
+		path  string
+		skips []string
+	)
 	cmd := &cobra.Command{
-		Use:   "apply --config FILE",
+		Use:   "apply --config FILE [--skip-offset PARTITION:OFFSET ...]",
 		Short: "Apply a source cluster's topic to the target region, exactly once",
 		Long: `apply consumes the topic of the source cluster (kafka section) with
 read_committed and applies each source transaction to the target (target
@@ -31,7 +36,15 @@ idgen.regions numbers the regions.
 
 Transient failures (target or broker restart) are retried with capped
 backoff. An undecodable record, a conflict or DDL under the stop policy, or a
-checkpoint outside the topic's retention stop it with exit code 2.`,
+checkpoint outside the topic's retention stop it with exit code 2.
+
+A record it cannot apply stops it at that record on every start; the error
+names the partition and offset. --skip-offset PARTITION:OFFSET (repeatable)
+passes over that record deliberately, with every record of its transaction,
+so nothing is half-applied: the skip is logged, counted
+(drc_applier_operator_skips_total), recorded in the target's
+drc_meta.skipped with the tables it touched, and a checkpoint moves past
+it; the log names the drc reconcile command that repairs those tables.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(path)
@@ -41,6 +54,13 @@ checkpoint outside the topic's retention stop it with exit code 2.`,
 			acfg, err := applierConfig(cfg)
 			if err != nil {
 				return &exitCodeError{exitError, err}
+			}
+			for _, s := range skips {
+				so, err := applier.ParseSkipOffset(s)
+				if err != nil {
+					return &exitCodeError{exitError, fmt.Errorf("--skip-offset: %w", err)}
+				}
+				acfg.SkipOffsets = append(acfg.SkipOffsets, so)
 			}
 			return runRole(cmd, cfg, func(rt *runtime) error {
 				a, err := applier.New(acfg, rt.log, rt.reg)
@@ -52,6 +72,7 @@ checkpoint outside the topic's retention stop it with exit code 2.`,
 		},
 	}
 	cmd.Flags().StringVar(&path, "config", "", "path of the drc YAML config (required)")
+	cmd.Flags().StringArrayVar(&skips, "skip-offset", nil, "pass over the record at PARTITION:OFFSET and its whole transaction (recorded in drc_meta.skipped)")
 	return cmd
 }
 

@@ -11,9 +11,9 @@ import (
 )
 
 func newReplicateCmd() *cobra.Command {
-	var path string
+	var path, skipGTID string
 	cmd := &cobra.Command{
-		Use:   "replicate --config FILE",
+		Use:   "replicate --config FILE [--skip-gtid GTID]",
 		Short: "Tail the source binlog and publish row events to Kafka, exactly once",
 		Long: `replicate reads the source's binlog (source section) with GTID auto-position
 and publishes one JSON record per row change, DDL and heartbeat to the topic
@@ -25,7 +25,16 @@ binlog_row_metadata=FULL and GTIDs; replicate checks these and the
 privileges it needs before it starts, and exits 2 naming what is wrong.
 Transient failures (source restart, broker outage) are retried with capped
 backoff. A statement it cannot classify, a purged position or another
-replicator taking over stop it with exit code 2.`,
+replicator taking over stop it with exit code 2.
+
+A transaction it cannot read (a statement it cannot classify, rows written
+while binlog_row_metadata was MINIMAL, statement-based DML) stops it at that
+transaction on every start; the error names the GTID. --skip-gtid GTID
+passes over that one transaction deliberately: nothing of it is published,
+the skip is logged, counted (drc_replicator_skipped_transactions_total
+{reason="operator"}) and recorded in the source's drc_meta.skipped with the
+tables it touched, and the log names the drc reconcile command that repairs
+them in the other region. A GTID already in the topic is refused.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(path)
@@ -39,7 +48,9 @@ replicator taking over stop it with exit code 2.`,
 				debug.SetMemoryLimit(replicatorMemoryLimit)
 			}
 			return runRole(cmd, cfg, func(rt *runtime) error {
-				r, err := replicator.New(replicatorConfig(cfg), rt.log, rt.reg)
+				rc := replicatorConfig(cfg)
+				rc.SkipGTID = skipGTID
+				r, err := replicator.New(rc, rt.log, rt.reg)
 				if err != nil {
 					return err
 				}
@@ -48,6 +59,7 @@ replicator taking over stop it with exit code 2.`,
 		},
 	}
 	cmd.Flags().StringVar(&path, "config", "", "path of the drc YAML config (required)")
+	cmd.Flags().StringVar(&skipGTID, "skip-gtid", "", "pass over this one source transaction, which the replicator cannot read (recorded in drc_meta.skipped)")
 	return cmd
 }
 

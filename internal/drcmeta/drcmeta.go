@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/drc-dev/drc/internal/mysqlerr"
 )
@@ -32,4 +33,64 @@ func RunsReplicator(ctx context.Context, q Queryer, region string) (bool, error)
 		return false, nil
 	}
 	return false, fmt.Errorf("read drc_meta.heartbeat of region %s: %w", region, err)
+}
+
+// SkippedDDL creates drc_meta.skipped: one row per transaction (or Kafka
+// record) an operator told a role to pass over, so that what a region
+// lacks, and why, outlives the log.
+const SkippedDDL = `CREATE TABLE IF NOT EXISTS drc_meta.skipped (
+  id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  cluster VARCHAR(64) NOT NULL,
+  role VARCHAR(16) NOT NULL COMMENT 'replicator or applier',
+  gtid VARCHAR(128) NOT NULL COMMENT 'the skipped transaction, when known',
+  kafka_partition INT NULL, kafka_offsets VARCHAR(64) NULL COMMENT 'applier: first-last offset skipped',
+  tables TEXT NOT NULL COMMENT 'db.table names the transaction touched, as far as known',
+  reason VARCHAR(255) NOT NULL,
+  skipped_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+  KEY by_cluster (cluster, skipped_at)) ENGINE=InnoDB`
+
+// Skip is one row of drc_meta.skipped.
+type Skip struct {
+	Cluster, Role, GTID string
+	Partition           *int32 // applier only
+	Offsets             string // applier only: "first-last"
+	Tables              []string
+	Reason              string
+}
+
+// Execer is a *sql.DB, *sql.Conn or *sql.Tx.
+type Execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// RecordSkip creates drc_meta.skipped if needed and adds s to it.
+func RecordSkip(ctx context.Context, db Execer, s Skip) error {
+	for _, q := range []string{"CREATE DATABASE IF NOT EXISTS drc_meta", SkippedDDL} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("create drc_meta.skipped: %w", err)
+		}
+	}
+	var part any
+	if s.Partition != nil {
+		part = *s.Partition
+	}
+	var offsets any
+	if s.Offsets != "" {
+		offsets = s.Offsets
+	}
+	_, err := db.ExecContext(ctx, `INSERT INTO drc_meta.skipped (cluster, role, gtid, kafka_partition, kafka_offsets, tables, reason)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, s.Cluster, s.Role, s.GTID, part, offsets, strings.Join(s.Tables, ","), s.Reason)
+	if err != nil {
+		return fmt.Errorf("record the skip of %s in drc_meta.skipped: %w", s.GTID, err)
+	}
+	return nil
+}
+
+// RepairHint is the command that repairs what a skip left out, for the
+// operator: reconcile of the tables it touched (every table when unknown).
+func RepairHint(tables []string) string {
+	if len(tables) == 0 {
+		return "drc reconcile --config <file> --repair"
+	}
+	return "drc reconcile --config <file> --tables " + strings.Join(tables, ",") + " --repair"
 }
