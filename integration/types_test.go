@@ -1,8 +1,11 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +20,7 @@ import (
 	gomysql "github.com/go-sql-driver/mysql"
 
 	"github.com/drc-dev/drc/integration/harness"
+	"github.com/drc-dev/drc/replicator"
 	"github.com/drc-dev/drc/replicator/event"
 )
 
@@ -571,3 +575,259 @@ func typesExec(ctx context.Context, t *testing.T, c *sql.Conn, stmts ...string) 
 }
 
 func typesQuoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
+
+// TestTypesTypeStrings: the "types" of the records in the topic name each
+// column's SQL type as the README promises, BLOB and TEXT sizes, UNSIGNED
+// DECIMAL, FLOAT and DOUBLE, and geometry subtypes included, and the rows
+// apply to b exactly. The binlog's table map carries neither ZEROFILL nor
+// display widths, so INT(5) UNSIGNED ZEROFILL is "int unsigned" (ZEROFILL
+// implies UNSIGNED; the stored value is the same).
+func TestTypesTypeStrings(t *testing.T) {
+	p := newApplyPair(t, nil)
+	p.a.Exec(t, "CREATE DATABASE tt",
+		`CREATE TABLE tt.t (id INT(5) UNSIGNED ZEROFILL PRIMARY KEY,
+			d DECIMAL(10,2) UNSIGNED, f FLOAT UNSIGNED, dbl DOUBLE UNSIGNED, i INT, bi BIGINT UNSIGNED, y YEAR,
+			tb TINYBLOB, b BLOB, mb MEDIUMBLOB, lb LONGBLOB,
+			tt TINYTEXT, tx TEXT CHARACTER SET latin1, mt MEDIUMTEXT, lt LONGTEXT, j JSON,
+			g GEOMETRY, p POINT, ls LINESTRING, pg POLYGON, mpt MULTIPOINT, mls MULTILINESTRING,
+			mpg MULTIPOLYGON, gc GEOMETRYCOLLECTION,
+			c CHAR(3), v VARCHAR(7), bn BINARY(2), e ENUM('a','b'), s SET('x','y'), dt DATETIME(3)
+		) CHARACTER SET utf8mb4`,
+		`INSERT INTO tt.t VALUES (7, 12345678.90, 1.5, 2.5, -1, 18446744073709551615, 2024,
+			x'01', x'02', x'03', x'04', 'tt', 'tx', 'mt', 'lt', '{"a": 1}',
+			ST_GeomFromText('POINT(0 0)'), ST_GeomFromText('POINT(1 2)'), ST_GeomFromText('LINESTRING(0 0, 1 1)'),
+			ST_GeomFromText('POLYGON((0 0, 1 0, 1 1, 0 0))'), ST_GeomFromText('MULTIPOINT(0 0, 1 1)'),
+			ST_GeomFromText('MULTILINESTRING((0 0, 1 1))'), ST_GeomFromText('MULTIPOLYGON(((0 0, 1 0, 1 1, 0 0)))'),
+			ST_GeomFromText('GEOMETRYCOLLECTION(POINT(3 4))'),
+			'c', 'v', x'01', 'b', 'x,y', '2024-01-02 03:04:05.678')`,
+		"UPDATE tt.t SET lb = x'0505', p = ST_GeomFromText('POINT(5 6)') WHERE id = 7",
+	)
+	waitApplied(t, p.a, p.b, p.cluster, 90*time.Second)
+	assertSameTables(t, p.a, p.b, "tt.t")
+	if n := conflictCount(t, p.b, p.cluster); n != 0 {
+		t.Errorf("conflicts = %d, want 0", n)
+	}
+
+	want := map[string]string{
+		"id": "int unsigned", "d": "decimal(10,2) unsigned", "f": "float unsigned", "dbl": "double unsigned",
+		"i": "int", "bi": "bigint unsigned", "y": "year",
+		"tb": "tinyblob", "b": "blob", "mb": "mediumblob", "lb": "longblob",
+		"tt": "tinytext utf8mb4", "tx": "text latin1", "mt": "mediumtext utf8mb4", "lt": "longtext utf8mb4",
+		"j": "longtext utf8mb4", // MariaDB's JSON is LONGTEXT
+		"g": "geometry", "p": "point", "ls": "linestring", "pg": "polygon", "mpt": "multipoint",
+		"mls": "multilinestring", "mpg": "multipolygon", "gc": "geometrycollection",
+		"c": "char utf8mb4", "v": "varchar utf8mb4", "bn": "binary(2)", "e": "enum utf8mb4", "s": "set utf8mb4",
+		"dt": "datetime(3)",
+	}
+	recs := typesTopicRecords(t, p.k, p.topic, "tt")
+	var ops []string
+	for _, r := range recs {
+		ops = append(ops, r.Op)
+		if !reflect.DeepEqual(r.Types, want) {
+			for name, w := range want {
+				if r.Types[name] != w {
+					t.Errorf("%s record: types[%q] = %q, want %q", r.Op, name, r.Types[name], w)
+				}
+			}
+			if len(r.Types) != len(want) {
+				t.Errorf("%s record: types has %d columns, want %d: %v", r.Op, len(r.Types), len(want), r.Types)
+			}
+		}
+	}
+	if strings.Join(ops, ",") != "insert,update" {
+		t.Errorf("records on tt.t: %v, want insert,update", ops)
+	}
+}
+
+// TestTypesSetBitsRoundTrip: a SET value whose bitmap has bits that name
+// no member. A server stores one only when it applies row events (as a
+// replica does, or a BINLOG statement) that come from a table whose SET
+// had more members: every statement masks such bits off, whatever form
+// the value takes. The test makes one on a that way: rows written to a
+// SET('x','y','z','w') are replayed with BINLOG into the same table
+// recreated as SET('x','y','z'), so 'w' becomes bit 3 without a member.
+//
+// The records carry the whole bitmap in after_set_bits/before_set_bits
+// beside the member names; the applier writes the member names, which is
+// all a statement can store, and matches the rows by them. So s reads the
+// same on a and b, and b's s+0 is a's without the bits beyond the members.
+func TestTypesSetBitsRoundTrip(t *testing.T) {
+	p := newApplyPair(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	conn := typesSessionConn(ctx, t, p.a.Open(t, ""))
+	typesExec(ctx, t, conn, "CREATE DATABASE sb",
+		"CREATE TABLE sb.t (id INT PRIMARY KEY, n INT, s SET('x','y','z','w'))",
+		"INSERT INTO sb.t VALUES (1, 0, 'z,w'), (2, 0, 'x,y,z,w')")
+	replay := typesBinlogStatements(ctx, t, p.a, lastGTID(t, conn))
+	typesExec(ctx, t, conn, "DROP TABLE sb.t", "CREATE TABLE sb.t (id INT PRIMARY KEY, n INT, s SET('x','y','z'))")
+	typesExec(ctx, t, conn, replay...)
+	typesExec(ctx, t, conn,
+		"UPDATE sb.t SET n = n + 1",     // before and after images with the bits
+		"DELETE FROM sb.t WHERE id = 2", // matched by a before image with the bits
+		"INSERT INTO sb.t VALUES (3, 0, 'y')")
+	waitApplied(t, p.a, p.b, p.cluster, 90*time.Second)
+	if n := conflictCount(t, p.b, p.cluster); n != 0 {
+		t.Errorf("conflicts = %d, want 0", n)
+	}
+
+	// The test's premise: a stores the bitmaps as the rows events had them.
+	const bits = "SELECT GROUP_CONCAT(CONCAT(id, ':', n, ':', s+0) ORDER BY id) FROM sb.t"
+	const names = "SELECT GROUP_CONCAT(CONCAT(id, ':', n, ':', s) ORDER BY id SEPARATOR ';') FROM sb.t"
+	if got, want := typesQueryString(t, p.a, bits), "1:1:12,3:0:2"; got != want {
+		t.Fatalf("a: id:n:s+0 = %s, want %s (the BINLOG replay did not store the bits)", got, want)
+	}
+	// b holds what a statement can store: the members, 12 & 7 = 4.
+	if got, want := typesQueryString(t, p.b, bits), "1:1:4,3:0:2"; got != want {
+		t.Errorf("b: id:n:s+0 = %s, want %s", got, want)
+	}
+	if ga, gb := typesQueryString(t, p.a, names), typesQueryString(t, p.b, names); ga != gb || ga != "1:1:z;3:0:y" {
+		t.Errorf("id:n:s differs: a %s, b %s, want 1:1:z;3:0:y on both", ga, gb)
+	}
+
+	// The topic has the whole bitmaps, beside the member names.
+	type side struct {
+		op, image, id, names, bits string
+	}
+	var got []side
+	for _, r := range typesTopicRecords(t, p.k, p.topic, "sb") {
+		for _, img := range []struct {
+			name string
+			row  map[string]json.RawMessage
+			bits map[string]string
+		}{{"before", r.Before, r.BeforeSetBits}, {"after", r.After, r.AfterSetBits}} {
+			if img.row == nil {
+				continue
+			}
+			got = append(got, side{r.Op, img.name, string(img.row["id"]), string(img.row["s"]), img.bits["s"]})
+		}
+	}
+	want := []side{
+		{"insert", "after", "1", `"z,w"`, ""},
+		{"insert", "after", "2", `"x,y,z,w"`, ""},
+		{"insert", "after", "1", `"z"`, "12"}, // the BINLOG replay
+		{"insert", "after", "2", `"x,y,z"`, "15"},
+		{"update", "before", "1", `"z"`, "12"},
+		{"update", "after", "1", `"z"`, "12"},
+		{"update", "before", "2", `"x,y,z"`, "15"},
+		{"update", "after", "2", `"x,y,z"`, "15"},
+		{"delete", "before", "2", `"x,y,z"`, "15"},
+		{"insert", "after", "3", `"y"`, ""},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("records on sb.t (op, image, id, s, s bits):\n got %v\nwant %v", got, want)
+	}
+}
+
+// typesTopicRecord is what the type tests read of a record in the topic,
+// with encoding/json as any consumer would.
+type typesTopicRecord struct {
+	Op            string                     `json:"op"`
+	DB            string                     `json:"db"`
+	Types         map[string]string          `json:"types"`
+	Before        map[string]json.RawMessage `json:"before"`
+	After         map[string]json.RawMessage `json:"after"`
+	BeforeSetBits map[string]string          `json:"before_set_bits"`
+	AfterSetBits  map[string]string          `json:"after_set_bits"`
+}
+
+// typesTopicRecords returns the row records of db in topic, in order (the
+// tests' transactions all go to one partition per table and key).
+func typesTopicRecords(t *testing.T, k *harness.Kafka, topic, db string) []typesTopicRecord {
+	t.Helper()
+	var out []typesTopicRecord
+	asm := map[int32]*event.Assembler{}
+	for _, m := range k.ConsumeReadCommitted(t, topic, 1<<20, 3*time.Second) {
+		a := asm[m.Partition]
+		if a == nil {
+			a = &event.Assembler{}
+			asm[m.Partition] = a
+		}
+		value, _, whole, err := a.Add(replicator.FragmentHeader(m.Headers), m.Value, m.Offset)
+		if err != nil {
+			t.Fatalf("partition %d: %v", m.Partition, err)
+		}
+		if !whole {
+			continue
+		}
+		var r typesTopicRecord
+		if err := json.Unmarshal(value, &r); err != nil {
+			t.Fatalf("offset %d: %v\n%.2000s", m.Offset, err, value)
+		}
+		if r.DB == db && (r.Op == "insert" || r.Op == "update" || r.Op == "delete") {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// typesBinlogStatements reads src's binlog from the start through the
+// transaction gtid and returns BINLOG statements that apply its rows events
+// again, as mariadb-binlog prints them: the format description event, then
+// the table-map and rows events, base64-encoded. The server applies them
+// to the table the table map names as it is then, storing SET bitmaps as
+// they come.
+func typesBinlogStatements(ctx context.Context, t *testing.T, src *harness.MariaDB, gtid string) []string {
+	t.Helper()
+	cfg := replication.BinlogSyncerConfig{
+		ServerID: 200000 + rand.Uint32N(1<<30),
+		Flavor:   mysql.MariaDBFlavor,
+		Host:     src.Host,
+		Port:     uint16(src.Port),
+		User:     src.User,
+		Password: src.Password,
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	syncer := replication.NewBinlogSyncer(cfg)
+	defer syncer.Close()
+	start, err := mysql.ParseMariadbGTIDSet("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	streamer, err := syncer.StartSyncGTID(start)
+	if err != nil {
+		t.Fatalf("start binlog sync from %s: %v", src.Addr(), err)
+	}
+	var (
+		fde    []byte
+		rows   []string
+		cur    string
+		encode = base64.StdEncoding.EncodeToString
+	)
+	for {
+		ev, err := streamer.GetEvent(ctx)
+		if err != nil {
+			t.Fatalf("binlog from %s (waiting for %s, at %s): %v", src.Addr(), gtid, cur, err)
+		}
+		// RawData is the whole event, checksum included, in a buffer the
+		// syncer reuses.
+		switch e := ev.Event.(type) {
+		case *replication.FormatDescriptionEvent:
+			if fde == nil {
+				fde = bytes.Clone(ev.RawData)
+			}
+		case *replication.MariadbGTIDEvent:
+			cur = e.GTID.String()
+		case *replication.TableMapEvent, *replication.RowsEvent:
+			if cur == gtid {
+				rows = append(rows, encode(ev.RawData))
+			}
+		case *replication.XIDEvent:
+			if cur == gtid {
+				if fde == nil || len(rows) < 2 {
+					t.Fatalf("transaction %s: format description %d bytes, %d table-map and rows events", gtid, len(fde), len(rows))
+				}
+				return []string{"BINLOG '" + encode(fde) + "'", "BINLOG '" + strings.Join(rows, "\n") + "'"}
+			}
+		}
+	}
+}
+
+func typesQueryString(t *testing.T, m *harness.MariaDB, q string) string {
+	t.Helper()
+	var s sql.NullString
+	if err := m.Open(t, "").QueryRow(q).Scan(&s); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return s.String
+}

@@ -24,6 +24,17 @@ import (
 //	binary types, GEOMETRY, VECTOR, text in other charsets   []byte
 //	JSON                       string (JSON text; "null" for the JSON null literal)
 //	ENUM index 0 (enum_zero)   int64 0, the index: storing it needs a non-strict sql_mode
+//	SET with bits beyond its members (set_bits)   string: the members it has
+//
+// A SET value whose bitmap has bits that name no member (Row.SetBits) cannot
+// be reproduced through SQL: MySQL and MariaDB mask those bits off every
+// value a statement stores, whether given as names, a number or another
+// SET column's value; only applying row events stores them. Its Arg is
+// therefore the names of the members it has: what the server stores from
+// any form (the integer would fail in strict mode and be masked otherwise),
+// and what WHERE s <=> ? matches in the row drc stored, through an index
+// on s too. s+0 then lacks the extra bits on the target; Row.SetBits keeps
+// them for consumers that can store them.
 //
 // The connection must run the statements of SessionSQL, and must not set
 // interpolateParams=true: client-side interpolation renders a float64 -0 as

@@ -21,6 +21,8 @@ type wireRecord struct {
 	afterJSONNull  []string
 	beforeEnumZero []string
 	afterEnumZero  []string
+	beforeSetBits  []byte // raw objects, read only when present
+	afterSetBits   []byte
 }
 
 // Decode parses one record of format v1. It checks the record's shape (the
@@ -104,17 +106,17 @@ func (d *Decoder) Decode(data []byte) (*Record, error) {
 		return nil, fmt.Errorf("%w: %s: %w", ErrInvalidRecord, where, err)
 	}
 	if hasBefore {
-		if r.Before, err = decodeImage(t, w.before, w.beforeJSONNull, w.beforeEnumZero); err != nil {
+		if r.Before, err = decodeImage(t, w.before, w.beforeJSONNull, w.beforeEnumZero, w.beforeSetBits); err != nil {
 			return nil, fmt.Errorf("%w: %s before image: %w", ErrInvalidRecord, where, err)
 		}
-	} else if f := markField("before", w.beforeJSONNull, w.beforeEnumZero); f != "" {
+	} else if f := markField("before", w.beforeJSONNull, w.beforeEnumZero, w.beforeSetBits); f != "" {
 		return nil, fmt.Errorf("%w: %s: %s without a before image", ErrInvalidRecord, where, f)
 	}
 	if hasAfter {
-		if r.After, err = decodeImage(t, w.after, w.afterJSONNull, w.afterEnumZero); err != nil {
+		if r.After, err = decodeImage(t, w.after, w.afterJSONNull, w.afterEnumZero, w.afterSetBits); err != nil {
 			return nil, fmt.Errorf("%w: %s after image: %w", ErrInvalidRecord, where, err)
 		}
-	} else if f := markField("after", w.afterJSONNull, w.afterEnumZero); f != "" {
+	} else if f := markField("after", w.afterJSONNull, w.afterEnumZero, w.afterSetBits); f != "" {
 		return nil, fmt.Errorf("%w: %s: %s without an after image", ErrInvalidRecord, where, f)
 	}
 	return r, nil
@@ -122,12 +124,14 @@ func (d *Decoder) Decode(data []byte) (*Record, error) {
 
 // markField names the first marks field present for an image (side is
 // before or after), or "".
-func markField(side string, jsonNull, enumZero []string) string {
+func markField(side string, jsonNull, enumZero []string, setBits []byte) string {
 	switch {
 	case jsonNull != nil:
 		return side + "_json_null"
 	case enumZero != nil:
 		return side + "_enum_zero"
+	case present(setBits):
+		return side + "_set_bits"
 	}
 	return ""
 }
@@ -192,6 +196,10 @@ func (r *Record) setField(w *wireRecord, key string, val []byte) error {
 		w.beforeEnumZero, err = stringsField(val)
 	case "after_enum_zero":
 		w.afterEnumZero, err = stringsField(val)
+	case "before_set_bits":
+		w.beforeSetBits = val
+	case "after_set_bits":
+		w.afterSetBits = val
 	case "sql":
 		r.SQL, err = stringField(val)
 	case "gtid_set":
@@ -344,7 +352,7 @@ func (t *Table) setPK(pk []string) error {
 }
 
 // decodeImage splits an image object into values aligned with t's columns.
-func decodeImage(t *Table, raw []byte, jsonNull, enumZero []string) (*Row, error) {
+func decodeImage(t *Table, raw []byte, jsonNull, enumZero []string, setBits []byte) (*Row, error) {
 	row := &Row{Table: t, Values: make([]json.RawMessage, len(t.Columns))}
 	next := 0
 	err := scanObject(raw, func(name string, val []byte) error {
@@ -371,7 +379,44 @@ func decodeImage(t *Table, raw []byte, jsonNull, enumZero []string) (*Row, error
 	if row.enumZero, err = markedColumns(t, row, "enum_zero", enumZero, KindEnum, `""`); err != nil {
 		return nil, err
 	}
+	if present(setBits) {
+		if row.setBits, err = decodeSetBits(t, row, setBits); err != nil {
+			return nil, err
+		}
+	}
 	return row, nil
+}
+
+// decodeSetBits reads a set_bits object: SET columns of the image, each
+// named once with a non-NULL value, mapped to their bitmaps as strings of
+// decimal digits. Whether the bitmap agrees with the member names in the
+// image cannot be checked here: records do not carry the members.
+func decodeSetBits(t *Table, row *Row, raw []byte) ([]setBits, error) {
+	var out []setBits
+	err := scanObject(raw, func(name string, val []byte) error {
+		i := t.ColumnIndex(name)
+		switch {
+		case i < 0:
+			return fmt.Errorf("set_bits names unknown column %q", name)
+		case t.Columns[i].Kind != KindSet:
+			return fmt.Errorf("set_bits names column %q of type %s, want set", name, t.Columns[i].typeText)
+		case row.Values[i] == nil || string(row.Values[i]) == "null":
+			return fmt.Errorf("set_bits names column %q, which has no value in the image", name)
+		case slices.ContainsFunc(out, func(s setBits) bool { return s.col == i }):
+			return fmt.Errorf("set_bits names column %q twice", name)
+		}
+		s, err := unquote(val)
+		if err != nil {
+			return fmt.Errorf("set_bits: column %q: want a string of digits", name)
+		}
+		bits, err := strconv.ParseUint(s, 10, 64)
+		if err != nil || bits == 0 || s[0] == '0' {
+			return fmt.Errorf("set_bits: column %q: want a non-zero 64-bit bitmap in decimal, got %.32q", name, s)
+		}
+		out = append(out, setBits{col: i, bits: bits})
+		return nil
+	})
+	return out, err
 }
 
 // markedColumns checks the names a marks field (json_null, enum_zero)

@@ -324,3 +324,156 @@ func TestControlRecords(t *testing.T) {
 		}
 	}
 }
+
+// TestSetBitsRoundTrip: a SET bitmap with bits that name no member (a
+// server applying row events stores a wider SET's bytes as they come)
+// keeps the member names it has in the image, and its whole bitmap in
+// before_set_bits/after_set_bits, through AppendJSON and Decode; Arg is the
+// member names, which is all a statement can store.
+func TestSetBitsRoundTrip(t *testing.T) {
+	set3 := colSpec{typ: mysql.MYSQL_TYPE_STRING, meta: stringMeta(mysql.MYSQL_TYPE_SET, 1), collation: collUTF8MB4, members: []string{"x", "y", "z"}}
+	set9 := colSpec{typ: mysql.MYSQL_TYPE_STRING, meta: stringMeta(mysql.MYSQL_TYPE_SET, 2), collation: collLatin1}
+	set33 := colSpec{typ: mysql.MYSQL_TYPE_STRING, meta: stringMeta(mysql.MYSQL_TYPE_SET, 8), collation: collUTF8MB4}
+	for i := range 9 {
+		set9.members = append(set9.members, string(rune('a'+i)))
+	}
+	for i := range 33 {
+		set33.members = append(set33.members, "m"+string(rune('A'+i%26))+string(rune('0'+i/26)))
+	}
+	s3, s9, s33 := set3, set9, set33
+	s3.name, s9.name, s33.name = "s3", "s9", "s33"
+	tbl, err := NewTable(tableMap("db", "t", []int{0}, colSpec{name: "id", typ: mysql.MYSQL_TYPE_LONG}, s3, s9, s33))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name      string
+		before    []any // image for id 1; nil: an insert
+		after     []any
+		wantTail  string // the record after "types", from the images on
+		wantBits  [2]map[int]uint64
+		wantArgs  [2][]any
+		wantClean bool // no set_bits field at all
+	}{
+		{
+			name:      "ordinary values carry nothing",
+			after:     []any{int32(1), int64(5), int64(0x1ff), int64(1)},
+			wantTail:  `"after":{"id":1,"s3":"x,z","s9":"a,b,c,d,e,f,g,h,i","s33":"mA0"}}`,
+			wantArgs:  [2][]any{nil, {int64(1), "x,z", "a,b,c,d,e,f,g,h,i", "mA0"}},
+			wantClean: true,
+		},
+		{
+			name:     "only a bit beyond the members",
+			after:    []any{int32(1), int64(8), nil, nil},
+			wantTail: `"after":{"id":1,"s3":"","s9":null,"s33":null},"after_set_bits":{"s3":"8"}}`,
+			wantBits: [2]map[int]uint64{nil, {1: 8}},
+			wantArgs: [2][]any{nil, {int64(1), "", nil, nil}},
+		},
+		{
+			name:     "members and bits beyond, in every storage width",
+			after:    []any{int32(1), int64(0xff), int64(0x8001), int64(-1)},
+			wantTail: `"after":{"id":1,"s3":"x,y,z","s9":"a","s33":"` + strings.Join(set33.members, ",") + `"},"after_set_bits":{"s3":"255","s9":"32769","s33":"18446744073709551615"}}`,
+			wantBits: [2]map[int]uint64{nil, {1: 255, 2: 0x8001, 3: 1<<64 - 1}},
+			wantArgs: [2][]any{nil, {int64(1), "x,y,z", "a", strings.Join(set33.members, ",")}},
+		},
+		{
+			name:     "update from bits beyond to a member",
+			before:   []any{int32(1), int64(13), int64(0), nil},
+			after:    []any{int32(1), int64(2), int64(0), nil},
+			wantTail: `"before":{"id":1,"s3":"x,z","s9":"","s33":null},"after":{"id":1,"s3":"y","s9":"","s33":null},"before_set_bits":{"s3":"13"}}`,
+			wantBits: [2]map[int]uint64{{1: 13}, nil},
+			wantArgs: [2][]any{{int64(1), "x,z", "", nil}, {int64(1), "y", "", nil}},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &Record{V: Version, Op: OpInsert, DB: "db", Table: "t", PK: tbl.PK, After: encodeRow(t, tbl, tc.after...)}
+			if tc.before != nil {
+				rec.Op, rec.Before = OpUpdate, encodeRow(t, tbl, tc.before...)
+			}
+			data, err := rec.AppendJSON(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasSuffix(string(data), tc.wantTail) {
+				t.Errorf("record:\n got %s\nwant it to end %s", data, tc.wantTail)
+			}
+			if tc.wantClean && strings.Contains(string(data), "set_bits") {
+				t.Errorf("record of ordinary values names set_bits: %s", data)
+			}
+			got, err := Decode(data)
+			if err != nil {
+				t.Fatalf("Decode(%s): %v", data, err)
+			}
+			for side, img := range [2]*Row{got.Before, got.After} {
+				encoded := [2]*Row{rec.Before, rec.After}[side]
+				if img == nil {
+					continue
+				}
+				if img.HasSetBits() != (len(tc.wantBits[side]) > 0) || encoded.HasSetBits() != img.HasSetBits() {
+					t.Errorf("image %d: HasSetBits %v (encoded %v), want %v", side, img.HasSetBits(), encoded.HasSetBits(), len(tc.wantBits[side]) > 0)
+				}
+				for i := range tbl.Columns {
+					want, wantOK := tc.wantBits[side][i]
+					for _, r := range []*Row{encoded, img} {
+						if bits, ok := r.SetBits(i); bits != want || ok != wantOK {
+							t.Errorf("image %d column %s: SetBits = %d, %v; want %d, %v", side, tbl.Columns[i].Name, bits, ok, want, wantOK)
+						}
+					}
+					a, err := img.Arg(i)
+					if err != nil {
+						t.Fatalf("Arg(%d): %v", i, err)
+					}
+					if !reflect.DeepEqual(a, tc.wantArgs[side][i]) {
+						t.Errorf("image %d column %s: Arg = %#v, want %#v", side, tbl.Columns[i].Name, a, tc.wantArgs[side][i])
+					}
+				}
+			}
+			again, err := got.AppendJSON(nil)
+			if err != nil || string(again) != string(data) {
+				t.Errorf("re-encoded:\n got %s\nwant %s (%v)", again, data, err)
+			}
+		})
+	}
+	// A Row reused for an ordinary value forgets the bits.
+	row := encodeRow(t, tbl, int32(1), int64(8), nil, nil)
+	if err := tbl.EncodeRow(row, []any{int32(1), int64(1), nil, nil}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if row.HasSetBits() {
+		t.Error("reused Row keeps the set bits of its previous value")
+	}
+}
+
+func TestDecodeSetBitsErrors(t *testing.T) {
+	const head = `{"v":1,"op":"insert","db":"d","table":"t","pk":[],"types":{"id":"int","s":"set utf8mb4","e":"enum utf8mb4"},"after":{"id":1,"s":"","e":"a"}`
+	cases := []struct {
+		name, tail, want string
+	}{
+		{"unknown column", `,"after_set_bits":{"q":"8"}}`, `set_bits names unknown column "q"`},
+		{"not a set", `,"after_set_bits":{"e":"8"}}`, `set_bits names column "e" of type enum utf8mb4, want set`},
+		{"twice", `,"after_set_bits":{"s":"8","s":"8"}}`, `set_bits names column "s" twice`},
+		{"number", `,"after_set_bits":{"s":8}}`, `want a string of digits`},
+		{"zero", `,"after_set_bits":{"s":"0"}}`, `want a non-zero 64-bit bitmap`},
+		{"leading zero", `,"after_set_bits":{"s":"08"}}`, `want a non-zero 64-bit bitmap`},
+		{"over 64 bits", `,"after_set_bits":{"s":"18446744073709551616"}}`, `want a non-zero 64-bit bitmap`},
+		{"not an object", `,"after_set_bits":["s"]}`, `want a JSON object`},
+		{"without the image", `,"before_set_bits":{"s":"8"}}`, `before_set_bits without a before image`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Decode([]byte(head + tc.tail))
+			if !errors.Is(err, ErrInvalidRecord) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Decode: got %v, want ErrInvalidRecord containing %q", err, tc.want)
+			}
+		})
+	}
+	null := `{"v":1,"op":"insert","db":"d","table":"t","pk":[],"types":{"s":"set utf8mb4"},"after":{"s":null},"after_set_bits":{"s":"8"}}`
+	if _, err := Decode([]byte(null)); err == nil || !strings.Contains(err.Error(), "no value in the image") {
+		t.Errorf("set_bits on NULL: got %v", err)
+	}
+	// A null field is absent, as for the other additive fields.
+	if rec, err := Decode([]byte(head + `,"after_set_bits":null}`)); err != nil || rec.After.HasSetBits() {
+		t.Errorf("null set_bits: %v", err)
+	}
+}

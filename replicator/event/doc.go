@@ -31,8 +31,9 @@
 //	types             on row records: {"column": "type string", ...} for
 //	                  every column of the table, in table order. It is what
 //	                  makes a value's JSON form unambiguous for the applier,
-//	                  e.g. "bigint unsigned", "decimal(65,30)",
-//	                  "datetime(6)", "binary(16)", "varchar latin1".
+//	                  e.g. "bigint unsigned", "decimal(10,2) unsigned",
+//	                  "datetime(6)", "binary(16)", "varchar latin1",
+//	                  "longblob", "point" (see Column.TypeString).
 //	before_json_null  names of MySQL JSON columns whose value is the JSON
 //	after_json_null   null literal: in the image they are null like SQL
 //	                  NULL, which JSON cannot tell apart inside the image.
@@ -41,6 +42,11 @@
 //	                  value: it reads as "" in the image, like a member ''
 //	                  would, so only this field tells them apart. Row.Arg
 //	                  gives the index 0 for them.
+//	before_set_bits   {"column": "bitmap", ...}: SET columns whose stored
+//	after_set_bits    bitmap has bits that name no member, with the whole
+//	                  bitmap (s+0) in decimal. The image holds the names of
+//	                  the members the bitmap has, as the server reads it;
+//	                  Row.SetBits gives the bitmap.
 //	gtid_set          on a transaction's last record: the GTID set after it.
 //
 // Row images list columns in table order. A column missing from an image
@@ -93,16 +99,19 @@
 //	  in other charsets
 //	BINARY(n)             base64, zero-padded to n bytes   "AQAAAA==" (BINARY(4) x'01')   []byte
 //	VARBINARY, BLOB       base64                           "AP8A"                         []byte
+//	  (TINY..LONG)
 //	ENUM                  string: the member (*)           "ü", "" (invalid-value 0)      string
-//	SET                   string: comma-joined members (*) "x,z", ""                      string
+//	SET                   string: comma-joined members (*) "x,z", ""                      string (***)
 //	JSON (MySQL)          the JSON value itself            {"a":1.0,"b":[true,null]}      string (JSON text)
 //	JSON (MariaDB)        string: the JSON text (**)       "{\"a\": 1}"                   string
-//	GEOMETRY              base64 of SRID + WKB             "AAAAAAEBAAAA..."              []byte
+//	GEOMETRY, POINT, ...  base64 of SRID + WKB             "AAAAAAEBAAAA..."              []byte
 //	VECTOR (MySQL 9)      base64                           "AACAPw=="                     []byte
 //	NULL, any type        null                             null                           nil
 //
 //	(*)  in other charsets than utf8mb4/utf8mb3/ascii/latin1, base64 like text
-//	(**) its type string is "text utf8mb4": see the last point below
+//	(**) its type string is "longtext utf8mb4": see the last point below
+//	(***) the members the bitmap has, also when it has bits beyond them
+//	      (set_bits): see the ENUM and SET point below
 //
 // Details that make the mapping exact:
 //
@@ -135,12 +144,21 @@
 //     the table map's member lists turn them into names. ENUM index 0 (the
 //     empty string a non-strict server stores for an invalid value) is "",
 //     which a strict target rejects unless the empty string is a member.
+//     A SET bitmap may have bits beyond the members: a server applying row
+//     events (a replica, a BINLOG statement) stores the bytes of a table
+//     whose SET had more members as they come. No statement can store
+//     such bits (every form of value is masked), so the image has the
+//     names of the members the bitmap has, which is what the server reads
+//     and what a target can store, and set_bits the whole bitmap.
 //   - MySQL's binary JSON is rendered as MySQL text (RenderJSONAsMySQLText),
 //     so 1.0 stays a double, then compacted. MariaDB's JSON is a LONGTEXT
 //     alias that the table map cannot tell from LONGTEXT, so it travels as
 //     text (an exact copy of what MariaDB stores).
 //
 // The type strings of "types" follow MySQL's COLUMN_TYPE spelling where
-// they can: kind, parameters that change the value's form, "unsigned", and
-// the charset of textual kinds. See Column.TypeString.
+// they can: the type's name (BLOB and TEXT sizes and geometry subtypes
+// included), parameters that change the value's form, "unsigned", and the
+// charset of textual kinds. What the table map does not carry, they cannot
+// say: display widths, ZEROFILL (a ZEROFILL column is "int unsigned"),
+// CHAR/VARCHAR lengths, ENUM/SET members. See Column.TypeString.
 package event

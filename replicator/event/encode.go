@@ -29,6 +29,7 @@ func (t *Table) EncodeRow(dst *Row, image []any, skipped []int) error {
 	dst.ends = dst.ends[:0]
 	dst.jsonNull = dst.jsonNull[:0]
 	dst.enumZero = dst.enumZero[:0]
+	dst.setBits = dst.setBits[:0]
 	s := 0
 	for i := range t.Columns {
 		if s < len(skipped) && skipped[s] == i {
@@ -48,6 +49,9 @@ func (t *Table) EncodeRow(dst *Row, image []any, skipped []int) error {
 			dst.jsonNull = append(dst.jsonNull, i)
 		case markEnumZero:
 			dst.enumZero = append(dst.enumZero, i)
+		case markSetBits:
+			bits, _ := image[i].(int64) // appendValue checked it
+			dst.setBits = append(dst.setBits, setBits{col: i, bits: uint64(bits)})
 		}
 		dst.ends = append(dst.ends, len(dst.buf))
 	}
@@ -75,6 +79,7 @@ const (
 	markNone     mark = iota
 	markJSONNull      // a JSON null document in a JSON column, not SQL NULL
 	markEnumZero      // ENUM index 0, the error value, not a member ''
+	markSetBits       // a SET bitmap with bits that name no member
 )
 
 // appendValue appends the JSON form of v, one value of column c as go-mysql
@@ -143,17 +148,23 @@ func (c *Column) appendValue(dst []byte, v any, scratch *[]byte) (_ []byte, m ma
 		if !ok {
 			return dst, markNone, wrongGoType(v)
 		}
+		// A bitmap may have bits beyond the members: a server applying row
+		// events (a replica, or a BINLOG statement) stores a SET's bytes as
+		// they come, from a table whose SET had more members. The server
+		// reads such a value as its members' names, which the image holds;
+		// the whole bitmap travels beside it ("before_set_bits"/
+		// "after_set_bits"), so the record still says what was stored.
 		bits := uint64(n)
 		if len(c.members) < 64 && bits>>len(c.members) != 0 {
-			return dst, markNone, fmt.Errorf("set bitmap %#x has bits beyond its %d members", bits, len(c.members))
+			m = markSetBits
 		}
 		b := (*scratch)[:0]
-		for j, m := range c.members {
+		for j, member := range c.members {
 			if bits&(1<<j) != 0 {
 				if len(b) > 0 {
 					b = append(b, ',')
 				}
-				b = append(b, m...)
+				b = append(b, member...)
 			}
 		}
 		*scratch = b

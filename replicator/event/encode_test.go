@@ -62,6 +62,11 @@ func typeCases() []typeCase {
 	}
 	varchar := func(coll uint64) colSpec { return s(mysql.MYSQL_TYPE_VARCHAR, 80, coll) }
 	blob := func(coll uint64) colSpec { return s(mysql.MYSQL_TYPE_BLOB, 2, coll) }
+	sizedBlob := func(lengthBytes uint16, coll uint64) colSpec { return s(mysql.MYSQL_TYPE_BLOB, lengthBytes, coll) }
+	geometry := func(code uint64) colSpec {
+		return colSpec{typ: mysql.MYSQL_TYPE_GEOMETRY, meta: 4, geometry: code}
+	}
+	point := []byte("\x00\x00\x00\x00\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\xf0?\x00\x00\x00\x00\x00\x00\x00@")
 	binary4 := s(mysql.MYSQL_TYPE_STRING, stringMeta(mysql.MYSQL_TYPE_STRING, 4), collBinary)
 	jsonCol := t(mysql.MYSQL_TYPE_JSON, 4, false)
 
@@ -93,6 +98,7 @@ func typeCases() []typeCase {
 		{"decimal zero with scale", dec(10, 2), "0.00", `"0.00"`, "decimal(10,2)", "0.00", false},
 		{"decimal negative fraction", dec(10, 2), "-0.50", `"-0.50"`, "decimal(10,2)", "-0.50", false},
 		{"decimal integer", dec(5, 0), "99999", `"99999"`, "decimal(5,0)", "99999", false},
+		{"decimal unsigned", t(mysql.MYSQL_TYPE_NEWDECIMAL, 10<<8|2, true), "99999999.99", `"99999999.99"`, "decimal(10,2) unsigned", "99999999.99", false},
 
 		// FLOAT and DOUBLE: shortest round-trip text, -0 kept.
 		{"float negative zero", flt, float32(math.Copysign(0, -1)), `-0`, "float", math.Copysign(0, -1), false},
@@ -107,6 +113,8 @@ func typeCases() []typeCase {
 		{"double 1e21", dbl, 1e21, `1e+21`, "double", 1e21, false},
 		{"double below 1e21", dbl, 123456789012345680000.0, `123456789012345680000`, "double", 123456789012345680000.0, false},
 		{"double tiny", dbl, -1.5e-7, `-1.5e-7`, "double", -1.5e-7, false},
+		{"float unsigned", t(mysql.MYSQL_TYPE_FLOAT, 4, true), float32(1.5), `1.5`, "float unsigned", 1.5, false},
+		{"double unsigned", t(mysql.MYSQL_TYPE_DOUBLE, 8, true), 2.5, `2.5`, "double unsigned", 2.5, false},
 
 		// BIT: an unsigned integer; a string when wider than 53 bits.
 		{"bit 1", bit(1), int64(1), `1`, "bit(1)", uint64(1), false},
@@ -152,6 +160,9 @@ func typeCases() []typeCase {
 		{"text latin1 bytes", blob(collLatin1), []byte("\xe9"), `"é"`, "text latin1", "é", false},
 		{"varchar gbk raw", varchar(collGBK), "\xc4\xe3\xba\xc3", `"xOO6ww=="`, "varchar gbk", []byte("\xc4\xe3\xba\xc3"), false},
 		{"text gbk raw", blob(collGBK), []byte("\xc4\xe3"), `"xOM="`, "text gbk", []byte("\xc4\xe3"), false},
+		{"tinytext", sizedBlob(1, collUTF8MB4), []byte("t"), `"t"`, "tinytext utf8mb4", "t", false},
+		{"mediumtext", sizedBlob(3, collLatin1), []byte("\xe9"), `"é"`, "mediumtext latin1", "é", false},
+		{"longtext (MariaDB JSON)", sizedBlob(4, collUTF8MB4), []byte(`{"a": 1}`), `"{\"a\": 1}"`, "longtext utf8mb4", `{"a": 1}`, false},
 
 		// Binary: base64; BINARY(n) padded back to n bytes.
 		{"binary padded", binary4, "\x01", `"AQAAAA=="`, "binary(4)", []byte{1, 0, 0, 0}, false},
@@ -160,7 +171,18 @@ func typeCases() []typeCase {
 		{"varbinary zero byte", varchar(collBinary), "\x00", `"AA=="`, "varbinary", []byte{0}, false},
 		{"blob", blob(collBinary), []byte{0, 0xff}, `"AP8="`, "blob", []byte{0, 0xff}, false},
 		{"blob empty", blob(collBinary), []byte{}, `""`, "blob", []byte{}, false},
+		{"tinyblob", sizedBlob(1, collBinary), []byte{1}, `"AQ=="`, "tinyblob", []byte{1}, false},
+		{"mediumblob", sizedBlob(3, collBinary), []byte{2}, `"Ag=="`, "mediumblob", []byte{2}, false},
+		{"longblob", sizedBlob(4, collBinary), []byte{3}, `"Aw=="`, "longblob", []byte{3}, false},
 		{"geometry", t(mysql.MYSQL_TYPE_GEOMETRY, 4, false), []byte{0, 0, 0, 0, 1}, `"AAAAAAE="`, "geometry", []byte{0, 0, 0, 0, 1}, false},
+		{"point", geometry(1), point, `"AAAAAAEBAAAAAAAAAAAA8D8AAAAAAAAAQA=="`, "point", point, false},
+		{"linestring", geometry(2), []byte{0, 0, 0, 0, 1}, `"AAAAAAE="`, "linestring", []byte{0, 0, 0, 0, 1}, false},
+		{"polygon", geometry(3), []byte{0, 0, 0, 0, 1}, `"AAAAAAE="`, "polygon", []byte{0, 0, 0, 0, 1}, false},
+		{"multipoint", geometry(4), []byte{0, 0, 0, 0, 1}, `"AAAAAAE="`, "multipoint", []byte{0, 0, 0, 0, 1}, false},
+		{"multilinestring", geometry(5), []byte{0, 0, 0, 0, 1}, `"AAAAAAE="`, "multilinestring", []byte{0, 0, 0, 0, 1}, false},
+		{"multipolygon", geometry(6), []byte{0, 0, 0, 0, 1}, `"AAAAAAE="`, "multipolygon", []byte{0, 0, 0, 0, 1}, false},
+		{"geometrycollection", geometry(7), []byte{0, 0, 0, 0, 1}, `"AAAAAAE="`, "geometrycollection", []byte{0, 0, 0, 0, 1}, false},
+		{"geometry subtype unknown", geometry(99), []byte{0, 0, 0, 0, 1}, `"AAAAAAE="`, "geometry", []byte{0, 0, 0, 0, 1}, false},
 
 		// ENUM and SET: member names.
 		{"enum latin1 member", enum, int64(3), `"ü"`, "enum latin1", "ü", false},
@@ -264,7 +286,6 @@ func sameArg(a, b any) bool {
 
 func TestEncodeRowErrors(t *testing.T) {
 	enum := colSpec{typ: mysql.MYSQL_TYPE_STRING, meta: stringMeta(mysql.MYSQL_TYPE_ENUM, 1), collation: collUTF8MB4, members: []string{"a"}}
-	set := colSpec{typ: mysql.MYSQL_TYPE_STRING, meta: stringMeta(mysql.MYSQL_TYPE_SET, 1), collation: collUTF8MB4, members: []string{"a", "b"}}
 	cases := []struct {
 		name    string
 		col     colSpec
@@ -281,7 +302,6 @@ func TestEncodeRowErrors(t *testing.T) {
 		{"float as trailing-zero type", colSpec{typ: mysql.MYSQL_TYPE_DOUBLE, meta: 8}, replication.FloatWithTrailingZero(1), ErrUnencodable, "UseFloatWithTrailingZero"},
 		{"utf8mb4 invalid", colSpec{typ: mysql.MYSQL_TYPE_VARCHAR, meta: 80, collation: collUTF8MB4}, "\xff", ErrUnencodable, "not valid UTF-8"},
 		{"enum out of range", enum, int64(2), nil, "enum index 2 out of range"},
-		{"set bits beyond members", set, int64(4), nil, "beyond its 2 members"},
 		{"json invalid", colSpec{typ: mysql.MYSQL_TYPE_JSON, meta: 4}, "{", ErrUnencodable, "not valid JSON"},
 		{"json partial update", colSpec{typ: mysql.MYSQL_TYPE_JSON, meta: 4}, &replication.JsonDiff{}, ErrUnsupportedType, "binlog_row_value_options"},
 	}

@@ -178,6 +178,14 @@ func (r *Record) AppendJSON(dst []byte) ([]byte, error) {
 		dst = append(dst, `,"after_enum_zero":`...)
 		dst = r.After.appendNames(dst, r.After.enumZero)
 	}
+	if r.Before != nil && len(r.Before.setBits) > 0 {
+		dst = append(dst, `,"before_set_bits":`...)
+		dst = r.Before.appendSetBits(dst)
+	}
+	if r.After != nil && len(r.After.setBits) > 0 {
+		dst = append(dst, `,"after_set_bits":`...)
+		dst = r.After.appendSetBits(dst)
+	}
 	if r.SQL != "" {
 		dst = append(dst, `,"sql":`...)
 		dst = appendString(dst, r.SQL)

@@ -35,6 +35,7 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Add([]byte(`{"v":1,"op":"update","db":"d","table":"t","pk":["id"],"types":{"id":"int","j":"json"},"before":{"id":1,"j":null},"after":{"id":2,"j":null},"after_json_null":["j"]}`))
 	f.Add([]byte(`{"v":1,"op":"ddl","db":"d","sql":"DROP TABLE t","pk":[]}`))
+	f.Add([]byte(`{"v":1,"op":"update","db":"d","table":"t","pk":["id"],"types":{"id":"int","s":"set latin1","b":"longblob","p":"point","d":"decimal(5,2) unsigned"},"before":{"id":1,"s":"a","b":"","p":null,"d":"1.00"},"after":{"id":1,"s":"","b":"AA==","p":null,"d":null},"before_set_bits":{"s":"9"},"after_set_bits":{"s":"18446744073709551615"}}`))
 	f.Add([]byte(`{"v":1,"op":"insert","db":"d","table":"t","pk":[],"after":{"a\u0000b":[1,{"x":"}"}]}}`))
 	f.Add([]byte(`{"v":1,"op":"insert","db":"d","table":"t","pk":[],"types":{"x":"binary(4)"},"after":{"x":"AAAAAA=="}}`))
 	f.Add([]byte(`{"v":1,"op":"insert","db":"d","table":"t","pk":[],"types":{"j":"json"},"after":{"j":[1,{"x":01}]}}`))

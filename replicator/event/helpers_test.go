@@ -14,6 +14,7 @@ type colSpec struct {
 	unsigned  bool
 	collation uint64   // character, enum and set columns
 	members   []string // enum and set columns
+	geometry  uint64   // geometry columns: the GEOMETRY_TYPE code, 0 for GEOMETRY
 	notNull   bool
 }
 
@@ -76,6 +77,9 @@ func tableMap(db, table string, pk []int, cols ...colSpec) *replication.TableMap
 			ev.SetStrValue = append(ev.SetStrValue, byteSlices(c.members))
 		case ev.IsCharacterColumn(i):
 			ev.ColumnCharset = append(ev.ColumnCharset, c.collation)
+		}
+		if ev.IsGeometryColumn(i) {
+			ev.GeometryType = append(ev.GeometryType, c.geometry)
 		}
 	}
 	for _, p := range pk {

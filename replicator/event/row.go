@@ -30,6 +30,11 @@ type Row struct {
 	// in the image, like a member '' would, so these travel beside it in
 	// "before_enum_zero"/"after_enum_zero".
 	enumZero []int
+	// setBits holds the SET columns whose bitmap has bits that name no
+	// member, with the whole bitmap. The image holds the names of the
+	// members it has, as the server reads the value; the bitmap travels
+	// beside it in "before_set_bits"/"after_set_bits".
+	setBits []setBits
 
 	buf     []byte // backing store of Values (encoder)
 	ends    []int  // end offset in buf of each value, -1 when absent
@@ -46,6 +51,29 @@ func (r *Row) IsEnumZero(i int) bool { return slices.Contains(r.enumZero, i) }
 
 // HasEnumZero reports whether any ENUM column holds index 0.
 func (r *Row) HasEnumZero() bool { return len(r.enumZero) > 0 }
+
+// setBits is one SET column's bitmap, for a bitmap with bits beyond the
+// column's members.
+type setBits struct {
+	col  int
+	bits uint64
+}
+
+// SetBits returns the stored bitmap of SET column i, the value of s+0,
+// when it has bits that name no member; ok is false for every other value,
+// whose bitmap the member names in the image give. See Row.Arg for what a
+// target can store.
+func (r *Row) SetBits(i int) (bits uint64, ok bool) {
+	for _, s := range r.setBits {
+		if s.col == i {
+			return s.bits, true
+		}
+	}
+	return 0, false
+}
+
+// HasSetBits reports whether any SET column has bits that name no member.
+func (r *Row) HasSetBits() bool { return len(r.setBits) > 0 }
 
 // Value returns the encoded value of the named column, and whether the image
 // has it.
@@ -85,6 +113,20 @@ func (r *Row) appendNames(dst []byte, idx []int) []byte {
 		dst = appendString(dst, r.Table.Columns[i].Name)
 	}
 	return append(dst, ']')
+}
+
+// appendSetBits appends the setBits as a JSON object of column names and
+// bitmaps, each a string of decimal digits (a bitmap has up to 64 bits).
+func (r *Row) appendSetBits(dst []byte) []byte {
+	dst = append(dst, '{')
+	for k, s := range r.setBits {
+		if k > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, r.Table.Columns[s.col].quotedName()...)
+		dst = appendQuotedUint(dst, s.bits)
+	}
+	return append(dst, '}')
 }
 
 // quotedName returns `"name":`. Tables built by this package precompute it;

@@ -15,7 +15,9 @@ import (
 type Kind uint8
 
 // The kinds. Their names (Kind.String) are the base words of the type
-// strings in a record's "types" field.
+// strings in a record's "types" field, except that BLOB and TEXT name their
+// size (tinyblob .. longtext) and GEOMETRY its subtype (point ..
+// geometrycollection): see Column.TypeString.
 const (
 	KindUnknown Kind = iota
 	KindTinyInt
@@ -85,6 +87,12 @@ func (k Kind) String() string {
 // IsInteger reports whether k is one of the integer kinds TINYINT..BIGINT.
 func (k Kind) IsInteger() bool { return k >= KindTinyInt && k <= KindBigInt }
 
+// canBeUnsigned reports whether k has an UNSIGNED form: the integers,
+// DECIMAL, FLOAT and DOUBLE.
+func (k Kind) canBeUnsigned() bool {
+	return k.IsInteger() || k == KindDecimal || k == KindFloat || k == KindDouble
+}
+
 // IsTextual reports whether values of k are characters in Column.Charset
 // (CHAR, VARCHAR, TEXT, ENUM, SET).
 func (k Kind) IsTextual() bool {
@@ -95,20 +103,31 @@ func (k Kind) IsTextual() bool {
 //
 // The fields a consumer needs to turn a value back into SQL (Name, Kind,
 // Unsigned, Precision, Scale, FSP, Bits, Length, Charset) travel in every
-// row record's "types" field. Nullable and the ENUM/SET members exist only
-// on the replicator side: NULL needs no type to be written, and ENUM/SET
-// values already travel as their member names.
+// row record's "types" field, and so do LengthBytes and Geometry, which say
+// which of a kind's SQL types the column has without changing its values'
+// form. Nullable and the ENUM/SET members exist only on the replicator
+// side: NULL needs no type to be written, and ENUM/SET values already
+// travel as their member names.
 type Column struct {
 	Name      string
 	Kind      Kind
-	Unsigned  bool   // integer kinds
+	Unsigned  bool   // integer kinds, decimal, float, double
 	Precision int    // decimal: total digits
 	Scale     int    // decimal: digits after the point
 	FSP       int    // time, datetime, timestamp: fractional-second digits, 0..6
 	Bits      int    // bit: width, 1..64
 	Length    int    // binary: fixed width in bytes, BINARY(Length)
 	Charset   string // textual kinds: character set name, e.g. "utf8mb4"
-	Nullable  bool   // replicator side only
+	// LengthBytes is, for blob and text, the size of the value's length
+	// prefix, which is what tells the four sizes apart: 1 for TINYBLOB and
+	// TINYTEXT, 2 for BLOB and TEXT, 3 for MEDIUM..., 4 for LONGBLOB and
+	// LONGTEXT; 0 when not known (a Column built by hand).
+	LengthBytes int
+	// Geometry is, for geometry, the declared subtype: "point",
+	// "linestring", "polygon", "multipoint", "multilinestring",
+	// "multipolygon" or "geometrycollection"; "" for GEOMETRY itself.
+	Geometry string
+	Nullable bool // replicator side only
 
 	mysqlType byte     // binlog type code, after resolving ENUM/SET inside STRING
 	members   [][]byte // enum/set member names in the column's charset
@@ -163,7 +182,7 @@ func NewTable(ev *replication.TableMapEvent) (*Table, error) {
 	unsigned := ev.UnsignedMap()
 	collations := ev.CollationMap()
 	enumSetCollations := ev.EnumSetCollationMap()
-	var enumIdx, setIdx int
+	var enumIdx, setIdx, geomIdx int
 
 	t.Columns = make([]Column, n)
 	for i := range t.Columns {
@@ -173,12 +192,24 @@ func NewTable(ev *replication.TableMapEvent) (*Table, error) {
 		if err := c.fromTableMap(ev.ColumnType[i], ev.ColumnMeta[i]); err != nil {
 			return nil, fmt.Errorf("table %s column %q: %w", t.qualified(), c.Name, err)
 		}
+		if c.Kind == KindGeometry {
+			// GEOMETRY_TYPE lists one code per geometry column. A source
+			// that omits it (not FULL metadata) leaves "geometry", which is
+			// true of every subtype; the values' form is the same.
+			if geomIdx < len(ev.GeometryType) {
+				c.Geometry = geometryName(ev.GeometryType[geomIdx])
+			}
+			geomIdx++
+		}
 		switch {
 		case ev.IsNumericColumn(i):
 			if unsigned == nil {
 				return nil, fmt.Errorf("table %s column %q: %w (no signedness)", t.qualified(), c.Name, ErrNoRowMetadata)
 			}
-			c.Unsigned = unsigned[i] && c.Kind.IsInteger()
+			// YEAR has a signedness bit too (MariaDB sets it), but no
+			// signed form; ZEROFILL columns are unsigned, and the table
+			// map does not carry ZEROFILL itself.
+			c.Unsigned = unsigned[i] && c.Kind.canBeUnsigned()
 		case c.Kind == KindEnum || c.Kind == KindSet:
 			id, ok := enumSetCollations[i]
 			if !ok {
@@ -304,7 +335,11 @@ func (c *Column) fromTableMap(typ byte, meta uint16) error {
 			return fmt.Errorf("%w: string column with real type %d", ErrUnsupportedType, realType)
 		}
 	case mysql.MYSQL_TYPE_BLOB:
-		c.Kind = KindText // KindBlob once the charset is known
+		// Metadata: the bytes of the length prefix, 1..4 for TINY..LONG.
+		c.Kind, c.LengthBytes = KindText, int(meta) // KindBlob once the charset is known
+		if c.LengthBytes < 1 || c.LengthBytes > 4 {
+			return fmt.Errorf("blob length prefix of %d bytes out of range", c.LengthBytes)
+		}
 	case mysql.MYSQL_TYPE_JSON:
 		c.Kind = KindJSON
 	case mysql.MYSQL_TYPE_GEOMETRY:

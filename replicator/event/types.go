@@ -7,21 +7,98 @@ import (
 )
 
 // A type string is how a record's "types" field describes a column, e.g.
-// "int unsigned", "decimal(65,30)", "datetime(6)", "bit(64)", "binary(16)",
+// "int unsigned", "decimal(10,2) unsigned", "datetime(6)", "bit(64)",
+// "binary(16)", "longblob", "mediumtext utf8mb4", "point",
 // "varchar utf8mb4", "enum latin1", "json". The grammar:
 //
-//	type    = kind [ "(" n [ "," n ] ")" ] [ " unsigned" ] [ " " charset ]
+//	type    = name [ "(" n [ "," n ] ")" ] [ " unsigned" ] [ " " charset ]
 //
-// Parameters appear only where they change the value's form: decimal
-// precision and scale, fractional-second digits (omitted when 0), bit width,
-// and the width of BINARY, which is zero-padded. The charset appears on the
-// textual kinds only. The strings resemble MySQL's COLUMN_TYPE on purpose,
-// so that a person reading a record recognises them; they are not DDL.
+// name is the kind's name (Kind.String), except for BLOB and TEXT, whose
+// name says their size (tinyblob, blob, mediumblob, longblob, tinytext ..
+// longtext), and GEOMETRY, whose name is its subtype when it has one
+// (point, linestring, polygon, multipoint, multilinestring, multipolygon,
+// geometrycollection). Parameters appear only where they change the value's
+// form: decimal precision and scale, fractional-second digits (omitted when
+// 0), bit width, and the width of BINARY, which is zero-padded. "unsigned"
+// appears on integers, DECIMAL, FLOAT and DOUBLE. The charset appears on
+// the textual kinds only. The strings are MySQL's COLUMN_TYPE without what
+// the binlog's table map does not carry (display widths, ZEROFILL, CHAR and
+// VARCHAR lengths, ENUM and SET members) and with the charset; they are not
+// DDL.
+//
+// Records that drc wrote before the sizes and subtypes were added say
+// "blob", "text" and "geometry" for every size and subtype; both spellings
+// decode to the same Kind.
+
+// blobSizes are the prefixes of blob and text type names by LengthBytes.
+var blobSizes = [5]string{1: "tiny", 2: "", 3: "medium", 4: "long"}
+
+// geometryTypes are the geometry subtypes by the code the table map's
+// GEOMETRY_TYPE metadata gives them (Field::geometry_type in MySQL and
+// MariaDB); code 0 is GEOMETRY itself.
+var geometryTypes = [8]string{
+	1: "point", 2: "linestring", 3: "polygon", 4: "multipoint",
+	5: "multilinestring", 6: "multipolygon", 7: "geometrycollection",
+}
+
+// geometryName returns the subtype name of a GEOMETRY_TYPE code: "" for
+// GEOMETRY itself, and for a code this package does not know, which is true
+// of any subtype.
+func geometryName(code uint64) string {
+	if code < uint64(len(geometryTypes)) {
+		return geometryTypes[code]
+	}
+	return ""
+}
+
+// typeName returns the first word of the column's type string, before any
+// parameters.
+func (c *Column) typeName() string {
+	switch c.Kind {
+	case KindBlob, KindText:
+		if c.LengthBytes > 0 && c.LengthBytes < len(blobSizes) {
+			return blobSizes[c.LengthBytes] + c.Kind.String()
+		}
+	case KindGeometry:
+		if c.Geometry != "" {
+			return c.Geometry
+		}
+	}
+	return c.Kind.String()
+}
+
+// parseTypeName resolves the first word of a type string: a kind, and the
+// size of a blob or text or the subtype of a geometry. An unknown name
+// gives KindUnknown.
+func parseTypeName(name string) (k Kind, lengthBytes int, geometry string) {
+	for k := KindTinyInt; k < kindCount; k++ {
+		if kindNames[k] == name {
+			if k == KindBlob || k == KindText {
+				return k, 2, ""
+			}
+			return k, 0, ""
+		}
+	}
+	for n := 1; n < len(blobSizes); n++ {
+		switch name {
+		case blobSizes[n] + "blob":
+			return KindBlob, n, ""
+		case blobSizes[n] + "text":
+			return KindText, n, ""
+		}
+	}
+	for _, g := range geometryTypes[1:] {
+		if g == name {
+			return KindGeometry, 0, g
+		}
+	}
+	return KindUnknown, 0, ""
+}
 
 // TypeString returns the column's type string.
 func (c *Column) TypeString() string {
 	b := make([]byte, 0, 24)
-	b = append(b, c.Kind.String()...)
+	b = append(b, c.typeName()...)
 	switch c.Kind {
 	case KindDecimal:
 		b = append(b, '(')
@@ -75,20 +152,14 @@ func (c *Column) parseType(s string) error {
 		}
 		base = base[:open]
 	}
-	c.Kind = KindUnknown
-	for k := KindTinyInt; k < kindCount; k++ {
-		if kindNames[k] == base {
-			c.Kind = k
-			break
-		}
-	}
+	c.Kind, c.LengthBytes, c.Geometry = parseTypeName(base)
 	if c.Kind == KindUnknown {
 		return nil
 	}
 	rest := words[1:]
 	if len(rest) > 0 && rest[0] == "unsigned" {
-		if !c.Kind.IsInteger() {
-			return fmt.Errorf("type %q: only integers are unsigned", s)
+		if !c.Kind.canBeUnsigned() {
+			return fmt.Errorf("type %q: only integers, decimal, float and double are unsigned", s)
 		}
 		c.Unsigned = true
 		rest = rest[1:]
