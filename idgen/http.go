@@ -24,7 +24,8 @@ import (
 //	GET /metrics          Prometheus
 //
 // Errors are {"error":"..."} with 400 (bad input), 401 (token), 404, 405,
-// or 503 with Retry-After when the node cannot issue right now.
+// 431 (header over maxHeaderBytes), or 503 with Retry-After when the node
+// cannot issue right now.
 func (s *Server) routes(m *metrics, reg *prometheus.Registry) http.Handler {
 	h := &apiHandler{node: s.node, max: s.cfg.MaxCount, token: s.cfg.Token, m: m}
 	mux := http.NewServeMux()
@@ -38,7 +39,15 @@ func (s *Server) routes(m *metrics, reg *prometheus.Registry) http.Handler {
 	}
 	other := h.wrap("other", false, notFound)
 	mux.Handle("/", other)
+	tooLarge := h.wrap("other", false, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close")
+		writeError(w, http.StatusRequestHeaderFieldsTooLarge, fmt.Sprintf("request header is %d bytes, more than the %d allowed", headerBytes(r), maxHeaderBytes))
+	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if headerBytes(r) > maxHeaderBytes {
+			tooLarge.ServeHTTP(w, r)
+			return
+		}
 		// ServeMux answers a path that is not clean ("/v1/ids/../x") with
 		// an HTML redirect; this API answers JSON, and no client of it
 		// sends such paths.
@@ -48,6 +57,36 @@ func (s *Server) routes(m *metrics, reg *prometheus.Registry) http.Handler {
 		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// Header limits. The API answers a request whose request line and header
+// fields exceed maxHeaderBytes with a JSON 431, like any other error.
+// net/http refuses a header over serverMaxHeaderBytes (http.Server's
+// MaxHeaderBytes, plus 4 KiB of read buffer) itself, while reading it,
+// before any handler runs: it writes its own text/plain "431 Request
+// Header Fields Too Large" straight to the connection and closes it, and
+// offers no hook to change that answer (Go 1.26). The gap between the two
+// limits leaves that answer to headers far beyond what any client sends
+// by mistake; reading one costs up to serverMaxHeaderBytes of memory per
+// connection, for at most the server's ReadHeaderTimeout.
+const (
+	maxHeaderBytes       = 64 << 10
+	serverMaxHeaderBytes = 4 << 20
+)
+
+// headerBytes is the size of r's request line and header fields as sent,
+// give or take the spelling of the header names.
+func headerBytes(r *http.Request) int {
+	n := len(r.Method) + len(r.RequestURI) + len(r.Proto) + len("  \r\n")
+	if r.Host != "" {
+		n += len("Host: \r\n") + len(r.Host) // net/http moves it out of Header
+	}
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(": \r\n") + len(v)
+		}
+	}
+	return n
 }
 
 type apiHandler struct {

@@ -1,6 +1,7 @@
 package idgen
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -249,5 +250,85 @@ func TestServerServeStopsEverything(t *testing.T) {
 	ln2, _ := net.Listen("tcp", "127.0.0.1:0")
 	if err := s2.Serve(context.Background(), ln2); !errors.Is(err, ErrLayoutMismatch) {
 		t.Fatalf("Serve with a stored other layout: %v", err)
+	}
+}
+
+// TestHTTPHeaderTooLarge: through Serve's own http.Server and a real
+// listener, an oversized request header is answered with a JSON 431 up to
+// the server's MaxHeaderBytes (the tester's 2 MB header included); beyond
+// it net/http answers by itself, in plain text, as documented.
+func TestHTTPHeaderTooLarge(t *testing.T) {
+	clk := newFakeClock(t0)
+	s, err := NewServer(nodeConfig(0, newMemLeases(clk).store(), clk), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	waitReady(t, s.Node())
+	base := "http://" + ln.Addr().String()
+
+	for _, tt := range []struct {
+		name string
+		size int
+		want int
+	}{
+		{"small", 1 << 10, 200},
+		{"just under the limit", maxHeaderBytes - 200, 200},
+		{"just over the limit", maxHeaderBytes + 1, 431},
+		{"2 MB", 2 << 20, 431},
+	} {
+		req, err := http.NewRequest(http.MethodGet, base+"/v1/ids", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Big", strings.Repeat("x", tt.size))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Fatalf("%s: %d %s, want %d", tt.name, resp.StatusCode, body, tt.want)
+		}
+		if tt.want == 200 {
+			continue
+		}
+		var e struct{ Error string }
+		if ct := resp.Header.Get("Content-Type"); ct != "application/json" || json.Unmarshal(body, &e) != nil || !strings.Contains(e.Error, "request header is") {
+			t.Errorf("%s: %s %q, want a JSON error", tt.name, ct, body)
+		}
+	}
+
+	// Beyond MaxHeaderBytes: net/http's own answer, read off a raw
+	// connection (the client is still writing when the server answers).
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	go func() {
+		big := strings.Repeat("x", serverMaxHeaderBytes+8<<10)
+		_, _ = io.WriteString(conn, "GET /v1/ids HTTP/1.1\r\nHost: idgen\r\nX-Big: "+big+"\r\n\r\n") // fails once the server closes
+	}()
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("read net/http's answer: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 431 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+		t.Errorf("beyond MaxHeaderBytes: %d %s %q, want net/http's plain-text 431", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
 }
