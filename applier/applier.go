@@ -296,7 +296,8 @@ func (a *Applier) session(ctx context.Context) error {
 
 // openSession returns a dedicated target connection prepared for applying:
 // event.SessionSQL (UTC, utf8mb4, strict sql_mode), READ COMMITTED so that
-// no gap locks couple independent transactions, and a bounded lock wait.
+// no gap locks couple independent transactions (except the unique-index
+// duplicate check the write-set orders, see doc.go), and a bounded lock wait.
 //
 // Both row locks and metadata locks are bounded. Workers wait for each
 // other to commit in source order, which the server cannot see: a worker

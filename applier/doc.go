@@ -57,10 +57,15 @@
 // for the latest earlier in-flight transaction it shares a key with, then
 // runs on a free worker; all commit in dispatch order. Workers use READ
 // COMMITTED (no gap locks between independent transactions) and a bounded
-// lock wait: a dependency the write-set misses (foreign keys, collations
-// the hash folds differently) ends in a lock timeout, the session restarts
-// and applies with one worker for a minute. Queued bytes are bounded by
-// MaxQueueBytes.
+// lock wait. One lock READ COMMITTED does not avoid is InnoDB's duplicate
+// check on a secondary unique index, which locks neighbouring entries of
+// other rows; the write-set orders it by holding each such index shared,
+// or exclusively for a change that re-inserts a value still delete-marked
+// (see WriteSet). Keys are hashed in canonical form (temporal fractions,
+// case and trailing spaces, numbers). A dependency the write-set still
+// misses (accent-insensitive collations, a value removed before the
+// session) ends in a lock timeout, the session restarts and applies with
+// one worker for a minute. Queued bytes are bounded by MaxQueueBytes.
 //
 // Grouping: the newest dispatched transaction stays pending until a
 // worker takes it. While every worker is busy, the next small transactions

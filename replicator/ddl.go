@@ -145,12 +145,14 @@ func (st *Statement) classifyObject(verb, rest string) {
 			if name != "" {
 				st.DB = name
 			}
-		case "VIEW", "TRIGGER", "PROCEDURE", "FUNCTION", "EVENT", "SEQUENCE", "PACKAGE", "SERVER":
+		case "VIEW", "TRIGGER", "PROCEDURE", "FUNCTION", "EVENT", "SEQUENCE", "PACKAGE":
 			st.Kind = KindObject
 			st.Object = w
 			st.setName(skipIfExists(r))
-		case "USER", "ROLE":
+		case "USER", "ROLE", "SERVER":
+			// A server definition holds a password, like an account.
 			st.Kind = KindAccount
+			st.Object = w
 		case "LOGFILE", "TABLESPACE":
 			st.Kind = KindAdmin
 		}
@@ -282,17 +284,74 @@ type ErrUnclassified struct {
 }
 
 func (e *ErrUnclassified) Error() string {
-	sql := e.SQL
+	sql := RedactSQL(e.SQL) // literals may hold secrets or row values
 	if len(sql) > 200 {
 		sql = sql[:200] + "..."
 	}
 	return fmt.Sprintf("transaction %s: cannot replicate %s statement %q; stopping instead of skipping it "+
-		"(if it is safe to publish, add its exact text to replicator.allow_ddl)", e.GTID, e.Kind, sql)
+		"(if it is safe to publish, add its exact text, as the binlog holds it, to replicator.allow_ddl)", e.GTID, e.Kind, sql)
 }
 
 // normalizeSQL folds white space so allow_ddl entries match regardless of
 // line breaks.
 func normalizeSQL(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// RedactSQL returns sql with every quoted string literal ('…' and "…") and
+// every hex or bit literal replaced by '?': passwords (IDENTIFIED BY '…',
+// PASSWORD('…'), AS '…', hashes), connection strings and row values go,
+// the statement's shape stays. Backquoted identifiers are kept. It is what
+// drc puts in errors and logs in place of a statement.
+func RedactSQL(sql string) string {
+	var b strings.Builder
+	b.Grow(len(sql))
+	for i := 0; i < len(sql); {
+		c := sql[i]
+		switch {
+		case c == '\'' || c == '"':
+			j := i + 1
+			for j < len(sql) {
+				if sql[j] == '\\' {
+					j += 2
+					continue
+				}
+				if sql[j] == c {
+					if j+1 < len(sql) && sql[j+1] == c { // doubled quote
+						j += 2
+						continue
+					}
+					break
+				}
+				j++
+			}
+			b.WriteString("'?'")
+			i = min(j+1, len(sql))
+		case c == '`':
+			j := i + 1
+			for j < len(sql) && !(sql[j] == '`' && (j+1 >= len(sql) || sql[j+1] != '`')) {
+				if sql[j] == '`' {
+					j++
+				}
+				j++
+			}
+			end := min(j+1, len(sql))
+			b.WriteString(sql[i:end])
+			i = end
+		case (c == '0' && i+1 < len(sql) && (sql[i+1] == 'x' || sql[i+1] == 'b')) && (i == 0 || !isWordByte(sql[i-1])):
+			j := i + 2
+			for j < len(sql) && isWordByte(sql[j]) {
+				j++
+			}
+			b.WriteString("'?'")
+			i = j
+		case (c == 'x' || c == 'X' || c == 'b' || c == 'B') && i+1 < len(sql) && sql[i+1] == '\'' && (i == 0 || !isWordByte(sql[i-1])):
+			i++ // x'…' / b'…': the quote case takes the literal
+		default:
+			b.WriteByte(c)
+			i++
+		}
+	}
+	return b.String()
+}
 
 // ddlOriginPrefix starts the comment the applier puts in front of a DDL
 // statement it applies: /* drc:origin=<region> */.

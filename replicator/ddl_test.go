@@ -68,3 +68,22 @@ func TestDDLOrigin(t *testing.T) {
 		}
 	}
 }
+
+func TestRedactSQL(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"CREATE USER 'u'@'%' IDENTIFIED BY 'canary-secret'", "CREATE USER '?'@'?' IDENTIFIED BY '?'"},
+		{`SET PASSWORD FOR u = PASSWORD("canary")`, `SET PASSWORD FOR u = PASSWORD('?')`},
+		{"GRANT ALL ON *.* TO u IDENTIFIED BY PASSWORD '*ABCDEF'", "GRANT ALL ON *.* TO u IDENTIFIED BY PASSWORD '?'"},
+		{"ALTER USER u IDENTIFIED VIA ed25519 USING PASSWORD('x') OR unix_socket AS 'y'", "ALTER USER u IDENTIFIED VIA ed25519 USING PASSWORD('?') OR unix_socket AS '?'"},
+		{`CREATE TABLE t (a VARCHAR(5) DEFAULT 'it''s', b BLOB DEFAULT 0xCAFE, c BIT(4) DEFAULT b'1010', d TEXT DEFAULT x'00')`,
+			`CREATE TABLE t (a VARCHAR(5) DEFAULT '?', b BLOB DEFAULT '?', c BIT(4) DEFAULT '?', d TEXT DEFAULT '?')`},
+		{"CREATE TABLE `we'ird``name` (id INT) COMMENT 'a \\' b'", "CREATE TABLE `we'ird``name` (id INT) COMMENT '?'"},
+		{"ALTER TABLE t ADD COLUMN x0b INT", "ALTER TABLE t ADD COLUMN x0b INT"},
+		{"unterminated 'abc", "unterminated '?'"},
+	}
+	for _, tt := range tests {
+		if got := RedactSQL(tt.in); got != tt.want {
+			t.Errorf("RedactSQL(%q)\n got %q\nwant %q", tt.in, got, tt.want)
+		}
+	}
+}

@@ -303,6 +303,7 @@ type reader struct {
 	// drc_meta.skipped row (nil in unit tests).
 	opSkip     bool
 	skipTables []string
+	account    bool // the transaction holds an account statement, not published
 	recordSkip func(context.Context, drcmeta.Skip) error
 }
 
@@ -398,6 +399,7 @@ func (rd *reader) begin(gtid string, ts int64, standalone bool) error {
 	rd.inTxn, rd.standalone, rd.firstRows, rd.skipTxn = true, standalone, true, false
 	rd.gtid, rd.ts, rd.emitted, rd.txnSent = gtid, ts, 0, false
 	rd.opSkip, rd.skipTables = rd.r.cfg.SkipGTID != "" && gtid == rd.r.cfg.SkipGTID, rd.skipTables[:0]
+	rd.account = false
 	for i := range rd.seq {
 		rd.seq[i] = 0
 	}
@@ -445,6 +447,14 @@ func (rd *reader) query(ctx context.Context, e *replication.QueryEvent) error {
 	publish := st.DB != metaDB && (st.Kind != KindTable && st.Kind != KindObject || rd.r.cfg.Filter.Match(st.DB, st.Table))
 	if st.Kind == KindDatabase {
 		publish = st.DB != metaDB && rd.r.cfg.Filter.Match(st.DB, "*")
+	}
+	if st.Kind == KindAccount {
+		// Accounts, roles, grants and server definitions are not
+		// published: their text holds passwords (or hashes as good as
+		// passwords), and a DR region manages its own accounts.
+		publish = false
+		rd.account = true
+		rd.r.log.Info("account statement not published: a DR region manages its own accounts", "gtid", rd.gtid, "statement", accountVerb(st))
 	}
 	if publish && !rd.skipTxn {
 		next := rd.spare
@@ -707,7 +717,10 @@ func (rd *reader) commit(ctx context.Context) error {
 		}
 	}
 	if rd.emitted == 0 {
-		if !rd.skipTxn {
+		switch {
+		case rd.account:
+			rd.r.metrics.skipped.WithLabelValues("account").Inc()
+		case !rd.skipTxn:
 			rd.r.metrics.skipped.WithLabelValues("filtered").Inc()
 		}
 		return nil
@@ -728,6 +741,19 @@ func (rd *reader) commit(ctx context.Context) error {
 	default:
 	}
 	return nil
+}
+
+// accountVerb names an account statement without its text: "CREATE USER",
+// "GRANT".
+func accountVerb(st Statement) string {
+	if st.Verb != "" && st.Object != "" {
+		return st.Verb + " " + st.Object
+	}
+	w, rest := word(skipSpaceAndComments(st.SQL))
+	if w2, _ := word(rest); w == "SET" || w == "RENAME" {
+		return w + " " + w2
+	}
+	return w
 }
 
 // stuck marks an error that stops the replicator at the same transaction on

@@ -199,3 +199,45 @@ func TestReaderOperatorSkip(t *testing.T) {
 		t.Fatalf("unreadable rows in 1-1-12: %v, want a permanent error naming --skip-gtid 1-1-12", err)
 	}
 }
+
+func TestReaderDoesNotPublishAccountStatements(t *testing.T) {
+	ctx := context.Background()
+	var logs strings.Builder
+	r, err := New(Config{Cluster: "c", Region: "b", Brokers: []string{"x:1"}}, slog.New(slog.NewTextHandler(&logs, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pos, _ := ParsePosition("mariadb", "1-1-10")
+	out := make(chan *batch, 4)
+	rd := newReader(r, pos, out, make(chan *batch, 4))
+	stmts := []string{
+		"CREATE USER 'app'@'%' IDENTIFIED BY 'canary-7f3a'",
+		"ALTER USER 'app'@'%' IDENTIFIED BY 'canary-7f3a'",
+		"GRANT SELECT ON shop.* TO 'app'@'%' IDENTIFIED BY 'canary-7f3a'",
+		"SET PASSWORD FOR 'app'@'%' = PASSWORD('canary-7f3a')",
+		"CREATE ROLE r1",
+		"REVOKE ALL ON *.* FROM 'app'@'%'",
+		"CREATE SERVER s FOREIGN DATA WRAPPER mysql OPTIONS (USER 'x', PASSWORD 'canary-7f3a')",
+		"DROP USER 'app'@'%'",
+	}
+	for i, q := range stmts {
+		if err := rd.begin(fmt.Sprintf("1-1-%d", 11+i), 0, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := rd.query(ctx, &replication.QueryEvent{Query: []byte(q), Schema: []byte("shop")}); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if n := published(rd, out); n != 0 {
+		t.Errorf("%d account statements published", n)
+	}
+	if got := testutil.ToFloat64(r.metrics.skipped.WithLabelValues("account")); got != float64(len(stmts)) {
+		t.Errorf("skipped{account} = %v, want %d", got, len(stmts))
+	}
+	if want := fmt.Sprintf("1-1-%d", 10+len(stmts)); rd.pos.String() != "1-1-"+want[len("1-1-"):] {
+		t.Errorf("position %s, want %s: account statements are read, not published", rd.pos, want)
+	}
+	if strings.Contains(logs.String(), "canary") || !strings.Contains(logs.String(), "statement=\"CREATE USER\"") {
+		t.Errorf("logs:\n%s", logs.String())
+	}
+}
