@@ -253,6 +253,11 @@ func (a *Applier) session(ctx context.Context) error {
 	if time.Now().Before(a.serialUntil) {
 		workers = 1
 	}
+	ctlDB, err := sql.Open("mysql", a.cfg.controlDSN())
+	if err != nil {
+		return permanent(fmt.Errorf("target %s:%d: %w", a.cfg.Host, a.cfg.Port, err))
+	}
+	defer ctlDB.Close()
 	schema := newSchemaCache(db, a.cfg.Triggers == TriggersStop)
 	if a.guard != nil {
 		schema.idColumns = a.policies.IDColumns
@@ -267,7 +272,7 @@ func (a *Applier) session(ctx context.Context) error {
 	for _, part := range parts {
 		p := &partition{
 			a: a, cfg: &a.cfg, m: a.metrics, log: a.log.With("partition", part),
-			db: db, client: client, consumer: consumer, om: om, schema: schema,
+			db: db, ctlDB: ctlDB, client: client, consumer: consumer, om: om, schema: schema,
 			topic: a.cfg.Topic, part: part, workers: workers,
 		}
 		wg.Add(1)

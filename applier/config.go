@@ -205,12 +205,19 @@ func (c *Config) validate() error {
 // transaction's statements travel together (fast.go). The driver's own
 // interpolateParams stays off (see event.Row.Arg): the one-round-trip path
 // writes its literals itself.
-func (c Config) DSN() string {
+func (c Config) DSN() string { return c.dsn(true) }
+
+// controlDSN is the DSN of the control connections, which run DDL: without
+// multiStatements, so that a DDL record holding two statements fails on
+// the server instead of running both.
+func (c Config) controlDSN() string { return c.dsn(false) }
+
+func (c Config) dsn(multiStatements bool) string {
 	mc := mysql.NewConfig()
 	mc.User, mc.Passwd, mc.Net = c.User, c.Password, "tcp"
 	mc.Addr = fmt.Sprintf("%s:%d", c.Host, c.Port)
 	mc.ClientFoundRows = true
-	mc.MultiStatements = true
+	mc.MultiStatements = multiStatements
 	mc.InterpolateParams = false
 	mc.Timeout = 5 * time.Second
 	mc.ReadTimeout = 5 * time.Minute

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -75,6 +76,7 @@ type partition struct {
 	m        *metrics
 	log      *slog.Logger
 	db       *sql.DB
+	ctlDB    *sql.DB // without multiStatements: the control connection, DDL
 	client   sarama.Client
 	consumer sarama.Consumer
 	om       sarama.OffsetManager
@@ -118,7 +120,7 @@ type partition struct {
 
 func (p *partition) run(ctx context.Context) error {
 	var err error
-	p.ctl, err = openSession(ctx, p.db, p.cfg.LockWaitTimeout)
+	p.ctl, err = openSession(ctx, p.ctlDB, p.cfg.LockWaitTimeout)
 	if err != nil {
 		return err
 	}
@@ -735,11 +737,12 @@ func (p *partition) applyDDL(ctx context.Context, t *txn, r *event.Record) error
 	switch action {
 	case DDLSkip:
 		p.m.ddl.WithLabelValues("skip").Inc()
-		log.Warn("DDL skipped by policy", "sql", r.SQL)
+		log.Warn("DDL skipped by policy", "statement", ddlVerb(r))
+		log.Debug("DDL skipped by policy", "sql", replicator.RedactSQL(r.SQL))
 		return nil
 	case DDLStop:
 		p.m.ddl.WithLabelValues("stop").Inc()
-		return permanent(fmt.Errorf("%w: transaction %s at %s partition %d offset %d: %s", ErrDDLStopped, t.gtid, p.topic, p.part, t.first, r.SQL))
+		return permanent(fmt.Errorf("%w: transaction %s at %s partition %d offset %d: %s", ErrDDLStopped, t.gtid, p.topic, p.part, t.first, replicator.RedactSQL(r.SQL)))
 	}
 	if st := replicator.ClassifyStatement(r.SQL, r.DB); st.Object == "TRIGGER" && p.cfg.Triggers == TriggersStop {
 		// A target trigger would fire again for replicated rows (see
@@ -747,7 +750,7 @@ func (p *partition) applyDDL(ctx context.Context, t *txn, r *event.Record) error
 		// drop it either.
 		p.m.ddl.WithLabelValues("skip_trigger").Inc()
 		log.Warn(st.Verb+" TRIGGER not applied: replicated rows already carry its effects (applier.triggers: stop); recreate triggers when this region is promoted", "trigger", st.Table)
-		log.Debug("trigger not applied", "sql", r.SQL)
+		log.Debug("trigger not applied", "sql", replicator.RedactSQL(r.SQL))
 		return nil
 	}
 	if r.DB != "" {
@@ -761,15 +764,30 @@ func (p *partition) applyDDL(ctx context.Context, t *txn, r *event.Record) error
 	_, err := p.ctl.ExecContext(ctx, replicator.DDLOriginComment(r.Origin)+r.SQL)
 	if err != nil && !p.anyDone && alreadyApplied(err) {
 		p.m.ddl.WithLabelValues("already_applied").Inc()
-		log.Warn("DDL was already applied before a restart", "sql", r.SQL, "error", err)
+		log.Warn("DDL was already applied before a restart", "statement", ddlVerb(r), "error", err)
 		return nil
 	}
 	if err != nil {
-		return classifyApply(fmt.Errorf("ddl of transaction %s (%.200s): %w", t.gtid, r.SQL, err))
+		return classifyApply(fmt.Errorf("ddl of transaction %s (%.200s): %w", t.gtid, replicator.RedactSQL(r.SQL), err))
 	}
 	p.m.ddl.WithLabelValues("apply").Inc()
-	log.Info("DDL applied", "sql", r.SQL)
+	log.Info("DDL applied", "statement", ddlVerb(r))
+	log.Debug("DDL applied", "sql", replicator.RedactSQL(r.SQL))
 	return nil
+}
+
+// ddlVerb names a DDL record's statement without its text (statement text
+// is logged at DEBUG only): "ALTER TABLE", "CREATE INDEX".
+func ddlVerb(r *event.Record) string {
+	st := replicator.ClassifyStatement(r.SQL, r.DB)
+	if st.Verb != "" {
+		obj := st.Object
+		if obj == "" {
+			obj = st.Kind.String()
+		}
+		return st.Verb + " " + strings.ToUpper(obj)
+	}
+	return st.Kind.String() + " statement"
 }
 
 func alreadyApplied(err error) bool {
