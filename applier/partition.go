@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -737,7 +736,7 @@ func (p *partition) applyDDL(ctx context.Context, t *txn, r *event.Record) error
 	switch action {
 	case DDLSkip:
 		p.m.ddl.WithLabelValues("skip").Inc()
-		log.Warn("DDL skipped by policy", "statement", ddlVerb(r))
+		log.Warn("DDL skipped by policy", "statement", replicator.ClassifyStatement(r.SQL, r.DB).Label())
 		log.Debug("DDL skipped by policy", "sql", replicator.RedactSQL(r.SQL))
 		return nil
 	case DDLStop:
@@ -764,30 +763,16 @@ func (p *partition) applyDDL(ctx context.Context, t *txn, r *event.Record) error
 	_, err := p.ctl.ExecContext(ctx, replicator.DDLOriginComment(r.Origin)+r.SQL)
 	if err != nil && !p.anyDone && alreadyApplied(err) {
 		p.m.ddl.WithLabelValues("already_applied").Inc()
-		log.Warn("DDL was already applied before a restart", "statement", ddlVerb(r), "error", err)
+		log.Warn("DDL was already applied before a restart", "statement", replicator.ClassifyStatement(r.SQL, r.DB).Label(), "error", err)
 		return nil
 	}
 	if err != nil {
 		return classifyApply(fmt.Errorf("ddl of transaction %s (%.200s): %w", t.gtid, replicator.RedactSQL(r.SQL), err))
 	}
 	p.m.ddl.WithLabelValues("apply").Inc()
-	log.Info("DDL applied", "statement", ddlVerb(r))
+	log.Info("DDL applied", "statement", replicator.ClassifyStatement(r.SQL, r.DB).Label())
 	log.Debug("DDL applied", "sql", replicator.RedactSQL(r.SQL))
 	return nil
-}
-
-// ddlVerb names a DDL record's statement without its text (statement text
-// is logged at DEBUG only): "ALTER TABLE", "CREATE INDEX".
-func ddlVerb(r *event.Record) string {
-	st := replicator.ClassifyStatement(r.SQL, r.DB)
-	if st.Verb != "" {
-		obj := st.Object
-		if obj == "" {
-			obj = st.Kind.String()
-		}
-		return st.Verb + " " + strings.ToUpper(obj)
-	}
-	return st.Kind.String() + " statement"
 }
 
 func alreadyApplied(err error) bool {

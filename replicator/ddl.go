@@ -53,8 +53,26 @@ type Statement struct {
 	// Table is the first table named.
 	DB, Table string
 	SQL       string
-	// Verb and Object, for CREATE/ALTER/DROP: e.g. CREATE and TRIGGER.
+	// Verb and Object, for CREATE/ALTER/DROP: e.g. CREATE and TRIGGER (the
+	// word after the verb and its modifiers).
 	Verb, Object string
+}
+
+// Label names the statement without its text, for logs (statement text is
+// logged at DEBUG only): "CREATE USER", "ALTER TABLE", "GRANT".
+func (st Statement) Label() string {
+	if st.Verb != "" {
+		obj := st.Object
+		if obj == "" {
+			obj = strings.ToUpper(st.Kind.String())
+		}
+		return st.Verb + " " + obj
+	}
+	w, rest := word(skipSpaceAndComments(st.SQL))
+	if w2, _ := word(rest); w == "SET" || w == "RENAME" {
+		return w + " " + w2
+	}
+	return w
 }
 
 // ClassifyStatement places a query event's SQL. defaultDB is the event's
@@ -128,6 +146,7 @@ func (st *Statement) classifyObject(verb, rest string) {
 			}
 			continue
 		}
+		st.Object = w
 		switch w {
 		case "TABLE":
 			st.Kind = KindTable

@@ -87,3 +87,20 @@ func TestRedactSQL(t *testing.T) {
 		}
 	}
 }
+
+func TestStatementLabel(t *testing.T) {
+	for sql, want := range map[string]string{
+		"CREATE TABLE s.t (id INT)":              "CREATE TABLE",
+		"ALTER ONLINE TABLE t ADD c INT":         "ALTER TABLE",
+		"CREATE UNIQUE INDEX i ON t (c)":         "CREATE INDEX",
+		"DROP DATABASE IF EXISTS d":              "DROP DATABASE",
+		"CREATE USER 'u'@'%' IDENTIFIED BY 'pw'": "CREATE USER",
+		"GRANT ALL ON *.* TO u":                  "GRANT",
+		"SET PASSWORD FOR u = PASSWORD('pw')":    "SET PASSWORD",
+		"TRUNCATE TABLE t":                       "TRUNCATE",
+	} {
+		if got := ClassifyStatement(sql, "s").Label(); got != want {
+			t.Errorf("Label(%q) = %q, want %q", sql, got, want)
+		}
+	}
+}

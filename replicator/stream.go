@@ -454,7 +454,7 @@ func (rd *reader) query(ctx context.Context, e *replication.QueryEvent) error {
 		// passwords), and a DR region manages its own accounts.
 		publish = false
 		rd.account = true
-		rd.r.log.Info("account statement not published: a DR region manages its own accounts", "gtid", rd.gtid, "statement", accountVerb(st))
+		rd.r.log.Info("account statement not published: a DR region manages its own accounts", "gtid", rd.gtid, "statement", st.Label())
 	}
 	if publish && !rd.skipTxn {
 		next := rd.spare
@@ -741,19 +741,6 @@ func (rd *reader) commit(ctx context.Context) error {
 	default:
 	}
 	return nil
-}
-
-// accountVerb names an account statement without its text: "CREATE USER",
-// "GRANT".
-func accountVerb(st Statement) string {
-	if st.Verb != "" && st.Object != "" {
-		return st.Verb + " " + st.Object
-	}
-	w, rest := word(skipSpaceAndComments(st.SQL))
-	if w2, _ := word(rest); w == "SET" || w == "RENAME" {
-		return w + " " + w2
-	}
-	return w
 }
 
 // stuck marks an error that stops the replicator at the same transaction on
