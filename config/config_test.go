@@ -248,3 +248,15 @@ applier:
 		}
 	}
 }
+
+func TestBadNumberIsEchoed(t *testing.T) {
+	y := strings.Replace(minimal, "port: 3307", "port: abc", 1)
+	_, err := Parse([]byte(y), noEnv)
+	if err == nil || !strings.Contains(err.Error(), `source.port`) || !strings.Contains(err.Error(), `invalid number "abc"`) {
+		t.Fatalf("port abc: %v", err)
+	}
+	cfg, err := Parse([]byte(minimal), envMap(map[string]string{"DRC_APPLIER_WORKERS": " 12 "}))
+	if err != nil || cfg.Applier.Workers != 12 {
+		t.Fatalf("DRC_APPLIER_WORKERS=' 12 ': %v, %d", err, cfg.Applier.Workers)
+	}
+}

@@ -66,6 +66,7 @@ func Parse(data []byte, lookupEnv func(string) (string, bool)) (Config, error) {
 	var cfg Config
 	err := v.UnmarshalExact(&cfg, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
 		durationHook,
+		intHook,
 		regionsHook,
 		mapstructure.StringToSliceHookFunc(","),
 	)))
@@ -245,4 +246,26 @@ func regionsHook(from, to reflect.Type, data any) (any, error) {
 		out[strings.TrimSpace(name)] = n
 	}
 	return out, nil
+}
+
+// intHook decodes an integer given as text (an environment variable, or a
+// quoted YAML value) and, unlike the decoder's own error, names the value
+// it could not parse.
+func intHook(from, to reflect.Type, data any) (any, error) {
+	if from.Kind() != reflect.String {
+		return data, nil
+	}
+	switch to.Kind() {
+	case reflect.Int, reflect.Int32, reflect.Int64, reflect.Uint32, reflect.Uint64:
+	default:
+		return data, nil
+	}
+	if to == reflect.TypeFor[time.Duration]() {
+		return data, nil
+	}
+	s := strings.TrimSpace(data.(string))
+	if _, err := strconv.ParseInt(s, 10, 64); err != nil {
+		return nil, fmt.Errorf("invalid number %q: want an integer such as 3306", s)
+	}
+	return s, nil
 }
