@@ -275,6 +275,9 @@ func (a *Applier) session(ctx context.Context) error {
 			db: db, ctlDB: ctlDB, client: client, consumer: consumer, om: om, schema: schema,
 			topic: a.cfg.Topic, part: part, workers: workers,
 		}
+		if len(a.cfg.RecordKey) > 0 {
+			p.signer = event.NewSigner(a.cfg.RecordKey, a.cfg.Topic, part)
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

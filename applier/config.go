@@ -81,6 +81,11 @@ type Config struct {
 	// triggers whose effects are not replicated or are idempotent.
 	Triggers string
 
+	// RecordKey, when set, is the key the replicator signs transactions
+	// with (event.SignatureHeader): a transaction whose signature does not
+	// verify stops the applier with nothing of it applied.
+	RecordKey []byte
+
 	// SkipOffsets are Kafka records the operator has decided to pass over
 	// (drc apply --skip-offset), each with its whole transaction; see
 	// SkipOffset.

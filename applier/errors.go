@@ -17,6 +17,10 @@ import (
 // Sentinel errors of the applier. Run returns them wrapped, with the
 // table, transaction or Kafka position they concern.
 var (
+	// ErrUnsigned: with a record key, a transaction whose signature does
+	// not verify. It is reported as ErrDecode too.
+	ErrUnsigned = errors.New("transaction not signed by this cluster's replicator")
+
 	// ErrDecode: a record that cannot be decoded, or that breaks the
 	// transaction framing (gtid/seq/last). The applier stops; the record is
 	// never skipped and its transaction never half-applied.

@@ -88,6 +88,7 @@ type partition struct {
 	ctl       *sql.Conn
 	dec       event.Decoder
 	asm       event.Assembler // the decoder's: joins fragmented records
+	signer    *event.Signer   // the decoder's, with Config.RecordKey: verifies transactions
 	hasher    *writeSetHasher
 	work      chan *txn
 	committed chan *txn
@@ -258,6 +259,9 @@ func (p *partition) decode(ctx context.Context, msgs <-chan *sarama.ConsumerMess
 			if err == nil {
 				d.size = len(value)
 				d.rec, d.err = p.dec.Decode(value)
+				if d.err == nil && p.signer != nil {
+					d.err = p.verify(d.rec, msg, value)
+				}
 			}
 			batch = append(batch, d)
 			bytes += d.size
@@ -286,6 +290,21 @@ func (p *partition) decode(ctx context.Context, msgs <-chan *sarama.ConsumerMess
 			return // the consumer closed
 		}
 	}
+}
+
+// verify feeds a decoded record to the partition's signer and, at a
+// transaction's last record, checks the transaction's signature: a
+// transaction that does not verify was not written by this cluster's
+// replicator (or was changed), and nothing of it may be applied.
+func (p *partition) verify(rec *event.Record, msg *sarama.ConsumerMessage, value []byte) error {
+	if rec.Seq == 0 {
+		p.signer.Reset()
+	}
+	p.signer.Add(msg.Key, value)
+	if rec.Last && !p.signer.Verify(replicator.Header(msg.Headers, event.SignatureHeader)) {
+		return fmt.Errorf("%w: transaction %s does not carry a valid signature for kafka.record_key (unsigned, signed with another key, or changed since it was signed)", ErrUnsigned, rec.GTID)
+	}
+	return nil
 }
 
 // coordinate is the coordinator's loop.

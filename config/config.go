@@ -57,6 +57,12 @@ type Kafka struct {
 	PartitionBy string `mapstructure:"partition_by" yaml:"partition_by"`
 	Compression string `mapstructure:"compression" yaml:"compression"` // none, lz4, zstd
 	ClientID    string `mapstructure:"client_id" yaml:"client_id"`
+	// RecordKey (or RecordKeyFile) is a secret of at least 32 bytes
+	// shared by the replicator and the applier: the replicator signs each
+	// transaction with it, and the applier applies only transactions whose
+	// signature verifies. Empty: records are not signed.
+	RecordKey     string `mapstructure:"record_key" yaml:"record_key"`
+	RecordKeyFile string `mapstructure:"record_key_file" yaml:"record_key_file"`
 }
 
 // Metrics is where /metrics is served. An empty listen address disables it.

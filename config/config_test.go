@@ -260,3 +260,37 @@ func TestBadNumberIsEchoed(t *testing.T) {
 		t.Fatalf("DRC_APPLIER_WORKERS=' 12 ': %v, %d", err, cfg.Applier.Workers)
 	}
 }
+
+func TestRecordKeyAndSecretFileLimit(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "record.key")
+	if err := os.WriteFile(key, []byte(strings.Repeat("k", 40)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	y := strings.Replace(minimal, `kafka: {brokers: ["127.0.0.1:9092"]}`, `kafka: {brokers: ["127.0.0.1:9092"], record_key_file: `+key+`}`, 1)
+	cfg, err := Parse([]byte(y), noEnv)
+	if err == nil {
+		err = cfg.Validate()
+	}
+	if err != nil || cfg.Kafka.RecordKey != strings.Repeat("k", 40) {
+		t.Fatalf("record_key_file: %v, key %q", err, cfg.Kafka.RecordKey)
+	}
+	if strings.Contains(cfg.Redacted(), strings.Repeat("k", 40)) {
+		t.Error("Redacted() shows the record key")
+	}
+	short, err := Parse([]byte(minimal), envMap(map[string]string{"DRC_KAFKA_RECORD_KEY": "short"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := short.Validate(); err == nil || !strings.Contains(err.Error(), "kafka.record_key: must be at least 32 bytes") {
+		t.Errorf("a 5-byte key: %v", err)
+	}
+	big := filepath.Join(dir, "big")
+	if err := os.WriteFile(big, make([]byte, 100<<10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	y = strings.Replace(minimal, "port: 3307}", "port: 3307, password_file: "+big+"}", 1)
+	if _, err := Parse([]byte(y), noEnv); err == nil || !strings.Contains(err.Error(), "not a secret file") {
+		t.Errorf("a 100 KiB password file: %v", err)
+	}
+}

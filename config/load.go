@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"reflect"
 	"sort"
@@ -85,6 +86,26 @@ func EnvName(key string) string {
 	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
 }
 
+// maxSecretBytes bounds a secret file: a path such as /dev/zero must fail,
+// not exhaust memory.
+const maxSecretBytes = 64 << 10
+
+func readSecretFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxSecretBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxSecretBytes {
+		return nil, fmt.Errorf("%s is larger than %d bytes: not a secret file", path, maxSecretBytes)
+	}
+	return b, nil
+}
+
 func (c *Config) readSecrets() error {
 	read := func(field, file string, dst *string) error {
 		if file == "" {
@@ -93,7 +114,7 @@ func (c *Config) readSecrets() error {
 		if *dst != "" {
 			return fmt.Errorf("%s and %s_file are both set; keep one", field, field)
 		}
-		b, err := os.ReadFile(file)
+		b, err := readSecretFile(file)
 		if err != nil {
 			return fmt.Errorf("%s_file: %w", field, err)
 		}
@@ -109,6 +130,7 @@ func (c *Config) readSecrets() error {
 		{"target.password", c.Target.PasswordFile, &c.Target.Password},
 		{"idgen.mysql.password", c.IDGen.MySQL.PasswordFile, &c.IDGen.MySQL.Password},
 		{"idgen.token", c.IDGen.TokenFile, &c.IDGen.Token},
+		{"kafka.record_key", c.Kafka.RecordKeyFile, &c.Kafka.RecordKey},
 	} {
 		if err := read(s.field, s.file, s.dst); err != nil {
 			return err
@@ -121,7 +143,7 @@ func (c *Config) readSecrets() error {
 // for `drc config check` and logs.
 func (c Config) Redacted() string {
 	r := c
-	for _, p := range []*string{&r.Source.Password, &r.Target.Password, &r.IDGen.MySQL.Password, &r.IDGen.Token} {
+	for _, p := range []*string{&r.Source.Password, &r.Target.Password, &r.IDGen.MySQL.Password, &r.IDGen.Token, &r.Kafka.RecordKey} {
 		if *p != "" {
 			*p = "<redacted>"
 		}

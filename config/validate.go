@@ -67,6 +67,9 @@ func (c Config) Validate() error {
 	default:
 		bad("kafka.partition_by", "must be cluster or database, got %q", k.PartitionBy)
 	}
+	if k.RecordKey != "" && len(k.RecordKey) < 32 {
+		bad("kafka.record_key", "must be at least 32 bytes (e.g. openssl rand -base64 48 > keyfile), got %d", len(k.RecordKey))
+	}
 	if !oneOf(k.Compression, "none", "gzip", "snappy", "lz4", "zstd") {
 		bad("kafka.compression", "must be none, gzip, snappy, lz4 or zstd, got %q", k.Compression)
 	}

@@ -110,6 +110,7 @@ func ensureTopic(client sarama.Client, c Config) error {
 type tailRecord struct {
 	V       int    `json:"v"`
 	Cluster string `json:"cluster"`
+	Seq     int    `json:"seq"`
 	GTIDSet string `json:"gtid_set"`
 	Last    bool   `json:"last"`
 }
@@ -125,7 +126,11 @@ type tailRecord struct {
 // record someone else wrote to the topic must not keep the replicator from
 // starting. Passing one over can only make the resume position earlier,
 // never later, and the applier applies a republished transaction once.
-func resumePosition(ctx context.Context, client sarama.Client, topic, cluster, flavor string, log *slog.Logger) (pos Position, ok bool, err error) {
+//
+// With a record key, only a transaction whose signature verifies counts;
+// if the topic holds records of the cluster but none verifies, resuming
+// is refused rather than guessed.
+func resumePosition(ctx context.Context, client sarama.Client, topic, cluster, flavor string, key []byte, log *slog.Logger) (pos Position, ok bool, err error) {
 	parts, err := client.Partitions(topic)
 	if err != nil {
 		return Position{}, false, fmt.Errorf("partitions of %s: %w", topic, err)
@@ -136,7 +141,7 @@ func resumePosition(ctx context.Context, client sarama.Client, topic, cluster, f
 	}
 	defer consumer.Close()
 	for _, p := range parts {
-		set, found, err := tailOfPartition(ctx, client, consumer, topic, cluster, p, log)
+		set, found, err := tailOfPartition(ctx, client, consumer, topic, cluster, p, key, log)
 		if err != nil {
 			return Position{}, false, err
 		}
@@ -176,10 +181,10 @@ func PublishedPosition(ctx context.Context, cfg Config) (pos Position, ok bool, 
 	if !slices.Contains(topics, cfg.Topic) {
 		return Position{}, false, nil
 	}
-	return resumePosition(ctx, client, cfg.Topic, cfg.Cluster, cfg.Flavor, slog.New(slog.DiscardHandler))
+	return resumePosition(ctx, client, cfg.Topic, cfg.Cluster, cfg.Flavor, cfg.RecordKey, slog.New(slog.DiscardHandler))
 }
 
-func tailOfPartition(ctx context.Context, client sarama.Client, consumer sarama.Consumer, topic, cluster string, p int32, log *slog.Logger) (string, bool, error) {
+func tailOfPartition(ctx context.Context, client sarama.Client, consumer sarama.Consumer, topic, cluster string, p int32, key []byte, log *slog.Logger) (string, bool, error) {
 	oldest, err := client.GetOffset(topic, p, sarama.OffsetOldest)
 	if err != nil {
 		return "", false, fmt.Errorf("oldest offset of %s/%d: %w", topic, p, err)
@@ -188,29 +193,43 @@ func tailOfPartition(ctx context.Context, client sarama.Client, consumer sarama.
 	if err != nil {
 		return "", false, fmt.Errorf("newest offset of %s/%d: %w", topic, p, err)
 	}
+	unverified := false
 	for window := int64(64); ; window *= 8 {
 		start := max(oldest, newest-window)
-		set, found, err := scanForLast(ctx, consumer, topic, cluster, p, start, newest, log)
-		if err != nil || found || start == oldest {
+		set, found, bad, err := scanForLast(ctx, consumer, topic, cluster, p, start, newest, key, log)
+		unverified = unverified || bad
+		if err != nil || found {
 			return set, found, err
+		}
+		if start == oldest {
+			if unverified {
+				return "", false, permanent(fmt.Errorf("topic %s partition %d holds transactions of cluster %s, but none whose signature verifies with kafka.record_key: "+
+					"refusing to guess where to resume (if signing was just turned on for an existing topic, publish one signed transaction first: "+
+					"start once with the key and replicator.start_gtid set to the position the topic reached)", topic, p, cluster))
+			}
+			return "", false, nil
 		}
 	}
 }
 
 // scanForLast reads [start, end) with read_committed and returns the
-// gtid_set of the last transaction-final record of cluster in it.
-func scanForLast(ctx context.Context, consumer sarama.Consumer, topic, cluster string, p int32, start, end int64, log *slog.Logger) (string, bool, error) {
+// gtid_set of the last transaction-final record of cluster in it (with a
+// key, of the last whose signature verifies); bad reports final records of
+// cluster that did not verify.
+func scanForLast(ctx context.Context, consumer sarama.Consumer, topic, cluster string, p int32, start, end int64, key []byte, log *slog.Logger) (set string, found, bad bool, err error) {
 	if start >= end {
-		return "", false, nil
+		return "", false, false, nil
 	}
 	pc, err := consumer.ConsumePartition(topic, p, start)
 	if err != nil {
-		return "", false, fmt.Errorf("read tail of %s/%d from %d: %w", topic, p, start, err)
+		return "", false, false, fmt.Errorf("read tail of %s/%d from %d: %w", topic, p, start, err)
 	}
 	defer pc.Close()
-	var set string
-	var found bool
 	var asm event.Assembler
+	var sig *tailSigner
+	if len(key) > 0 {
+		sig = &tailSigner{sig: event.NewSigner(key, topic, p)}
+	}
 	foreign := func(offset int64, why string) {
 		log.Warn("passing over a record in the topic that is not this cluster's; resuming from the records before it",
 			"topic", topic, "partition", p, "offset", offset, "cluster", cluster, "reason", why)
@@ -224,11 +243,11 @@ func scanForLast(ctx context.Context, consumer sarama.Consumer, topic, cluster s
 	for {
 		select {
 		case <-ctx.Done():
-			return "", false, ctx.Err()
+			return "", false, false, ctx.Err()
 		case err := <-pc.Errors():
-			return "", false, fmt.Errorf("read tail of %s/%d: %w", topic, p, err)
+			return "", false, false, fmt.Errorf("read tail of %s/%d: %w", topic, p, err)
 		case <-idle.C:
-			return set, found, nil
+			return set, found, bad, nil
 		case m := <-pc.Messages():
 			value, _, whole, err := asm.Add(FragmentHeader(m.Headers), m.Value, m.Offset)
 			switch {
@@ -238,11 +257,25 @@ func scanForLast(ctx context.Context, consumer sarama.Consumer, topic, cluster s
 				foreign(m.Offset, err.Error())
 			case whole:
 				var r tailRecord
-				switch err := json.Unmarshal(value, &r); {
-				case err != nil:
+				err := json.Unmarshal(value, &r)
+				if err != nil {
 					foreign(m.Offset, "not JSON: "+err.Error())
-				case r.V != event.Version || r.Cluster != cluster:
+					break
+				}
+				if r.V != event.Version || r.Cluster != cluster {
 					foreign(m.Offset, fmt.Sprintf("format version %d of cluster %q", r.V, r.Cluster))
+					break
+				}
+				if sig != nil {
+					if ok, cut := sig.add(r, m.Key, value, m.Headers); !ok {
+						if !cut {
+							bad = true
+							foreign(m.Offset, "a final record whose transaction's signature does not verify")
+						}
+						break
+					}
+				}
+				switch {
 				case r.Last && r.GTIDSet == "":
 					foreign(m.Offset, "a final record without gtid_set")
 				case r.Last:
@@ -250,11 +283,36 @@ func scanForLast(ctx context.Context, consumer sarama.Consumer, topic, cluster s
 				}
 			}
 			if m.Offset >= end-2 {
-				return set, found, nil
+				return set, found, bad, nil
 			}
 			idle.Reset(time.Second)
 		}
 	}
+}
+
+// tailSigner verifies, during a tail scan, the transactions of the
+// cluster in one partition.
+type tailSigner struct {
+	sig   *event.Signer
+	begun bool // the open transaction was seen from seq 0
+}
+
+// add feeds one record of the cluster. For a transaction's final record it
+// reports whether the transaction verifies; cut is true for a transaction
+// the scan window cut (no seq 0 seen), which cannot be verified and is
+// neither trusted nor held against the topic.
+func (t *tailSigner) add(r tailRecord, key, value []byte, hs []*sarama.RecordHeader) (verified, cut bool) {
+	if r.Seq == 0 {
+		t.sig.Reset()
+		t.begun = true
+	}
+	t.sig.Add(key, value)
+	if !r.Last {
+		return true, false
+	}
+	begun := t.begun
+	t.begun = false
+	return begun && t.sig.Verify(Header(hs, event.SignatureHeader)), !begun
 }
 
 // fragmentsPerRecordMax bounds how far into a tail window an incomplete
@@ -264,9 +322,12 @@ const fragmentsPerRecordMax = 3 << 30 / fragmentBytes
 
 // FragmentHeader is the value of a consumed record's event.FragmentHeader,
 // or nil: what event.Assembler.Add takes.
-func FragmentHeader(hs []*sarama.RecordHeader) []byte {
+func FragmentHeader(hs []*sarama.RecordHeader) []byte { return Header(hs, event.FragmentHeader) }
+
+// Header is the value of a consumed record's header name, or nil.
+func Header(hs []*sarama.RecordHeader, name string) []byte {
 	for _, h := range hs {
-		if h != nil && string(h.Key) == event.FragmentHeader {
+		if h != nil && string(h.Key) == name {
 			return h.Value
 		}
 	}

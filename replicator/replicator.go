@@ -52,6 +52,11 @@ type Config struct {
 	// counted and recorded in the source's drc_meta.skipped; the region
 	// then lacks its changes until reconcile repairs them.
 	SkipGTID string
+	// RecordKey, when set (at least event.MinKeyBytes), signs every
+	// transaction's records in each partition (event.SignatureHeader), and
+	// the replicator resumes only from a position its own signed records
+	// carry. The applier holds the same key.
+	RecordKey []byte
 
 	// MaxBackoff caps the retry backoff after a failure; default 5s.
 	MaxBackoff time.Duration

@@ -77,7 +77,7 @@ func (r *Replicator) session(ctx context.Context, db *sql.DB, st *sessionState) 
 	}
 	defer pub.close()
 
-	pos, ok, err := resumePosition(ctx, client, r.cfg.Topic, r.cfg.Cluster, r.cfg.Flavor, r.log)
+	pos, ok, err := resumePosition(ctx, client, r.cfg.Topic, r.cfg.Cluster, r.cfg.Flavor, r.cfg.RecordKey, r.log)
 	if err != nil {
 		return &kafkaError{err}
 	}
@@ -304,6 +304,9 @@ type reader struct {
 	opSkip     bool
 	skipTables []string
 	account    bool // the transaction holds an account statement, not published
+	// sign signs each partition's records of the transaction (nil
+	// without Config.RecordKey).
+	sign []*event.Signer
 	recordSkip func(context.Context, drcmeta.Skip) error
 }
 
@@ -320,6 +323,11 @@ func newReader(r *Replicator, pos Position, out chan<- *batch, free chan *batch)
 	}
 	for i := range rd.pend {
 		rd.pend[i] = &pending{}
+	}
+	if len(r.cfg.RecordKey) > 0 {
+		for p := range rd.pend {
+			rd.sign = append(rd.sign, event.NewSigner(r.cfg.RecordKey, r.cfg.Topic, int32(p)))
+		}
 	}
 	return rd
 }
@@ -402,6 +410,9 @@ func (rd *reader) begin(gtid string, ts int64, standalone bool) error {
 	rd.account = false
 	for i := range rd.seq {
 		rd.seq[i] = 0
+	}
+	for _, s := range rd.sign {
+		s.Reset()
 	}
 	return nil
 }
@@ -679,6 +690,14 @@ func (rd *reader) flush(ctx context.Context, p int32, last bool) error {
 				Headers: []sarama.RecordHeader{{Key: []byte(event.FragmentHeader), Value: headers[i]}}})
 		}
 		rd.r.metrics.fragmented.Inc()
+	}
+	if rd.sign != nil {
+		s := rd.sign[p]
+		s.Add(key, value)
+		if last {
+			m := &b.msgs[len(b.msgs)-1]
+			m.Headers = append(m.Headers, sarama.RecordHeader{Key: []byte(event.SignatureHeader), Value: s.Sum()})
+		}
 	}
 	// The batch now ends inside a binlog transaction: it must not end a
 	// Kafka transaction until commit marks the boundary again, whether
@@ -964,6 +983,11 @@ func (r *Replicator) publishMarker(ctx context.Context, pub *publisher, pos Posi
 	}
 	for p := int32(0); p < r.cfg.Partitions; p++ {
 		m := &sarama.ProducerMessage{Topic: r.cfg.Topic, Partition: p, Key: sarama.ByteEncoder(key), Value: sarama.ByteEncoder(val)}
+		if len(r.cfg.RecordKey) > 0 {
+			s := event.NewSigner(r.cfg.RecordKey, r.cfg.Topic, p)
+			s.Add(key, val)
+			m.Headers = []sarama.RecordHeader{{Key: []byte(event.SignatureHeader), Value: s.Sum()}}
+		}
 		if err := pub.send(ctx, m); err != nil {
 			return err
 		}

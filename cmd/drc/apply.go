@@ -106,6 +106,7 @@ func applierConfig(c config.Config) (applier.Config, error) {
 		Triggers:        c.Applier.Triggers,
 		Tables:          tables,
 		ForeignID:       c.Applier.ForeignID,
+		RecordKey:       recordKey(c),
 		IDLayout:        icfg.Layout(),
 		Regions:         c.IDGen.Regions,
 		RetryMaxBackoff: c.Applier.RetryMaxBackoff,

@@ -84,6 +84,7 @@ func replicatorConfig(c config.Config) replicator.Config {
 		Partitions:        int32(c.Kafka.Partitions),
 		PartitionBy:       c.Kafka.PartitionBy,
 		Compression:       c.Kafka.Compression,
+		RecordKey:         recordKey(c),
 		HeartbeatInterval: c.Replicator.HeartbeatInterval,
 		FlushInterval:     c.Replicator.FlushInterval,
 		MaxBatchBytes:     c.Replicator.MaxBatchBytes,
@@ -91,4 +92,13 @@ func replicatorConfig(c config.Config) replicator.Config {
 		AllowDDL:          c.Replicator.AllowDDL,
 		StartGTID:         c.Replicator.StartGTID,
 	}
+}
+
+// recordKey is kafka.record_key as bytes, or nil when records are not
+// signed.
+func recordKey(c config.Config) []byte {
+	if c.Kafka.RecordKey == "" {
+		return nil
+	}
+	return []byte(c.Kafka.RecordKey)
 }

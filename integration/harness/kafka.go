@@ -314,14 +314,25 @@ func (k *Kafka) SaramaConfig() *sarama.Config {
 // could.
 func (k *Kafka) Produce(t TB, topic string, values ...string) {
 	t.Helper()
+	msgs := make([]*sarama.ProducerMessage, len(values))
+	for i, v := range values {
+		msgs[i] = &sarama.ProducerMessage{Topic: topic, Partition: 0, Value: sarama.StringEncoder(v)}
+	}
+	k.ProduceMessages(t, msgs...)
+}
+
+// ProduceMessages writes msgs as they are (partition, key, headers) with a
+// plain, non-transactional producer.
+func (k *Kafka) ProduceMessages(t TB, msgs ...*sarama.ProducerMessage) {
+	t.Helper()
 	p, err := sarama.NewSyncProducer([]string{k.Bootstrap}, k.SaramaConfig())
 	if err != nil {
-		t.Fatalf("harness: producer for %s: %v", topic, err)
+		t.Fatalf("harness: producer for %s: %v", k.Bootstrap, err)
 	}
 	defer p.Close()
-	for _, v := range values {
-		if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: topic, Partition: 0, Value: sarama.StringEncoder(v)}); err != nil {
-			t.Fatalf("harness: produce to %s: %v", topic, err)
+	for _, m := range msgs {
+		if _, _, err := p.SendMessage(m); err != nil {
+			t.Fatalf("harness: produce to %s: %v", m.Topic, err)
 		}
 	}
 }
