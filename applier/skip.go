@@ -72,17 +72,19 @@ func (p *partition) operatorSkip(ctx context.Context, d *decoded) (bool, error) 
 			for _, r := range t.recs {
 				s.note(r.DB, r.Table)
 			}
-		} else if d.err == nil {
+		} else if d.rec != nil {
+			// Decoded, whether or not it was accepted (a signature that
+			// does not verify is reported on a decoded record).
 			s.gtid = d.rec.GTID
 		}
 		p.opSkip = s
-	} else if d.err == nil && d.rec.GTID != s.gtid {
+	} else if d.rec != nil && d.rec.GTID != s.gtid {
 		// The skipped transaction has no last record here; this one
 		// starts the next.
 		return false, p.endSkip(ctx)
 	}
 	s.last = d.offset
-	if d.err == nil {
+	if d.rec != nil {
 		s.note(d.rec.DB, d.rec.Table)
 		if d.rec.GTID == s.gtid && !d.rec.Last {
 			return true, nil // more of it follows
