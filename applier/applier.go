@@ -183,7 +183,11 @@ func (a *Applier) saramaConfig() (*sarama.Config, error) {
 // session runs one attempt: it opens the target and Kafka, reads the
 // checkpoint of every partition and applies until an error.
 func (a *Applier) session(ctx context.Context) error {
-	db, err := sql.Open("mysql", a.cfg.DSN())
+	dsn, err := a.cfg.DSN()
+	if err != nil {
+		return permanent(fmt.Errorf("target %s:%d: %w", a.cfg.Host, a.cfg.Port, err))
+	}
+	db, err := sql.Open("mysql", dsn)
 	if err != nil {
 		return permanent(fmt.Errorf("target %s:%d: %w", a.cfg.Host, a.cfg.Port, err))
 	}
@@ -253,7 +257,11 @@ func (a *Applier) session(ctx context.Context) error {
 	if time.Now().Before(a.serialUntil) {
 		workers = 1
 	}
-	ctlDB, err := sql.Open("mysql", a.cfg.controlDSN())
+	ctlDSN, err := a.cfg.controlDSN()
+	if err != nil {
+		return permanent(fmt.Errorf("target %s:%d: %w", a.cfg.Host, a.cfg.Port, err))
+	}
+	ctlDB, err := sql.Open("mysql", ctlDSN)
 	if err != nil {
 		return permanent(fmt.Errorf("target %s:%d: %w", a.cfg.Host, a.cfg.Port, err))
 	}

@@ -4,9 +4,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
-
 	"github.com/drc-dev/drc/idgen"
+	"github.com/drc-dev/drc/internal/mysqlconn"
 )
 
 // Config is everything one applier needs: the source cluster it follows,
@@ -80,6 +79,10 @@ type Config struct {
 	// and counted). fire: apply as usual and let target triggers fire, for
 	// triggers whose effects are not replicated or are idempotent.
 	Triggers string
+
+	// TLS secures the connections to the target (mysqlconn.TLS; default
+	// preferred).
+	TLS mysqlconn.TLS
 
 	// RecordKey, when set, is the key the replicator signs transactions
 	// with (event.SignatureHeader): a transaction whose signature does not
@@ -210,22 +213,24 @@ func (c *Config) validate() error {
 // transaction's statements travel together (fast.go). The driver's own
 // interpolateParams stays off (see event.Row.Arg): the one-round-trip path
 // writes its literals itself.
-func (c Config) DSN() string { return c.dsn(true) }
+func (c Config) DSN() (string, error) { return c.dsn(true) }
 
 // controlDSN is the DSN of the control connections, which run DDL: without
 // multiStatements, so that a DDL record holding two statements fails on
 // the server instead of running both.
-func (c Config) controlDSN() string { return c.dsn(false) }
+func (c Config) controlDSN() (string, error) { return c.dsn(false) }
 
-func (c Config) dsn(multiStatements bool) string {
-	mc := mysql.NewConfig()
-	mc.User, mc.Passwd, mc.Net = c.User, c.Password, "tcp"
-	mc.Addr = fmt.Sprintf("%s:%d", c.Host, c.Port)
+func (c Config) dsn(multiStatements bool) (string, error) {
+	mc, err := mysqlconn.Endpoint{Host: c.Host, Port: c.Port, User: c.User, Password: c.Password, TLS: c.TLS}.Driver()
+	if err != nil {
+		return "", err
+	}
+	mc.Params = nil // the session sets its own (event.SessionSQL)
 	mc.ClientFoundRows = true
 	mc.MultiStatements = multiStatements
 	mc.InterpolateParams = false
 	mc.Timeout = 5 * time.Second
 	mc.ReadTimeout = 5 * time.Minute
 	mc.WriteTimeout = 5 * time.Minute
-	return mc.FormatDSN()
+	return mc.FormatDSN(), nil
 }

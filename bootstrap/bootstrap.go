@@ -71,14 +71,22 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 	res := &Result{Cluster: cfg.Cluster}
 	m := newMetrics(cfg.Registerer)
 
-	src, err := sql.Open("mysql", cfg.Source.DSN())
+	srcDSN, err := dsn(cfg.Source)
 	if err != nil {
-		return nil, fmt.Errorf("source %s: %w", cfg.Source, err)
+		return nil, fmt.Errorf("source %s: %w", cfg.Source.Addr(), err)
+	}
+	dstDSN, err := dsn(cfg.Target)
+	if err != nil {
+		return nil, fmt.Errorf("target %s: %w", cfg.Target.Addr(), err)
+	}
+	src, err := sql.Open("mysql", srcDSN)
+	if err != nil {
+		return nil, fmt.Errorf("source %s: %w", cfg.Source.Addr(), err)
 	}
 	defer src.Close()
-	dst, err := sql.Open("mysql", cfg.Target.DSN())
+	dst, err := sql.Open("mysql", dstDSN)
 	if err != nil {
-		return nil, fmt.Errorf("target %s: %w", cfg.Target, err)
+		return nil, fmt.Errorf("target %s: %w", cfg.Target.Addr(), err)
 	}
 	defer dst.Close()
 

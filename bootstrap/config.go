@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
+	"github.com/drc-dev/drc/internal/mysqlconn"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/drc-dev/drc/replicator"
@@ -26,28 +26,25 @@ const (
 	maxStatementBytes = 4 << 20
 )
 
-// Endpoint is one MySQL or MariaDB server.
-type Endpoint struct {
-	Host     string
-	Port     int
-	User     string
-	Password string
+// Endpoint is one MySQL or MariaDB server (the shared endpoint type).
+type Endpoint = mysqlconn.Endpoint
+
+// dsn is e in go-sql-driver form, as bootstrap opens it: the shared
+// session defaults, the binary protocol for reads (exact FLOAT) and the
+// server's max_allowed_packet.
+func dsn(e Endpoint) (string, error) {
+	c, err := e.Driver()
+	if err != nil {
+		return "", err
+	}
+	c.Timeout = 10 * time.Second
+	c.InterpolateParams = false
+	c.MaxAllowedPacket = 0
+	return c.FormatDSN(), nil
 }
 
 // DSN is e in go-sql-driver form, as bootstrap opens it.
-func (e Endpoint) DSN() string {
-	c := mysql.NewConfig()
-	c.User = e.User
-	c.Passwd = e.Password
-	c.Net = "tcp"
-	c.Addr = fmt.Sprintf("%s:%d", e.Host, e.Port)
-	c.Timeout = 10 * time.Second
-	c.InterpolateParams = false // reads must use the binary protocol (exact FLOAT)
-	c.MaxAllowedPacket = 0      // read the server's value
-	return c.FormatDSN()
-}
-
-func (e Endpoint) String() string { return fmt.Sprintf("%s:%d", e.Host, e.Port) }
+func DSN(e Endpoint) (string, error) { return dsn(e) }
 
 // Config is everything Run needs. Build it with NewConfig and set fields;
 // cmd/drc maps the YAML's source, target and bootstrap sections onto it.

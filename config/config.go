@@ -41,6 +41,19 @@ type MySQL struct {
 	User         string `mapstructure:"user" yaml:"user"`
 	Password     string `mapstructure:"password" yaml:"password"`
 	PasswordFile string `mapstructure:"password_file" yaml:"password_file"`
+	TLS          TLS    `mapstructure:"tls" yaml:"tls"`
+}
+
+// TLS is a server's transport security (mysqlconn.TLS): mode disabled,
+// preferred (default), required, verify-ca or verify-identity; ca, cert
+// and key are PEM files; server_name is the name the certificate must
+// carry under verify-identity (default the host).
+type TLS struct {
+	Mode       string `mapstructure:"mode" yaml:"mode"`
+	CA         string `mapstructure:"ca" yaml:"ca"`
+	Cert       string `mapstructure:"cert" yaml:"cert"`
+	Key        string `mapstructure:"key" yaml:"key"`
+	ServerName string `mapstructure:"server_name" yaml:"server_name"`
 }
 
 // Kafka is the broker set and the topic one source cluster publishes to.
@@ -166,8 +179,8 @@ type Bootstrap struct {
 // example in deploy/drc.example.yaml documents the same values.
 func Default() Config {
 	return Config{
-		Source: MySQL{Flavor: "mariadb", Host: "127.0.0.1", Port: 3306, User: "drc"},
-		Target: MySQL{Flavor: "mariadb", Host: "127.0.0.1", Port: 3306, User: "drc"},
+		Source: MySQL{Flavor: "mariadb", Host: "127.0.0.1", Port: 3306, User: "drc", TLS: TLS{Mode: "preferred"}},
+		Target: MySQL{Flavor: "mariadb", Host: "127.0.0.1", Port: 3306, User: "drc", TLS: TLS{Mode: "preferred"}},
 		Kafka: Kafka{
 			Version: "3.9.0", ReplicationFactor: 1, Partitions: 1,
 			PartitionBy: "cluster", Compression: "lz4", ClientID: "drc",

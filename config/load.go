@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
+	"github.com/drc-dev/drc/internal/mysqlconn"
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
 	"gopkg.in/yaml.v3"
@@ -155,17 +155,20 @@ func (c Config) Redacted() string {
 	return string(out)
 }
 
-// DSN is the go-sql-driver data source name for this server. Sessions run
-// in UTC so that TIMESTAMP values are read and written without conversion.
-func (m MySQL) DSN(db string) string {
-	mc := mysql.NewConfig()
-	mc.User = m.User
-	mc.Passwd = m.Password
-	mc.Net = "tcp"
-	mc.Addr = fmt.Sprintf("%s:%d", m.Host, m.Port)
+// Endpoint is this server for the roles (mysqlconn).
+func (m MySQL) Endpoint() mysqlconn.Endpoint {
+	return mysqlconn.Endpoint{Host: m.Host, Port: m.Port, User: m.User, Password: m.Password, TLS: mysqlconn.TLS(m.TLS)}
+}
+
+// DSN is the go-sql-driver data source name for this server, with the
+// shared session defaults and TLS (mysqlconn.Endpoint.Driver).
+func (m MySQL) DSN(db string) (string, error) {
+	mc, err := m.Endpoint().Driver()
+	if err != nil {
+		return "", err
+	}
 	mc.DBName = db
-	mc.Params = map[string]string{"time_zone": "'+00:00'"}
-	return mc.FormatDSN()
+	return mc.FormatDSN(), nil
 }
 
 // Addr is host:port.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"github.com/drc-dev/drc/applier"
+	"github.com/drc-dev/drc/internal/mysqlconn"
 
 	"errors"
 	"fmt"
@@ -279,6 +280,32 @@ func (m MySQL) validate(key string, bad func(string, string, ...any)) {
 	if m.User == "" {
 		bad(key+".user", "must be set")
 	}
+	if err := mysqlconn.TLS(m.TLS).Validate(); err != nil {
+		bad(key+".tls", "%v", err)
+	}
+}
+
+// Warnings names the settings that are valid but weaker than they should
+// be, for drc config check: every MySQL endpoint whose TLS mode is weaker
+// than verify-identity, and what it leaves open.
+func (c Config) Warnings() []string {
+	var out []string
+	for _, e := range []struct {
+		key string
+		m   MySQL
+	}{{"source", c.Source}, {"target", c.Target}, {"idgen.mysql", c.IDGen.MySQL}} {
+		if e.key == "idgen.mysql" && e.m.Host == "" {
+			continue
+		}
+		if weak := mysqlconn.TLS(e.m.TLS).Weak(); weak != "" {
+			mode := e.m.TLS.Mode
+			if mode == "" {
+				mode = mysqlconn.Preferred
+			}
+			out = append(out, fmt.Sprintf("%s.tls.mode is %s: %s; use verify-identity with tls.ca", e.key, mode, weak))
+		}
+	}
+	return out
 }
 
 // TopicName is kafka.topic, or drc.<cluster> when it is empty.

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/go-sql-driver/mysql"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/drc-dev/drc/internal/mysqlconn"
 	"github.com/drc-dev/drc/internal/mysqlerr"
 	"github.com/drc-dev/drc/internal/retry"
 )
@@ -52,6 +52,9 @@ type Config struct {
 	// counted and recorded in the source's drc_meta.skipped; the region
 	// then lacks its changes until reconcile repairs them.
 	SkipGTID string
+	// TLS secures the connections to the source, the binlog stream
+	// included (mysqlconn.TLS; default preferred).
+	TLS mysqlconn.TLS
 	// RecordKey, when set (at least event.MinKeyBytes), signs every
 	// transaction's records in each partition (event.SignatureHeader), and
 	// the replicator resumes only from a position its own signed records
@@ -105,13 +108,16 @@ func (c *Config) setDefaults() {
 }
 
 // DSN is the go-sql-driver DSN of the source, in UTC.
-func (c Config) DSN() string {
-	mc := mysql.NewConfig()
-	mc.User, mc.Passwd, mc.Net = c.User, c.Password, "tcp"
-	mc.Addr = fmt.Sprintf("%s:%d", c.Host, c.Port)
-	mc.Params = map[string]string{"time_zone": "'+00:00'"}
-	mc.Timeout = 5 * time.Second
-	return mc.FormatDSN()
+func (c Config) DSN() (string, error) {
+	mc, err := c.endpoint().Driver()
+	if err != nil {
+		return "", err
+	}
+	return mc.FormatDSN(), nil
+}
+
+func (c Config) endpoint() mysqlconn.Endpoint {
+	return mysqlconn.Endpoint{Host: c.Host, Port: c.Port, User: c.User, Password: c.Password, TLS: c.TLS}
 }
 
 // Replicator tails one source's binlog and publishes it to Kafka.
@@ -146,7 +152,11 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Replicator, 
 // a capped exponential backoff. Run returns after all its goroutines stop;
 // it returns nil when ctx is cancelled.
 func (r *Replicator) Run(ctx context.Context) error {
-	db, err := sql.Open("mysql", r.cfg.DSN())
+	dsn, err := r.cfg.DSN()
+	if err != nil {
+		return permanent(fmt.Errorf("source %s:%d: %w", r.cfg.Host, r.cfg.Port, err))
+	}
+	db, err := sql.Open("mysql", dsn)
 	if err != nil {
 		return permanent(fmt.Errorf("source %s:%d: %w", r.cfg.Host, r.cfg.Port, err))
 	}

@@ -114,6 +114,13 @@ func (r *Replicator) session(ctx context.Context, db *sql.DB, st *sessionState) 
 		EventCacheCount:      512,
 		Logger:               slog.New(slog.DiscardHandler),
 	}
+	// The stream is encrypted from tls.mode required up; under preferred
+	// it stays plaintext (the binlog client cannot fall back).
+	tc, err := r.cfg.TLS.Client(r.cfg.Host)
+	if err != nil {
+		return permanent(fmt.Errorf("source %s:%d: %w", r.cfg.Host, r.cfg.Port, err))
+	}
+	sc.TLSConfig = tc
 	event.SyncerConfig(&sc)
 	syncer := replication.NewBinlogSyncer(sc)
 	defer syncer.Close()

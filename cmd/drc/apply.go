@@ -94,6 +94,7 @@ func applierConfig(c config.Config) (applier.Config, error) {
 		Port:            c.Target.Port,
 		User:            c.Target.User,
 		Password:        c.Target.Password,
+		TLS:             c.Target.Endpoint().TLS,
 		Brokers:         c.Kafka.Brokers,
 		Topic:           c.TopicName(),
 		KafkaVersion:    c.Kafka.Version,

@@ -92,8 +92,7 @@ func bootstrapConfig(c config.Config, progress io.Writer) bootstrap.Config {
 	bc.Cluster = c.Cluster
 	bc.SourceRegion = c.Source.Region
 	bc.Flavor = c.Source.Flavor
-	bc.Source = bootstrap.Endpoint{Host: c.Source.Host, Port: c.Source.Port, User: c.Source.User, Password: c.Source.Password}
-	bc.Target = bootstrap.Endpoint{Host: c.Target.Host, Port: c.Target.Port, User: c.Target.User, Password: c.Target.Password}
+	bc.Source, bc.Target = c.Source.Endpoint(), c.Target.Endpoint()
 	bc.Tables = c.Bootstrap.Tables
 	bc.Partitions = c.Kafka.Partitions
 	bc.Workers = c.Bootstrap.Workers
@@ -130,8 +129,13 @@ func printBootstrapResult(w io.Writer, r *bootstrap.Result) {
 // exit code its report calls for.
 func verifyBootstrap(rt *runtime, c config.Config, res *bootstrap.Result, stdout, stderr io.Writer) (int, error) {
 	rc := reconcile.NewConfig()
-	rc.SourceDSN = bootstrapDSN(c.Source)
-	rc.TargetDSN = bootstrapDSN(c.Target)
+	var err error
+	if rc.SourceDSN, err = bootstrap.DSN(c.Source.Endpoint()); err != nil {
+		return exitError, err
+	}
+	if rc.TargetDSN, err = bootstrap.DSN(c.Target.Endpoint()); err != nil {
+		return exitError, err
+	}
 	rc.Flavor = reconcile.Flavor(c.Source.Flavor)
 	rc.Cluster = c.Cluster
 	for _, t := range res.Tables {
@@ -156,7 +160,3 @@ func verifyBootstrap(rt *runtime, c config.Config, res *bootstrap.Result, stdout
 // bootstrapPatternPart makes a name a literal part of a reconcile table
 // pattern.
 func bootstrapPatternPart(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
-
-func bootstrapDSN(m config.MySQL) string {
-	return bootstrap.Endpoint{Host: m.Host, Port: m.Port, User: m.User, Password: m.Password}.DSN()
-}

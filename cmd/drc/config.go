@@ -19,13 +19,18 @@ func newConfigCmd() *cobra.Command {
 		Short: "Validate a config file and print the effective config, secrets redacted",
 		Long: `check loads FILE, applies DRC_* environment overrides and *_file secrets,
 and validates every field. On success it prints the effective config with
-secrets redacted and exits 0. Otherwise it prints every problem, each naming
-its key and the allowed values, and exits 2.`,
+secrets redacted and exits 0, after a warning on stderr for each setting
+that is valid but weak (a MySQL TLS mode weaker than verify-identity).
+Otherwise it prints every problem, each naming its key and the allowed
+values, and exits 2.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := loadConfig(args[0])
 			if err != nil {
 				return err
+			}
+			for _, w := range cfg.Warnings() {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
 			}
 			fmt.Fprint(cmd.OutOrStdout(), cfg.Redacted())
 			return nil

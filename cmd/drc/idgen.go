@@ -128,6 +128,8 @@ func idgenConfig(c config.Config) (idgen.Config, error) {
 	ic.LeaseTTL, ic.RenewInterval = g.LeaseTTL, g.LeaseTTL/3
 	ic.MaxClockWait, ic.BackwardBudget = g.MaxClockWait, g.BackwardBudget
 	ic.MaxCount, ic.Listen, ic.Token = g.MaxCount, g.Listen, g.Token
-	ic.DSN = db.DSN("")
+	if ic.DSN, err = db.DSN(""); err != nil {
+		return idgen.Config{}, fmt.Errorf("idgen mysql: %w", err)
+	}
 	return ic, nil
 }

@@ -63,7 +63,9 @@ values that are not drc IDs, 2 error.`,
 				return runIDRanges(cmd, cfg, tables, output)
 			}
 			rc := reconcile.NewConfig()
-			rc.SourceDSN, rc.TargetDSN = cfg.Source.DSN(""), cfg.Target.DSN("")
+			if rc.SourceDSN, rc.TargetDSN, err = pairDSNs(cfg); err != nil {
+				return &exitCodeError{exitError, err}
+			}
 			rc.Flavor = reconcile.Flavor(cfg.Source.Flavor)
 			rc.Cluster = cfg.Cluster
 			rc.Tables = cfg.Reconcile.Tables
@@ -150,8 +152,12 @@ func idRangesConfig(cfg config.Config, tables string) (reconcile.IDRangesConfig,
 	if err != nil {
 		return reconcile.IDRangesConfig{}, err
 	}
+	src, tgt, err := pairDSNs(cfg)
+	if err != nil {
+		return reconcile.IDRangesConfig{}, err
+	}
 	rc := reconcile.IDRangesConfig{
-		SourceDSN: cfg.Source.DSN(""), TargetDSN: cfg.Target.DSN(""),
+		SourceDSN: src, TargetDSN: tgt,
 		SourceRegion: cfg.Source.Region, TargetRegion: cfg.Target.Region,
 		Regions: cfg.IDGen.Regions,
 		Layout:  icfg.Layout(),
@@ -165,4 +171,15 @@ func idRangesConfig(cfg config.Config, tables string) (reconcile.IDRangesConfig,
 		rc.Tables = strings.Split(tables, ",")
 	}
 	return rc, rc.Validate()
+}
+
+// pairDSNs are the source's and the target's DSNs.
+func pairDSNs(cfg config.Config) (src, tgt string, err error) {
+	if src, err = cfg.Source.DSN(""); err != nil {
+		return "", "", fmt.Errorf("source: %w", err)
+	}
+	if tgt, err = cfg.Target.DSN(""); err != nil {
+		return "", "", fmt.Errorf("target: %w", err)
+	}
+	return src, tgt, nil
 }

@@ -75,6 +75,7 @@ func replicatorConfig(c config.Config) replicator.Config {
 		Port:              c.Source.Port,
 		User:              c.Source.User,
 		Password:          c.Source.Password,
+		TLS:               c.Source.Endpoint().TLS,
 		ServerID:          c.Replicator.ServerID,
 		Brokers:           c.Kafka.Brokers,
 		Topic:             c.TopicName(),

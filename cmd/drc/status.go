@@ -119,7 +119,11 @@ func firstNonEmpty(s ...string) string {
 func collectStatus(ctx context.Context, cfg config.Config) (src, dst regionStatus) {
 	src = regionStatus{Region: cfg.Source.Region, Role: "source"}
 	dst = regionStatus{Region: cfg.Target.Region, Role: "target"}
-	sdb, err := sql.Open("mysql", cfg.Source.DSN(""))
+	sdsn, err := cfg.Source.DSN("")
+	var sdb *sql.DB
+	if err == nil {
+		sdb, err = sql.Open("mysql", sdsn)
+	}
 	if err == nil {
 		defer sdb.Close()
 		src.Position, err = gtidPosition(ctx, sdb, cfg.Source.Flavor)
@@ -132,7 +136,11 @@ func collectStatus(ctx context.Context, cfg config.Config) (src, dst regionStatu
 	}
 	expiry := binlogExpiry(ctx, sdb)
 
-	tdb, err := sql.Open("mysql", cfg.Target.DSN(""))
+	tdsn, err := cfg.Target.DSN("")
+	var tdb *sql.DB
+	if err == nil {
+		tdb, err = sql.Open("mysql", tdsn)
+	}
 	if err == nil {
 		defer tdb.Close()
 		dst.Position, err = gtidPosition(ctx, tdb, cfg.Target.Flavor)

@@ -41,6 +41,15 @@ type MariaDBOptions struct {
 	ServerID     uint32   // 0: a random id, unique in practice
 	GTIDDomainID uint32   // gtid_domain_id; 0 is MariaDB's default
 	ExtraArgs    []string // extra mariadbd options, appended last so they override the defaults
+	// TLS, if set, makes the server present Cert/Key and refuse plaintext
+	// TCP clients (require_secure_transport=ON). The harness's own
+	// connections then use the unix socket, which the server trusts.
+	TLS *ServerTLS
+}
+
+// ServerTLS is a server certificate (PEM files) and its CA.
+type ServerTLS struct {
+	CA, Cert, Key string
 }
 
 // MariaDB is one running (or stopped) mariadbd. The exported fields are fixed
@@ -60,6 +69,7 @@ type MariaDB struct {
 	mu      sync.Mutex
 	proc    *process
 	adminDB *sql.DB // lazily opened pool for Exec; closed on Stop/Kill
+	socket  bool    // the harness connects over the unix socket (TLS required on TCP)
 }
 
 // StartMariaDB starts an isolated mariadbd on a free 127.0.0.1 port with its
@@ -109,7 +119,13 @@ func (e *Env) StartMariaDB(t TB, opts MariaDBOptions) *MariaDB {
 		if err != nil {
 			t.Fatalf("harness: %v", err)
 		}
-		m.args = m.buildArgs(opts.ExtraArgs)
+		extra := opts.ExtraArgs
+		if opts.TLS != nil {
+			m.socket = true
+			extra = append([]string{"--ssl-ca=" + opts.TLS.CA, "--ssl-cert=" + opts.TLS.Cert, "--ssl-key=" + opts.TLS.Key,
+				"--require-secure-transport=ON"}, extra...)
+		}
+		m.args = m.buildArgs(extra)
 		err = m.startAndWait()
 		if err == nil {
 			break
@@ -234,6 +250,9 @@ func (m *MariaDB) dsn(db string, dialTimeout time.Duration) string {
 	cfg.Passwd = m.Password
 	cfg.Net = "tcp"
 	cfg.Addr = m.Addr()
+	if m.socket {
+		cfg.Net, cfg.Addr = "unix", m.SocketPath
+	}
 	cfg.DBName = db
 	cfg.MultiStatements = true
 	cfg.InterpolateParams = false

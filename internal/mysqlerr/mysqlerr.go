@@ -10,6 +10,8 @@ package mysqlerr
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"database/sql/driver"
 	"errors"
 	"io"
@@ -35,14 +37,39 @@ func Number(err error) uint16 {
 }
 
 // Denied reports an authentication or privilege refusal: wrong user or
-// password, no access to a database, a missing privilege.
+// password, no access to a database, a missing privilege, or transport
+// security that fails (see Insecure).
 func Denied(err error) bool {
+	if Insecure(err) {
+		return true
+	}
 	switch Number(err) {
 	case gomysql.ER_ACCESS_DENIED_ERROR, gomysql.ER_DBACCESS_DENIED_ERROR,
 		gomysql.ER_TABLEACCESS_DENIED_ERROR, gomysql.ER_COLUMNACCESS_DENIED_ERROR,
 		gomysql.ER_SPECIFIC_ACCESS_DENIED_ERROR, gomysql.ER_PROCACCESS_DENIED_ERROR,
 		gomysql.ER_ACCESS_DENIED_NO_PASSWORD_ERROR, erAccessDeniedChangeUser, erAccountLocked,
 		erMustChangePassword:
+		return true
+	}
+	return false
+}
+
+// Insecure reports a failure of transport security, which no retry fixes:
+// a server certificate that does not verify (unknown authority, wrong name,
+// expired), a server without TLS when TLS is required, or a server that
+// refuses a plaintext client (require_secure_transport).
+func Insecure(err error) bool {
+	var ua x509.UnknownAuthorityError
+	var he x509.HostnameError
+	var ci x509.CertificateInvalidError
+	var ve *tls.CertificateVerificationError
+	switch {
+	case errors.As(err, &ua), errors.As(err, &he), errors.As(err, &ci), errors.As(err, &ve),
+		errors.Is(err, mysql.ErrNoTLS):
+		return true
+	}
+	switch Number(err) {
+	case erSecureTransportRequired, erMariaSecureTransportRequired:
 		return true
 	}
 	return false
@@ -75,6 +102,10 @@ const (
 	erAccountLocked          = 3118 // ER_ACCOUNT_HAS_BEEN_LOCKED (MySQL)
 	erMustChangePassword     = 1820 // ER_MUST_CHANGE_PASSWORD
 	erConnKilled             = 1927 // MariaDB ER_CONNECTION_KILLED
+	// ER_SECURE_TRANSPORT_REQUIRED: a plaintext client and
+	// require_secure_transport=ON (MySQL's number, and MariaDB's).
+	erSecureTransportRequired      = 3159
+	erMariaSecureTransportRequired = 4036
 )
 
 // UnknownHost reports a host name that does not resolve.
