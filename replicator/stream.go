@@ -313,7 +313,7 @@ type reader struct {
 	account    bool // the transaction holds an account statement, not published
 	// sign signs each partition's records of the transaction (nil
 	// without Config.RecordKey).
-	sign []*event.Signer
+	sign       []*event.Signer
 	recordSkip func(context.Context, drcmeta.Skip) error
 }
 

@@ -207,4 +207,3 @@ func (e Endpoint) tlsName() string {
 	h := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%s\x00%s\x00%s\x00%s", e.Host, e.TLS.mode(), e.TLS.CA, e.TLS.Cert, e.TLS.Key, e.TLS.ServerName)))
 	return "drc-" + hex.EncodeToString(h[:8])
 }
-
