@@ -204,8 +204,15 @@ func (h *apiHandler) decompose(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, p)
 }
 
+// health answers with the node's state. /healthz needs no token, so the
+// last database error (it can name the database user and host) is shown
+// only to a request that carries the configured token; it is always in the
+// log.
 func (h *apiHandler) health(w http.ResponseWriter, r *http.Request) {
 	st := h.node.State()
+	if h.token == "" || !h.authorized(r) {
+		st.LastError = ""
+	}
 	code := http.StatusOK
 	if !st.Issuing {
 		code = http.StatusServiceUnavailable

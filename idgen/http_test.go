@@ -332,3 +332,23 @@ func TestHTTPHeaderTooLarge(t *testing.T) {
 		t.Errorf("beyond MaxHeaderBytes: %d %s %q, want net/http's plain-text 431", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
 }
+
+func TestHTTPHealthShowsErrorsOnlyWithToken(t *testing.T) {
+	const secret = "Access denied for user 'drc'@'10.1.2.3'"
+	for _, tc := range []struct {
+		token, sent string
+		shown       bool
+	}{
+		{"", "", false},
+		{"tok", "", false},
+		{"tok", "wrong", false},
+		{"tok", "tok", true},
+	} {
+		s, hs, _ := newTestServer(t, tc.token)
+		s.Node().setErr(errors.New(secret))
+		_, _, body := get(t, hs.URL+"/healthz", tc.sent)
+		if strings.Contains(body, secret) != tc.shown {
+			t.Errorf("token %q, sent %q: /healthz = %s; want the last error shown: %v", tc.token, tc.sent, body, tc.shown)
+		}
+	}
+}
