@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # binaries from running servers side by side on a 2-core machine.
 TESTFLAGS ?= -count=1 -timeout 30m -p 1
 
-.PHONY: build test unit deps bench demo chaos fmt vet clean sandbox-up sandbox-down
+.PHONY: build test unit deps bench demo chaos fmt vet clean sandbox-up sandbox-down check-deploy
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/drc ./cmd/drc
@@ -15,9 +15,26 @@ build:
 deps:
 	deploy/local/install
 
-test: deps build
+test: deps build check-deploy
 	$(GO) vet ./...
 	$(GO) test $(TESTFLAGS) ./...
+
+# check-deploy checks deploy/ in seconds, with no server: the Prometheus
+# alert rules (promtool check rules) and their unit tests (promtool test
+# rules), the example scrape config, the Grafana dashboard (valid JSON,
+# every query parses), that every drc_ metric they name is exported by the
+# code, and the systemd units (systemd-analyze verify, where it exists).
+# promtool comes from Debian's prometheus package, unpacked into the cache
+# by deploy/local/install.
+PROMTOOL ?= $(or $(DRC_CACHE),$(HOME)/.cache/drc)/prometheus/usr/bin/promtool
+check-deploy:
+	deploy/local/install promtool >/dev/null
+	$(PROMTOOL) check rules deploy/prometheus/drc-alerts.yaml
+	$(PROMTOOL) test rules deploy/prometheus/drc-alerts_test.yaml
+	$(PROMTOOL) check config deploy/prometheus/prometheus.example.yml
+	PROMTOOL=$(PROMTOOL) deploy/grafana/check-dashboard
+	deploy/check-metric-names
+	deploy/systemd/verify
 
 # unit runs only the hermetic tests (no servers): everything but integration/.
 unit:
