@@ -245,6 +245,9 @@ func (p *partition) decode(ctx context.Context, msgs <-chan *sarama.ConsumerMess
 		for open {
 			value, from, whole, err := p.asm.Add(replicator.FragmentHeader(msg.Headers), msg.Value, msg.Offset)
 			d := decoded{offset: msg.Offset, from: from, size: len(msg.Value), err: err}
+			if err != nil {
+				d.from = msg.Offset
+			}
 			if err == nil && !whole {
 				// A fragment of a record larger than a Kafka record:
 				// the record is decoded with its last fragment.

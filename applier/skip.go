@@ -78,9 +78,10 @@ func (p *partition) operatorSkip(ctx context.Context, d *decoded) (bool, error) 
 			s.gtid = d.rec.GTID
 		}
 		p.opSkip = s
-	} else if d.rec != nil && d.rec.GTID != s.gtid {
-		// The skipped transaction has no last record here; this one
-		// starts the next.
+	} else if d.rec != nil && d.rec.GTID != s.gtid || d.rec == nil && !p.skipRequested(d.offset) {
+		// The skipped transaction has no last record here; this record
+		// starts the next, or cannot be decoded and was not named: it is
+		// not passed over unless the operator names it too.
 		return false, p.endSkip(ctx)
 	}
 	s.last = d.offset
@@ -90,7 +91,7 @@ func (p *partition) operatorSkip(ctx context.Context, d *decoded) (bool, error) 
 			return true, nil // more of it follows
 		}
 	} else if s.gtid != "" {
-		// An undecodable record inside the skipped transaction: the
+		// A named undecodable record inside the skipped transaction: the
 		// records after it may still belong to it; the first of another
 		// transaction ends the skip.
 		return true, nil

@@ -94,3 +94,23 @@ func TestOperatorSkipOfUnframedRecord(t *testing.T) {
 		t.Fatalf("next transaction: %v, %+v", err, p.pending)
 	}
 }
+
+// TestOperatorSkipDoesNotSwallowUnnamedRecords: while a named
+// transaction is skipped, an undecodable record the operator did not name
+// ends the skip and stops the applier at its own offset.
+func TestOperatorSkipDoesNotSwallowUnnamedRecords(t *testing.T) {
+	p := framingPartition(t, 1<<20)
+	p.cfg.SkipOffsets = []SkipOffset{{Partition: 0, Offset: 100}}
+	var recorded []drcmeta.Skip
+	p.recordSkip = func(_ context.Context, s drcmeta.Skip) error { recorded = append(recorded, s); return nil }
+	if err := feed(t, p, 100, hb("1-1-5", 0, false)); err != nil {
+		t.Fatal(err)
+	}
+	err := p.record(context.Background(), &decoded{offset: 101, from: 101, err: errors.New("bad value")})
+	if !errors.Is(err, ErrDecode) || !strings.Contains(err.Error(), "--skip-offset 0:101") {
+		t.Fatalf("unnamed undecodable record during a skip: %v, want it to stop the applier", err)
+	}
+	if len(recorded) != 1 || recorded[0].Offsets != "100-100" {
+		t.Fatalf("recorded %+v, want the named transaction only (offsets 100-100)", recorded)
+	}
+}

@@ -315,11 +315,17 @@ func (e *ErrUnclassified) Error() string {
 // line breaks.
 func normalizeSQL(s string) string { return strings.Join(strings.Fields(s), " ") }
 
-// RedactSQL returns sql with every quoted string literal ('…' and "…") and
-// every hex or bit literal replaced by '?': passwords (IDENTIFIED BY '…',
-// PASSWORD('…'), AS '…', hashes), connection strings and row values go,
-// the statement's shape stays. Backquoted identifiers are kept. It is what
-// drc puts in errors and logs in place of a statement.
+// RedactSQL returns sql with every quoted string literal ('…' and "…"),
+// every hex or bit literal and every comment replaced by '?' (comments by
+// /*?*/): passwords (IDENTIFIED BY '…', PASSWORD('…'), AS '…', hashes),
+// connection strings and row values go, the statement's shape stays.
+// Backquoted identifiers are kept. It is what drc puts in errors and logs
+// in place of a statement.
+//
+// A backslash inside a literal is an escape, or not (NO_BACKSLASH_ESCAPES),
+// and the two readings end the literal at different places; when one
+// appears, everything from that literal on is redacted, so no reading can
+// print a literal.
 func RedactSQL(sql string) string {
 	var b strings.Builder
 	b.Grow(len(sql))
@@ -330,8 +336,8 @@ func RedactSQL(sql string) string {
 			j := i + 1
 			for j < len(sql) {
 				if sql[j] == '\\' {
-					j += 2
-					continue
+					b.WriteString("'?'…")
+					return b.String()
 				}
 				if sql[j] == c {
 					if j+1 < len(sql) && sql[j+1] == c { // doubled quote
@@ -355,6 +361,20 @@ func RedactSQL(sql string) string {
 			end := min(j+1, len(sql))
 			b.WriteString(sql[i:end])
 			i = end
+		case c == '/' && i+1 < len(sql) && sql[i+1] == '*':
+			j := strings.Index(sql[i+2:], "*/")
+			b.WriteString("/*?*/")
+			if j < 0 {
+				return b.String()
+			}
+			i += j + 4
+		case c == '#' || c == '-' && strings.HasPrefix(sql[i:], "-- "):
+			j := strings.IndexByte(sql[i:], '\n')
+			b.WriteString("/*?*/")
+			if j < 0 {
+				return b.String()
+			}
+			i += j
 		case (c == '0' && i+1 < len(sql) && (sql[i+1] == 'x' || sql[i+1] == 'b')) && (i == 0 || !isWordByte(sql[i-1])):
 			j := i + 2
 			for j < len(sql) && isWordByte(sql[j]) {

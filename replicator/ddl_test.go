@@ -77,7 +77,10 @@ func TestRedactSQL(t *testing.T) {
 		{"ALTER USER u IDENTIFIED VIA ed25519 USING PASSWORD('x') OR unix_socket AS 'y'", "ALTER USER u IDENTIFIED VIA ed25519 USING PASSWORD('?') OR unix_socket AS '?'"},
 		{`CREATE TABLE t (a VARCHAR(5) DEFAULT 'it''s', b BLOB DEFAULT 0xCAFE, c BIT(4) DEFAULT b'1010', d TEXT DEFAULT x'00')`,
 			`CREATE TABLE t (a VARCHAR(5) DEFAULT '?', b BLOB DEFAULT '?', c BIT(4) DEFAULT '?', d TEXT DEFAULT '?')`},
-		{"CREATE TABLE `we'ird``name` (id INT) COMMENT 'a \\' b'", "CREATE TABLE `we'ird``name` (id INT) COMMENT '?'"},
+		{"CREATE TABLE `we'ird``name` (id INT) COMMENT 'a \\' b'", "CREATE TABLE `we'ird``name` (id INT) COMMENT '?'…"},
+		{"CREATE USER u /* don't */ IDENTIFIED BY 'secret'", "CREATE USER u /*?*/ IDENTIFIED BY '?'"},
+		{"ALTER TABLE t COMMENT 'a\\' , 'secret'", "ALTER TABLE t COMMENT '?'…"},
+		{"CREATE TABLE t (a INT) -- it's 'secret'\nENGINE=InnoDB # it's\n", "CREATE TABLE t (a INT) /*?*/\nENGINE=InnoDB /*?*/\n"},
 		{"ALTER TABLE t ADD COLUMN x0b INT", "ALTER TABLE t ADD COLUMN x0b INT"},
 		{"unterminated 'abc", "unterminated '?'"},
 	}

@@ -25,6 +25,10 @@ const maxRecordBytes = 16 << 20
 // published.
 const fragmentBytes = 8 << 20
 
+// recordOverhead bounds what a Kafka record adds to its key and value:
+// headers (fragment, signature) and framing.
+const recordOverhead = 1 << 10
+
 // saramaConfig is the producer and tail-reader configuration. The settings
 // that make publishing exactly once are not optional: idempotence, one
 // in-flight request, acks from all replicas, an explicit protocol version,
@@ -104,6 +108,10 @@ func ensureTopic(client sarama.Client, c Config) error {
 	}
 	return client.RefreshMetadata(c.Topic)
 }
+
+// errNoneVerified: the topic holds records of the cluster, but no
+// transaction whose signature verifies.
+var errNoneVerified = errors.New("no transaction whose signature verifies with kafka.record_key")
 
 // tailRecord is what resume needs from a committed transaction's last
 // record, and what tells drc's own records from others.
@@ -203,9 +211,8 @@ func tailOfPartition(ctx context.Context, client sarama.Client, consumer sarama.
 		}
 		if start == oldest {
 			if unverified {
-				return "", false, permanent(fmt.Errorf("topic %s partition %d holds transactions of cluster %s, but none whose signature verifies with kafka.record_key: "+
-					"refusing to guess where to resume (if signing was just turned on for an existing topic, publish one signed transaction first: "+
-					"start once with the key and replicator.start_gtid set to the position the topic reached)", topic, p, cluster))
+				return "", false, permanent(fmt.Errorf("topic %s partition %d holds transactions of cluster %s, but %w: "+
+					"refusing to guess where to resume (if signing was just turned on for an existing topic, set replicator.start_gtid to the position the topic reached; see README, Security)", topic, p, cluster, errNoneVerified))
 			}
 			return "", false, nil
 		}

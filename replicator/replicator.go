@@ -125,6 +125,9 @@ type Replicator struct {
 	cfg     Config
 	log     *slog.Logger
 	metrics *metrics
+	// skipChecked: the first session checked Config.SkipGTID against the
+	// topic (sessions run one at a time, in Run).
+	skipChecked bool
 }
 
 // New builds a Replicator. Metrics are registered on reg (nil: not exported).
@@ -186,6 +189,11 @@ func (r *Replicator) Run(ctx context.Context) error {
 		err := r.session(ctx, db, &st)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if mysqlerr.Denied(err) {
+			// A refused login or TLS that does not verify, on the binlog
+			// connection: no retry fixes it.
+			err = permanent(fmt.Errorf("source %s:%d: %w", r.cfg.Host, r.cfg.Port, err))
 		}
 		r.metrics.errors.WithLabelValues(errorKind(err)).Inc()
 		if IsPermanent(err) {

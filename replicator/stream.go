@@ -2,6 +2,7 @@ package replicator
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -17,6 +18,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/replication"
 
 	"github.com/drc-dev/drc/internal/drcmeta"
+	"github.com/drc-dev/drc/internal/mysqlconn"
 	"github.com/drc-dev/drc/replicator/event"
 )
 
@@ -78,6 +80,12 @@ func (r *Replicator) session(ctx context.Context, db *sql.DB, st *sessionState) 
 	defer pub.close()
 
 	pos, ok, err := resumePosition(ctx, client, r.cfg.Topic, r.cfg.Cluster, r.cfg.Flavor, r.cfg.RecordKey, r.log)
+	if errors.Is(err, errNoneVerified) && r.cfg.StartGTID != "" {
+		// Signing turned on for a topic written unsigned: the operator
+		// names the position with replicator.start_gtid.
+		r.log.Warn("no transaction in the topic verifies with kafka.record_key; resuming from replicator.start_gtid as configured", "start_gtid", r.cfg.StartGTID)
+		err, ok = nil, false
+	}
 	if err != nil {
 		return &kafkaError{err}
 	}
@@ -116,9 +124,9 @@ func (r *Replicator) session(ctx context.Context, db *sql.DB, st *sessionState) 
 	}
 	// The stream is encrypted from tls.mode required up; under preferred
 	// it stays plaintext (the binlog client cannot fall back).
-	tc, err := r.cfg.TLS.Client(r.cfg.Host)
+	tc, err := r.binlogTLS(ctx, db)
 	if err != nil {
-		return permanent(fmt.Errorf("source %s:%d: %w", r.cfg.Host, r.cfg.Port, err))
+		return err
 	}
 	sc.TLSConfig = tc
 	event.SyncerConfig(&sc)
@@ -134,7 +142,10 @@ func (r *Replicator) session(ctx context.Context, db *sql.DB, st *sessionState) 
 	batches := make(chan *batch, batchQueue)
 	free := make(chan *batch, batchQueue+2)
 	readErr := make(chan error, 1)
-	if r.cfg.SkipGTID != "" {
+	if r.cfg.SkipGTID != "" && !r.skipChecked {
+		// Checked in the first session only: later sessions of this
+		// process find the skipped transaction behind them.
+		r.skipChecked = true
 		skip, err := ParsePosition(r.cfg.Flavor, r.cfg.SkipGTID)
 		if err != nil {
 			return permanent(fmt.Errorf("--skip-gtid %q: %w", r.cfg.SkipGTID, err))
@@ -686,7 +697,9 @@ func (rd *reader) flush(ctx context.Context, p int32, last bool) error {
 	if rd.emitted == 0 {
 		rd.txnMsgs, rd.txnArena, rd.txnBoundary = len(b.msgs), start, b.boundary
 	}
-	if len(value) <= maxRecordBytes {
+	// sarama counts the key, headers (a signature) and framing against
+	// the limit too.
+	if len(value)+len(key)+recordOverhead <= maxRecordBytes {
 		b.msgs = append(b.msgs, sarama.ProducerMessage{Topic: rd.r.cfg.Topic, Partition: p, Key: key, Value: sarama.ByteEncoder(value)})
 	} else {
 		// A row larger than a Kafka record: consecutive fragments, in
@@ -874,6 +887,28 @@ func (rd *reader) partition(db string) int32 {
 	h := fnv.New32a()
 	h.Write([]byte(db))
 	return int32(h.Sum32() % uint32(len(rd.pend)))
+}
+
+// binlogTLS is the binlog stream's TLS: the configured one, and under
+// tls.mode preferred, unverified TLS when the server took TLS for the SQL
+// connections (a server that requires secure transport refuses a
+// plaintext stream), plaintext otherwise.
+func (r *Replicator) binlogTLS(ctx context.Context, db *sql.DB) (*tls.Config, error) {
+	tc, err := r.cfg.TLS.Client(r.cfg.Host)
+	if err != nil {
+		return nil, permanent(fmt.Errorf("source %s:%d: %w", r.cfg.Host, r.cfg.Port, err))
+	}
+	if tc != nil || r.cfg.TLS.Mode != "" && r.cfg.TLS.Mode != mysqlconn.Preferred {
+		return tc, nil
+	}
+	var name, cipher string
+	if err := db.QueryRowContext(ctx, "SHOW SESSION STATUS LIKE 'Ssl_cipher'").Scan(&name, &cipher); err != nil {
+		return nil, fmt.Errorf("source %s:%d: read Ssl_cipher: %w", r.cfg.Host, r.cfg.Port, err)
+	}
+	if cipher == "" {
+		return nil, nil
+	}
+	return &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}, nil
 }
 
 // startPosition is where an empty topic starts: the configured GTID set or

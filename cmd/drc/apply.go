@@ -82,7 +82,7 @@ func applierConfig(c config.Config) (applier.Config, error) {
 		tables[i] = applier.TablePolicy{Table: t.Table, Conflict: t.Conflict, DDL: t.DDL,
 			IDColumns: t.IDColumns, ForeignID: t.ForeignID}
 	}
-	icfg, err := idgenConfig(c)
+	layout, err := idgenLayout(c)
 	if err != nil {
 		return applier.Config{}, err
 	}
@@ -108,7 +108,7 @@ func applierConfig(c config.Config) (applier.Config, error) {
 		Tables:          tables,
 		ForeignID:       c.Applier.ForeignID,
 		RecordKey:       recordKey(c),
-		IDLayout:        icfg.Layout(),
+		IDLayout:        layout,
 		Regions:         c.IDGen.Regions,
 		RetryMaxBackoff: c.Applier.RetryMaxBackoff,
 	}, nil

@@ -70,7 +70,7 @@ region=1(eu-west). No database is read.`,
 				if err != nil {
 					return err
 				}
-				icfg, err := idgenConfig(cfg)
+				icfg, err := idgenSettings(cfg)
 				if err != nil {
 					return &exitCodeError{exitError, err}
 				}
@@ -106,15 +106,40 @@ region=1(eu-west). No database is read.`,
 	return cmd
 }
 
+// idgenLayout is the ID layout of the idgen section, for the roles that
+// decode IDs without connecting to idgen's database (apply, reconcile
+// --id-ranges, decompose).
+func idgenLayout(c config.Config) (idgen.Layout, error) {
+	ic, err := idgenSettings(c)
+	if err != nil {
+		return idgen.Layout{}, err
+	}
+	return ic.Layout(), nil
+}
+
+// idgenConfig is the idgen section as idgen.Config, with the DSN of the
+// database the leases live in.
 func idgenConfig(c config.Config) (idgen.Config, error) {
+	ic, err := idgenSettings(c)
+	if err != nil {
+		return idgen.Config{}, err
+	}
+	db := c.IDGen.MySQL
+	if db.Host == "" {
+		db = c.Source
+	}
+	if ic.DSN, err = db.DSN(""); err != nil {
+		return idgen.Config{}, fmt.Errorf("idgen mysql: %w", err)
+	}
+	return ic, nil
+}
+
+// idgenSettings is idgenConfig without the database.
+func idgenSettings(c config.Config) (idgen.Config, error) {
 	g := c.IDGen
 	start, err := time.Parse(time.RFC3339, g.StartTime)
 	if err != nil {
 		return idgen.Config{}, fmt.Errorf("idgen.start_time: %w", err)
-	}
-	db := g.MySQL
-	if db.Host == "" {
-		db = c.Source
 	}
 	ic := idgen.DefaultConfig()
 	ic.Region = c.IDGenRegionID()
@@ -128,8 +153,5 @@ func idgenConfig(c config.Config) (idgen.Config, error) {
 	ic.LeaseTTL, ic.RenewInterval = g.LeaseTTL, g.LeaseTTL/3
 	ic.MaxClockWait, ic.BackwardBudget = g.MaxClockWait, g.BackwardBudget
 	ic.MaxCount, ic.Listen, ic.Token = g.MaxCount, g.Listen, g.Token
-	if ic.DSN, err = db.DSN(""); err != nil {
-		return idgen.Config{}, fmt.Errorf("idgen mysql: %w", err)
-	}
 	return ic, nil
 }

@@ -148,7 +148,7 @@ func runIDRanges(cmd *cobra.Command, cfg config.Config, tables, output string) e
 // columns of applier.tables[], idgen.regions and the idgen layout. tables
 // is the --tables flag.
 func idRangesConfig(cfg config.Config, tables string) (reconcile.IDRangesConfig, error) {
-	icfg, err := idgenConfig(cfg)
+	layout, err := idgenLayout(cfg)
 	if err != nil {
 		return reconcile.IDRangesConfig{}, err
 	}
@@ -160,7 +160,7 @@ func idRangesConfig(cfg config.Config, tables string) (reconcile.IDRangesConfig,
 		SourceDSN: src, TargetDSN: tgt,
 		SourceRegion: cfg.Source.Region, TargetRegion: cfg.Target.Region,
 		Regions: cfg.IDGen.Regions,
-		Layout:  icfg.Layout(),
+		Layout:  layout,
 	}
 	for _, t := range cfg.Applier.Tables {
 		if len(t.IDColumns) > 0 {
