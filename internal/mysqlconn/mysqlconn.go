@@ -25,8 +25,9 @@ const (
 	// Disabled: plaintext.
 	Disabled = "disabled"
 	// Preferred: TLS when the server offers it, unverified; plaintext
-	// otherwise. The default, as in the MySQL client. The binlog stream
-	// stays plaintext under it (go-mysql cannot fall back).
+	// otherwise. The default, as in the MySQL client. (The binlog client
+	// cannot fall back by itself: the replicator gives the stream TLS when
+	// its SQL connection got it.)
 	Preferred = "preferred"
 	// Required: TLS, unverified: encrypted, but not authenticated.
 	Required = "required"
@@ -82,7 +83,7 @@ func (t TLS) Weak() string {
 	case Disabled:
 		return "plaintext: passwords and rows cross the network readable"
 	case Preferred:
-		return "encrypted only if the server offers TLS, and never authenticated; the binlog stream is plaintext"
+		return "encrypted only if the server offers TLS, and never authenticated"
 	case Required:
 		return "encrypted but not authenticated: anyone on the path can pose as the server"
 	case VerifyCA:
