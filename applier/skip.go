@@ -99,18 +99,7 @@ func (p *partition) operatorSkip(ctx context.Context, d *decoded) (bool, error) 
 	return true, p.endSkip(ctx)
 }
 
-func (s *opSkip) note(db, table string) {
-	if db == "" {
-		return
-	}
-	name := db
-	if table != "" {
-		name += "." + table
-	}
-	if !slices.Contains(s.tables, name) {
-		s.tables = append(s.tables, name)
-	}
-}
+func (s *opSkip) note(db, table string) { s.tables = drcmeta.AddTable(s.tables, db, table) }
 
 // endSkip logs, counts and records the skip, and commits a checkpoint past
 // it, so that a restart without the flag does not meet it again.

@@ -189,15 +189,7 @@ type typesApplyStats struct{ ddl, rows, bytes int }
 // whose GTID set is target, and hands the test database's events to ap.
 func typesStreamAndApply(ctx context.Context, t *testing.T, src *harness.MariaDB, target, db string, ap *typesApplier) typesApplyStats {
 	t.Helper()
-	cfg := replication.BinlogSyncerConfig{
-		ServerID: 200000 + rand.Uint32N(1<<30),
-		Flavor:   mysql.MariaDBFlavor,
-		Host:     src.Host,
-		Port:     uint16(src.Port),
-		User:     src.User,
-		Password: src.Password,
-		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}
+	cfg := typesSyncerConfig(src)
 	event.SyncerConfig(&cfg)
 	syncer := replication.NewBinlogSyncer(cfg)
 	defer syncer.Close()
@@ -769,15 +761,7 @@ func typesTopicRecords(t *testing.T, k *harness.Kafka, topic, db string) []types
 // they come.
 func typesBinlogStatements(ctx context.Context, t *testing.T, src *harness.MariaDB, gtid string) []string {
 	t.Helper()
-	cfg := replication.BinlogSyncerConfig{
-		ServerID: 200000 + rand.Uint32N(1<<30),
-		Flavor:   mysql.MariaDBFlavor,
-		Host:     src.Host,
-		Port:     uint16(src.Port),
-		User:     src.User,
-		Password: src.Password,
-		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}
+	cfg := typesSyncerConfig(src)
 	syncer := replication.NewBinlogSyncer(cfg)
 	defer syncer.Close()
 	start, err := mysql.ParseMariadbGTIDSet("")
@@ -830,4 +814,17 @@ func typesQueryString(t *testing.T, m *harness.MariaDB, q string) string {
 		t.Fatalf("%s: %v", q, err)
 	}
 	return s.String
+}
+
+// typesSyncerConfig reads src's binlog as a throwaway replica.
+func typesSyncerConfig(src *harness.MariaDB) replication.BinlogSyncerConfig {
+	return replication.BinlogSyncerConfig{
+		ServerID: 200000 + rand.Uint32N(1<<30),
+		Flavor:   mysql.MariaDBFlavor,
+		Host:     src.Host,
+		Port:     uint16(src.Port),
+		User:     src.User,
+		Password: src.Password,
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
 }

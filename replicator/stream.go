@@ -790,16 +790,7 @@ func (rd *reader) stuck(err error) error {
 
 // noteSkipped adds db.table to the tables of the skipped transaction.
 func (rd *reader) noteSkipped(db, table string) {
-	if db == "" {
-		return
-	}
-	name := db
-	if table != "" {
-		name += "." + table
-	}
-	if !slices.Contains(rd.skipTables, name) {
-		rd.skipTables = append(rd.skipTables, name)
-	}
+	rd.skipTables = drcmeta.AddTable(rd.skipTables, db, table)
 }
 
 // operatorSkipped ends the transaction the operator skipped: nothing of it

@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/drc-dev/drc/internal/mysqlerr"
@@ -48,6 +49,22 @@ const SkippedDDL = `CREATE TABLE IF NOT EXISTS drc_meta.skipped (
   reason VARCHAR(255) NOT NULL,
   skipped_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
   KEY by_cluster (cluster, skipped_at)) ENGINE=InnoDB`
+
+// AddTable adds db.table (db alone when table is empty) to tables, once;
+// the tables of a skipped transaction, as both roles collect them.
+func AddTable(tables []string, db, table string) []string {
+	if db == "" {
+		return tables
+	}
+	name := db
+	if table != "" {
+		name += "." + table
+	}
+	if slices.Contains(tables, name) {
+		return tables
+	}
+	return append(tables, name)
+}
 
 // Skip is one row of drc_meta.skipped.
 type Skip struct {
