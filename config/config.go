@@ -30,6 +30,10 @@ type Config struct {
 	IDGen      IDGen      `mapstructure:"idgen" yaml:"idgen"`
 	Reconcile  Reconcile  `mapstructure:"reconcile" yaml:"reconcile"`
 	Bootstrap  Bootstrap  `mapstructure:"bootstrap" yaml:"bootstrap"`
+
+	// secretWarnings: secret files others can read (set by Load, reported
+	// by Warnings).
+	secretWarnings []string
 }
 
 // MySQL is one MySQL or MariaDB server and the region it lives in.

@@ -294,3 +294,31 @@ func TestRecordKeyAndSecretFileLimit(t *testing.T) {
 		t.Errorf("a 100 KiB password file: %v", err)
 	}
 }
+
+func TestWarnings(t *testing.T) {
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "pw")
+	if err := os.WriteFile(pw, []byte("s3cret\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	y := strings.Replace(minimal, "port: 3307}", "port: 3307, password_file: "+pw+", tls: {mode: verify-identity, ca: /etc/ca.pem}}", 1)
+	cfg, err := Parse([]byte(y), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(cfg.Warnings(), "\n")
+	for _, want := range []string{"source.password_file " + pw + " can be read by other users (mode 0644)", "target.tls.mode is preferred"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("warnings lack %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "source.tls") || strings.Contains(got, "s3cret") {
+		t.Errorf("warnings:\n%s", got)
+	}
+	if err := os.Chmod(pw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err = Parse([]byte(y), noEnv); err != nil || strings.Contains(strings.Join(cfg.Warnings(), "\n"), "password_file") {
+		t.Errorf("a 0600 file still warned: %v %v", err, cfg.Warnings())
+	}
+}

@@ -118,6 +118,9 @@ func (c *Config) readSecrets() error {
 		if err != nil {
 			return fmt.Errorf("%s_file: %w", field, err)
 		}
+		if fi, err := os.Stat(file); err == nil && fi.Mode().Perm()&0o044 != 0 {
+			c.secretWarnings = append(c.secretWarnings, fmt.Sprintf("%s_file %s can be read by other users (mode %#o); chmod 600 it", field, file, fi.Mode().Perm()))
+		}
 		*dst = strings.TrimRight(string(b), "\r\n")
 		return nil
 	}

@@ -286,10 +286,11 @@ func (m MySQL) validate(key string, bad func(string, string, ...any)) {
 }
 
 // Warnings names the settings that are valid but weaker than they should
-// be, for drc config check: every MySQL endpoint whose TLS mode is weaker
-// than verify-identity, and what it leaves open.
+// be, for drc config check and each role's start: secret files others can
+// read, and every MySQL endpoint whose TLS mode is weaker than
+// verify-identity, with what it leaves open.
 func (c Config) Warnings() []string {
-	var out []string
+	out := slices.Clone(c.secretWarnings)
 	for _, e := range []struct {
 		key string
 		m   MySQL

@@ -32,6 +32,9 @@ func runRole(cmd *cobra.Command, cfg config.Config, fn func(*runtime) error) err
 	if err != nil {
 		return &exitCodeError{exitError, err}
 	}
+	for _, w := range cfg.Warnings() {
+		log.Warn("config: " + w)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ctx, cancel := context.WithCancel(cmd.Context())
