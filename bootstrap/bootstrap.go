@@ -71,11 +71,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 	res := &Result{Cluster: cfg.Cluster}
 	m := newMetrics(cfg.Registerer)
 
-	srcDSN, err := dsn(cfg.Source)
+	srcDSN, err := DSN(cfg.Source)
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", cfg.Source.Addr(), err)
 	}
-	dstDSN, err := dsn(cfg.Target)
+	dstDSN, err := DSN(cfg.Target)
 	if err != nil {
 		return nil, fmt.Errorf("target %s: %w", cfg.Target.Addr(), err)
 	}

@@ -29,10 +29,10 @@ const (
 // Endpoint is one MySQL or MariaDB server (the shared endpoint type).
 type Endpoint = mysqlconn.Endpoint
 
-// dsn is e in go-sql-driver form, as bootstrap opens it: the shared
-// session defaults, the binary protocol for reads (exact FLOAT) and the
-// server's max_allowed_packet.
-func dsn(e Endpoint) (string, error) {
+// DSN is e in go-sql-driver form, as bootstrap opens it (and its verifying
+// reconcile reads): the shared session defaults, the binary protocol for
+// reads (exact FLOAT) and the server's max_allowed_packet.
+func DSN(e Endpoint) (string, error) {
 	c, err := e.Driver()
 	if err != nil {
 		return "", err
@@ -42,9 +42,6 @@ func dsn(e Endpoint) (string, error) {
 	c.MaxAllowedPacket = 0
 	return c.FormatDSN(), nil
 }
-
-// DSN is e in go-sql-driver form, as bootstrap opens it.
-func DSN(e Endpoint) (string, error) { return dsn(e) }
 
 // Config is everything Run needs. Build it with NewConfig and set fields;
 // cmd/drc maps the YAML's source, target and bootstrap sections onto it.

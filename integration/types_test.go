@@ -191,16 +191,8 @@ func typesStreamAndApply(ctx context.Context, t *testing.T, src *harness.MariaDB
 	t.Helper()
 	cfg := typesSyncerConfig(src)
 	event.SyncerConfig(&cfg)
-	syncer := replication.NewBinlogSyncer(cfg)
-	defer syncer.Close()
-	start, err := mysql.ParseMariadbGTIDSet("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	streamer, err := syncer.StartSyncGTID(start)
-	if err != nil {
-		t.Fatalf("start binlog sync from %s: %v", src.Addr(), err)
-	}
+	streamer, stop := typesStream(t, src, cfg)
+	defer stop()
 	want, err := mysql.ParseMariadbGTIDSet(target)
 	if err != nil {
 		t.Fatal(err)
@@ -761,17 +753,8 @@ func typesTopicRecords(t *testing.T, k *harness.Kafka, topic, db string) []types
 // they come.
 func typesBinlogStatements(ctx context.Context, t *testing.T, src *harness.MariaDB, gtid string) []string {
 	t.Helper()
-	cfg := typesSyncerConfig(src)
-	syncer := replication.NewBinlogSyncer(cfg)
-	defer syncer.Close()
-	start, err := mysql.ParseMariadbGTIDSet("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	streamer, err := syncer.StartSyncGTID(start)
-	if err != nil {
-		t.Fatalf("start binlog sync from %s: %v", src.Addr(), err)
-	}
+	streamer, stop := typesStream(t, src, typesSyncerConfig(src))
+	defer stop()
 	var (
 		fde    []byte
 		rows   []string
@@ -814,6 +797,21 @@ func typesQueryString(t *testing.T, m *harness.MariaDB, q string) string {
 		t.Fatalf("%s: %v", q, err)
 	}
 	return s.String
+}
+
+// typesStream reads src's binlog from its start with cfg; stop closes it.
+func typesStream(t *testing.T, src *harness.MariaDB, cfg replication.BinlogSyncerConfig) (streamer *replication.BinlogStreamer, stop func()) {
+	t.Helper()
+	syncer := replication.NewBinlogSyncer(cfg)
+	start, err := mysql.ParseMariadbGTIDSet("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if streamer, err = syncer.StartSyncGTID(start); err != nil {
+		syncer.Close()
+		t.Fatalf("start binlog sync from %s: %v", src.Addr(), err)
+	}
+	return streamer, syncer.Close
 }
 
 // typesSyncerConfig reads src's binlog as a throwaway replica.
