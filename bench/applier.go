@@ -309,7 +309,7 @@ func counterSum(g prometheus.Gatherer, name string) float64 {
 // StartGTID with parallel replication and times START SLAVE until it has
 // applied EndGTID.
 func nativeApplyTime(ctx context.Context, env *Env, ds *Dataset) (time.Duration, error) {
-	replica, err := env.StartMariaDB(harness.MariaDBOptions{ServerID: 3, GTIDDomainID: 3})
+	replica, err := env.StartMariaDB(harness.ServerOptions{ServerID: 3, GTIDDomainID: 3})
 	if err != nil {
 		return 0, err
 	}

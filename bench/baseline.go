@@ -72,7 +72,7 @@ func measureBulkInsert(ctx context.Context, env *Env) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	target, err := env.StartMariaDB(harness.MariaDBOptions{ServerID: 2, GTIDDomainID: 2})
+	target, err := env.StartMariaDB(harness.ServerOptions{ServerID: 2, GTIDDomainID: 2})
 	if err != nil {
 		return nil, fmt.Errorf("start region b: %w", err)
 	}
@@ -239,8 +239,8 @@ func SonyflakeRate(ctx context.Context, st sonyflake.Settings, d time.Duration) 
 
 // startServer starts a fresh MariaDB whose server_id and gtid_domain_id
 // are id, and opens a pool on it; what names it in errors.
-func (e *Env) startServer(what string, id uint32) (*harness.MariaDB, *sql.DB, error) {
-	m, err := e.StartMariaDB(harness.MariaDBOptions{ServerID: id, GTIDDomainID: id})
+func (e *Env) startServer(what string, id uint32) (*harness.Server, *sql.DB, error) {
+	m, err := e.StartMariaDB(harness.ServerOptions{ServerID: id, GTIDDomainID: id})
 	if err != nil {
 		return nil, nil, fmt.Errorf("start %s: %w", what, err)
 	}
@@ -251,7 +251,7 @@ func (e *Env) startServer(what string, id uint32) (*harness.MariaDB, *sql.DB, er
 	return m, db, nil
 }
 
-func sqlOpen(m *harness.MariaDB, db string) (*sql.DB, error) {
+func sqlOpen(m *harness.Server, db string) (*sql.DB, error) {
 	pool, err := sql.Open("mysql", m.DSN(db))
 	if err != nil {
 		return nil, fmt.Errorf("open %s/%s: %w", m.Addr(), db, err)

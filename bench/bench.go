@@ -121,11 +121,11 @@ func ServerArgs() []string {
 
 // StartMariaDB starts a MariaDB with ServerArgs for the running suite; it is
 // stopped when the suite ends.
-func (e *Env) StartMariaDB(opts harness.MariaDBOptions) (*harness.MariaDB, error) {
+func (e *Env) StartMariaDB(opts harness.ServerOptions) (*harness.Server, error) {
 	return e.startMariaDB(e.TB(), opts)
 }
 
-func (e *Env) startMariaDB(tb harness.TB, opts harness.MariaDBOptions) (m *harness.MariaDB, err error) {
+func (e *Env) startMariaDB(tb harness.TB, opts harness.ServerOptions) (m *harness.Server, err error) {
 	opts.ExtraArgs = append(ServerArgs(), opts.ExtraArgs...)
 	err = harness.Catch(func() { m = e.Harness.StartMariaDB(tb, opts) })
 	return m, err

@@ -24,7 +24,7 @@ func measureBootstrap(ctx context.Context, env *Env) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	target, err := env.StartMariaDB(harness.MariaDBOptions{ServerID: 3, GTIDDomainID: 3})
+	target, err := env.StartMariaDB(harness.ServerOptions{ServerID: 3, GTIDDomainID: 3})
 	if err != nil {
 		return nil, fmt.Errorf("start region b: %w", err)
 	}

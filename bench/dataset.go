@@ -23,7 +23,7 @@ import (
 type Dataset struct {
 	// Source is region a (server_id 1, gtid_domain_id 1). It runs for the
 	// whole bench run; suites must not change the dataset table.
-	Source *harness.MariaDB
+	Source *harness.Server
 	DB     string // "sbtest"
 	Table  string // "sbtest1"
 	Rows   int
@@ -61,7 +61,7 @@ func (e *Env) Dataset(ctx context.Context) (*Dataset, error) {
 
 func (e *Env) generateDataset(ctx context.Context) (*Dataset, error) {
 	began := time.Now()
-	src, err := e.startMariaDB(e.runTB, harness.MariaDBOptions{ServerID: 1, GTIDDomainID: 1})
+	src, err := e.startMariaDB(e.runTB, harness.ServerOptions{ServerID: 1, GTIDDomainID: 1})
 	if err != nil {
 		return nil, fmt.Errorf("start dataset source: %w", err)
 	}

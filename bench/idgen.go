@@ -58,7 +58,7 @@ const (
 // generator, this process's rusage delta for the server. Both share the
 // machine's cores, which is the point of reporting the generator's share.
 func MeasureIDGen(ctx context.Context, env *Env) ([]Row, error) {
-	m, err := env.StartMariaDB(harness.MariaDBOptions{})
+	m, err := env.StartMariaDB(harness.ServerOptions{})
 	if err != nil {
 		return nil, err
 	}

@@ -150,7 +150,7 @@ func measureLag(ctx context.Context, env *Env) ([]Row, error) {
 // lagPhase runs sysbench at rate tx/s while sampling the heartbeat lag,
 // waits for the target to drain, checks the tables match, and returns the
 // phase's rows.
-func lagPhase(ctx context.Context, env *Env, src *harness.MariaDB, sdb, tdb *sql.DB, cluster string, rate int, share float64, failed func() error) ([]Row, error) {
+func lagPhase(ctx context.Context, env *Env, src *harness.Server, sdb, tdb *sql.DB, cluster string, rate int, share float64, failed func() error) ([]Row, error) {
 	if rate < 1 {
 		return nil, fmt.Errorf("lag phase at %.0f%% of the maximum: rate %d tps", share*100, rate)
 	}
@@ -218,7 +218,7 @@ var sysbenchTPS = regexp.MustCompile(`transactions:\s+\d+\s+\(([0-9.]+) per sec\
 // runSysbench runs sysbench oltp_write_only against db's sbtest with the
 // suite's tables and threads and returns the transactions/s it reports
 // (0 for prepare).
-func runSysbench(ctx context.Context, db *harness.MariaDB, cmd string, args ...string) (float64, error) {
+func runSysbench(ctx context.Context, db *harness.Server, cmd string, args ...string) (float64, error) {
 	base := []string{"oltp_write_only", "--db-driver=mysql",
 		"--mysql-host=" + db.Host, "--mysql-port=" + strconv.Itoa(db.Port),
 		"--mysql-user=" + db.User, "--mysql-password=" + db.Password, "--mysql-db=sbtest",

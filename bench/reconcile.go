@@ -46,11 +46,11 @@ const (
 // DRC_BENCH_DEBUG=1 shows drc's debug log (chunk timings) on stderr.
 // DRC_BENCH_BIG=1 adds drc's rate on a 10,000,000-row pair.
 func measureReconcile(ctx context.Context, env *Env) ([]Row, error) {
-	a, err := env.StartMariaDB(harness.MariaDBOptions{ServerID: 21, GTIDDomainID: 21})
+	a, err := env.StartMariaDB(harness.ServerOptions{ServerID: 21, GTIDDomainID: 21})
 	if err != nil {
 		return nil, fmt.Errorf("start region a: %w", err)
 	}
-	b, err := env.StartMariaDB(harness.MariaDBOptions{ServerID: 22, GTIDDomainID: 22})
+	b, err := env.StartMariaDB(harness.ServerOptions{ServerID: 22, GTIDDomainID: 22})
 	if err != nil {
 		return nil, fmt.Errorf("start region b: %w", err)
 	}
@@ -141,7 +141,7 @@ func measureReconcile(ctx context.Context, env *Env) ([]Row, error) {
 
 // reconcilePair is one table on regions a and b.
 type reconcilePair struct {
-	a, b      *harness.MariaDB
+	a, b      *harness.Server
 	db, table string
 	rows      int
 	logf      func(string, ...any)
@@ -170,7 +170,7 @@ func (p *reconcilePair) load(ctx context.Context) error {
 		"SELECT COUNT(*), SUM(LENGTH(pad)) FROM " + p.name() + " FORCE INDEX (PRIMARY)",
 	}
 	errc := make(chan error, 2)
-	for _, m := range []*harness.MariaDB{p.a, p.b} {
+	for _, m := range []*harness.Server{p.a, p.b} {
 		go func() { errc <- rcExecAll(ctx, m, stmts) }()
 	}
 	err1, err2 := <-errc, <-errc
@@ -184,7 +184,7 @@ func (p *reconcilePair) load(ctx context.Context) error {
 	return nil
 }
 
-func rcExecAll(ctx context.Context, m *harness.MariaDB, stmts []string) error {
+func rcExecAll(ctx context.Context, m *harness.Server, stmts []string) error {
 	db, err := sqlOpen(m, "")
 	if err != nil {
 		return err

@@ -113,7 +113,7 @@ func TestApplierConflicts(t *testing.T) {
 }
 
 // tableText renders id:v:note rows in id order.
-func tableText(t *testing.T, m *harness.MariaDB, tbl string) string {
+func tableText(t *testing.T, m *harness.Server, tbl string) string {
 	t.Helper()
 	rows, err := m.Open(t, "").Query("SELECT id, v, note FROM " + tbl + " ORDER BY id")
 	if err != nil {
@@ -146,7 +146,7 @@ func TestApplierStopsOnUndecodableRecord(t *testing.T) {
 // rows row records with an undecodable one before its last, and checks
 // the applier stops at it with only the first transaction applied.
 func testUndecodableRecord(t *testing.T, rows, largeTxnBytes int) {
-	b := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 2, GTIDDomainID: 2})
+	b := harness.StartMariaDB(t, harness.ServerOptions{ServerID: 2, GTIDDomainID: 2})
 	k := harness.SharedKafka(t)
 	cluster := harness.UniqueName("c")
 	topic := "drc." + cluster
@@ -201,7 +201,7 @@ func testUndecodableRecord(t *testing.T, rows, largeTxnBytes int) {
 	}
 }
 
-func tableText2(t *testing.T, m *harness.MariaDB) string {
+func tableText2(t *testing.T, m *harness.Server) string {
 	t.Helper()
 	rows, err := m.Open(t, "").Query("SELECT id FROM d.t ORDER BY id")
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 
 // drcConfig writes a drc YAML for source a, target b. With via (two
 // proxies), the roles reach a and b through them.
-func drcConfig(t *testing.T, dir string, a, b *harness.MariaDB, k *harness.Kafka, cluster, topic, startGTID string, via ...*harness.Proxy) string {
+func drcConfig(t *testing.T, dir string, a, b *harness.Server, k *harness.Kafka, cluster, topic, startGTID string, via ...*harness.Proxy) string {
 	t.Helper()
 	ah, ap, bh, bp := a.Host, a.Port, b.Host, b.Port
 	if len(via) == 2 {
@@ -38,7 +38,7 @@ applier: {workers: 4, retry_max_backoff: 2s}
 	return f
 }
 
-func applySysbench(ctx context.Context, m *harness.MariaDB, args ...string) *exec.Cmd {
+func applySysbench(ctx context.Context, m *harness.Server, args ...string) *exec.Cmd {
 	base := []string{"oltp_write_only", "--mysql-host=127.0.0.1", "--mysql-port=" + strconv.Itoa(m.Port),
 		"--mysql-user=" + m.User, "--mysql-password=" + m.Password, "--mysql-db=sbtest", "--tables=2", "--table-size=10000"}
 	return exec.CommandContext(ctx, "sysbench", append(base, args...)...)
@@ -47,10 +47,10 @@ func applySysbench(ctx context.Context, m *harness.MariaDB, args ...string) *exe
 // sbtestPair starts regions a and b (server and GTID domain ids ida, idb),
 // each with an empty sbtest database whose tables and rows replicate, and
 // names a fresh cluster (prefix_...) and its topic.
-func sbtestPair(t *testing.T, ida, idb uint32, prefix string) (a, b *harness.MariaDB, k *harness.Kafka, cluster, topic string) {
+func sbtestPair(t *testing.T, ida, idb uint32, prefix string) (a, b *harness.Server, k *harness.Kafka, cluster, topic string) {
 	t.Helper()
-	a = harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: ida, GTIDDomainID: ida})
-	b = harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: idb, GTIDDomainID: idb})
+	a = harness.StartMariaDB(t, harness.ServerOptions{ServerID: ida, GTIDDomainID: ida})
+	b = harness.StartMariaDB(t, harness.ServerOptions{ServerID: idb, GTIDDomainID: idb})
 	k = harness.SharedKafka(t)
 	cluster = harness.UniqueName(prefix)
 	a.Exec(t, "CREATE DATABASE sbtest")

@@ -14,7 +14,7 @@ import (
 )
 
 // indexExists reports whether table db.tbl on m has an index named idx.
-func indexExists(t *testing.T, m *harness.MariaDB, db, tbl, idx string) bool {
+func indexExists(t *testing.T, m *harness.Server, db, tbl, idx string) bool {
 	t.Helper()
 	return queryInt(t, m, "SELECT COUNT(*) FROM information_schema.statistics WHERE table_schema = ? AND table_name = ? AND index_name = ?", db, tbl, idx) > 0
 }
@@ -24,8 +24,8 @@ func indexExists(t *testing.T, m *harness.MariaDB, db, tbl, idx string) bool {
 // rows keep flowing, and the stopping DDL stops the applier with an error
 // naming it, with nothing after it applied and the checkpoint before it.
 func TestApplierDDLPolicies(t *testing.T) {
-	a := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 1, GTIDDomainID: 1})
-	b := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 2, GTIDDomainID: 2})
+	a := harness.StartMariaDB(t, harness.ServerOptions{ServerID: 1, GTIDDomainID: 1})
+	b := harness.StartMariaDB(t, harness.ServerOptions{ServerID: 2, GTIDDomainID: 2})
 	k := harness.SharedKafka(t)
 	cluster := harness.UniqueName("ddl")
 	topic := "drc." + cluster

@@ -26,7 +26,7 @@ func guardIDs(c *applier.Config) {
 
 // regionNode runs an idgen node of region number region on m's drc_meta
 // until the test ends.
-func regionNode(t *testing.T, m *harness.MariaDB, region int) *idgen.Node {
+func regionNode(t *testing.T, m *harness.Server, region int) *idgen.Node {
 	t.Helper()
 	n := newIDGenNode(t, idgenConfig(region, m.Open(t, ""), "drc_meta"))
 	runIDGenNode(t, n)
@@ -47,7 +47,7 @@ func nextID(t *testing.T, n *idgen.Node) int64 {
 }
 
 // guardConflicts reads the foreign_id conflicts of cluster on m.
-func guardConflicts(t *testing.T, m *harness.MariaDB, cluster string) []struct {
+func guardConflicts(t *testing.T, m *harness.Server, cluster string) []struct {
 	resolution string
 	detail     map[string]any
 } {
@@ -249,7 +249,7 @@ func TestTwoWayIDGuard(t *testing.T) {
 	assertSameTables(t, p.a, p.b, "ids.t")
 	t.Logf("commits: %d", commits.Load())
 	for _, side := range []struct {
-		m       *harness.MariaDB
+		m       *harness.Server
 		cluster string
 	}{{p.b, p.ca}, {p.a, p.cb}} {
 		if cs := guardConflicts(t, side.m, side.cluster); len(cs) != 0 {

@@ -17,7 +17,7 @@ import (
 )
 
 // applyConfig is an applier of cluster's topic onto target b.
-func applyConfig(b *harness.MariaDB, k *harness.Kafka, cluster, topic string) applier.Config {
+func applyConfig(b *harness.Server, k *harness.Kafka, cluster, topic string) applier.Config {
 	return applier.Config{
 		Cluster: cluster, Region: "b", Flavor: "mariadb",
 		Host: b.Host, Port: b.Port, User: b.User, Password: b.Password,
@@ -106,7 +106,7 @@ func (ra *runningApplier) counter(t *testing.T, name string) float64 {
 
 // waitApplied waits until b's checkpoint of cluster contains src's current
 // binlog position: every transaction src has written so far is applied.
-func waitApplied(t *testing.T, src, b *harness.MariaDB, cluster string, timeout time.Duration) {
+func waitApplied(t *testing.T, src, b *harness.Server, cluster string, timeout time.Duration) {
 	t.Helper()
 	want, err := mysql.ParseGTIDSet("mariadb", src.BinlogGTIDPos(t))
 	if err != nil {
@@ -131,7 +131,7 @@ func waitApplied(t *testing.T, src, b *harness.MariaDB, cluster string, timeout 
 }
 
 // checksums returns CHECKSUM TABLE of each table.
-func checksums(t *testing.T, m *harness.MariaDB, tables ...string) map[string]int64 {
+func checksums(t *testing.T, m *harness.Server, tables ...string) map[string]int64 {
 	t.Helper()
 	db := m.Open(t, "")
 	out := map[string]int64{}
@@ -149,7 +149,7 @@ func checksums(t *testing.T, m *harness.MariaDB, tables ...string) map[string]in
 	return out
 }
 
-func assertSameTables(t *testing.T, a, b *harness.MariaDB, tables ...string) {
+func assertSameTables(t *testing.T, a, b *harness.Server, tables ...string) {
 	t.Helper()
 	ca, cb := checksums(t, a, tables...), checksums(t, b, tables...)
 	for _, tbl := range tables {
@@ -164,9 +164,9 @@ func assertSameTables(t *testing.T, a, b *harness.MariaDB, tables ...string) {
 }
 
 // firstDiffs renders the first rows that differ, in SELECT * order.
-func firstDiffs(t *testing.T, a, b *harness.MariaDB, tbl string) (string, int) {
+func firstDiffs(t *testing.T, a, b *harness.Server, tbl string) (string, int) {
 	t.Helper()
-	dump := func(m *harness.MariaDB) []string {
+	dump := func(m *harness.Server) []string {
 		rows, err := m.Open(t, "").Query("SELECT * FROM " + tbl + " ORDER BY 1")
 		if err != nil {
 			t.Fatal(err)
@@ -218,7 +218,7 @@ func firstDiffs(t *testing.T, a, b *harness.MariaDB, tbl string) (string, int) {
 	return sb.String(), n
 }
 
-func queryInt(t *testing.T, m *harness.MariaDB, q string, args ...any) int64 {
+func queryInt(t *testing.T, m *harness.Server, q string, args ...any) int64 {
 	t.Helper()
 	var n int64
 	if err := m.Open(t, "").QueryRow(q, args...).Scan(&n); err != nil {
@@ -227,7 +227,7 @@ func queryInt(t *testing.T, m *harness.MariaDB, q string, args ...any) int64 {
 	return n
 }
 
-func conflictCount(t *testing.T, b *harness.MariaDB, cluster string) int64 {
+func conflictCount(t *testing.T, b *harness.Server, cluster string) int64 {
 	t.Helper()
 	var n int64
 	err := b.Open(t, "").QueryRow("SELECT COUNT(*) FROM drc_meta.conflicts WHERE cluster = ?", cluster).Scan(&n)
@@ -240,7 +240,7 @@ func conflictCount(t *testing.T, b *harness.MariaDB, cluster string) int64 {
 // pairSetup starts a source a, a target b, a replicator of a and an
 // applier onto b, with the replicator starting at a's current position.
 type applyPair struct {
-	a, b    *harness.MariaDB
+	a, b    *harness.Server
 	k       *harness.Kafka
 	cluster string
 	topic   string
@@ -251,8 +251,8 @@ type applyPair struct {
 func newApplyPair(t *testing.T, mutate func(*applier.Config)) *applyPair {
 	t.Helper()
 	p := &applyPair{
-		a:       harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 1, GTIDDomainID: 1}),
-		b:       harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 2, GTIDDomainID: 2}),
+		a:       harness.StartMariaDB(t, harness.ServerOptions{ServerID: 1, GTIDDomainID: 1}),
+		b:       harness.StartMariaDB(t, harness.ServerOptions{ServerID: 2, GTIDDomainID: 2}),
 		k:       harness.SharedKafka(t),
 		cluster: harness.UniqueName("c"),
 	}

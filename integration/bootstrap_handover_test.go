@@ -15,8 +15,8 @@ import (
 // Transactions inside the snapshot must not be applied again (they would
 // conflict: every one inserts a fresh row) and none after it may be missed.
 func TestBootstrapHandsOverToApplier(t *testing.T) {
-	a := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 61, GTIDDomainID: 61})
-	b := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 62, GTIDDomainID: 62})
+	a := harness.StartMariaDB(t, harness.ServerOptions{ServerID: 61, GTIDDomainID: 61})
+	b := harness.StartMariaDB(t, harness.ServerOptions{ServerID: 62, GTIDDomainID: 62})
 	k := harness.SharedKafka(t)
 	topic := harness.UniqueName("drc_handover")
 	const cluster = "handover"

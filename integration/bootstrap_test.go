@@ -37,7 +37,7 @@ const bsDB, bsDB2, bsTable2 = "bs", "bs ü", "t`x é"
 // bsSetup creates the source's tables: one with many column types and a
 // generated column, one with a composite text/int key, weird names and a
 // latin1 key column.
-func bsSetup(t *testing.T, a *harness.MariaDB, rows int) {
+func bsSetup(t *testing.T, a *harness.Server, rows int) {
 	t.Helper()
 	a.Exec(t,
 		"CREATE DATABASE "+bsDB,
@@ -63,7 +63,7 @@ type bsWriter struct {
 	n      int
 }
 
-func bsStartWriter(t *testing.T, a *harness.MariaDB, every time.Duration) *bsWriter {
+func bsStartWriter(t *testing.T, a *harness.Server, every time.Duration) *bsWriter {
 	t.Helper()
 	db := a.Open(t, "")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -126,7 +126,7 @@ func (w *bsWriter) stop(t *testing.T) int {
 	return w.n
 }
 
-func bsConfig(a, b *harness.MariaDB, cluster string) bootstrap.Config {
+func bsConfig(a, b *harness.Server, cluster string) bootstrap.Config {
 	c := bootstrap.NewConfig()
 	c.Cluster, c.SourceRegion = cluster, "a"
 	c.Source = bootstrap.Endpoint{Host: a.Host, Port: a.Port, User: a.User, Password: a.Password}
@@ -141,7 +141,7 @@ func bsConfig(a, b *harness.MariaDB, cluster string) bootstrap.Config {
 // waits until b has applied everything a has written, fails on any
 // replication error (a conflict), and compares CHECKSUM TABLE of both
 // tables on both sides.
-func bsReplicateAndCompare(t *testing.T, a, b *harness.MariaDB, gtid string) {
+func bsReplicateAndCompare(t *testing.T, a, b *harness.Server, gtid string) {
 	t.Helper()
 	if pos := b.BinlogGTIDPos(t); pos != "" {
 		t.Errorf("b's own binlog holds %q: bootstrap's writes were not kept out of it", pos)
@@ -263,7 +263,7 @@ func bsChecksum(t *testing.T, db *sql.DB, table string) string {
 	return sum.String
 }
 
-func bsCheckHandover(t *testing.T, b *harness.MariaDB, cluster, gtid string) {
+func bsCheckHandover(t *testing.T, b *harness.Server, cluster, gtid string) {
 	t.Helper()
 	var off int64
 	var set, origin, last string
@@ -278,8 +278,8 @@ func bsCheckHandover(t *testing.T, b *harness.MariaDB, cluster, gtid string) {
 }
 
 func TestBootstrapUnderWrites(t *testing.T) {
-	a := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 1, GTIDDomainID: 1})
-	b := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 2, GTIDDomainID: 2})
+	a := harness.StartMariaDB(t, harness.ServerOptions{ServerID: 1, GTIDDomainID: 1})
+	b := harness.StartMariaDB(t, harness.ServerOptions{ServerID: 2, GTIDDomainID: 2})
 	bsSetup(t, a, 20000)
 	w := bsStartWriter(t, a, 5*time.Millisecond)
 	time.Sleep(300 * time.Millisecond)
@@ -361,8 +361,8 @@ func TestBootstrapHelperProcess(t *testing.T) {
 }
 
 func TestBootstrapResumesAfterSIGKILL(t *testing.T) {
-	a := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 1, GTIDDomainID: 1})
-	b := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 2, GTIDDomainID: 2})
+	a := harness.StartMariaDB(t, harness.ServerOptions{ServerID: 1, GTIDDomainID: 1})
+	b := harness.StartMariaDB(t, harness.ServerOptions{ServerID: 2, GTIDDomainID: 2})
 	bsSetup(t, a, 40000)
 	w := bsStartWriter(t, a, 5*time.Millisecond)
 
@@ -444,8 +444,8 @@ func TestBootstrapResumesAfterSIGKILL(t *testing.T) {
 }
 
 func TestBootstrapRefusesDifferentTable(t *testing.T) {
-	a := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 1, GTIDDomainID: 1})
-	b := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 2, GTIDDomainID: 2})
+	a := harness.StartMariaDB(t, harness.ServerOptions{ServerID: 1, GTIDDomainID: 1})
+	b := harness.StartMariaDB(t, harness.ServerOptions{ServerID: 2, GTIDDomainID: 2})
 	bsSetup(t, a, 100)
 	b.Exec(t, "CREATE DATABASE bs",
 		"CREATE TABLE bs.items (id BIGINT NOT NULL PRIMARY KEY, k INT NOT NULL)",

@@ -111,7 +111,7 @@ func TestIDGenUniqueAcrossRegionsAndNodes(t *testing.T) {
 	}
 	var workers []*worker
 	for r := 1; r <= regions; r++ {
-		db := harness.StartMariaDB(t, harness.MariaDBOptions{}).Open(t, "")
+		db := harness.StartMariaDB(t, harness.ServerOptions{}).Open(t, "")
 		for k := 0; k < nodesPerRegion; k++ {
 			cfg := idgenConfig(r, db, schema)
 			cfg.SequenceBits = 8
@@ -190,7 +190,7 @@ func TestIDGenUniqueAcrossRegionsAndNodes(t *testing.T) {
 // Two nodes race for the one free node ID of a region: exactly one wins,
 // every round. Then eight race for four: four distinct winners.
 func TestIDGenLeaseContention(t *testing.T) {
-	m := harness.StartMariaDB(t, harness.MariaDBOptions{})
+	m := harness.StartMariaDB(t, harness.ServerOptions{})
 	layout := idgen.DefaultLayout()
 	layout.NodeBits = 1
 	schema := harness.UniqueName("drc_meta")
@@ -279,7 +279,7 @@ func TestIDGenLeaseContention(t *testing.T) {
 // could expire (last successful renewal + TTL), and resume when the
 // database is back.
 func TestIDGenStopsIssuingBeforeLeaseExpiry(t *testing.T) {
-	m := harness.StartMariaDB(t, harness.MariaDBOptions{})
+	m := harness.StartMariaDB(t, harness.ServerOptions{})
 	cfg := idgenConfig(1, m.Open(t, ""), harness.UniqueName("drc_meta"))
 	n := newIDGenNode(t, cfg)
 	runIDGenNode(t, n)
@@ -358,7 +358,7 @@ func TestIDGenStopsIssuingBeforeLeaseExpiry(t *testing.T) {
 // clean stop and after a crash: with a short max wait it refuses, with a
 // long one it waits; either way no ID repeats.
 func TestIDGenClockBehindAtRestart(t *testing.T) {
-	m := harness.StartMariaDB(t, harness.MariaDBOptions{})
+	m := harness.StartMariaDB(t, harness.ServerOptions{})
 	db := m.Open(t, "")
 	for _, crash := range []bool{false, true} {
 		name := map[bool]string{false: "clean stop", true: "crash"}[crash]
@@ -448,7 +448,7 @@ func (noRelease) Release(context.Context, idgen.Lease, int64) error { return nil
 // errors, a backward clock step gets 503 at once, and the Go client fails
 // over from a dead address and gets unique IDs.
 func TestIDGenHTTP(t *testing.T) {
-	m := harness.StartMariaDB(t, harness.MariaDBOptions{})
+	m := harness.StartMariaDB(t, harness.ServerOptions{})
 	clk := &stepClock{}
 	cfg := idgenConfig(3, nil, harness.UniqueName("drc_meta"))
 	cfg.DSN = m.DSN("")
@@ -561,7 +561,7 @@ func TestIDGenHTTP(t *testing.T) {
 
 // A node configured with another layout refuses to start and says why.
 func TestIDGenLayoutMismatch(t *testing.T) {
-	m := harness.StartMariaDB(t, harness.MariaDBOptions{})
+	m := harness.StartMariaDB(t, harness.ServerOptions{})
 	db := m.Open(t, "")
 	schema := harness.UniqueName("drc_meta")
 	runIDGenNode(t, newIDGenNode(t, idgenConfig(1, db, schema)))

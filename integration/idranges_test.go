@@ -23,8 +23,8 @@ import (
 // only reads the databases. Each scenario has its own database and selects
 // it with --tables.
 func TestReconcileIDRanges(t *testing.T) {
-	a := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 1, GTIDDomainID: 1})
-	b := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 2, GTIDDomainID: 2})
+	a := harness.StartMariaDB(t, harness.ServerOptions{ServerID: 1, GTIDDomainID: 1})
+	b := harness.StartMariaDB(t, harness.ServerOptions{ServerID: 2, GTIDDomainID: 2})
 	p := &idRangesPair{a: a, b: b, cfg: idRangesYAML(t, a, b), now: time.Now().UTC().Truncate(time.Millisecond)}
 	drcBinary(t) // build before running anything
 
@@ -38,7 +38,7 @@ func TestReconcileIDRanges(t *testing.T) {
 }
 
 type idRangesPair struct {
-	a, b *harness.MariaDB
+	a, b *harness.Server
 	cfg  string
 	now  time.Time // IDs are composed around it
 }
@@ -46,7 +46,7 @@ type idRangesPair struct {
 // idRangesYAML configures source a and target b, with regions a=1 and b=2
 // and one applier.tables entry per scenario. The broker is never
 // contacted.
-func idRangesYAML(t *testing.T, a, b *harness.MariaDB) string {
+func idRangesYAML(t *testing.T, a, b *harness.Server) string {
 	t.Helper()
 	y := fmt.Sprintf(`cluster: idranges
 source: {region: a, flavor: mariadb, host: %s, port: %d, user: %s, password: %s}
@@ -77,7 +77,7 @@ func composeDRCID(l idgen.Layout, at time.Time, seq, region, node int) int64 {
 }
 
 // idRows inserts rows (id, ref) into db.t of m; ref "" is NULL.
-func idRows(t *testing.T, m *harness.MariaDB, db string, rows [][2]string) {
+func idRows(t *testing.T, m *harness.Server, db string, rows [][2]string) {
 	t.Helper()
 	var vals []string
 	for _, r := range rows {
@@ -282,7 +282,7 @@ func (p *idRangesPair) testTwoWay(t *testing.T) {
 	p.b.Exec(t, "CREATE DATABASE idr_twoway", ddl)
 	fromA, _ := issued(l, p.now.Add(-time.Hour), 5, 1, 1, false)
 	fromB, _ := issued(l, p.now.Add(-time.Hour), 4, 2, 1, false)
-	for _, m := range []*harness.MariaDB{p.a, p.b} {
+	for _, m := range []*harness.Server{p.a, p.b} {
 		idRows(t, m, "idr_twoway", fromA)
 		idRows(t, m, "idr_twoway", fromB)
 	}

@@ -17,9 +17,9 @@ import (
 // after images: about 100 MB of JSON), between small rows. Both servers
 // accept 256 MB packets, as a DBA running such rows sets them.
 func TestLargeRows(t *testing.T) {
-	big := harness.MariaDBOptions{ExtraArgs: []string{"--max-allowed-packet=256M"}}
-	a := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 1, GTIDDomainID: 1, ExtraArgs: big.ExtraArgs})
-	b := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 2, GTIDDomainID: 2, ExtraArgs: big.ExtraArgs})
+	big := harness.ServerOptions{ExtraArgs: []string{"--max-allowed-packet=256M"}}
+	a := harness.StartMariaDB(t, harness.ServerOptions{ServerID: 1, GTIDDomainID: 1, ExtraArgs: big.ExtraArgs})
+	b := harness.StartMariaDB(t, harness.ServerOptions{ServerID: 2, GTIDDomainID: 2, ExtraArgs: big.ExtraArgs})
 	k := harness.SharedKafka(t)
 	cluster := harness.UniqueName("big")
 	topic := "drc." + cluster

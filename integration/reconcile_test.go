@@ -26,8 +26,8 @@ import (
 // drc_meta.apply_checkpoint, whose rows the tests write themselves to stand
 // in for the applier.
 func TestReconcile(t *testing.T) {
-	a := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 1, GTIDDomainID: 1})
-	b := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 2, GTIDDomainID: 2})
+	a := harness.StartMariaDB(t, harness.ServerOptions{ServerID: 1, GTIDDomainID: 1})
+	b := harness.StartMariaDB(t, harness.ServerOptions{ServerID: 2, GTIDDomainID: 2})
 	b.Exec(t, "CREATE DATABASE IF NOT EXISTS drc_meta",
 		// The applier's table, as its contract defines it.
 		`CREATE TABLE IF NOT EXISTS drc_meta.apply_checkpoint (
@@ -47,7 +47,7 @@ func TestReconcile(t *testing.T) {
 	t.Run("LiveWrites", p.testLiveWrites)
 }
 
-type pair struct{ a, b *harness.MariaDB }
+type pair struct{ a, b *harness.Server }
 
 // caughtUp writes b's checkpoint row for cluster at a's current position:
 // an applier that has applied everything.
@@ -166,7 +166,7 @@ const typesRows = `INSERT INTO %[1]s.types SELECT seq,
 // replication's back). It returns the differences reconcile must report.
 func (p *pair) setupTypes(t *testing.T, db string) []string {
 	t.Helper()
-	for _, m := range []*harness.MariaDB{p.a, p.b} {
+	for _, m := range []*harness.Server{p.a, p.b} {
 		m.Exec(t, "CREATE DATABASE "+db, fmt.Sprintf(typesDDL, db), fmt.Sprintf(typesRows, db),
 			fmt.Sprintf("UPDATE %s.types SET fa = 'x|y', fb = 'z' WHERE id = 28", db),
 			fmt.Sprintf("UPDATE %s.types SET dbl = 0.1, flt = 0.1, bin = X'00' WHERE id IN (16, 17, 21)", db),
@@ -370,7 +370,7 @@ func (p *pair) testQuotingAndKeys(t *testing.T) {
 	db := harness.UniqueName("rc`q é")
 	q := reconcile.QuoteIdent
 	tbl := q(db) + "." + q("tä`ble x")
-	for _, m := range []*harness.MariaDB{p.a, p.b} {
+	for _, m := range []*harness.Server{p.a, p.b} {
 		m.Exec(t, "CREATE DATABASE "+q(db),
 			"CREATE TABLE "+tbl+" ("+q("naïve col")+" VARCHAR(20) NOT NULL, "+q("col `1`")+" INT NOT NULL, "+
 				q("val ue")+" VARCHAR(20), PRIMARY KEY ("+q("naïve col")+", "+q("col `1`")+"))",
@@ -441,7 +441,7 @@ func (p *pair) testLiveWrites(t *testing.T) {
 	const lagBy = 400 * time.Millisecond
 	db := harness.UniqueName("rc_live")
 	cluster := harness.UniqueName("c")
-	for _, m := range []*harness.MariaDB{p.a, p.b} {
+	for _, m := range []*harness.Server{p.a, p.b} {
 		m.Exec(t, "CREATE DATABASE "+db,
 			"CREATE TABLE "+db+".t (id INT NOT NULL PRIMARY KEY, v INT NOT NULL, s VARCHAR(40) NOT NULL)",
 			fmt.Sprintf("INSERT INTO %[1]s.t SELECT seq, seq, CONCAT('s', seq) FROM %[1]s.seq_1_to_%[2]d", db, rows))

@@ -66,7 +66,7 @@ func chaosKills(n int) int {
 }
 
 // writeConfig writes a drc YAML config for a source, a target and a broker.
-func writeConfig(t *testing.T, src, dst *harness.MariaDB, k *harness.Kafka, cluster, topic, extra string) string {
+func writeConfig(t *testing.T, src, dst *harness.Server, k *harness.Kafka, cluster, topic, extra string) string {
 	t.Helper()
 	if dst == nil {
 		dst = src
@@ -86,7 +86,7 @@ replicator: {heartbeat_interval: 250ms}
 }
 
 // sysbench runs a sysbench command against db and fails the test on error.
-func sysbench(t *testing.T, db *harness.MariaDB, args ...string) *exec.Cmd {
+func sysbench(t *testing.T, db *harness.Server, args ...string) *exec.Cmd {
 	t.Helper()
 	base := []string{"oltp_write_only", "--db-driver=mysql", "--mysql-host=127.0.0.1",
 		fmt.Sprintf("--mysql-port=%d", db.Port), "--mysql-user=" + db.User, "--mysql-password=" + db.Password,
@@ -208,7 +208,7 @@ func assertExactlyOnce(t *testing.T, recs []wireRecord, want []string) {
 
 func TestReplicatorSIGKILLUnderLoad(t *testing.T) {
 	bin := drcBinary(t)
-	src := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 31, GTIDDomainID: 31})
+	src := harness.StartMariaDB(t, harness.ServerOptions{ServerID: 31, GTIDDomainID: 31})
 	k := harness.SharedKafka(t)
 	topic := harness.UniqueName("drc_kill")
 	src.Exec(t, "CREATE DATABASE sbtest")
@@ -311,8 +311,8 @@ func writeLoop(ctx context.Context, db *sql.DB, n, failed *atomic.Int64) {
 	}
 }
 
-func runOutage(t *testing.T, name string, outage func(src *harness.MariaDB, k *harness.Kafka)) {
-	src := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 41, GTIDDomainID: 41})
+func runOutage(t *testing.T, name string, outage func(src *harness.Server, k *harness.Kafka)) {
+	src := harness.StartMariaDB(t, harness.ServerOptions{ServerID: 41, GTIDDomainID: 41})
 	k := harness.SharedKafka(t)
 	topic := harness.UniqueName("drc_" + name)
 	src.Exec(t, "CREATE DATABASE o", "CREATE TABLE o.t (id INT PRIMARY KEY AUTO_INCREMENT, v INT)")
@@ -372,7 +372,7 @@ func runOutage(t *testing.T, name string, outage func(src *harness.MariaDB, k *h
 }
 
 func TestReplicatorKafkaOutage(t *testing.T) {
-	runOutage(t, "kafka_outage", func(_ *harness.MariaDB, k *harness.Kafka) {
+	runOutage(t, "kafka_outage", func(_ *harness.Server, k *harness.Kafka) {
 		k.Stop(t)
 		time.Sleep(30 * time.Second)
 		k.Start(t)
@@ -380,7 +380,7 @@ func TestReplicatorKafkaOutage(t *testing.T) {
 }
 
 func TestReplicatorSourceRestart(t *testing.T) {
-	runOutage(t, "src_restart", func(src *harness.MariaDB, _ *harness.Kafka) {
+	runOutage(t, "src_restart", func(src *harness.Server, _ *harness.Kafka) {
 		src.Stop(t)
 		time.Sleep(2 * time.Second)
 		src.Start(t)

@@ -94,7 +94,7 @@ func (r *runningReplicator) stop(t *testing.T) {
 	}
 }
 
-func replicatorConfig(db *harness.MariaDB, k *harness.Kafka, cluster, topic string) replicator.Config {
+func replicatorConfig(db *harness.Server, k *harness.Kafka, cluster, topic string) replicator.Config {
 	return replicator.Config{
 		Cluster: cluster, Region: "a", Flavor: "mariadb",
 		Host: db.Host, Port: db.Port, User: db.User, Password: db.Password,
@@ -196,7 +196,7 @@ func checkTransactions(t *testing.T, recs []wireRecord) (gtids []string) {
 }
 
 func TestReplicatorPublishesRowsDDLAndHeartbeats(t *testing.T) {
-	src := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 1, GTIDDomainID: 1})
+	src := harness.StartMariaDB(t, harness.ServerOptions{ServerID: 1, GTIDDomainID: 1})
 	k := harness.SharedKafka(t)
 	topic := harness.UniqueName("drc_rep")
 	src.Exec(t, "CREATE DATABASE shop", "CREATE TABLE shop.items (id INT PRIMARY KEY, name VARCHAR(20), qty INT)")
@@ -332,7 +332,7 @@ func sortStrings(s []string) {
 }
 
 func TestReplicatorFencing(t *testing.T) {
-	src := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 11, GTIDDomainID: 11})
+	src := harness.StartMariaDB(t, harness.ServerOptions{ServerID: 11, GTIDDomainID: 11})
 	k := harness.SharedKafka(t)
 	topic := harness.UniqueName("drc_fence")
 	src.Exec(t, "CREATE DATABASE f", "CREATE TABLE f.t (id INT PRIMARY KEY AUTO_INCREMENT, v INT)")
@@ -396,7 +396,7 @@ func assertFenced(t *testing.T, which string, err error) {
 }
 
 func TestReplicatorPurgedPosition(t *testing.T) {
-	src := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 21, GTIDDomainID: 21})
+	src := harness.StartMariaDB(t, harness.ServerOptions{ServerID: 21, GTIDDomainID: 21})
 	k := harness.SharedKafka(t)
 	topic := harness.UniqueName("drc_purge")
 	src.Exec(t, "CREATE DATABASE p", "CREATE TABLE p.t (id INT PRIMARY KEY)")
@@ -466,7 +466,7 @@ func TestReplicatorPurgedPosition(t *testing.T) {
 }
 
 func TestReplicatorPreflightNamesTheSetting(t *testing.T) {
-	src := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 51, GTIDDomainID: 51,
+	src := harness.StartMariaDB(t, harness.ServerOptions{ServerID: 51, GTIDDomainID: 51,
 		ExtraArgs: []string{"--binlog-row-metadata=MINIMAL", "--binlog-row-image=MINIMAL"}})
 	src.Exec(t,
 		"CREATE USER 'weak'@'127.0.0.1' IDENTIFIED BY 'weak'",

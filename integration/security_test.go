@@ -103,8 +103,8 @@ func TestRecordSigning(t *testing.T) {
 	key := []byte(strings.Repeat("k", 40))
 	signed := func(c *applier.Config) { c.RecordKey = key }
 	p := &applyPair{
-		a:       harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 1, GTIDDomainID: 1}),
-		b:       harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 2, GTIDDomainID: 2}),
+		a:       harness.StartMariaDB(t, harness.ServerOptions{ServerID: 1, GTIDDomainID: 1}),
+		b:       harness.StartMariaDB(t, harness.ServerOptions{ServerID: 2, GTIDDomainID: 2}),
 		k:       harness.SharedKafka(t),
 		cluster: harness.UniqueName("sig"),
 	}

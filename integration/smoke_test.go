@@ -24,7 +24,7 @@ import (
 
 func TestSmokeBinlogRowDecoded(t *testing.T) {
 	t.Parallel()
-	src := harness.StartMariaDB(t, harness.MariaDBOptions{GTIDDomainID: 7})
+	src := harness.StartMariaDB(t, harness.ServerOptions{GTIDDomainID: 7})
 	db := harness.UniqueName("smoke")
 	src.Exec(t,
 		"CREATE DATABASE "+db,
@@ -222,7 +222,7 @@ func values(msgs []*sarama.ConsumerMessage) []string {
 // by the package's tests), and Go runs parallel tests only after them.
 
 func TestSmokeMariaDBRestartKeepsData(t *testing.T) {
-	m := harness.StartMariaDB(t, harness.MariaDBOptions{})
+	m := harness.StartMariaDB(t, harness.ServerOptions{})
 	db := harness.UniqueName("smoke")
 	m.Exec(t, "CREATE DATABASE "+db, "CREATE TABLE "+db+".t (id INT PRIMARY KEY)", "INSERT INTO "+db+".t VALUES (1)")
 	addr, pos := m.Addr(), m.BinlogGTIDPos(t)

@@ -20,7 +20,7 @@ import (
 // consecutive offsets (no commit marker inside), and the topic must hold
 // each source transaction once, in order.
 func TestReplicatorNeverSplitsATransaction(t *testing.T) {
-	src := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 61, GTIDDomainID: 61})
+	src := harness.StartMariaDB(t, harness.ServerOptions{ServerID: 61, GTIDDomainID: 61})
 	k := harness.SharedKafka(t)
 	topic := harness.UniqueName("drc_split")
 	src.Exec(t, "CREATE DATABASE sp", "CREATE TABLE sp.t (id INT PRIMARY KEY, pad VARCHAR(1000))")

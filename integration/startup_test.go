@@ -15,8 +15,8 @@ import (
 // worth retrying), and replicate once the servers come up.
 func TestRolesWaitForUnreachableServers(t *testing.T) {
 	bin := drcBinary(t)
-	a := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 91, GTIDDomainID: 91})
-	b := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 92, GTIDDomainID: 92})
+	a := harness.StartMariaDB(t, harness.ServerOptions{ServerID: 91, GTIDDomainID: 91})
+	b := harness.StartMariaDB(t, harness.ServerOptions{ServerID: 92, GTIDDomainID: 92})
 	k := harness.SharedKafka(t)
 	cluster := harness.UniqueName("startup")
 	a.Exec(t, "CREATE DATABASE su", "CREATE TABLE su.t (id INT PRIMARY KEY)")
@@ -66,7 +66,7 @@ func TestRolesWaitForUnreachableServers(t *testing.T) {
 // fixes; replicate, apply and idgen serve exit 2 and name the endpoint.
 func TestRolesExitOnWrongPassword(t *testing.T) {
 	bin := drcBinary(t)
-	a := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 93, GTIDDomainID: 93})
+	a := harness.StartMariaDB(t, harness.ServerOptions{ServerID: 93, GTIDDomainID: 93})
 	k := harness.SharedKafka(t)
 	cluster := harness.UniqueName("badpw")
 	good := writeConfig(t, a, a, k, cluster, "drc."+cluster, "idgen: {listen: \"127.0.0.1:0\", region_id: 1}\n")

@@ -22,8 +22,8 @@ import (
 // once with an error naming the endpoint and the reason.
 func TestTLSVerifyIdentity(t *testing.T) {
 	pki := harness.NewPKI(t)
-	a := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 1, GTIDDomainID: 1, TLS: &pki.Server})
-	b := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 2, GTIDDomainID: 2, TLS: &pki.Server})
+	a := harness.StartMariaDB(t, harness.ServerOptions{ServerID: 1, GTIDDomainID: 1, TLS: &pki.Server})
+	b := harness.StartMariaDB(t, harness.ServerOptions{ServerID: 2, GTIDDomainID: 2, TLS: &pki.Server})
 	k := harness.SharedKafka(t)
 	cluster := harness.UniqueName("tls")
 	topic := "drc." + cluster
@@ -62,10 +62,10 @@ func TestTLSVerifyIdentity(t *testing.T) {
 	}
 
 	// Failures: each is permanent and names the endpoint and the reason.
-	c := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 3, GTIDDomainID: 3, TLS: &pki.Expired})
+	c := harness.StartMariaDB(t, harness.ServerOptions{ServerID: 3, GTIDDomainID: 3, TLS: &pki.Expired})
 	for _, tc := range []struct {
 		name string
-		db   *harness.MariaDB
+		db   *harness.Server
 		tls  mysqlconn.TLS
 		want string
 	}{

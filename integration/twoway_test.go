@@ -68,7 +68,7 @@ func publishedTxns(t *testing.T, k *harness.Kafka, topic string) ([]wireRecord, 
 // per region (clusters ca and cb, topics t1 and t2) and an applier per
 // direction, all in process, with the default conflict policy.
 type twoWayPair struct {
-	a, b       *harness.MariaDB
+	a, b       *harness.Server
 	k          *harness.Kafka
 	ca, cb     string
 	t1, t2     string
@@ -80,8 +80,8 @@ type twoWayPair struct {
 func startTwoWay(t *testing.T, replicaIDs [2]uint32, mutate ...func(*applier.Config)) *twoWayPair {
 	t.Helper()
 	p := &twoWayPair{
-		a:  harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 1, GTIDDomainID: 1}),
-		b:  harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 2, GTIDDomainID: 2}),
+		a:  harness.StartMariaDB(t, harness.ServerOptions{ServerID: 1, GTIDDomainID: 1}),
+		b:  harness.StartMariaDB(t, harness.ServerOptions{ServerID: 2, GTIDDomainID: 2}),
 		k:  harness.SharedKafka(t),
 		ca: harness.UniqueName("ca"), cb: harness.UniqueName("cb"),
 	}
@@ -154,7 +154,7 @@ func TestTwoWayActiveActive(t *testing.T) {
 	if d, nd := firstDiffs(t, a, b, "tw.t"); nd > 0 {
 		t.Errorf("tw.t differs between a and b:\n%s", d)
 	}
-	for _, m := range []*harness.MariaDB{a, b} {
+	for _, m := range []*harness.Server{a, b} {
 		var cols int64
 		if err := m.Open(t, "").QueryRow("SELECT COUNT(*) FROM information_schema.columns WHERE table_schema='tw' AND table_name='t' AND column_name='note'").Scan(&cols); err != nil || cols != 1 {
 			t.Errorf("%s: column note present %d, %v; want 1", m.Addr(), cols, err)
@@ -166,7 +166,7 @@ func TestTwoWayActiveActive(t *testing.T) {
 	if c := conflictCount(t, a, cb); c != 0 {
 		t.Errorf("conflicts on a = %d, want 0", c)
 	}
-	for _, m := range []*harness.MariaDB{a, b} {
+	for _, m := range []*harness.Server{a, b} {
 		var c int64
 		err := m.Open(t, "").QueryRow("SELECT COUNT(*) FROM drc_meta.conflicts").Scan(&c)
 		if err != nil && !strings.Contains(err.Error(), "doesn't exist") {

@@ -40,8 +40,8 @@ import (
 func TestTypesRoundTrip(t *testing.T) {
 	t.Parallel()
 	const domain = 11
-	src := harness.StartMariaDB(t, harness.MariaDBOptions{GTIDDomainID: domain})
-	dst := harness.StartMariaDB(t, harness.MariaDBOptions{GTIDDomainID: domain + 1})
+	src := harness.StartMariaDB(t, harness.ServerOptions{GTIDDomainID: domain})
+	dst := harness.StartMariaDB(t, harness.ServerOptions{GTIDDomainID: domain + 1})
 	db := harness.UniqueName("types")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -187,7 +187,7 @@ type typesApplyStats struct{ ddl, rows, bytes int }
 
 // typesStreamAndApply reads src's binlog from the start up to the transaction
 // whose GTID set is target, and hands the test database's events to ap.
-func typesStreamAndApply(ctx context.Context, t *testing.T, src *harness.MariaDB, target, db string, ap *typesApplier) typesApplyStats {
+func typesStreamAndApply(ctx context.Context, t *testing.T, src *harness.Server, target, db string, ap *typesApplier) typesApplyStats {
 	t.Helper()
 	cfg := typesSyncerConfig(src)
 	event.SyncerConfig(&cfg)
@@ -520,7 +520,7 @@ func typesReadRows(ctx context.Context, t *testing.T, c *sql.Conn, q string) [][
 
 // typesOpenFoundRows opens db on m with CLIENT_FOUND_ROWS, so that an UPDATE
 // reports the rows it matched, not only those it changed.
-func typesOpenFoundRows(t *testing.T, m *harness.MariaDB, db string) *sql.DB {
+func typesOpenFoundRows(t *testing.T, m *harness.Server, db string) *sql.DB {
 	t.Helper()
 	cfg, err := gomysql.ParseDSN(m.DSN(db))
 	if err != nil {
@@ -751,7 +751,7 @@ func typesTopicRecords(t *testing.T, k *harness.Kafka, topic, db string) []types
 // the table-map and rows events, base64-encoded. The server applies them
 // to the table the table map names as it is then, storing SET bitmaps as
 // they come.
-func typesBinlogStatements(ctx context.Context, t *testing.T, src *harness.MariaDB, gtid string) []string {
+func typesBinlogStatements(ctx context.Context, t *testing.T, src *harness.Server, gtid string) []string {
 	t.Helper()
 	streamer, stop := typesStream(t, src, typesSyncerConfig(src))
 	defer stop()
@@ -790,7 +790,7 @@ func typesBinlogStatements(ctx context.Context, t *testing.T, src *harness.Maria
 	}
 }
 
-func typesQueryString(t *testing.T, m *harness.MariaDB, q string) string {
+func typesQueryString(t *testing.T, m *harness.Server, q string) string {
 	t.Helper()
 	var s sql.NullString
 	if err := m.Open(t, "").QueryRow(q).Scan(&s); err != nil {
@@ -800,7 +800,7 @@ func typesQueryString(t *testing.T, m *harness.MariaDB, q string) string {
 }
 
 // typesStream reads src's binlog from its start with cfg; stop closes it.
-func typesStream(t *testing.T, src *harness.MariaDB, cfg replication.BinlogSyncerConfig) (streamer *replication.BinlogStreamer, stop func()) {
+func typesStream(t *testing.T, src *harness.Server, cfg replication.BinlogSyncerConfig) (streamer *replication.BinlogStreamer, stop func()) {
 	t.Helper()
 	syncer := replication.NewBinlogSyncer(cfg)
 	start, err := mysql.ParseMariadbGTIDSet("")
@@ -815,7 +815,7 @@ func typesStream(t *testing.T, src *harness.MariaDB, cfg replication.BinlogSynce
 }
 
 // typesSyncerConfig reads src's binlog as a throwaway replica.
-func typesSyncerConfig(src *harness.MariaDB) replication.BinlogSyncerConfig {
+func typesSyncerConfig(src *harness.Server) replication.BinlogSyncerConfig {
 	return replication.BinlogSyncerConfig{
 		ServerID: 200000 + rand.Uint32N(1<<30),
 		Flavor:   mysql.MariaDBFlavor,

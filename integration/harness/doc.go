@@ -7,7 +7,7 @@
 //	func TestMain(m *testing.M) { os.Exit(harness.Main(m)) }
 //
 //	func TestSomething(t *testing.T) {
-//		src := harness.StartMariaDB(t, harness.MariaDBOptions{GTIDDomainID: 1})
+//		src := harness.StartMariaDB(t, harness.ServerOptions{GTIDDomainID: 1})
 //		k := harness.SharedKafka(t)
 //		topic := harness.UniqueName("drc_test")
 //		k.CreateTopic(t, topic, 1)

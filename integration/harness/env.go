@@ -72,9 +72,22 @@ func defaultEnv(t TB) *Env {
 
 // StartMariaDB starts an isolated MariaDB in the Env owned by Main.
 // See Env.StartMariaDB.
-func StartMariaDB(t TB, opts MariaDBOptions) *MariaDB {
+func StartMariaDB(t TB, opts ServerOptions) *Server {
 	t.Helper()
 	return defaultEnv(t).StartMariaDB(t, opts)
+}
+
+// StartMySQL starts an isolated MySQL in the Env owned by Main. See
+// Env.StartMySQL.
+func StartMySQL(t TB, opts ServerOptions) *Server {
+	t.Helper()
+	return defaultEnv(t).StartMySQL(t, opts)
+}
+
+// StartServer starts an isolated server of flavor in the Env owned by Main.
+func StartServer(t TB, flavor Flavor, opts ServerOptions) *Server {
+	t.Helper()
+	return defaultEnv(t).StartServer(t, flavor, opts)
 }
 
 // SharedKafka returns the broker shared by the test binary, starting it on
@@ -105,9 +118,11 @@ type Env struct {
 	installErr error
 	kafkaLibs  string // directory of the Kafka jars, from install's last line
 
-	templateMu  sync.Mutex
-	template    string // datadir to copy for each MariaDB instance
-	templateErr error
+	templateMu   sync.Mutex
+	template     string // datadir to copy for each MariaDB instance
+	templateErr  error
+	mysqlTmpl    string // datadir to copy for each MySQL instance
+	mysqlTmplErr error
 
 	kafkaMu  sync.Mutex
 	kafka    *Kafka

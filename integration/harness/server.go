@@ -36,11 +36,29 @@ const (
 	templateRevision = "1"
 )
 
-// MariaDBOptions configures one instance. The zero value is usable.
-type MariaDBOptions struct {
+// Flavor is a server's kind: MariaDB (Debian's package) or MySQL (the
+// private tree deploy/local/install unpacks). Its value is drc's config word.
+type Flavor string
+
+// The two flavors.
+const (
+	FlavorMariaDB Flavor = "mariadb"
+	FlavorMySQL   Flavor = "mysql"
+)
+
+// Title is the flavor's name as tests print it: "MariaDB" or "MySQL".
+func (f Flavor) Title() string {
+	if f == FlavorMySQL {
+		return "MySQL"
+	}
+	return "MariaDB"
+}
+
+// ServerOptions configures one instance. The zero value is usable.
+type ServerOptions struct {
 	ServerID     uint32   // 0: a random id, unique in practice
-	GTIDDomainID uint32   // gtid_domain_id; 0 is MariaDB's default
-	ExtraArgs    []string // extra mariadbd options, appended last so they override the defaults
+	GTIDDomainID uint32   // gtid_domain_id (MariaDB only); 0 is MariaDB's default
+	ExtraArgs    []string // extra server options, appended last so they override the defaults
 	// TLS, if set, makes the server present Cert/Key and refuse plaintext
 	// TCP clients (require_secure_transport=ON). The harness's own
 	// connections then use the unix socket, which the server trusts.
@@ -52,9 +70,10 @@ type ServerTLS struct {
 	CA, Cert, Key string
 }
 
-// MariaDB is one running (or stopped) mariadbd. The exported fields are fixed
-// for its lifetime, restarts included.
-type MariaDB struct {
+// Server is one running (or stopped) mariadbd or mysqld. The exported fields
+// are fixed for its lifetime, restarts included.
+type Server struct {
+	Flavor               Flavor
 	Host, User, Password string
 	Port                 int
 	DataDir              string
@@ -77,18 +96,45 @@ type MariaDB struct {
 // mode and log_slave_updates, and returns once it accepts logins as the drc
 // user. t.Cleanup stops it (SIGTERM, then SIGKILL after a minute) and removes
 // its files.
-func (e *Env) StartMariaDB(t TB, opts MariaDBOptions) *MariaDB {
+func (e *Env) StartMariaDB(t TB, opts ServerOptions) *Server {
+	t.Helper()
+	return e.StartServer(t, FlavorMariaDB, opts)
+}
+
+// StartMySQL starts an isolated mysqld from the private MySQL tree, set up as
+// a drc source must be on MySQL: gtid_mode=ON, enforce_gtid_consistency=ON,
+// binlog ROW with FULL row image and FULL row metadata, log_replica_updates,
+// and its own server_uuid. The drc user authenticates with MySQL's default
+// caching_sha2_password. Otherwise as StartMariaDB.
+func (e *Env) StartMySQL(t TB, opts ServerOptions) *Server {
+	t.Helper()
+	return e.StartServer(t, FlavorMySQL, opts)
+}
+
+// StartServer starts an isolated server of the given flavor; see
+// StartMariaDB and StartMySQL.
+func (e *Env) StartServer(t TB, flavor Flavor, opts ServerOptions) *Server {
 	t.Helper()
 	e.Ensure(t)
-	tmpl, err := e.mariadbTemplate()
+	var tmpl string
+	var err error
+	switch flavor {
+	case FlavorMariaDB:
+		tmpl, err = e.mariadbTemplate()
+	case FlavorMySQL:
+		tmpl, err = e.mysqlTemplate()
+	default:
+		err = fmt.Errorf("unknown server flavor %q", flavor)
+	}
 	if err != nil {
 		t.Fatalf("harness: %v", err)
 	}
-	dir, err := os.MkdirTemp(e.root, "mariadb-")
+	dir, err := os.MkdirTemp(e.root, string(flavor)+"-")
 	if err != nil {
-		t.Fatalf("harness: create mariadb dir: %v", err)
+		t.Fatalf("harness: create %s dir: %v", flavor, err)
 	}
-	m := &MariaDB{
+	m := &Server{
+		Flavor:       flavor,
 		Host:         "127.0.0.1",
 		User:         DefaultUser,
 		Password:     DefaultPassword,
@@ -106,11 +152,16 @@ func (e *Env) StartMariaDB(t TB, opts MariaDBOptions) *MariaDB {
 	t.Cleanup(func() { m.cleanup(t) })
 
 	if err := os.Mkdir(filepath.Join(dir, "tmp"), 0o755); err != nil {
-		t.Fatalf("harness: create mariadb tmpdir: %v", err)
+		t.Fatalf("harness: create %s tmpdir: %v", flavor, err)
 	}
 	// Sparse copy: the template's redo log is mostly zeros.
 	if out, err := exec.Command("cp", "-a", "--sparse=always", tmpl, m.DataDir).CombinedOutput(); err != nil {
-		t.Fatalf("harness: copy mariadb template: %v: %s", err, out)
+		t.Fatalf("harness: copy %s template: %v: %s", flavor, err, out)
+	}
+	// MySQL keeps server_uuid in auto.cnf; each copy must make its own, or
+	// two regions would issue the same GTIDs.
+	if err := os.Remove(filepath.Join(m.DataDir, "auto.cnf")); err != nil && !os.IsNotExist(err) {
+		t.Fatalf("harness: %v", err)
 	}
 
 	began := time.Now()
@@ -120,7 +171,11 @@ func (e *Env) StartMariaDB(t TB, opts MariaDBOptions) *MariaDB {
 			t.Fatalf("harness: %v", err)
 		}
 		extra := opts.ExtraArgs
-		if opts.TLS != nil {
+		if opts.TLS != nil && flavor == FlavorMySQL {
+			m.socket = true
+			extra = append([]string{"--ssl-ca=" + opts.TLS.CA, "--ssl-cert=" + opts.TLS.Cert, "--ssl-key=" + opts.TLS.Key,
+				"--require-secure-transport=ON"}, extra...)
+		} else if opts.TLS != nil {
 			m.socket = true
 			extra = append([]string{"--ssl-ca=" + opts.TLS.CA, "--ssl-cert=" + opts.TLS.Cert, "--ssl-key=" + opts.TLS.Key,
 				"--require-secure-transport=ON"}, extra...)
@@ -132,16 +187,19 @@ func (e *Env) StartMariaDB(t TB, opts MariaDBOptions) *MariaDB {
 		}
 		portTaken := logMentions(m.errLog, "Address already in use", "Do you already have another server running on port")
 		if !portTaken || attempt == mariadbStartTries {
-			t.Fatalf("harness: start mariadb on %s: %v\nlast lines of %s:\n%s", m.Addr(), err, m.errLog, logTail(m.errLog, 40))
+			t.Fatalf("harness: start %s on %s: %v\nlast lines of %s:\n%s", flavor, m.Addr(), err, m.errLog, logTail(m.errLog, 40))
 		}
-		t.Logf("harness: mariadb port %d was taken, retrying on another", m.Port)
+		t.Logf("harness: %s port %d was taken, retrying on another", flavor, m.Port)
 	}
-	t.Logf("harness: mariadb %s (server_id %d, domain %d) up in %v, dir %s",
-		m.Addr(), m.ServerID, m.GTIDDomainID, time.Since(began).Round(time.Millisecond), dir)
+	t.Logf("harness: %s %s (server_id %d, domain %d) up in %v, dir %s",
+		flavor, m.Addr(), m.ServerID, m.GTIDDomainID, time.Since(began).Round(time.Millisecond), dir)
 	return m
 }
 
-func (m *MariaDB) buildArgs(extra []string) []string {
+func (m *Server) buildArgs(extra []string) []string {
+	if m.Flavor == FlavorMySQL {
+		return m.mysqlArgs(extra)
+	}
 	args := []string{
 		mariadbd,
 		"--no-defaults", // must be first: never read /etc/mysql
@@ -180,10 +238,10 @@ func (m *MariaDB) buildArgs(extra []string) []string {
 
 // startAndWait starts mariadbd with m.args and waits until the drc user can
 // log in over TCP.
-func (m *MariaDB) startAndWait() error {
+func (m *Server) startAndWait() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	p, err := m.env.start("mariadbd "+m.Addr(), filepath.Join(m.dir, "stdout.log"), m.args)
+	p, err := m.env.start(string(m.Flavor)+" "+m.Addr(), filepath.Join(m.dir, "stdout.log"), m.args)
 	if err != nil {
 		return err
 	}
@@ -197,7 +255,7 @@ func (m *MariaDB) startAndWait() error {
 	for {
 		if !p.running() {
 			db.Close()
-			return fmt.Errorf("mariadbd exited during startup: %s", p.exitDescription())
+			return fmt.Errorf("%s exited during startup: %s", m.Flavor, p.exitDescription())
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		lastErr = db.PingContext(ctx)
@@ -216,7 +274,7 @@ func (m *MariaDB) startAndWait() error {
 }
 
 // cleanup runs at the end of the test that started the server.
-func (m *MariaDB) cleanup(t TB) {
+func (m *Server) cleanup(t TB) {
 	m.mu.Lock()
 	if m.adminDB != nil {
 		m.adminDB.Close()
@@ -225,7 +283,7 @@ func (m *MariaDB) cleanup(t TB) {
 	p := m.proc
 	m.mu.Unlock()
 	if p != nil && p.stop(mariadbStopLimit) {
-		t.Logf("harness: mariadb %s did not stop within %v; killed", m.Addr(), mariadbStopLimit)
+		t.Logf("harness: %s %s did not stop within %v; killed", m.Flavor, m.Addr(), mariadbStopLimit)
 	}
 	if t.Failed() {
 		t.Logf("harness: last lines of %s:\n%s", m.errLog, logTail(m.errLog, 20))
@@ -238,13 +296,13 @@ func (m *MariaDB) cleanup(t TB) {
 }
 
 // Addr returns "127.0.0.1:port".
-func (m *MariaDB) Addr() string { return m.Host + ":" + strconv.Itoa(m.Port) }
+func (m *Server) Addr() string { return m.Host + ":" + strconv.Itoa(m.Port) }
 
 // DSN returns a go-sql-driver DSN for db (may be empty) over TCP, with
 // multiStatements=true and interpolateParams=false.
-func (m *MariaDB) DSN(db string) string { return m.dsn(db, 10*time.Second) }
+func (m *Server) DSN(db string) string { return m.dsn(db, 10*time.Second) }
 
-func (m *MariaDB) dsn(db string, dialTimeout time.Duration) string {
+func (m *Server) dsn(db string, dialTimeout time.Duration) string {
 	cfg := mysql.NewConfig()
 	cfg.User = m.User
 	cfg.Passwd = m.Password
@@ -262,7 +320,7 @@ func (m *MariaDB) dsn(db string, dialTimeout time.Duration) string {
 
 // Open returns a pool connected to db (may be empty), verified with a ping.
 // It is closed when the test ends.
-func (m *MariaDB) Open(t TB, db string) *sql.DB {
+func (m *Server) Open(t TB, db string) *sql.DB {
 	t.Helper()
 	pool, err := sql.Open("mysql", m.DSN(db))
 	if err != nil {
@@ -279,7 +337,7 @@ func (m *MariaDB) Open(t TB, db string) *sql.DB {
 
 // Exec runs each statement (several may share one string) and fails the test
 // naming the first statement that fails.
-func (m *MariaDB) Exec(t TB, stmts ...string) {
+func (m *Server) Exec(t TB, stmts ...string) {
 	t.Helper()
 	db, err := m.admin()
 	if err != nil {
@@ -295,26 +353,31 @@ func (m *MariaDB) Exec(t TB, stmts ...string) {
 	}
 }
 
-// BinlogGTIDPos returns @@global.gtid_binlog_pos: the GTID position after the
-// last transaction written to the binlog, e.g. "1-1-42".
-func (m *MariaDB) BinlogGTIDPos(t TB) string {
+// BinlogGTIDPos returns the GTID position after the last transaction written
+// to the binlog: @@global.gtid_binlog_pos on MariaDB ("1-1-42"),
+// @@global.gtid_executed on MySQL ("uuid:1-42", one line).
+func (m *Server) BinlogGTIDPos(t TB) string {
 	t.Helper()
 	db, err := m.admin()
 	if err != nil {
-		t.Fatalf("harness: gtid_binlog_pos on %s: %v", m.Addr(), err)
+		t.Fatalf("harness: GTID position of %s: %v", m.Addr(), err)
+	}
+	q := "SELECT @@global.gtid_binlog_pos"
+	if m.Flavor == FlavorMySQL {
+		q = "SELECT REPLACE(@@global.gtid_executed, '\\n', '')"
 	}
 	var pos string
-	if err := db.QueryRow("SELECT @@global.gtid_binlog_pos").Scan(&pos); err != nil {
-		t.Fatalf("harness: gtid_binlog_pos on %s: %v", m.Addr(), err)
+	if err := db.QueryRow(q).Scan(&pos); err != nil {
+		t.Fatalf("harness: GTID position of %s: %v", m.Addr(), err)
 	}
 	return pos
 }
 
-func (m *MariaDB) admin() (*sql.DB, error) {
+func (m *Server) admin() (*sql.DB, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.proc == nil || !m.proc.running() {
-		return nil, fmt.Errorf("mariadb %w", errNotRunning)
+		return nil, fmt.Errorf("%s %w", m.Flavor, errNotRunning)
 	}
 	if m.adminDB == nil {
 		db, err := sql.Open("mysql", m.DSN(""))
@@ -328,29 +391,29 @@ func (m *MariaDB) admin() (*sql.DB, error) {
 
 // Stop shuts the server down (SIGTERM; SIGKILL after a minute) and keeps its
 // datadir, for outage tests. Start brings it back on the same port.
-func (m *MariaDB) Stop(t TB) {
+func (m *Server) Stop(t TB) {
 	t.Helper()
 	p := m.detach()
 	if p == nil || !p.running() {
-		t.Fatalf("harness: stop mariadb %s: %v", m.Addr(), errNotRunning)
+		t.Fatalf("harness: stop %s %s: %v", m.Flavor, m.Addr(), errNotRunning)
 	}
 	if p.stop(mariadbStopLimit) {
-		t.Logf("harness: mariadb %s did not stop within %v; killed", m.Addr(), mariadbStopLimit)
+		t.Logf("harness: %s %s did not stop within %v; killed", m.Flavor, m.Addr(), mariadbStopLimit)
 	}
 }
 
 // Kill stops the server with SIGKILL, as a crash would. Start recovers it.
-func (m *MariaDB) Kill(t TB) {
+func (m *Server) Kill(t TB) {
 	t.Helper()
 	p := m.detach()
 	if p == nil || !p.running() {
-		t.Fatalf("harness: kill mariadb %s: %v", m.Addr(), errNotRunning)
+		t.Fatalf("harness: kill %s %s: %v", m.Flavor, m.Addr(), errNotRunning)
 	}
 	p.kill()
 }
 
 // detach closes the admin pool and returns the current process.
-func (m *MariaDB) detach() *process {
+func (m *Server) detach() *process {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.adminDB != nil {
@@ -362,30 +425,30 @@ func (m *MariaDB) detach() *process {
 
 // Start restarts a stopped or killed server with the same datadir, port and
 // options, and waits until it accepts logins.
-func (m *MariaDB) Start(t TB) {
+func (m *Server) Start(t TB) {
 	t.Helper()
 	m.mu.Lock()
 	running := m.proc != nil && m.proc.running()
 	m.mu.Unlock()
 	if running {
-		t.Fatalf("harness: start mariadb %s: already running", m.Addr())
+		t.Fatalf("harness: start %s %s: already running", m.Flavor, m.Addr())
 	}
 	began := time.Now()
 	if err := m.startAndWait(); err != nil {
-		t.Fatalf("harness: restart mariadb %s: %v\nlast lines of %s:\n%s", m.Addr(), err, m.errLog, logTail(m.errLog, 40))
+		t.Fatalf("harness: restart %s %s: %v\nlast lines of %s:\n%s", m.Flavor, m.Addr(), err, m.errLog, logTail(m.errLog, 40))
 	}
-	t.Logf("harness: mariadb %s restarted in %v", m.Addr(), time.Since(began).Round(time.Millisecond))
+	t.Logf("harness: %s %s restarted in %v", m.Flavor, m.Addr(), time.Since(began).Round(time.Millisecond))
 }
 
 // Running reports whether the server process is alive.
-func (m *MariaDB) Running() bool {
+func (m *Server) Running() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.proc != nil && m.proc.running()
 }
 
 // Pid returns the server's process id, or 0 when it is not running.
-func (m *MariaDB) Pid() int {
+func (m *Server) Pid() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.proc == nil || !m.proc.running() {
@@ -395,7 +458,7 @@ func (m *MariaDB) Pid() int {
 }
 
 // ErrorLogPath returns the path of the server's error log.
-func (m *MariaDB) ErrorLogPath() string { return m.errLog }
+func (m *Server) ErrorLogPath() string { return m.errLog }
 
 // mariadbTemplate returns a datadir with the system tables and the drc
 // user, built once per machine and server version under the cache directory.
