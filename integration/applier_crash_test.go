@@ -23,13 +23,13 @@ func drcConfig(t *testing.T, dir string, a, b *harness.Server, k *harness.Kafka,
 		ah, ap, bh, bp = via[0].Host, via[0].Port, via[1].Host, via[1].Port
 	}
 	y := fmt.Sprintf(`cluster: %s
-source: {region: a, flavor: mariadb, host: %s, port: %d, user: %s, password: %s}
-target: {region: b, flavor: mariadb, host: %s, port: %d, user: %s, password: %s}
+source: {region: a, flavor: %s, host: %s, port: %d, user: %s, password: %s}
+target: {region: b, flavor: %s, host: %s, port: %d, user: %s, password: %s}
 kafka: {brokers: [%q], topic: %s, version: 3.9.0}
 log: {level: info, format: text}
 replicator: {server_id: %d, heartbeat_interval: 200ms, start_gtid: %q}
 applier: {workers: 4, retry_max_backoff: 2s}
-`, cluster, ah, ap, a.User, a.Password, bh, bp, b.User, b.Password, k.Bootstrap, topic,
+`, cluster, a.Flavor, ah, ap, a.User, a.Password, b.Flavor, bh, bp, b.User, b.Password, k.Bootstrap, topic,
 		7000+rand.IntN(1000), startGTID)
 	f := filepath.Join(dir, "drc.yaml")
 	if err := os.WriteFile(f, []byte(y), 0o600); err != nil {

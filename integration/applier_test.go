@@ -19,7 +19,7 @@ import (
 // applyConfig is an applier of cluster's topic onto target b.
 func applyConfig(b *harness.Server, k *harness.Kafka, cluster, topic string) applier.Config {
 	return applier.Config{
-		Cluster: cluster, Region: "b", Flavor: "mariadb",
+		Cluster: cluster, Region: "b", Flavor: string(b.Flavor), // the source's flavor: same-flavor pairs
 		Host: b.Host, Port: b.Port, User: b.User, Password: b.Password,
 		Brokers: []string{k.Bootstrap}, Topic: topic, KafkaVersion: "3.9.0",
 		Workers: 4, RetryMaxBackoff: 2 * time.Second,
@@ -108,7 +108,7 @@ func (ra *runningApplier) counter(t *testing.T, name string) float64 {
 // binlog position: every transaction src has written so far is applied.
 func waitApplied(t *testing.T, src, b *harness.Server, cluster string, timeout time.Duration) {
 	t.Helper()
-	want, err := mysql.ParseGTIDSet("mariadb", src.BinlogGTIDPos(t))
+	want, err := mysql.ParseGTIDSet(string(src.Flavor), src.BinlogGTIDPos(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func waitApplied(t *testing.T, src, b *harness.Server, cluster string, timeout t
 		cks, err := applier.ReadCheckpoint(context.Background(), db, cluster)
 		if err == nil && len(cks) > 0 {
 			last = cks[0].GTIDSet
-			got, err := mysql.ParseGTIDSet("mariadb", last)
+			got, err := mysql.ParseGTIDSet(string(src.Flavor), last)
 			if err == nil && got.Contain(want) {
 				t.Logf("applied: checkpoint %s contains %s", last, want)
 				return
@@ -250,9 +250,16 @@ type applyPair struct {
 
 func newApplyPair(t *testing.T, mutate func(*applier.Config)) *applyPair {
 	t.Helper()
+	return newApplyPairOn(t, harness.FlavorMariaDB, harness.FlavorMariaDB, mutate)
+}
+
+// newApplyPairOn is newApplyPair with source a of flavor fa and target b of
+// flavor fb.
+func newApplyPairOn(t *testing.T, fa, fb harness.Flavor, mutate func(*applier.Config)) *applyPair {
+	t.Helper()
 	p := &applyPair{
-		a:       harness.StartMariaDB(t, harness.ServerOptions{ServerID: 1, GTIDDomainID: 1}),
-		b:       harness.StartMariaDB(t, harness.ServerOptions{ServerID: 2, GTIDDomainID: 2}),
+		a:       harness.StartServer(t, fa, harness.ServerOptions{ServerID: 1, GTIDDomainID: 1}),
+		b:       harness.StartServer(t, fb, harness.ServerOptions{ServerID: 2, GTIDDomainID: 2}),
 		k:       harness.SharedKafka(t),
 		cluster: harness.UniqueName("c"),
 	}
@@ -263,6 +270,7 @@ func newApplyPair(t *testing.T, mutate func(*applier.Config)) *applyPair {
 	rc.StartGTID = p.a.BinlogGTIDPos(t)
 	p.rep = startReplicator(t, rc)
 	ac := applyConfig(p.b, p.k, p.cluster, p.topic)
+	ac.Flavor = string(fa)
 	if mutate != nil {
 		mutate(&ac)
 	}
@@ -271,10 +279,16 @@ func newApplyPair(t *testing.T, mutate func(*applier.Config)) *applyPair {
 }
 
 func TestApplierReplicatesRowsAndDDL(t *testing.T) {
-	p := newApplyPair(t, func(c *applier.Config) { c.LargeTxnBytes = 1 << 20 })
+	for _, f := range harness.Flavors {
+		t.Run(f.Title(), func(t *testing.T) { testApplierReplicatesRowsAndDDL(t, f) })
+	}
+}
+
+func testApplierReplicatesRowsAndDDL(t *testing.T, flavor harness.Flavor) {
+	p := newApplyPairOn(t, flavor, flavor, func(c *applier.Config) { c.LargeTxnBytes = 1 << 20 })
 	p.a.Exec(t,
 		"CREATE DATABASE shop",
-		"CREATE TABLE shop.items (id INT PRIMARY KEY, sku VARCHAR(20) NOT NULL, name VARCHAR(40), qty INT, price DECIMAL(10,2), total DECIMAL(12,2) AS (qty*price) PERSISTENT, UNIQUE KEY (sku))",
+		"CREATE TABLE shop.items (id INT PRIMARY KEY, sku VARCHAR(20) NOT NULL, name VARCHAR(40), qty INT, price DECIMAL(10,2), total DECIMAL(12,2) AS (qty*price) STORED, UNIQUE KEY (sku))",
 		"CREATE TABLE shop.`odd``name` (`col.1` INT, note TEXT)", // no primary key, odd names
 		"INSERT INTO shop.items (id, sku, name, qty, price) VALUES (1,'a','apple',5,1.50),(2,'b','pear',7,2.25),(3,'c',NULL,0,0)",
 		"UPDATE shop.items SET qty = qty + 1 WHERE id <= 2",
@@ -314,7 +328,7 @@ func TestApplierReplicatesRowsAndDDL(t *testing.T) {
 	// A restart resumes from the checkpoint and applies nothing twice.
 	p.app.stop(t)
 	p.a.Exec(t, "INSERT INTO shop.items (id, sku, qty, price) VALUES (5,'e',1,1)")
-	p.app = startApplier(t, applyConfig(p.b, p.k, p.cluster, p.topic))
+	p.app = startApplier(t, with(applyConfig(p.b, p.k, p.cluster, p.topic), func(c *applier.Config) { c.Flavor = string(flavor) }))
 	waitApplied(t, p.a, p.b, p.cluster, 60*time.Second)
 	assertSameTables(t, p.a, p.b, "shop.items")
 	if n := conflictCount(t, p.b, p.cluster); n != 0 {

@@ -96,7 +96,7 @@ func (r *runningReplicator) stop(t *testing.T) {
 
 func replicatorConfig(db *harness.Server, k *harness.Kafka, cluster, topic string) replicator.Config {
 	return replicator.Config{
-		Cluster: cluster, Region: "a", Flavor: "mariadb",
+		Cluster: cluster, Region: "a", Flavor: string(db.Flavor),
 		Host: db.Host, Port: db.Port, User: db.User, Password: db.Password,
 		ServerID: 9000 + uint32(time.Now().UnixNano()%1000),
 		Brokers:  []string{k.Bootstrap}, Topic: topic, KafkaVersion: "3.9.0",

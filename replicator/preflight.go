@@ -55,6 +55,16 @@ func Preflight(ctx context.Context, db *sql.DB, flavor string) error {
 		}
 	}
 
+	if flavor == "mysql" {
+		// JSON partial updates put only the change in the after image.
+		var opts sql.NullString
+		if err := db.QueryRowContext(ctx, "SELECT @@GLOBAL.binlog_row_value_options").Scan(&opts); err != nil {
+			errs = append(errs, &PreflightError{"binlog_row_value_options", fmt.Sprintf("cannot read it (%v)", err)})
+		} else if strings.Contains(strings.ToUpper(opts.String), "PARTIAL_JSON") {
+			errs = append(errs, &PreflightError{"binlog_row_value_options", fmt.Sprintf("must be empty, is %q: drc publishes whole rows and cannot apply a JSON partial update; set binlog_row_value_options='' in the server config", opts.String)})
+		}
+	}
+
 	grants, err := currentGrants(ctx, db)
 	if err != nil {
 		errs = append(errs, &PreflightError{"privileges", err.Error()})

@@ -414,6 +414,15 @@ func (rd *reader) handle(ctx context.Context, ev *replication.BinlogEvent) error
 		return rd.rows(ctx, ev.Header.EventType, e)
 	case *replication.XIDEvent:
 		return rd.commit(ctx)
+	case *replication.TransactionPayloadEvent:
+		// binlog_transaction_compression (MySQL): the transaction's events,
+		// BEGIN to XID, compressed into one; the GTID event stays outside.
+		// go-mysql has decompressed and parsed them.
+		for _, inner := range e.Events {
+			if err := rd.handle(ctx, inner); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -513,6 +522,28 @@ func rowsOp(t replication.EventType) (event.Op, bool) {
 	return "", false
 }
 
+// ErrPartialJSON is a JSON partial update (MySQL's
+// binlog_row_value_options=PARTIAL_JSON): the after image holds only the
+// change, which drc does not publish as a row.
+var ErrPartialJSON = errors.New("JSON partial update in the binlog")
+
+// partialJSON returns ErrPartialJSON, naming the column, if an after image
+// of e carries a JSON diff instead of a whole document.
+func partialJSON(e *replication.RowsEvent, tbl *event.Table) error {
+	for i := 1; i < len(e.Rows); i += 2 {
+		for c, v := range e.Rows[i] {
+			if _, ok := v.(*replication.JsonDiff); ok {
+				col := fmt.Sprintf("#%d", c+1)
+				if c < len(tbl.Columns) {
+					col = tbl.Columns[c].Name
+				}
+				return fmt.Errorf("%w: column %s of %s.%s; the source must run binlog_row_value_options='' (in the server config, and in no session)", ErrPartialJSON, col, tbl.DB, tbl.Name)
+			}
+		}
+	}
+	return nil
+}
+
 func (rd *reader) rows(ctx context.Context, typ replication.EventType, e *replication.RowsEvent) error {
 	op, ok := rowsOp(typ)
 	if !ok {
@@ -530,6 +561,11 @@ func (rd *reader) rows(ctx context.Context, typ replication.EventType, e *replic
 	tbl, err := rd.cache.Table(e.Table)
 	if err != nil {
 		return rd.stuck(fmt.Errorf("transaction %s: %w", rd.gtid, err))
+	}
+	if typ == replication.PARTIAL_UPDATE_ROWS_EVENT {
+		if err := partialJSON(e, tbl); err != nil {
+			return rd.stuck(fmt.Errorf("transaction %s: %w", rd.gtid, err))
+		}
 	}
 	first := rd.firstRows
 	rd.firstRows = false

@@ -46,6 +46,9 @@ const (
 	FlavorMySQL   Flavor = "mysql"
 )
 
+// Flavors lists both, MariaDB first, for tests that run on each.
+var Flavors = []Flavor{FlavorMariaDB, FlavorMySQL}
+
 // Title is the flavor's name as tests print it: "MariaDB" or "MySQL".
 func (f Flavor) Title() string {
 	if f == FlavorMySQL {
