@@ -44,8 +44,11 @@ bench: deps build
 	$(GO) run ./bench/cmd/drcbench
 
 # demo runs the main job end to end on the local sandbox (see README).
+# FLAVOR=mysql runs it on MySQL (the sandbox's --flavor); unset, the
+# sandbox's default, MariaDB, or the flavor of a sandbox already running.
+FLAVOR ?=
 demo: deps build
-	deploy/local/demo
+	$(if $(FLAVOR),DRC_SANDBOX_FLAVOR=$(FLAVOR) )deploy/local/demo
 
 # chaos runs the crash tests longer: more SIGKILLs under load, and the
 # combined fault soak for CHAOS_DURATION (make test runs short versions).

@@ -31,6 +31,8 @@ func TestBuilders(t *testing.T) {
 			"UPDATE `sh``op`.`it.ems` SET `we``ird col` = ? WHERE `id` <=> ? AND `we``ird col` <=> ? LIMIT 1"},
 		{"delete", buildDelete(q, cols(id, odd), 1),
 			"DELETE FROM `sh``op`.`it.ems` WHERE `id` = ? AND `we``ird col` <=> ?"},
+		{"delete with a vector", buildDelete(q, cols(id, event.Column{Name: "v", Kind: event.KindVector}), 1),
+			"DELETE FROM `sh``op`.`it.ems` WHERE `id` = ? AND CAST(`v` AS BINARY) <=> ?"},
 		{"delete without key", buildDelete(q, cols(id), 0),
 			"DELETE FROM `sh``op`.`it.ems` WHERE `id` <=> ? LIMIT 1"},
 		{"select by key", buildSelectByKey(q, cols(id)), "SELECT * FROM `sh``op`.`it.ems` WHERE `id` = ?"},

@@ -43,7 +43,13 @@ func startApplier(t *testing.T, cfg applier.Config) *runningApplier {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ra := &runningApplier{cancel: cancel, done: make(chan error, 1), reg: reg}
-	go func() { ra.done <- a.Run(ctx) }()
+	go func() {
+		err := a.Run(ctx)
+		if err != nil && ctx.Err() == nil {
+			log.Error("applier stopped", "error", err)
+		}
+		ra.done <- err
+	}()
 	t.Cleanup(func() {
 		cancel()
 		select {

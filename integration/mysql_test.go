@@ -126,3 +126,105 @@ func TestMySQLPartialJSONStops(t *testing.T) {
 		t.Errorf("b has $.a = %d, want 1 (the partial update must not be applied)", got)
 	}
 }
+
+// TestMySQLTypesRoundTrip replicates the types MySQL has and MariaDB has
+// not, or encodes differently, from MySQL a to MySQL b: binary JSON,
+// geometry, VECTOR, utf8mb4_0900 collations, fractional DATETIME and
+// TIMESTAMP, virtual and stored generated columns, invisible columns and a
+// generated invisible primary key. Every column, invisible ones included,
+// is compared as text.
+func TestMySQLTypesRoundTrip(t *testing.T) {
+	p := newApplyPairOn(t, harness.FlavorMySQL, harness.FlavorMySQL, nil)
+	p.a.Exec(t,
+		"CREATE DATABASE my",
+		`CREATE TABLE my.t (
+			id INT PRIMARY KEY,
+			j JSON,
+			g GEOMETRY SRID 0,
+			pt POINT,
+			v VECTOR(3),
+			ai VARCHAR(20) COLLATE utf8mb4_0900_ai_ci,
+			cs VARCHAR(20) COLLATE utf8mb4_0900_as_cs,
+			bin VARCHAR(20) COLLATE utf8mb4_0900_bin,
+			d6 DATETIME(6), t3 TIMESTAMP(3) NULL, tm TIME(4), y YEAR,
+			virt INT AS (id * 2) VIRTUAL,
+			stor VARCHAR(30) AS (CONCAT(ai, '/', cs)) STORED,
+			hidden VARCHAR(10) INVISIBLE DEFAULT 'h',
+			bits BIT(12), e ENUM('x','y','z'), s SET('p','q','r'),
+			dec1 DECIMAL(30,10), f FLOAT, dbl DOUBLE,
+			KEY (ai), UNIQUE KEY (bin)
+		)`,
+		`INSERT INTO my.t (id, j, g, pt, v, ai, cs, bin, d6, t3, tm, y, hidden, bits, e, s, dec1, f, dbl) VALUES
+			(1, '{"a": [1, 2.5, "x", null, true], "b": {"c": "\u00e9\u4e2d"}, "big": 18446744073709551615}',
+			 ST_GeomFromText('POLYGON((0 0,10 0,10 10,0 10,0 0))'), POINT(1.5, -2.25), STRING_TO_VECTOR('[1.5, -2, 3.25]'),
+			 'Åbc', 'Abc', 'a1', '2026-11-30 12:34:56.123456', '2026-11-30 01:02:03.456', '-838:59:58.9999', 2026, 'seen', b'101010101010',
+			 'y', 'p,r', 12345678901234567890.0123456789, 1.25, -3.141592653589793),
+			(2, '[]', ST_GeomFromText('LINESTRING(0 0,1 1,2 0)'), NULL, NULL,
+			 'e', 'E', 'a2', '1000-01-01 00:00:00.000001', NULL, '00:00:00', NULL, DEFAULT, NULL, NULL, '', NULL, NULL, NULL),
+			(3, '"str"', NULL, POINT(0, 0), STRING_TO_VECTOR('[0,0,0]'), NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'x', b'1', 'z', 'q', -0.5, 0, 0)`,
+		`UPDATE my.t SET j = JSON_SET(j, '$.b.c', 'changed'), hidden = 'upd', v = STRING_TO_VECTOR('[9,8,7]') WHERE id = 1`,
+		"DELETE FROM my.t WHERE id = 3",
+		// A generated invisible primary key: the table has none of its own.
+		"SET SESSION sql_generate_invisible_primary_key = ON; CREATE TABLE my.gipk (name VARCHAR(20), n INT)",
+		"INSERT INTO my.gipk VALUES ('a', 1), ('b', 2), ('c', 3)",
+		"UPDATE my.gipk SET n = n * 10 WHERE name = 'b'",
+		"DELETE FROM my.gipk WHERE name = 'a'",
+	)
+	waitApplied(t, p.a, p.b, p.cluster, 90*time.Second)
+	all := "id, CAST(j AS CHAR), ST_AsText(g), ST_AsText(pt), VECTOR_TO_STRING(v), ai, cs, bin, d6, t3, tm, y, virt, stor, hidden, HEX(bits), e, s, dec1, f, dbl"
+	compareQuery(t, p.a, p.b, "SELECT "+all+" FROM my.t ORDER BY id")
+	compareQuery(t, p.a, p.b, "SELECT my_row_id, name, n FROM my.gipk ORDER BY my_row_id")
+	compareQuery(t, p.a, p.b, "SELECT COLUMN_NAME, COLUMN_TYPE, COLLATION_NAME, EXTRA FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'my' ORDER BY TABLE_NAME, ORDINAL_POSITION")
+	if n := queryInt(t, p.b, "SELECT COUNT(*) FROM my.t"); n != 2 {
+		t.Errorf("b has %d rows in my.t, want 2", n)
+	}
+	if n := conflictCount(t, p.b, p.cluster); n != 0 {
+		t.Errorf("conflicts = %d, want 0", n)
+	}
+}
+
+// compareQuery fails the test if q returns different rows on a and b.
+func compareQuery(t *testing.T, a, b *harness.Server, q string) {
+	t.Helper()
+	ra, rb := queryRows(t, a, q), queryRows(t, b, q)
+	if len(ra) == 0 {
+		t.Errorf("%s: no rows on a; the comparison tests nothing", q)
+	}
+	if strings.Join(ra, "\n") != strings.Join(rb, "\n") {
+		t.Errorf("%s differs:\na:\n  %s\nb:\n  %s", q, strings.Join(ra, "\n  "), strings.Join(rb, "\n  "))
+	}
+}
+
+// queryRows returns q's rows, each as its columns' text joined by |.
+func queryRows(t *testing.T, m *harness.Server, q string) []string {
+	t.Helper()
+	rows, err := m.Open(t, "").Query(q)
+	if err != nil {
+		t.Fatalf("%s on %s: %v", q, m.Addr(), err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var out []string
+	for rows.Next() {
+		vals := make([]sql.RawBytes, len(cols))
+		dest := make([]any, len(cols))
+		for i := range vals {
+			dest[i] = &vals[i]
+		}
+		if err := rows.Scan(dest...); err != nil {
+			t.Fatal(err)
+		}
+		parts := make([]string, len(vals))
+		for i, v := range vals {
+			parts[i] = "NULL"
+			if v != nil {
+				parts[i] = string(v)
+			}
+		}
+		out = append(out, strings.Join(parts, "|"))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}

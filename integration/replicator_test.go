@@ -114,7 +114,13 @@ func startReplicator(t *testing.T, cfg replicator.Config) *runningReplicator {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	rr := &runningReplicator{cancel: cancel, done: make(chan error, 1)}
-	go func() { rr.done <- r.Run(ctx) }()
+	go func() {
+		err := r.Run(ctx)
+		if err != nil && ctx.Err() == nil {
+			log.Error("replicator stopped", "error", err)
+		}
+		rr.done <- err
+	}()
 	t.Cleanup(func() {
 		cancel()
 		select {
