@@ -399,7 +399,7 @@ func (w *worker) newer(ctx context.Context, t *txn, pl *plan, r *event.Record, c
 	}
 	refs := make([]*event.Column, len(keyIdx))
 	for k, i := range keyIdx {
-		refs[k] = &pl.tbl.Columns[i]
+		refs[k] = &pl.bound[i]
 	}
 	v, err := src.Arg(ci)
 	if err != nil {
@@ -410,7 +410,7 @@ func (w *worker) newer(ctx context.Context, t *txn, pl *plan, r *event.Record, c
 		return false, err
 	}
 	var verdict int
-	err = w.conn.QueryRowContext(ctx, buildNewer(pl.q, &pl.tbl.Columns[ci], refs), args...).Scan(&verdict)
+	err = w.conn.QueryRowContext(ctx, buildNewer(pl.q, &pl.bound[ci], refs), args...).Scan(&verdict)
 	if errors.Is(err, sql.ErrNoRows) {
 		return true, nil
 	}

@@ -115,7 +115,11 @@ func classifyApply(err error) error {
 		return err
 	case me.Number == 1927 || me.Number == 1053: // connection killed, server shutdown
 		return err
-	case me.Number >= 2000: // client-side
+	case me.Number == 4031 || me.Number == 3032: // MySQL: disconnected for inactivity, server offline mode
+		return err
+	case me.Number == 3024 || me.Number == 1969: // statement time limit (MySQL, MariaDB)
+		return err
+	case me.Number >= 2000 && me.Number < 3000: // client-side (3000 and up are the server's again)
 		return err
 	}
 	return permanent(err)

@@ -789,7 +789,13 @@ func (p *partition) applyDDL(ctx context.Context, t *txn, r *event.Record) error
 		return nil
 	}
 	if err != nil {
-		return classifyApply(fmt.Errorf("ddl of transaction %s (%.200s): %w", t.gtid, replicator.RedactSQL(r.SQL), err))
+		err = classifyApply(fmt.Errorf("ddl of transaction %s (%.200s): %w", t.gtid, replicator.RedactSQL(r.SQL), err))
+		if IsPermanent(err) {
+			// Across flavors this is how a type or collation the target
+			// lacks shows up; the statement fails the same way every start.
+			err = permanent(fmt.Errorf("%w; change the target so that it can run the statement and restart, or pass over it deliberately with drc apply --skip-offset %d:%d (recorded in drc_meta.skipped; rows of the table then stop the applier too)", err, p.part, t.first))
+		}
+		return err
 	}
 	p.m.ddl.WithLabelValues("apply").Inc()
 	log.Info("DDL applied", "statement", replicator.ClassifyStatement(r.SQL, r.DB).Label())

@@ -20,6 +20,7 @@ import (
 // (part of a transaction's write-set).
 type targetTable struct {
 	generated map[string]bool
+	json      []string   // columns of MySQL's JSON type
 	uniques   [][]string // unique keys, PRIMARY included, column names in key order
 	// fkeys: the foreign keys this table's rows take part in, as a child
 	// (its referencing columns) or as a parent (the referenced columns).
@@ -39,8 +40,9 @@ type fkey struct {
 // table) are applied to the target. Columns are indexes into tbl.Columns.
 type plan struct {
 	tbl     *event.Table
-	q       string // `db`.`table`
-	cols    []int  // non-generated columns: INSERT columns, UPDATE SET candidates
+	bound   []event.Column // tbl's columns, each BoundTo its target column
+	q       string         // `db`.`table`
+	cols    []int          // non-generated columns: INSERT columns, UPDATE SET candidates
 	colRefs []*event.Column
 	// where: key columns first, then every other non-generated column; an
 	// UPDATE or DELETE must match the whole before image.
@@ -169,19 +171,25 @@ func (s *schemaCache) table(ctx context.Context, db, name string) (*targetTable,
 			"Exclude it from replication (replicator.exclude); its history stays on the source",
 			ErrUnsupportedTable, qualify(db, name)))
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT COLUMN_NAME FROM information_schema.COLUMNS
-		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?
-		  AND (EXTRA LIKE '%GENERATED%' OR EXTRA LIKE '%VIRTUAL%' OR EXTRA LIKE '%PERSISTENT%' OR EXTRA LIKE '%STORED%')`, db, name)
+	rows, err := s.db.QueryContext(ctx, `SELECT COLUMN_NAME, DATA_TYPE,
+		  EXTRA LIKE '%GENERATED%' OR EXTRA LIKE '%VIRTUAL%' OR EXTRA LIKE '%PERSISTENT%' OR EXTRA LIKE '%STORED%'
+		FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`, db, name)
 	if err != nil {
-		return nil, fmt.Errorf("read generated columns of %s: %w", qualify(db, name), err)
+		return nil, fmt.Errorf("read the columns of %s: %w", qualify(db, name), err)
 	}
 	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
+		var c, dataType string
+		var generated bool
+		if err := rows.Scan(&c, &dataType, &generated); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		tt.generated[c] = true
+		if generated {
+			tt.generated[c] = true
+		}
+		if strings.EqualFold(dataType, "json") {
+			tt.json = append(tt.json, c)
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -325,14 +333,19 @@ func (s *schemaCache) foreignKeys(ctx context.Context, db, name string) ([]fkey,
 
 func newPlan(t *event.Table, tt *targetTable) *plan {
 	p := &plan{tbl: t, q: qualify(t.DB, t.Name), nKey: len(t.PKIndex)}
+	// The statements bind each value as the target's column takes it.
+	p.bound = make([]event.Column, len(t.Columns))
+	for i := range t.Columns {
+		p.bound[i] = t.Columns[i].BoundTo(slices.ContainsFunc(tt.json, func(n string) bool { return strings.EqualFold(n, t.Columns[i].Name) }))
+	}
 	isKey := make([]bool, len(t.Columns))
 	for _, i := range t.PKIndex {
 		isKey[i] = true
 		p.where = append(p.where, i)
-		p.keyRef = append(p.keyRef, &t.Columns[i])
+		p.keyRef = append(p.keyRef, &p.bound[i])
 	}
 	for i := range t.Columns {
-		c := &t.Columns[i]
+		c := &p.bound[i]
 		if tt.generated[c.Name] {
 			continue
 		}
@@ -343,7 +356,7 @@ func newPlan(t *event.Table, tt *targetTable) *plan {
 		}
 	}
 	for _, i := range p.where {
-		p.whereRef = append(p.whereRef, &t.Columns[i])
+		p.whereRef = append(p.whereRef, &p.bound[i])
 	}
 uniques:
 	for _, names := range tt.uniques {
@@ -360,7 +373,7 @@ uniques:
 		}
 		refs := make([]*event.Column, len(idx))
 		for k, i := range idx {
-			refs[k] = &t.Columns[i]
+			refs[k] = &p.bound[i]
 		}
 		p.uniques = append(p.uniques, idx)
 		p.uniqueRef = append(p.uniqueRef, refs)

@@ -518,7 +518,7 @@ func updateStmt(pl *plan, r *event.Record, args []any) (stmtKey, func() string, 
 		refs := make([]*event.Column, 0, len(pl.cols))
 		for k, i := range pl.cols {
 			if k >= 64 || mask&(1<<k) != 0 {
-				refs = append(refs, &pl.tbl.Columns[i])
+				refs = append(refs, &pl.bound[i])
 			}
 		}
 		return buildUpdate(pl.q, refs, pl.whereRef, pl.nKey)

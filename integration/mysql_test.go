@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -227,4 +228,93 @@ func queryRows(t *testing.T, m *harness.Server, q string) []string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestCrossFlavor replicates between the flavors, as a DBA migrating from
+// one to the other would: MySQL a into MariaDB b, and MariaDB a into MySQL b,
+// for the types both servers share. JSON crosses between MySQL's binary type
+// and MariaDB's text alias and is compared as documents.
+func TestCrossFlavor(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		fa, fb harness.Flavor
+	}{
+		{"MySQLToMariaDB", harness.FlavorMySQL, harness.FlavorMariaDB},
+		{"MariaDBToMySQL", harness.FlavorMariaDB, harness.FlavorMySQL},
+	} {
+		t.Run(c.name, func(t *testing.T) { testCrossFlavor(t, c.fa, c.fb) })
+	}
+}
+
+func testCrossFlavor(t *testing.T, fa, fb harness.Flavor) {
+	p := newApplyPairOn(t, fa, fb, nil)
+	p.a.Exec(t,
+		"CREATE DATABASE x",
+		`CREATE TABLE x.t (
+			id BIGINT UNSIGNED PRIMARY KEY,
+			i INT, ti TINYINT UNSIGNED, name VARCHAR(40), txt TEXT, b VARBINARY(16), bl BLOB,
+			dec1 DECIMAL(20,6), f FLOAT, dbl DOUBLE,
+			d DATE, dt DATETIME(6), ts TIMESTAMP(3) NULL, tm TIME(2), y YEAR,
+			bits BIT(10), e ENUM('x','y'), s SET('p','q'),
+			j JSON, g GEOMETRY,
+			UNIQUE KEY (name)
+		)`,
+		`INSERT INTO x.t VALUES
+			(18446744073709551615, -2147483648, 255, 'Ünïcode ☃', REPEAT('t', 300), x'00ff10', x'deadbeef',
+			 -12345678901234.123456, 1.5, 2.718281828459045, '2026-11-30', '2026-11-30 10:11:12.123456', '2026-11-30 10:11:12.123', '-12:34:56.78', 1999,
+			 b'1010101010', 'y', 'p,q', '{"k": [1, "two", null, {"n": 2.5}]}', ST_GeomFromText('POINT(1 2)')),
+			(1, NULL, 0, 'plain', '', '', NULL, 0, 0, 0, '1000-01-01', '1000-01-01 00:00:00', NULL, '00:00:00', NULL, b'0', 'x', '', '[]', NULL),
+			(2, 7, 1, 'gone', 'x', 'x', 'x', 1, 1, 1, '2000-02-29', '2000-02-29 00:00:00', NULL, '01:00:00', 2000, b'1', 'x', 'p', 'null', NULL)`,
+		"UPDATE x.t SET j = '{\"k\": \"changed\"}', name = 'renamed', dt = '2030-01-01 00:00:00.000001' WHERE id = 1",
+		"UPDATE x.t SET i = i + 1 WHERE id = 18446744073709551615",
+		"DELETE FROM x.t WHERE id = 2",
+		"ALTER TABLE x.t ADD COLUMN extra INT NOT NULL DEFAULT 5",
+		"INSERT INTO x.t (id, name, j) VALUES (3, 'after ddl', '{\"after\": true}')",
+	)
+	waitApplied(t, p.a, p.b, p.cluster, 90*time.Second)
+	cols := "id, i, ti, name, txt, HEX(b), HEX(bl), dec1, f, dbl, d, dt, ts, tm, y, HEX(bits), e, s, ST_AsText(g), extra"
+	compareQuery(t, p.a, p.b, "SELECT "+cols+" FROM x.t ORDER BY id")
+	ja, jb := jsonColumn(t, p.a, "SELECT j FROM x.t ORDER BY id"), jsonColumn(t, p.b, "SELECT j FROM x.t ORDER BY id")
+	if len(ja) != 3 || strings.Join(ja, "\n") != strings.Join(jb, "\n") {
+		t.Errorf("JSON column differs:\na: %q\nb: %q", ja, jb)
+	}
+	if n := conflictCount(t, p.b, p.cluster); n != 0 {
+		t.Errorf("conflicts = %d, want 0", n)
+	}
+}
+
+// jsonColumn returns q's one JSON column, each value parsed and written
+// again (keys sorted, one number format), so documents compare by value.
+func jsonColumn(t *testing.T, m *harness.Server, q string) []string {
+	t.Helper()
+	var out []string
+	for _, s := range queryRows(t, m, "SELECT CAST(j AS CHAR) FROM ("+q+") q") {
+		var v any
+		if err := json.Unmarshal([]byte(s), &v); err != nil {
+			t.Fatalf("%s on %s: %q is not JSON: %v", q, m.Addr(), s, err)
+		}
+		b, _ := json.Marshal(v)
+		out = append(out, string(b))
+	}
+	return out
+}
+
+// TestCrossFlavorRefusesWhatTheTargetLacks: a DDL the target flavor cannot
+// run (MySQL's VECTOR on MariaDB 10.11) stops the applier before anything
+// after it is applied, with an error that names the statement and the way
+// past, instead of applying rows to a table the target does not have.
+func TestCrossFlavorRefusesWhatTheTargetLacks(t *testing.T) {
+	p := newApplyPairOn(t, harness.FlavorMySQL, harness.FlavorMariaDB, nil)
+	p.a.Exec(t,
+		"CREATE DATABASE x",
+		"CREATE TABLE x.v (id INT PRIMARY KEY, v VECTOR(3))",
+		"INSERT INTO x.v VALUES (1, STRING_TO_VECTOR('[1,2,3]'))")
+	err := p.app.wait(t, 60*time.Second)
+	t.Logf("applier stopped: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "CREATE TABLE") || !strings.Contains(err.Error(), "--skip-offset") {
+		t.Fatalf("applier stopped with %v; want an error naming the CREATE TABLE and --skip-offset", err)
+	}
+	if n := queryInt(t, p.b, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'x'"); n != 0 {
+		t.Errorf("b has %d tables in x, want 0", n)
+	}
 }

@@ -171,9 +171,15 @@ func (c *Column) Arg(v json.RawMessage) (any, error) {
 //     CAST(? AS BINARY) in a WHERE with an indexed CHAR column can miss the
 //     row; both were tried.)
 //   - MySQL JSON: "CAST(? AS JSON)", because a string compared with a JSON
-//     column is a JSON string scalar, so WHERE j = ? would never match.
+//     column is a JSON string scalar, so WHERE j = ? would never match. A
+//     column BoundTo a target column decides by that column's type instead
+//     of its own.
 func (c *Column) Placeholder() string {
 	switch {
+	case c.targetJSON == targetIsJSON:
+		return "CAST(? AS JSON)"
+	case c.targetJSON == targetNotJSON && c.Kind == KindJSON:
+		return "?"
 	case c.Kind == KindDecimal:
 		return "CAST(? AS DECIMAL(" + strconv.Itoa(c.Precision) + "," + strconv.Itoa(c.Scale) + "))"
 	case c.Kind.IsTextual() && c.class == classRaw && validCharsetName(c.Charset):

@@ -533,6 +533,28 @@ func TestPlaceholder(t *testing.T) {
 			t.Errorf("%s: Placeholder() = %q, want %q", tbl.Columns[0].TypeString(), got, tc.want)
 		}
 	}
+	// Bound to a target column, the target's type decides for JSON.
+	bound := []struct {
+		col  colSpec
+		json bool
+		want string
+	}{
+		{colSpec{typ: mysql.MYSQL_TYPE_JSON, meta: 4}, false, "?"}, // MySQL JSON into MariaDB's LONGTEXT
+		{colSpec{typ: mysql.MYSQL_TYPE_JSON, meta: 4}, true, "CAST(? AS JSON)"},
+		{colSpec{typ: mysql.MYSQL_TYPE_BLOB, meta: 4, collation: collUTF8MB4}, true, "CAST(? AS JSON)"}, // MariaDB JSON into MySQL's
+		{colSpec{typ: mysql.MYSQL_TYPE_BLOB, meta: 4, collation: collUTF8MB4}, false, "?"},
+		{colSpec{typ: mysql.MYSQL_TYPE_NEWDECIMAL, meta: 10<<8 | 2}, false, "CAST(? AS DECIMAL(10,2))"},
+	}
+	for _, tc := range bound {
+		tbl, err := NewTable(tableMap("db", "t", nil, tc.col))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := tbl.Columns[0].BoundTo(tc.json)
+		if got := c.Placeholder(); got != tc.want {
+			t.Errorf("%s bound to a JSON column %v: Placeholder() = %q, want %q", c.TypeString(), tc.json, got, tc.want)
+		}
+	}
 }
 
 func TestAppendFloatMatchesEncodingJSON(t *testing.T) {

@@ -134,6 +134,27 @@ type Column struct {
 	class     charsetClass
 	quoted    []byte // `"name":`, precomputed for the encoder
 	typeText  string // the type string; kept verbatim for unknown kinds
+	// targetJSON: the column is bound to a target column whose type is
+	// (targetIsJSON) or is not (targetNotJSON) MySQL's JSON; zero follows
+	// Kind. See BoundTo.
+	targetJSON int8
+}
+
+const (
+	targetIsJSON  int8 = 1
+	targetNotJSON int8 = -1
+)
+
+// BoundTo returns a copy of c whose Placeholder fits a target column that
+// is (json) or is not MySQL's JSON type. Across flavors the two differ:
+// MySQL's binary JSON arrives at MariaDB's JSON, which is LONGTEXT, and
+// MariaDB's JSON (text in the binlog) arrives at MySQL's JSON.
+func (c Column) BoundTo(json bool) Column {
+	c.targetJSON = targetNotJSON
+	if json {
+		c.targetJSON = targetIsJSON
+	}
+	return c
 }
 
 // Table is the schema of one table as one table-map event carries it. Every

@@ -1,0 +1,35 @@
+package applier
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+func TestClassifyApply(t *testing.T) {
+	for _, tc := range []struct {
+		number    uint16
+		permanent bool
+	}{
+		{1213, false}, // deadlock
+		{1205, false}, // lock wait timeout
+		{1290, false}, // read-only
+		{2013, false}, // client: lost connection
+		{4031, false}, // MySQL: disconnected for inactivity
+		{1062, true},  // duplicate key
+		{1146, true},  // no such table
+		{4161, true},  // MariaDB: unknown data type (a MySQL type on MariaDB)
+		{3105, true},  // MySQL: generated column value given
+		{1273, true},  // unknown collation
+	} {
+		err := classifyApply(fmt.Errorf("apply: %w", &mysql.MySQLError{Number: tc.number, Message: "x"}))
+		if IsPermanent(err) != tc.permanent {
+			t.Errorf("error %d: permanent = %v, want %v", tc.number, IsPermanent(err), tc.permanent)
+		}
+	}
+	if IsPermanent(classifyApply(errors.New("connection reset"))) {
+		t.Error("a network error is permanent, want transient")
+	}
+}
