@@ -49,8 +49,14 @@ func applySysbench(ctx context.Context, m *harness.Server, args ...string) *exec
 // names a fresh cluster (prefix_...) and its topic.
 func sbtestPair(t *testing.T, ida, idb uint32, prefix string) (a, b *harness.Server, k *harness.Kafka, cluster, topic string) {
 	t.Helper()
-	a = harness.StartMariaDB(t, harness.ServerOptions{ServerID: ida, GTIDDomainID: ida})
-	b = harness.StartMariaDB(t, harness.ServerOptions{ServerID: idb, GTIDDomainID: idb})
+	return sbtestPairOn(t, harness.FlavorMariaDB, ida, idb, prefix)
+}
+
+// sbtestPairOn is sbtestPair with both regions on flavor.
+func sbtestPairOn(t *testing.T, flavor harness.Flavor, ida, idb uint32, prefix string) (a, b *harness.Server, k *harness.Kafka, cluster, topic string) {
+	t.Helper()
+	a = harness.StartServer(t, flavor, harness.ServerOptions{ServerID: ida, GTIDDomainID: ida})
+	b = harness.StartServer(t, flavor, harness.ServerOptions{ServerID: idb, GTIDDomainID: idb})
 	k = harness.SharedKafka(t)
 	cluster = harness.UniqueName(prefix)
 	a.Exec(t, "CREATE DATABASE sbtest")
@@ -62,9 +68,18 @@ func sbtestPair(t *testing.T, ida, idb uint32, prefix string) (a, b *harness.Ser
 // while sysbench writes to a, then the applier and the replicator both;
 // after draining, b matches a table by table and no conflict was recorded.
 func TestApplierExactlyOnceUnderCrashes(t *testing.T) {
+	t.Run("MariaDB", func(t *testing.T) { testApplierExactlyOnceUnderCrashes(t, harness.FlavorMariaDB, 35, chaosKills(20), 20, chaosKills(10)) })
+	// Shorter on MySQL: the same code paths, half the rounds.
+	t.Run("MySQL", func(t *testing.T) { testApplierExactlyOnceUnderCrashes(t, harness.FlavorMySQL, 18, chaosKills(8), 12, chaosKills(5)) })
+}
+
+// testApplierExactlyOnceUnderCrashes: sysbench for secs1 seconds while the
+// applier is killed kills1 times, then for secs2 seconds while both roles
+// are killed kills2 times.
+func testApplierExactlyOnceUnderCrashes(t *testing.T, flavor harness.Flavor, secs1, kills1, secs2, kills2 int) {
 	dir := t.TempDir()
 	bin := drcBinary(t)
-	a, b, k, cluster, topic := sbtestPair(t, 1, 2, "crash")
+	a, b, k, cluster, topic := sbtestPairOn(t, flavor, 1, 2, "crash")
 	cfgFile := drcConfig(t, dir, a, b, k, cluster, topic, a.BinlogGTIDPos(t))
 	logPath := filepath.Join(dir, "drc.log")
 	t.Cleanup(func() {
@@ -76,7 +91,7 @@ func TestApplierExactlyOnceUnderCrashes(t *testing.T) {
 
 	rep := startRole(t, bin, logPath, "replicate", "--config", cfgFile)
 	// Each kill round takes up to about 5 s; make chaos runs 100s of them.
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute+time.Duration(chaosKills(20)+chaosKills(10))*5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute+time.Duration(kills1+kills2)*5*time.Second)
 	defer cancel()
 	if out, err := applySysbench(ctx, a, "prepare").CombinedOutput(); err != nil {
 		t.Fatalf("sysbench prepare: %v\n%s", err, out)
@@ -100,13 +115,13 @@ func TestApplierExactlyOnceUnderCrashes(t *testing.T) {
 		}
 	}
 
-	sb := run(35)
-	kills(chaosKills(20), false)
+	sb := run(secs1)
+	kills(kills1, false)
 	if err := sb.Wait(); err != nil {
 		t.Fatalf("sysbench run: %v", err)
 	}
-	sb = run(20)
-	kills(chaosKills(10), true)
+	sb = run(secs2)
+	kills(kills2, true)
 	if err := sb.Wait(); err != nil {
 		t.Fatalf("sysbench run: %v", err)
 	}

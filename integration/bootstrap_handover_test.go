@@ -14,9 +14,18 @@ import (
 // bootstrap seeds b, and the applier continues from bootstrap's checkpoint.
 // Transactions inside the snapshot must not be applied again (they would
 // conflict: every one inserts a fresh row) and none after it may be missed.
+//
+// On MySQL the snapshot takes LOCK INSTANCE FOR BACKUP and reads
+// performance_schema.log_status; the test reports how long it held it.
 func TestBootstrapHandsOverToApplier(t *testing.T) {
-	a := harness.StartMariaDB(t, harness.ServerOptions{ServerID: 61, GTIDDomainID: 61})
-	b := harness.StartMariaDB(t, harness.ServerOptions{ServerID: 62, GTIDDomainID: 62})
+	for _, f := range harness.Flavors {
+		t.Run(f.Title(), func(t *testing.T) { testBootstrapHandsOverToApplier(t, f) })
+	}
+}
+
+func testBootstrapHandsOverToApplier(t *testing.T, flavor harness.Flavor) {
+	a := harness.StartServer(t, flavor, harness.ServerOptions{ServerID: 61, GTIDDomainID: 61})
+	b := harness.StartServer(t, flavor, harness.ServerOptions{ServerID: 62, GTIDDomainID: 62})
 	k := harness.SharedKafka(t)
 	topic := harness.UniqueName("drc_handover")
 	const cluster = "handover"
@@ -36,7 +45,10 @@ func TestBootstrapHandsOverToApplier(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("bootstrap done at %s: %d rows", res.SnapshotGTID, res.Rows)
+	t.Logf("bootstrap done at %s: %d rows, source lock held %v", res.SnapshotGTID, res.Rows, res.LockHeld)
+	if (flavor == harness.FlavorMySQL) != (res.LockHeld > 0) {
+		t.Errorf("lock held %v on %s: want the backup lock on MySQL only", res.LockHeld, flavor)
+	}
 
 	app := startApplier(t, applyConfig(b, k, cluster, topic))
 	time.Sleep(time.Second) // writes go on while the applier catches up

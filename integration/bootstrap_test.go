@@ -39,19 +39,34 @@ const bsDB, bsDB2, bsTable2 = "bs", "bs ü", "t`x é"
 // latin1 key column.
 func bsSetup(t *testing.T, a *harness.Server, rows int) {
 	t.Helper()
-	a.Exec(t,
-		"CREATE DATABASE "+bsDB,
+	stmts := []string{
+		"CREATE DATABASE " + bsDB,
 		`CREATE TABLE bs.items (
 			id BIGINT NOT NULL PRIMARY KEY, k INT NOT NULL, v VARCHAR(64), f FLOAT, d DECIMAL(20,6),
 			ts TIMESTAMP(6) NULL, b VARBINARY(16), g INT AS (k * 2) VIRTUAL, KEY (k))`,
 		fmt.Sprintf(`INSERT INTO bs.items (id, k, v, f, d, ts, b)
 			SELECT seq, seq %% 97, CONCAT('row ', seq, ' é'), seq / 7, seq * 1.000001,
 			FROM_UNIXTIME(1700000000 + seq), UNHEX(MD5(seq)) FROM bs.seq_1_to_%d`, rows),
-		"CREATE DATABASE `"+bsDB2+"`",
-		"CREATE TABLE `"+bsDB2+"`.`t``x é` (name VARCHAR(20) CHARACTER SET latin1 NOT NULL, n INT NOT NULL, "+
+		"CREATE DATABASE `" + bsDB2 + "`",
+		"CREATE TABLE `" + bsDB2 + "`.`t``x é` (name VARCHAR(20) CHARACTER SET latin1 NOT NULL, n INT NOT NULL, " +
 			"`val ü` TEXT, PRIMARY KEY (name, n))",
 		fmt.Sprintf("INSERT INTO `"+bsDB2+"`.`t``x é` SELECT CONCAT(CHAR(65 + seq %% 5), CHAR(233)), seq, REPEAT('x', seq %% 50) FROM bs.seq_1_to_%d", rows/4),
-	)
+	}
+	if a.Flavor == harness.FlavorMySQL {
+		// MariaDB's Sequence engine gives bs.seq_1_to_N; on MySQL the
+		// numbers come from a recursive CTE.
+		for i, s := range stmts {
+			for _, n := range []int{rows, rows / 4} {
+				s = strings.Replace(s, fmt.Sprintf("FROM bs.seq_1_to_%d", n),
+					fmt.Sprintf("FROM (WITH RECURSIVE s(seq) AS (SELECT 1 UNION ALL SELECT seq + 1 FROM s WHERE seq < %d) SELECT seq FROM s) q", n), 1)
+			}
+			// MySQL 9 has no MD5().
+			stmts[i] = strings.Replace(s, "UNHEX(MD5(seq))", "UNHEX(LEFT(SHA2(seq, 256), 32))", 1)
+		}
+		stmts = append([]string{fmt.Sprintf("SET SESSION cte_max_recursion_depth = %d", rows+1)}, stmts...)
+		stmts = []string{strings.Join(stmts, ";\n")} // one session for the setting
+	}
+	a.Exec(t, stmts...)
 }
 
 // bsWriter is a paced write loop on a: every transaction inserts a fresh
@@ -129,6 +144,7 @@ func (w *bsWriter) stop(t *testing.T) int {
 func bsConfig(a, b *harness.Server, cluster string) bootstrap.Config {
 	c := bootstrap.NewConfig()
 	c.Cluster, c.SourceRegion = cluster, "a"
+	c.Flavor = string(a.Flavor)
 	c.Source = bootstrap.Endpoint{Host: a.Host, Port: a.Port, User: a.User, Password: a.Password}
 	c.Target = bootstrap.Endpoint{Host: b.Host, Port: b.Port, User: b.User, Password: b.Password}
 	c.Tables = []string{"bs.*", bsDB2 + ".*"}

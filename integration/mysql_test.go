@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/drc-dev/drc/integration/harness"
+	"github.com/drc-dev/drc/reconcile"
 	"github.com/drc-dev/drc/replicator"
 )
 
@@ -317,4 +319,106 @@ func TestCrossFlavorRefusesWhatTheTargetLacks(t *testing.T) {
 	if n := queryInt(t, p.b, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'x'"); n != 0 {
 		t.Errorf("b has %d tables in x, want 0", n)
 	}
+}
+
+// TestMySQLReconcileRepair finds drift between two MySQL regions in the
+// types MySQL adds (binary JSON, 0900 collations, which do not pad, VECTOR,
+// fractional times), repairs it without binlogging the repairs, and finds
+// nothing afterwards. MySQL 9 has no MD5(), so --digest md5 is refused up
+// front.
+func TestMySQLReconcileRepair(t *testing.T) {
+	a := harness.StartMySQL(t, harness.ServerOptions{ServerID: 1})
+	b := harness.StartMySQL(t, harness.ServerOptions{ServerID: 2})
+	b.Exec(t, "CREATE DATABASE IF NOT EXISTS drc_meta",
+		`CREATE TABLE IF NOT EXISTS drc_meta.apply_checkpoint (
+		  cluster VARCHAR(64) NOT NULL, part INT NOT NULL, kafka_offset BIGINT NOT NULL, gtid_set TEXT NOT NULL,
+		  origin VARCHAR(64) NOT NULL, last_gtid VARCHAR(128) NOT NULL,
+		  updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+		  PRIMARY KEY (cluster, part))`)
+	for _, m := range []*harness.Server{a, b} {
+		m.Exec(t, "CREATE DATABASE rc",
+			`CREATE TABLE rc.t (id INT PRIMARY KEY, j JSON, ai VARCHAR(20) COLLATE utf8mb4_0900_ai_ci,
+				v VECTOR(2), dt DATETIME(6), hidden INT INVISIBLE DEFAULT 0)`,
+			"SET SESSION cte_max_recursion_depth = 2000; INSERT INTO rc.t (id, j, ai, v, dt, hidden) "+
+				"SELECT n, JSON_OBJECT('n', n, 'l', JSON_ARRAY(n, 'x')), CONCAT('name ', n), STRING_TO_VECTOR(CONCAT('[', n, ',', -n, ']')), "+
+				"'2026-01-01 00:00:00.000001' + INTERVAL n SECOND, n FROM (WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 1500) SELECT n FROM s) q")
+	}
+	b.Exec(t, strings.Join([]string{"SET SESSION sql_log_bin = 0",
+		"DELETE FROM rc.t WHERE id = 5",
+		"INSERT INTO rc.t (id, ai) VALUES (1501, 'extra')",
+		`UPDATE rc.t SET j = JSON_SET(j, '$.l[1]', 'y') WHERE id = 10`,
+		"UPDATE rc.t SET ai = 'NAME 11' WHERE id = 11", // case only: equal under _ai_ci, but drift all the same
+		"UPDATE rc.t SET ai = 'name 12 ' WHERE id = 12", // trailing space: 0900 collations do not pad
+		"UPDATE rc.t SET v = STRING_TO_VECTOR('[13, 13]') WHERE id = 13",
+		"UPDATE rc.t SET dt = dt + INTERVAL 1 MICROSECOND WHERE id = 14",
+		"UPDATE rc.t SET hidden = -1 WHERE id = 15",
+	}, "; "))
+	want := []string{"5 missing", "1501 extra", "10 changed j", "11 changed ai", "12 changed ai", "13 changed v", "14 changed dt", "15 changed hidden"}
+	p := &pair{a: a, b: b}
+	cluster := harness.UniqueName("c")
+	p.caughtUp(t, cluster)
+
+	cfg := p.config(cluster, "rc.t")
+	cfg.PartRows = 200
+	md5 := cfg
+	md5.Digest = reconcile.DigestMD5
+	if _, err := reconcile.Run(context.Background(), md5, testLogger(t)); err == nil || !strings.Contains(err.Error(), "sha256") {
+		t.Errorf("reconcile --digest md5 on MySQL 9: %v, want an error naming sha256", err)
+	}
+	checkFound(t, run(t, cfg), want)
+
+	before := b.BinlogGTIDPos(t)
+	cfg.Repair = true
+	cfg.Resume = false
+	rep := run(t, cfg)
+	checkFound(t, rep, want)
+	for _, d := range rep.Differences {
+		if !d.Repaired {
+			t.Errorf("not repaired: %+v", d)
+		}
+	}
+	// Only reconcile's own state in drc_meta may reach b's binlog.
+	if rows := binlogTablesSince(t, b, before); slices.Contains(rows, "rc.t") {
+		t.Errorf("the repair reached b's binlog: tables %v", rows)
+	}
+	cfg.Repair = false
+	checkFound(t, run(t, cfg), nil)
+	compareQuery(t, a, b, "SELECT id, CAST(j AS CHAR), ai, VECTOR_TO_STRING(v), dt, hidden FROM rc.t ORDER BY id")
+}
+
+// binlogTablesSince lists the tables (db.table) of the row events m wrote
+// to its binlog after GTID set since (MySQL).
+func binlogTablesSince(t *testing.T, m *harness.Server, since string) []string {
+	t.Helper()
+	db := m.Open(t, "")
+	var out []string
+	for _, f := range queryRows(t, m, "SHOW BINARY LOGS") {
+		file := strings.SplitN(f, "|", 2)[0]
+		rows, err := db.Query("SHOW BINLOG EVENTS IN '" + file + "'")
+		if err != nil {
+			t.Fatal(err)
+		}
+		after := false
+		for rows.Next() {
+			var log, typ, info string
+			var pos, server, end any
+			if err := rows.Scan(&log, &pos, &typ, &server, &end, &info); err != nil {
+				t.Fatal(err)
+			}
+			if typ == "Gtid" {
+				var in bool
+				g := info[strings.Index(info, "'")+1 : strings.LastIndex(info, "'")]
+				if err := db.QueryRow("SELECT GTID_SUBSET(?, ?)", g, since).Scan(&in); err != nil {
+					t.Fatal(err)
+				}
+				after = !in
+			}
+			if after && typ == "Table_map" {
+				// "table_id: 93 (rc.t)"
+				out = append(out, info[strings.Index(info, "(")+1:strings.LastIndex(info, ")")])
+			}
+		}
+		rows.Close()
+	}
+	return out
 }

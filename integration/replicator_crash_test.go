@@ -72,12 +72,12 @@ func writeConfig(t *testing.T, src, dst *harness.Server, k *harness.Kafka, clust
 		dst = src
 	}
 	y := fmt.Sprintf(`cluster: %s
-source: {region: a, host: %s, port: %d, user: %s, password: %s}
-target: {region: b, host: %s, port: %d, user: %s, password: %s}
+source: {region: a, flavor: %s, host: %s, port: %d, user: %s, password: %s}
+target: {region: b, flavor: %s, host: %s, port: %d, user: %s, password: %s}
 kafka: {brokers: ["%s"], topic: %s}
 log: {format: json}
 replicator: {heartbeat_interval: 250ms}
-%s`, cluster, src.Host, src.Port, src.User, src.Password, dst.Host, dst.Port, dst.User, dst.Password, k.Bootstrap, topic, extra)
+%s`, cluster, src.Flavor, src.Host, src.Port, src.User, src.Password, dst.Flavor, dst.Host, dst.Port, dst.User, dst.Password, k.Bootstrap, topic, extra)
 	p := filepath.Join(t.TempDir(), "drc.yaml")
 	if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
 		t.Fatal(err)
@@ -103,16 +103,21 @@ func sourceDataGTIDs(t *testing.T, conn *sql.DB, db string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cols, _ := rows.Columns() // MySQL adds an Encrypted column
 	for rows.Next() {
 		var f string
-		var size any
-		if err := rows.Scan(&f, &size); err != nil {
+		dest := []any{&f}
+		for range cols[1:] {
+			dest = append(dest, new(any))
+		}
+		if err := rows.Scan(dest...); err != nil {
 			t.Fatal(err)
 		}
 		files = append(files, f)
 	}
 	rows.Close()
-	gtidRE := regexp.MustCompile(`GTID (\d+-\d+-\d+)`)
+	// MariaDB shows "BEGIN GTID 1-2-3"; MySQL "SET @@SESSION.GTID_NEXT= 'uuid:3'".
+	gtidRE := regexp.MustCompile(`GTID (\d+-\d+-\d+)|GTID_NEXT= '([^']+)'`)
 	var out []string
 	for _, f := range files {
 		rows, err := conn.Query("SHOW BINLOG EVENTS IN '" + f + "'")
@@ -129,7 +134,7 @@ func sourceDataGTIDs(t *testing.T, conn *sql.DB, db string) []string {
 			switch typ {
 			case "Gtid":
 				if m := gtidRE.FindStringSubmatch(info); m != nil {
-					cur, marked = m[1], false
+					cur, marked = m[1]+m[2], false
 				}
 			case "Table_map":
 				if !marked && strings.Contains(info, "("+db+".") {
@@ -207,8 +212,15 @@ func assertExactlyOnce(t *testing.T, recs []wireRecord, want []string) {
 }
 
 func TestReplicatorSIGKILLUnderLoad(t *testing.T) {
+	t.Run("MariaDB", func(t *testing.T) { testReplicatorSIGKILLUnderLoad(t, harness.FlavorMariaDB, 35, chaosKills(20)) })
+	t.Run("MySQL", func(t *testing.T) { testReplicatorSIGKILLUnderLoad(t, harness.FlavorMySQL, 20, chaosKills(10)) })
+}
+
+// testReplicatorSIGKILLUnderLoad SIGKILLs the replicator kills times during
+// secs seconds of sysbench load.
+func testReplicatorSIGKILLUnderLoad(t *testing.T, flavor harness.Flavor, secs, kills int) {
 	bin := drcBinary(t)
-	src := harness.StartMariaDB(t, harness.ServerOptions{ServerID: 31, GTIDDomainID: 31})
+	src := harness.StartServer(t, flavor, harness.ServerOptions{ServerID: 31, GTIDDomainID: 31})
 	k := harness.SharedKafka(t)
 	topic := harness.UniqueName("drc_kill")
 	src.Exec(t, "CREATE DATABASE sbtest")
@@ -219,7 +231,7 @@ func TestReplicatorSIGKILLUnderLoad(t *testing.T) {
 	if out, err := sysbench(t, src, "prepare").CombinedOutput(); err != nil {
 		t.Fatalf("sysbench prepare: %v\n%s", err, out)
 	}
-	load := sysbench(t, src, "run", "--time=35", "--threads=2", "--rate=150")
+	load := sysbench(t, src, "run", "--time="+strconv.Itoa(secs), "--threads=2", "--rate=150")
 	if err := load.Start(); err != nil {
 		t.Fatalf("sysbench run: %v", err)
 	}
@@ -240,7 +252,7 @@ func TestReplicatorSIGKILLUnderLoad(t *testing.T) {
 		return cmd
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	for i := 0; i < chaosKills(20); i++ {
+	for i := 0; i < kills; i++ {
 		cmd := run()
 		time.Sleep(time.Duration(300+rng.IntN(2200)) * time.Millisecond)
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
@@ -259,11 +271,11 @@ func TestReplicatorSIGKILLUnderLoad(t *testing.T) {
 		t.Errorf("final replicator exited with %v", err)
 	}
 	want := sourceDataGTIDs(t, src.Open(t, ""), "sbtest")
-	if len(want) < 500 {
+	if len(want) < 10*secs {
 		t.Fatalf("only %d sysbench transactions in the binlog; the load did not run", len(want))
 	}
 	assertExactlyOnce(t, recs, want)
-	t.Logf("%d transactions published exactly once across %d SIGKILLs", len(want), chaosKills(20))
+	t.Logf("%d transactions published exactly once across %d SIGKILLs", len(want), kills)
 }
 
 // countingLog counts log lines by message, for "logged once" assertions.
@@ -311,8 +323,8 @@ func writeLoop(ctx context.Context, db *sql.DB, n, failed *atomic.Int64) {
 	}
 }
 
-func runOutage(t *testing.T, name string, outage func(src *harness.Server, k *harness.Kafka)) {
-	src := harness.StartMariaDB(t, harness.ServerOptions{ServerID: 41, GTIDDomainID: 41})
+func runOutage(t *testing.T, flavor harness.Flavor, name string, outage func(src *harness.Server, k *harness.Kafka)) {
+	src := harness.StartServer(t, flavor, harness.ServerOptions{ServerID: 41, GTIDDomainID: 41})
 	k := harness.SharedKafka(t)
 	topic := harness.UniqueName("drc_" + name)
 	src.Exec(t, "CREATE DATABASE o", "CREATE TABLE o.t (id INT PRIMARY KEY AUTO_INCREMENT, v INT)")
@@ -372,19 +384,30 @@ func runOutage(t *testing.T, name string, outage func(src *harness.Server, k *ha
 }
 
 func TestReplicatorKafkaOutage(t *testing.T) {
-	runOutage(t, "kafka_outage", func(_ *harness.Server, k *harness.Kafka) {
-		k.Stop(t)
-		time.Sleep(30 * time.Second)
-		k.Start(t)
-	})
+	for _, c := range []struct {
+		flavor harness.Flavor
+		down   time.Duration
+	}{{harness.FlavorMariaDB, 30 * time.Second}, {harness.FlavorMySQL, 12 * time.Second}} {
+		t.Run(c.flavor.Title(), func(t *testing.T) {
+			runOutage(t, c.flavor, "kafka_outage", func(_ *harness.Server, k *harness.Kafka) {
+				k.Stop(t)
+				time.Sleep(c.down)
+				k.Start(t)
+			})
+		})
+	}
 }
 
 func TestReplicatorSourceRestart(t *testing.T) {
-	runOutage(t, "src_restart", func(src *harness.Server, _ *harness.Kafka) {
-		src.Stop(t)
-		time.Sleep(2 * time.Second)
-		src.Start(t)
-	})
+	for _, f := range harness.Flavors {
+		t.Run(f.Title(), func(t *testing.T) {
+			runOutage(t, f, "src_restart", func(src *harness.Server, _ *harness.Kafka) {
+				src.Stop(t)
+				time.Sleep(2 * time.Second)
+				src.Start(t)
+			})
+		})
+	}
 }
 
 // gtidFlavor tells a GTID set's flavor from its text: MySQL's are

@@ -79,9 +79,15 @@ type twoWayPair struct {
 // mutate, if given, changes both appliers' configs before they start.
 func startTwoWay(t *testing.T, replicaIDs [2]uint32, mutate ...func(*applier.Config)) *twoWayPair {
 	t.Helper()
+	return startTwoWayOn(t, harness.FlavorMariaDB, replicaIDs, mutate...)
+}
+
+// startTwoWayOn is startTwoWay with both regions on flavor.
+func startTwoWayOn(t *testing.T, flavor harness.Flavor, replicaIDs [2]uint32, mutate ...func(*applier.Config)) *twoWayPair {
+	t.Helper()
 	p := &twoWayPair{
-		a:  harness.StartMariaDB(t, harness.ServerOptions{ServerID: 1, GTIDDomainID: 1}),
-		b:  harness.StartMariaDB(t, harness.ServerOptions{ServerID: 2, GTIDDomainID: 2}),
+		a:  harness.StartServer(t, flavor, harness.ServerOptions{ServerID: 1, GTIDDomainID: 1}),
+		b:  harness.StartServer(t, flavor, harness.ServerOptions{ServerID: 2, GTIDDomainID: 2}),
 		k:  harness.SharedKafka(t),
 		ca: harness.UniqueName("ca"), cb: harness.UniqueName("cb"),
 	}
@@ -107,7 +113,13 @@ func startTwoWay(t *testing.T, replicaIDs [2]uint32, mutate ...func(*applier.Con
 }
 
 func TestTwoWayActiveActive(t *testing.T) {
-	p := startTwoWay(t, [2]uint32{9101, 9102})
+	for _, f := range harness.Flavors {
+		t.Run(f.Title(), func(t *testing.T) { testTwoWayActiveActive(t, f) })
+	}
+}
+
+func testTwoWayActiveActive(t *testing.T, flavor harness.Flavor) {
+	p := startTwoWayOn(t, flavor, [2]uint32{9101, 9102})
 	a, b, k, ca, cb, t1, t2, appA, appB := p.a, p.b, p.k, p.ca, p.cb, p.t1, p.t2, p.appA, p.appB
 
 	// The schema is created on a only: it must reach b and not come back.

@@ -47,6 +47,17 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (*Report, error) 
 			return nil, fmt.Errorf("source: %w", err)
 		}
 	}
+	if cfg.Digest == DigestMD5 {
+		// MySQL 9 has no MD5(): fail before any work, naming the way out.
+		for _, side := range []struct {
+			name string
+			db   *sql.DB
+		}{{"source", src}, {"target", tgt}} {
+			if _, err := side.db.ExecContext(ctx, "DO MD5('')"); err != nil {
+				return nil, fmt.Errorf("digest md5: the %s cannot compute MD5() (%v); MySQL 9 removed it, use the default digest sha256", side.name, err)
+			}
+		}
+	}
 	met, err := newMetrics(cfg.Registerer)
 	if err != nil {
 		return nil, err
