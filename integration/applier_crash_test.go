@@ -68,9 +68,13 @@ func sbtestPairOn(t *testing.T, flavor harness.Flavor, ida, idb uint32, prefix s
 // while sysbench writes to a, then the applier and the replicator both;
 // after draining, b matches a table by table and no conflict was recorded.
 func TestApplierExactlyOnceUnderCrashes(t *testing.T) {
-	t.Run("MariaDB", func(t *testing.T) { testApplierExactlyOnceUnderCrashes(t, harness.FlavorMariaDB, 35, chaosKills(20), 20, chaosKills(10)) })
+	t.Run("MariaDB", func(t *testing.T) {
+		testApplierExactlyOnceUnderCrashes(t, harness.FlavorMariaDB, 35, chaosKills(20), 20, chaosKills(10))
+	})
 	// Shorter on MySQL: the same code paths, half the rounds.
-	t.Run("MySQL", func(t *testing.T) { testApplierExactlyOnceUnderCrashes(t, harness.FlavorMySQL, 18, chaosKills(8), 12, chaosKills(5)) })
+	t.Run("MySQL", func(t *testing.T) {
+		testApplierExactlyOnceUnderCrashes(t, harness.FlavorMySQL, 18, chaosKills(8), 12, chaosKills(5))
+	})
 }
 
 // testApplierExactlyOnceUnderCrashes: sysbench for secs1 seconds while the

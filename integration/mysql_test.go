@@ -347,7 +347,7 @@ func TestMySQLReconcileRepair(t *testing.T) {
 		"DELETE FROM rc.t WHERE id = 5",
 		"INSERT INTO rc.t (id, ai) VALUES (1501, 'extra')",
 		`UPDATE rc.t SET j = JSON_SET(j, '$.l[1]', 'y') WHERE id = 10`,
-		"UPDATE rc.t SET ai = 'NAME 11' WHERE id = 11", // case only: equal under _ai_ci, but drift all the same
+		"UPDATE rc.t SET ai = 'NAME 11' WHERE id = 11",  // case only: equal under _ai_ci, but drift all the same
 		"UPDATE rc.t SET ai = 'name 12 ' WHERE id = 12", // trailing space: 0900 collations do not pad
 		"UPDATE rc.t SET v = STRING_TO_VECTOR('[13, 13]') WHERE id = 13",
 		"UPDATE rc.t SET dt = dt + INTERVAL 1 MICROSECOND WHERE id = 14",

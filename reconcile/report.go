@@ -110,7 +110,7 @@ func keyValues(t *tablePlan, k rowKey) KeyValues {
 }
 
 func displayValue(c tableColumn, v []byte) string {
-	if c.class == classBinary || !utf8.Valid(v) {
+	if c.class == classBinary || c.class == classVector || !utf8.Valid(v) {
 		return "0x" + strings.ToUpper(hex.EncodeToString(v))
 	}
 	return string(v)

@@ -23,6 +23,7 @@ const (
 	classTimestamp                 // TIMESTAMP: as UNIX_TIMESTAMP, independent of time_zone
 	classBit                       // BIT: as an unsigned number
 	classJSON                      // MySQL JSON: normalised text
+	classVector                    // MySQL VECTOR: its bytes (CONCAT_WS and <=> refuse the type itself)
 )
 
 // tableColumn is one column as reconcile compares it.
@@ -72,6 +73,8 @@ func classify(dataType, columnType string, flavor Flavor) colClass {
 		if flavor == FlavorMySQL {
 			return classJSON
 		}
+	case "vector":
+		return classVector
 	}
 	return classString
 }

@@ -115,6 +115,9 @@ func (b *builder) rowEncoding() string {
 			fields = append(fields, "LENGTH("+x+")", x)
 		case classBinary:
 			fields = append(fields, "LENGTH("+q+")", q)
+		case classVector:
+			x := "CAST(" + q + " AS BINARY)"
+			fields = append(fields, "LENGTH("+x+")", x)
 		case classFloat:
 			fields = append(fields, "CAST("+q+" AS DOUBLE)")
 		case classTimestamp:
@@ -380,7 +383,7 @@ func literal(c tableColumn, v []byte) (string, error) {
 			return "", fmt.Errorf("column %s: value %q is not a date or time", QuoteIdent(c.Name), v)
 		}
 		return "'" + string(v) + "'", nil
-	case classBinary, classBit:
+	case classBinary, classBit, classVector:
 		return "X'" + strings.ToUpper(hex.EncodeToString(v)) + "'", nil
 	default:
 		if plainText(v) {
