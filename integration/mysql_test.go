@@ -13,6 +13,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/drc-dev/drc/integration/harness"
+	"github.com/drc-dev/drc/internal/mysqlconn"
 	"github.com/drc-dev/drc/reconcile"
 	"github.com/drc-dev/drc/replicator"
 )
@@ -421,4 +422,54 @@ func binlogTablesSince(t *testing.T, m *harness.Server, since string) []string {
 		rows.Close()
 	}
 	return out
+}
+
+// TestMySQLCachingSHA2WithoutTLS: accounts on MySQL's default
+// caching_sha2_password, freshly created (no cached login), with TLS turned
+// off: the first login of each role, the binlog stream's included, takes
+// the full authentication, with the password RSA-encrypted under the
+// server's key. The replicator's account has exactly the grants README
+// lists for MySQL.
+func TestMySQLCachingSHA2WithoutTLS(t *testing.T) {
+	a := harness.StartMySQL(t, harness.ServerOptions{ServerID: 1})
+	b := harness.StartMySQL(t, harness.ServerOptions{ServerID: 2})
+	k := harness.SharedKafka(t)
+	a.Exec(t,
+		"CREATE USER 'repl'@'127.0.0.1' IDENTIFIED WITH caching_sha2_password BY 'repl-pw'",
+		"GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT ON *.* TO 'repl'@'127.0.0.1'",
+		"GRANT CREATE, INSERT, UPDATE ON drc_meta.* TO 'repl'@'127.0.0.1'",
+		"CREATE DATABASE s", "CREATE TABLE s.t (id INT PRIMARY KEY, v VARCHAR(10))",
+		"FLUSH PRIVILEGES") // empties the fast-authentication cache
+	b.Exec(t,
+		"CREATE USER 'app'@'127.0.0.1' IDENTIFIED WITH caching_sha2_password BY 'app-pw'",
+		"GRANT ALL PRIVILEGES ON *.* TO 'app'@'127.0.0.1'",
+		"CREATE DATABASE s", "CREATE TABLE s.t (id INT PRIMARY KEY, v VARCHAR(10))",
+		"FLUSH PRIVILEGES")
+	cluster := harness.UniqueName("sha2")
+	topic := "drc." + cluster
+	rc := replicatorConfig(a, k, cluster, topic)
+	rc.User, rc.Password = "repl", "repl-pw"
+	rc.TLS = mysqlconn.TLS{Mode: mysqlconn.Disabled}
+	rc.StartGTID = a.BinlogGTIDPos(t)
+	startReplicator(t, rc)
+	ac := applyConfig(b, k, cluster, topic)
+	ac.User, ac.Password = "app", "app-pw"
+	ac.TLS = mysqlconn.TLS{Mode: mysqlconn.Disabled}
+	startApplier(t, ac)
+	a.Exec(t, "CREATE TABLE s.u (id INT PRIMARY KEY)", "INSERT INTO s.t VALUES (1, 'one'), (2, 'two')", "INSERT INTO s.u VALUES (7)")
+	waitApplied(t, a, b, cluster, time.Minute)
+	// s.t was created on both before the replicator started; s.u travels.
+	assertSameTables(t, a, b, "s.t", "s.u")
+	// Neither role's sessions used TLS.
+	for _, c := range []struct {
+		m    *harness.Server
+		user string
+	}{{a, "repl"}, {b, "app"}} {
+		n := queryInt(t, c.m, `SELECT COUNT(*) FROM performance_schema.threads th
+			JOIN performance_schema.status_by_thread st ON st.THREAD_ID = th.THREAD_ID AND st.VARIABLE_NAME = 'Ssl_version'
+			WHERE th.PROCESSLIST_USER = ? AND st.VARIABLE_VALUE = ''`, c.user)
+		if n == 0 {
+			t.Errorf("%s has no plaintext session of %s: the test did not test the RSA exchange", c.m.Addr(), c.user)
+		}
+	}
 }

@@ -21,9 +21,15 @@ import (
 // CA, a wrong host name, an expired certificate and plaintext each fail at
 // once with an error naming the endpoint and the reason.
 func TestTLSVerifyIdentity(t *testing.T) {
+	for _, f := range harness.Flavors {
+		t.Run(f.Title(), func(t *testing.T) { testTLSVerifyIdentity(t, f) })
+	}
+}
+
+func testTLSVerifyIdentity(t *testing.T, flavor harness.Flavor) {
 	pki := harness.NewPKI(t)
-	a := harness.StartMariaDB(t, harness.ServerOptions{ServerID: 1, GTIDDomainID: 1, TLS: &pki.Server})
-	b := harness.StartMariaDB(t, harness.ServerOptions{ServerID: 2, GTIDDomainID: 2, TLS: &pki.Server})
+	a := harness.StartServer(t, flavor, harness.ServerOptions{ServerID: 1, GTIDDomainID: 1, TLS: &pki.Server})
+	b := harness.StartServer(t, flavor, harness.ServerOptions{ServerID: 2, GTIDDomainID: 2, TLS: &pki.Server})
 	k := harness.SharedKafka(t)
 	cluster := harness.UniqueName("tls")
 	topic := "drc." + cluster
@@ -62,7 +68,13 @@ func TestTLSVerifyIdentity(t *testing.T) {
 	}
 
 	// Failures: each is permanent and names the endpoint and the reason.
-	c := harness.StartMariaDB(t, harness.ServerOptions{ServerID: 3, GTIDDomainID: 3, TLS: &pki.Expired})
+	c := harness.StartServer(t, flavor, harness.ServerOptions{ServerID: 3, GTIDDomainID: 3, TLS: &pki.Expired})
+	// MariaDB answers a plaintext login under require_secure_transport
+	// with "Access denied", MySQL with ER_SECURE_TRANSPORT_REQUIRED.
+	plaintext := "Access denied"
+	if flavor == harness.FlavorMySQL {
+		plaintext = "secure transport"
+	}
 	for _, tc := range []struct {
 		name string
 		db   *harness.Server
@@ -72,9 +84,7 @@ func TestTLSVerifyIdentity(t *testing.T) {
 		{"wrong CA", a, mysqlconn.TLS{Mode: mysqlconn.VerifyIdentity, CA: pki.OtherCA}, "unknown authority"},
 		{"wrong host name", a, mysqlconn.TLS{Mode: mysqlconn.VerifyIdentity, CA: pki.CA, ServerName: "db.example.com"}, "db.example.com"},
 		{"expired certificate", c, verify, "expired"},
-		// MariaDB answers a plaintext login under require_secure_transport
-		// with "Access denied" (MySQL with ER_SECURE_TRANSPORT_REQUIRED).
-		{"plaintext", a, mysqlconn.TLS{Mode: mysqlconn.Disabled}, "Access denied"},
+		{"plaintext", a, mysqlconn.TLS{Mode: mysqlconn.Disabled}, plaintext},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rc := replicatorConfig(tc.db, k, harness.UniqueName("tlsbad"), "drc.tlsbad")
