@@ -190,7 +190,13 @@ func TestIDGenUniqueAcrossRegionsAndNodes(t *testing.T) {
 // Two nodes race for the one free node ID of a region: exactly one wins,
 // every round. Then eight race for four: four distinct winners.
 func TestIDGenLeaseContention(t *testing.T) {
-	m := harness.StartMariaDB(t, harness.ServerOptions{})
+	for _, f := range harness.Flavors {
+		t.Run(f.Title(), func(t *testing.T) { testIDGenLeaseContention(t, f) })
+	}
+}
+
+func testIDGenLeaseContention(t *testing.T, flavor harness.Flavor) {
+	m := harness.StartServer(t, flavor, harness.ServerOptions{})
 	layout := idgen.DefaultLayout()
 	layout.NodeBits = 1
 	schema := harness.UniqueName("drc_meta")

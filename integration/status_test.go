@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/drc-dev/drc/integration/harness"
 )
 
 // statusLine is one region of `drc status --output json`.
@@ -67,7 +69,13 @@ func parseStatus(t *testing.T, out string) (src, dst statusLine) {
 }
 
 func TestStatusCommand(t *testing.T) {
-	p := newApplyPair(t, nil)
+	for _, f := range harness.Flavors {
+		t.Run(f.Title(), func(t *testing.T) { testStatusCommand(t, f) })
+	}
+}
+
+func testStatusCommand(t *testing.T, flavor harness.Flavor) {
+	p := newApplyPairOn(t, flavor, flavor, nil)
 	cfg := writeConfig(t, p.a, p.b, p.k, p.cluster, p.topic, "")
 	drcBinary(t) // build before timing anything
 	p.a.Exec(t, "CREATE DATABASE st", "CREATE TABLE st.t (id INT PRIMARY KEY)", "INSERT INTO st.t VALUES (1), (2)")
