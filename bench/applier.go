@@ -42,35 +42,13 @@ func measureApplier(ctx context.Context, env *Env) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	want, err := replicator.ParsePosition("mariadb", ds.EndGTID)
-	if err != nil {
-		return nil, fmt.Errorf("parse EndGTID %q: %w", ds.EndGTID, err)
-	}
 
 	// 1. Publish the range.
-	cluster := "benchapply" + strconv.FormatInt(time.Now().UnixNano()%1e6, 10)
-	topic := "drc." + cluster
-	rreg := prometheus.NewRegistry()
-	rcfg := replicator.Config{
-		Cluster: cluster, Region: "a",
-		Host: ds.Source.Host, Port: ds.Source.Port, User: ds.Source.User, Password: ds.Source.Password,
-		ServerID: 7100 + uint32(time.Now().UnixNano()%800),
-		Brokers:  []string{k.Bootstrap}, KafkaVersion: "3.9.0", Topic: topic,
-		StartGTID:         ds.StartGTID,
-		HeartbeatInterval: time.Minute,
-	}
-	r, err := replicator.New(rcfg, slog.New(slog.DiscardHandler), rreg)
+	cluster, topic, want, stopPublish, err := publishRange(ctx, env, k, ds, 7100)
 	if err != nil {
 		return nil, err
 	}
-	rctx, rcancel := context.WithCancel(ctx)
-	rdone := make(chan error, 1)
-	go func() { rdone <- r.Run(rctx) }()
-	defer func() { rcancel(); <-rdone }()
-	env.Logf("applier: publishing %d rows to %s", ds.Rows, topic)
-	if err := waitPublished(ctx, env, k, topic, want, rdone); err != nil {
-		return nil, err
-	}
+	defer stopPublish()
 
 	// 2. Apply it into a fresh region b; then again with the ID guard on
 	// the key column (2b), and both once more, alternating, so that the
@@ -131,6 +109,42 @@ func measureApplier(ctx context.Context, env *Env) ([]Row, error) {
 	return rows, nil
 }
 
+// publishRange publishes the dataset's binlog range to a fresh topic with an
+// in-process replicator (server id serverID plus up to 800) and waits until
+// it is all in the topic. It returns the cluster, the topic, EndGTID as a
+// Position, and a stop for the replicator, which the caller must call.
+func publishRange(ctx context.Context, env *Env, k *harness.Kafka, ds *Dataset, serverID uint32) (cluster, topic string, want replicator.Position, stop func(), err error) {
+	want, err = replicator.ParsePosition(string(ds.Flavor), ds.EndGTID)
+	if err != nil {
+		return "", "", want, nil, fmt.Errorf("parse EndGTID %q: %w", ds.EndGTID, err)
+	}
+	cluster = "benchapply" + strconv.FormatInt(time.Now().UnixNano()%1e6, 10)
+	topic = "drc." + cluster
+	rreg := prometheus.NewRegistry()
+	rcfg := replicator.Config{
+		Cluster: cluster, Region: "a", Flavor: string(ds.Flavor),
+		Host: ds.Source.Host, Port: ds.Source.Port, User: ds.Source.User, Password: ds.Source.Password,
+		ServerID: serverID + uint32(time.Now().UnixNano()%800),
+		Brokers:  []string{k.Bootstrap}, KafkaVersion: "3.9.0", Topic: topic,
+		StartGTID:         ds.StartGTID,
+		HeartbeatInterval: time.Minute,
+	}
+	r, err := replicator.New(rcfg, slog.New(slog.DiscardHandler), rreg)
+	if err != nil {
+		return "", "", want, nil, err
+	}
+	rctx, rcancel := context.WithCancel(ctx)
+	rdone := make(chan error, 1)
+	go func() { rdone <- r.Run(rctx) }()
+	stop = func() { rcancel(); <-rdone }
+	env.Logf("applier: publishing %d rows to %s", ds.Rows, topic)
+	if err := waitPublished(ctx, env, k, topic, want, rdone); err != nil {
+		stop()
+		return "", "", want, nil, err
+	}
+	return cluster, topic, want, stop, nil
+}
+
 // applied is one applyRange's figures.
 type applied struct {
 	rate, wholeRate float64 // rows/s first to last row, and start to checkpoint
@@ -139,13 +153,13 @@ type applied struct {
 	conflicts       float64
 }
 
-// applyRange applies the published range of topic into a fresh server
-// (what, server id) with an in-process applier, changed by mutate, and
-// checks that every row arrived.
+// applyRange applies the published range of topic into a fresh server of
+// the dataset's flavor (what, server id) with an in-process applier, changed
+// by mutate, and checks that every row arrived.
 func applyRange(ctx context.Context, env *Env, k *harness.Kafka, ds *Dataset, cluster, topic string, want replicator.Position, what string, id uint32, mutate func(*applier.Config)) (applied, error) {
 	// The dataset's CREATE DATABASE is before StartGTID; its CREATE TABLE
 	// and CREATE INDEX are inside.
-	target, tdb, err := env.startServer(what, id)
+	target, tdb, err := env.startServerOn(ds.Flavor, what, id)
 	if err != nil {
 		return applied{}, err
 	}
@@ -155,7 +169,7 @@ func applyRange(ctx context.Context, env *Env, k *harness.Kafka, ds *Dataset, cl
 	}
 	areg := prometheus.NewRegistry()
 	cfg := applier.Config{
-		Cluster: cluster, Region: "b",
+		Cluster: cluster, Region: "b", Flavor: string(ds.Flavor),
 		Host: target.Host, Port: target.Port, User: target.User, Password: target.Password,
 		Brokers: []string{k.Bootstrap}, Topic: topic, KafkaVersion: "3.9.0",
 		Workers: applierWorkers,
@@ -242,7 +256,7 @@ func waitPublished(ctx context.Context, env *Env, k *harness.Kafka, topic string
 			msgs := k.ConsumeReadCommitted(env.TB(), topic, 1<<30, 2*time.Second)
 			for i := len(msgs) - 1; i >= 0 && !ok; i-- {
 				if s, found := gtidSetOf(msgs[i].Value); found {
-					got, _ = replicator.ParsePosition("mariadb", s)
+					got, _ = replicator.ParsePosition(want.Flavor(), s)
 					ok = true
 				}
 			}
@@ -280,7 +294,7 @@ func covers(cps []applier.Checkpoint, want replicator.Position) bool {
 		return false
 	}
 	for _, cp := range cps {
-		got, err := replicator.ParsePosition("mariadb", cp.GTIDSet)
+		got, err := replicator.ParsePosition(want.Flavor(), cp.GTIDSet)
 		if err != nil || !got.Contains(want) {
 			return false
 		}

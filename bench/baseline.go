@@ -30,8 +30,8 @@ const bulkBatch = 1000
 
 // measureBinlogDecode times go-mysql's bare BinlogSyncer reading the
 // dataset's binlog with GTID auto-position: the ceiling for the replicator.
-func measureBinlogDecode(ctx context.Context, env *Env) ([]Row, error) {
-	ds, err := env.Dataset(ctx)
+func measureBinlogDecode(ctx context.Context, env *Env, f harness.Flavor) ([]Row, error) {
+	ds, err := env.DatasetOn(ctx, f)
 	if err != nil {
 		return nil, err
 	}
@@ -51,13 +51,13 @@ func measureBinlogDecode(ctx context.Context, env *Env) ([]Row, error) {
 	secs := res.Elapsed.Seconds()
 	return []Row{
 		{
-			Key: KeyBinlogDecode,
-			Metric: fmt.Sprintf("binlog decode, bare go-mysql BinlogSyncer, GTID auto-position (%d rows, best of %d: %.2fs)",
-				res.Rows, decodePasses, secs),
+			Key: FlavorKey(f, KeyBinlogDecode),
+			Metric: flavorMetric(f, fmt.Sprintf("binlog decode, bare go-mysql BinlogSyncer, GTID auto-position (%d rows, best of %d: %.2fs)",
+				res.Rows, decodePasses, secs)),
 			Value: float64(res.Rows) / secs, Unit: "rows/s", Goal: "baseline",
 		},
 		{
-			Metric: "binlog decode, bare go-mysql BinlogSyncer, bytes",
+			Metric: flavorMetric(f, "binlog decode, bare go-mysql BinlogSyncer, bytes"),
 			Value:  float64(res.Bytes) / (1 << 20) / secs, Unit: "MiB/s", Goal: "baseline",
 		},
 	}, nil
@@ -66,13 +66,14 @@ func measureBinlogDecode(ctx context.Context, env *Env) ([]Row, error) {
 // measureBulkInsert times region b loading the dataset's rows with multi-row
 // INSERTs of bulkBatch rows, one autocommit statement each, through one
 // reused prepared statement: the ceiling for the applier. Only the INSERT
-// round trips are timed; reading the source is not.
-func measureBulkInsert(ctx context.Context, env *Env) ([]Row, error) {
-	ds, err := env.Dataset(ctx)
+// round trips are timed; reading the source is not. Region b is of the
+// dataset's flavor.
+func measureBulkInsert(ctx context.Context, env *Env, f harness.Flavor) ([]Row, error) {
+	ds, err := env.DatasetOn(ctx, f)
 	if err != nil {
 		return nil, err
 	}
-	target, err := env.StartMariaDB(harness.ServerOptions{ServerID: 2, GTIDDomainID: 2})
+	target, err := env.StartServer(f, harness.ServerOptions{ServerID: 2, GTIDDomainID: 2})
 	if err != nil {
 		return nil, fmt.Errorf("start region b: %w", err)
 	}
@@ -103,8 +104,8 @@ func measureBulkInsert(ctx context.Context, env *Env) ([]Row, error) {
 		return nil, fmt.Errorf("copied %d rows, want %d", n, ds.Rows)
 	}
 	return []Row{{
-		Key:    KeyBulkInsert,
-		Metric: fmt.Sprintf("region b bulk load, multi-row INSERT x%d, 1 connection (%d rows, %.2fs)", bulkBatch, n, busy.Seconds()),
+		Key:    FlavorKey(f, KeyBulkInsert),
+		Metric: flavorMetric(f, fmt.Sprintf("region b bulk load, multi-row INSERT x%d, 1 connection (%d rows, %.2fs)", bulkBatch, n, busy.Seconds())),
 		Value:  float64(n) / busy.Seconds(), Unit: "rows/s", Goal: "baseline",
 	}}, nil
 }
@@ -240,7 +241,12 @@ func SonyflakeRate(ctx context.Context, st sonyflake.Settings, d time.Duration) 
 // startServer starts a fresh MariaDB whose server_id and gtid_domain_id
 // are id, and opens a pool on it; what names it in errors.
 func (e *Env) startServer(what string, id uint32) (*harness.Server, *sql.DB, error) {
-	m, err := e.StartMariaDB(harness.ServerOptions{ServerID: id, GTIDDomainID: id})
+	return e.startServerOn(harness.FlavorMariaDB, what, id)
+}
+
+// startServerOn is startServer for a server of flavor f.
+func (e *Env) startServerOn(f harness.Flavor, what string, id uint32) (*harness.Server, *sql.DB, error) {
+	m, err := e.StartServer(f, harness.ServerOptions{ServerID: id, GTIDDomainID: id})
 	if err != nil {
 		return nil, nil, fmt.Errorf("start %s: %w", what, err)
 	}

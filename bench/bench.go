@@ -55,10 +55,14 @@ type Env struct {
 	suiteTB *harness.ProgramTB // servers of the running suite
 	results map[string]float64
 
-	datasetMu   sync.Mutex // held while the dataset is generated
-	dataset     *Dataset
-	datasetErr  error
-	datasetDone bool
+	datasetMu sync.Mutex // held while a dataset is generated
+	datasets  map[harness.Flavor]*datasetSlot
+}
+
+// datasetSlot is one flavor's dataset, or the failure to generate it.
+type datasetSlot struct {
+	ds  *Dataset
+	err error
 }
 
 // NewEnv returns an Env that starts servers in h. logf receives progress
@@ -68,11 +72,12 @@ func NewEnv(h *harness.Env, rows int, logf func(format string, args ...any)) *En
 		logf = func(string, ...any) {}
 	}
 	return &Env{
-		Rows:    rows,
-		Harness: h,
-		logf:    logf,
-		runTB:   harness.NewProgramTB(logf),
-		results: map[string]float64{},
+		Rows:     rows,
+		Harness:  h,
+		logf:     logf,
+		runTB:    harness.NewProgramTB(logf),
+		results:  map[string]float64{},
+		datasets: map[harness.Flavor]*datasetSlot{},
 	}
 }
 
@@ -111,10 +116,18 @@ func (e *Env) Do(f func(t harness.TB)) error {
 // ServerArgs are the mariadbd options bench servers get before the caller's
 // own: room for a million-row table in memory, and a redo log that does not
 // throttle bulk loads.
-func ServerArgs() []string {
+func ServerArgs() []string { return ServerArgsFor(harness.FlavorMariaDB) }
+
+// ServerArgsFor is ServerArgs for a flavor. MySQL sizes its redo log with
+// innodb_redo_log_capacity (innodb_log_file_size is deprecated there).
+func ServerArgsFor(f harness.Flavor) []string {
+	redo := "--innodb-log-file-size=512M"
+	if f == harness.FlavorMySQL {
+		redo = "--innodb-redo-log-capacity=512M"
+	}
 	return []string{
 		"--innodb-buffer-pool-size=1G",
-		"--innodb-log-file-size=512M",
+		redo,
 		"--max-allowed-packet=256M",
 	}
 }
@@ -122,12 +135,18 @@ func ServerArgs() []string {
 // StartMariaDB starts a MariaDB with ServerArgs for the running suite; it is
 // stopped when the suite ends.
 func (e *Env) StartMariaDB(opts harness.ServerOptions) (*harness.Server, error) {
-	return e.startMariaDB(e.TB(), opts)
+	return e.startServerTB(e.TB(), harness.FlavorMariaDB, opts)
 }
 
-func (e *Env) startMariaDB(tb harness.TB, opts harness.ServerOptions) (m *harness.Server, err error) {
-	opts.ExtraArgs = append(ServerArgs(), opts.ExtraArgs...)
-	err = harness.Catch(func() { m = e.Harness.StartMariaDB(tb, opts) })
+// StartServer starts a server of flavor f with ServerArgsFor(f) for the
+// running suite; it is stopped when the suite ends.
+func (e *Env) StartServer(f harness.Flavor, opts harness.ServerOptions) (*harness.Server, error) {
+	return e.startServerTB(e.TB(), f, opts)
+}
+
+func (e *Env) startServerTB(tb harness.TB, f harness.Flavor, opts harness.ServerOptions) (m *harness.Server, err error) {
+	opts.ExtraArgs = append(ServerArgsFor(f), opts.ExtraArgs...)
+	err = harness.Catch(func() { m = e.Harness.StartServer(tb, f, opts) })
 	return m, err
 }
 

@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,21 +18,25 @@ import (
 	"github.com/drc-dev/drc/integration/harness"
 )
 
-// Dataset is a MariaDB source whose binlog holds a sysbench table, written by
+// Dataset is a source whose binlog holds a sysbench table, written by
 // `sysbench oltp_insert prepare`: id INT AUTO_INCREMENT PRIMARY KEY (1..Rows),
 // k INT (indexed), c CHAR(120), pad CHAR(60).
 type Dataset struct {
-	// Source is region a (server_id 1, gtid_domain_id 1). It runs for the
-	// whole bench run; suites must not change the dataset table.
+	// Flavor is the source's: MariaDB (server_id 1, gtid_domain_id 1) or
+	// MySQL (server_id 1, its own server_uuid).
+	Flavor harness.Flavor
+	// Source is region a. It runs for the whole bench run; suites must not
+	// change the dataset table.
 	Source *harness.Server
 	DB     string // "sbtest"
 	Table  string // "sbtest1"
 	Rows   int
 
-	// StartGTID is gtid_binlog_pos just before the dataset's first
-	// transaction; reading the binlog from it yields exactly the dataset.
+	// StartGTID is the source's GTID position just before the dataset's
+	// first transaction (gtid_binlog_pos on MariaDB, gtid_executed on
+	// MySQL); reading the binlog from it yields exactly the dataset.
 	StartGTID string
-	// EndGTID is gtid_binlog_pos after the dataset's last transaction.
+	// EndGTID is the position after the dataset's last transaction.
 	EndGTID string
 	// EndFile and EndPos are the binlog coordinates of the end of the
 	// dataset's last event.
@@ -43,37 +48,54 @@ type Dataset struct {
 	BinlogBytes int64
 }
 
-// Dataset returns the run's dataset, generating it on first use (10-20 s for
-// a million rows on 2 cores). A failure is returned to every later caller; a
-// cancellation is not remembered.
+// Dataset returns the run's MariaDB dataset; see DatasetOn.
 func (e *Env) Dataset(ctx context.Context) (*Dataset, error) {
-	e.datasetMu.Lock()
-	defer e.datasetMu.Unlock()
-	if !e.datasetDone {
-		e.dataset, e.datasetErr = e.generateDataset(ctx)
-		if e.datasetErr == nil || ctx.Err() == nil {
-			// Remember failures, but not a cancellation.
-			e.datasetDone = true
-		}
-	}
-	return e.dataset, e.datasetErr
+	return e.DatasetOn(ctx, harness.FlavorMariaDB)
 }
 
-func (e *Env) generateDataset(ctx context.Context) (*Dataset, error) {
-	began := time.Now()
-	src, err := e.startMariaDB(e.runTB, harness.ServerOptions{ServerID: 1, GTIDDomainID: 1})
-	if err != nil {
-		return nil, fmt.Errorf("start dataset source: %w", err)
+// DatasetOn returns the run's dataset on a source of flavor f, generating it
+// on first use (10-20 s for a million rows on 2 cores). Each flavor has its
+// own source, with the same Rows. A failure is returned to every later
+// caller; a cancellation is not remembered.
+func (e *Env) DatasetOn(ctx context.Context, f harness.Flavor) (*Dataset, error) {
+	e.datasetMu.Lock()
+	defer e.datasetMu.Unlock()
+	if slot, ok := e.datasets[f]; ok {
+		return slot.ds, slot.err
 	}
-	ds := &Dataset{Source: src, DB: "sbtest", Table: "sbtest1", Rows: e.Rows}
+	ds, err := e.generateDataset(ctx, f)
+	if err == nil || ctx.Err() == nil {
+		// Remember failures, but not a cancellation.
+		e.datasets[f] = &datasetSlot{ds: ds, err: err}
+	}
+	return ds, err
+}
+
+func (e *Env) generateDataset(ctx context.Context, f harness.Flavor) (*Dataset, error) {
+	began := time.Now()
+	src, err := e.startServerTB(e.runTB, f, harness.ServerOptions{ServerID: 1, GTIDDomainID: 1})
+	if err != nil {
+		return nil, fmt.Errorf("start %s dataset source: %w", f.Title(), err)
+	}
+	ds := &Dataset{Flavor: f, Source: src, DB: "sbtest", Table: "sbtest1", Rows: e.Rows}
 	if err := harness.Catch(func() {
 		src.Exec(e.runTB, "CREATE DATABASE "+ds.DB)
 		ds.StartGTID = src.BinlogGTIDPos(e.runTB)
 	}); err != nil {
 		return nil, fmt.Errorf("dataset: %w", err)
 	}
+	db, err := sqlOpen(src, ds.DB)
+	if err != nil {
+		return nil, fmt.Errorf("dataset: %w", err)
+	}
+	defer db.Close()
+	if f == harness.FlavorMySQL {
+		if err := mysqlWritesetTracking(ctx, db); err != nil {
+			return nil, fmt.Errorf("dataset: %w", err)
+		}
+	}
 
-	e.logf("dataset: sysbench oltp_insert prepare, %d rows into %s", e.Rows, src.Addr())
+	e.logf("dataset: sysbench oltp_insert prepare, %d rows into %s %s", e.Rows, f.Title(), src.Addr())
 	cmd := exec.CommandContext(ctx, "sysbench", "oltp_insert",
 		"--db-driver=mysql",
 		"--mysql-host="+src.Host,
@@ -91,11 +113,6 @@ func (e *Env) generateDataset(ctx context.Context) (*Dataset, error) {
 		return nil, fmt.Errorf("dataset: sysbench prepare: %w\n%s", err, out.String())
 	}
 
-	db, err := sqlOpen(src, ds.DB)
-	if err != nil {
-		return nil, fmt.Errorf("dataset: %w", err)
-	}
-	defer db.Close()
 	var count int
 	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+ds.Table).Scan(&count); err != nil {
 		return nil, fmt.Errorf("dataset: count rows: %w", err)
@@ -103,13 +120,11 @@ func (e *Env) generateDataset(ctx context.Context) (*Dataset, error) {
 	if count != e.Rows {
 		return nil, fmt.Errorf("dataset: sysbench wrote %d rows, want %d", count, e.Rows)
 	}
-	if err := db.QueryRowContext(ctx, "SELECT @@global.gtid_binlog_pos").Scan(&ds.EndGTID); err != nil {
-		return nil, fmt.Errorf("dataset: gtid_binlog_pos: %w", err)
+	if err := harness.Catch(func() { ds.EndGTID = src.BinlogGTIDPos(e.runTB) }); err != nil {
+		return nil, fmt.Errorf("dataset: end position: %w", err)
 	}
-	// SHOW MASTER STATUS: File, Position, Binlog_Do_DB, Binlog_Ignore_DB.
-	var doDB, ignoreDB string
-	if err := db.QueryRowContext(ctx, "SHOW MASTER STATUS").Scan(&ds.EndFile, &ds.EndPos, &doDB, &ignoreDB); err != nil {
-		return nil, fmt.Errorf("dataset: show master status: %w", err)
+	if err := binlogEnd(ctx, db, f, ds); err != nil {
+		return nil, fmt.Errorf("dataset: %w", err)
 	}
 
 	// One untimed pass over the range fills the OS cache, so the timed
@@ -122,9 +137,27 @@ func (e *Env) generateDataset(ctx context.Context) (*Dataset, error) {
 		return nil, fmt.Errorf("dataset: binlog range holds %d row images, want %d", res.Rows, ds.Rows)
 	}
 	ds.Events, ds.BinlogBytes = res.Events, res.Bytes
-	e.logf("dataset: %d rows, %d events, %.1f MiB of binlog (%s .. %s) in %v",
-		ds.Rows, ds.Events, float64(ds.BinlogBytes)/(1<<20), ds.StartGTID, ds.EndGTID, time.Since(began).Round(time.Second))
+	e.logf("dataset: %s, %d rows, %d events, %.1f MiB of binlog (%s .. %s) in %v",
+		f.Title(), ds.Rows, ds.Events, float64(ds.BinlogBytes)/(1<<20), ds.StartGTID, ds.EndGTID, time.Since(began).Round(time.Second))
 	return ds, nil
+}
+
+// binlogEnd sets ds.EndFile and EndPos from the source's binlog status:
+// SHOW MASTER STATUS on MariaDB (File, Position, Binlog_Do_DB,
+// Binlog_Ignore_DB); MySQL 8.4 removed it for SHOW BINARY LOG STATUS, which
+// adds Executed_Gtid_Set.
+func binlogEnd(ctx context.Context, db *sql.DB, f harness.Flavor, ds *Dataset) error {
+	var doDB, ignoreDB, executed string
+	if f == harness.FlavorMySQL {
+		if err := db.QueryRowContext(ctx, "SHOW BINARY LOG STATUS").Scan(&ds.EndFile, &ds.EndPos, &doDB, &ignoreDB, &executed); err != nil {
+			return fmt.Errorf("show binary log status: %w", err)
+		}
+		return nil
+	}
+	if err := db.QueryRowContext(ctx, "SHOW MASTER STATUS").Scan(&ds.EndFile, &ds.EndPos, &doDB, &ignoreDB); err != nil {
+		return fmt.Errorf("show master status: %w", err)
+	}
+	return nil
 }
 
 // SyncerConfig returns a BinlogSyncer config for the dataset's source with a
@@ -132,7 +165,7 @@ func (e *Env) generateDataset(ctx context.Context) (*Dataset, error) {
 func (ds *Dataset) SyncerConfig() replication.BinlogSyncerConfig {
 	return replication.BinlogSyncerConfig{
 		ServerID: 100000 + rand.Uint32N(1<<30),
-		Flavor:   mysql.MariaDBFlavor,
+		Flavor:   string(ds.Flavor), // go-mysql's words are drc's: mariadb, mysql
 		Host:     ds.Source.Host,
 		Port:     uint16(ds.Source.Port),
 		User:     ds.Source.User,
@@ -161,7 +194,7 @@ type DecodeResult struct {
 // does, and counts row images. onEvent, if not nil, sees every event.
 func DecodeBinlog(ctx context.Context, ds *Dataset, onEvent func(*replication.BinlogEvent) error) (DecodeResult, error) {
 	var res DecodeResult
-	gset, err := mysql.ParseMariadbGTIDSet(ds.StartGTID)
+	gset, err := mysql.ParseGTIDSet(string(ds.Flavor), ds.StartGTID)
 	if err != nil {
 		return res, fmt.Errorf("parse start gtid %q: %w", ds.StartGTID, err)
 	}

@@ -27,5 +27,15 @@
 // Env.Dataset generates, once per run, a MariaDB source whose binlog holds a
 // sysbench table of Env.Rows rows (`sysbench oltp_insert prepare`, default
 // 1,000,000, DRC_BENCH_ROWS overrides), and records the GTID positions and
-// binlog coordinates before and after it.
+// binlog coordinates before and after it. Env.DatasetOn(ctx,
+// harness.FlavorMySQL) does the same on a MySQL source of its own.
+//
+// # Flavors
+//
+// The suites named mysql/… (-run mysql) repeat the measurements on the
+// MySQL dataset, each against a baseline measured on MySQL in the same run:
+// their metrics start with "MySQL" and their keys with "mysql."
+// (FlavorKey). The applier's native baseline there is MySQL's
+// multi-threaded replica (replica_parallel_workers=4, commit order
+// preserved, WRITESET dependencies).
 package bench

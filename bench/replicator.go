@@ -26,8 +26,8 @@ const KeyReplicatorRate = "replicator.events_per_s"
 // measureReplicator publishes the dataset's binlog range to a fresh topic
 // with an in-process replicator and times it from the first to the last
 // published event, so the Kafka client's start-up is not counted.
-func measureReplicator(ctx context.Context, env *Env) ([]Row, error) {
-	ds, err := env.Dataset(ctx)
+func measureReplicator(ctx context.Context, env *Env, f harness.Flavor) ([]Row, error) {
+	ds, err := env.DatasetOn(ctx, f)
 	if err != nil {
 		return nil, err
 	}
@@ -38,7 +38,8 @@ func measureReplicator(ctx context.Context, env *Env) ([]Row, error) {
 	reg := prometheus.NewRegistry()
 	cfg := replicator.Config{
 		Cluster: "bench" + strconv.FormatInt(time.Now().UnixNano()%1e6, 10), Region: "a",
-		Host: ds.Source.Host, Port: ds.Source.Port, User: ds.Source.User, Password: ds.Source.Password,
+		Flavor: string(f),
+		Host:   ds.Source.Host, Port: ds.Source.Port, User: ds.Source.User, Password: ds.Source.Password,
 		ServerID: 7000 + uint32(time.Now().UnixNano()%1000),
 		Brokers:  []string{k.Bootstrap}, KafkaVersion: "3.9.0",
 		StartGTID:         ds.StartGTID,
@@ -88,7 +89,7 @@ func measureReplicator(ctx context.Context, env *Env) ([]Row, error) {
 	}
 	secs := time.Since(first).Seconds()
 	rate := events / secs
-	base, _ := env.Result(KeyBinlogDecode)
+	base, _ := env.Result(FlavorKey(f, KeyBinlogDecode))
 	stop()
 	// The same number of records of the same size through a bare sarama
 	// transactional producer: the ceiling Kafka sets on this machine.
@@ -97,13 +98,13 @@ func measureReplicator(ctx context.Context, env *Env) ([]Row, error) {
 		return nil, fmt.Errorf("bare sarama produce: %w", err)
 	}
 	return []Row{
-		{Metric: fmt.Sprintf("bare sarama transactional producer, %d records of %d bytes, lz4, 4 MiB transactions", ds.Rows, int(bytes/events)),
+		{Metric: flavorMetric(f, fmt.Sprintf("bare sarama transactional producer, %d records of %d bytes, lz4, 4 MiB transactions", ds.Rows, int(bytes/events))),
 			Value: bare, Unit: "records/s", Goal: "baseline"},
-		{Metric: "replicator publish rate against the bare producer", Value: rate / bare, Unit: "ratio", Goal: "-"},
-		{Key: KeyReplicatorRate, Metric: fmt.Sprintf("replicator: row events published to Kafka (%d rows, compression %s, 1 partition)", ds.Rows, compressionName(cfg.Compression)),
+		{Metric: flavorMetric(f, "replicator publish rate against the bare producer"), Value: rate / bare, Unit: "ratio", Goal: "-"},
+		{Key: FlavorKey(f, KeyReplicatorRate), Metric: flavorMetric(f, fmt.Sprintf("replicator: row events published to Kafka (%d rows, compression %s, 1 partition)", ds.Rows, compressionName(cfg.Compression))),
 			Value: rate, Unit: "events/s", Goal: Ratio(rate, base, "bare decode", "≥ 0.5")},
-		{Metric: "replicator: record bytes published", Value: bytes / (1 << 20) / secs, Unit: "MiB/s", Goal: "-"},
-		{Metric: "replicator: average record size (key + JSON value)", Value: bytes / events, Unit: "bytes/event", Goal: "-"},
+		{Metric: flavorMetric(f, "replicator: record bytes published"), Value: bytes / (1 << 20) / secs, Unit: "MiB/s", Goal: "-"},
+		{Metric: flavorMetric(f, "replicator: average record size (key + JSON value)"), Value: bytes / events, Unit: "bytes/event", Goal: "-"},
 	}, nil
 }
 

@@ -1,6 +1,8 @@
 package bootstrap
 
 import (
+	"github.com/drc-dev/drc/internal/grants"
+
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -130,6 +132,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 	for _, q := range []string{"SET SESSION time_zone = '+00:00'", "SET SESSION character_set_results = binary"} {
 		if _, err := snap.ExecContext(ctx, q); err != nil {
 			return nil, fmt.Errorf("source: %s: %w", q, err)
+		}
+	}
+	if cfg.Flavor == FlavorMySQL {
+		// Named now, not as an "Access denied" from the lock statement.
+		g, err := grants.Current(ctx, snap)
+		if err != nil {
+			return nil, fmt.Errorf("source %s: %w", cfg.Source, err)
+		}
+		if !g.Global("BACKUP_ADMIN") {
+			return nil, fmt.Errorf("source %s: %w: BACKUP_ADMIN (for %s); GRANT BACKUP_ADMIN ON *.* TO the bootstrap user", cfg.Source, ErrSourcePrivilege, sqlMySQLBackupLock)
 		}
 	}
 	s, err := takeSnapshot(ctx, connExecutor{snap}, cfg.Flavor, cfg.now)

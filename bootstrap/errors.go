@@ -26,6 +26,9 @@ var (
 	// Without it the copy would be written to the target's binlog and
 	// replicated back by the target region's own replicator.
 	ErrNoBinlogPrivilege = errors.New("cannot keep the copy out of the target's binlog (SET sql_log_bin=0 refused)")
+	// ErrSourcePrivilege: the source account lacks a privilege the snapshot
+	// needs (BACKUP_ADMIN on MySQL, for LOCK INSTANCE FOR BACKUP).
+	ErrSourcePrivilege = errors.New("the source account lacks a privilege the snapshot needs")
 	// ErrNoBinlog: the source has no binlog (or no GTIDs), so there is no
 	// position to hand over.
 	ErrNoBinlog = errors.New("source has no binlog position for the snapshot")

@@ -172,36 +172,8 @@ func assertSameTables(t *testing.T, a, b *harness.Server, tables ...string) {
 // firstDiffs renders the first rows that differ, in SELECT * order.
 func firstDiffs(t *testing.T, a, b *harness.Server, tbl string) (string, int) {
 	t.Helper()
-	dump := func(m *harness.Server) []string {
-		rows, err := m.Open(t, "").Query("SELECT * FROM " + tbl + " ORDER BY 1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		cols, _ := rows.Columns()
-		var out []string
-		for rows.Next() {
-			vals := make([]sql.RawBytes, len(cols))
-			dest := make([]any, len(cols))
-			for i := range vals {
-				dest[i] = &vals[i]
-			}
-			if err := rows.Scan(dest...); err != nil {
-				t.Fatal(err)
-			}
-			var parts []string
-			for _, v := range vals {
-				if v == nil {
-					parts = append(parts, "NULL")
-				} else {
-					parts = append(parts, string(v))
-				}
-			}
-			out = append(out, strings.Join(parts, "|"))
-		}
-		return out
-	}
-	ra, rb := dump(a), dump(b)
+	q := "SELECT * FROM " + tbl + " ORDER BY 1"
+	ra, rb := queryRows(t, a, q), queryRows(t, b, q)
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "rows a=%d b=%d\n", len(ra), len(rb))
 	n := 0
@@ -222,6 +194,40 @@ func firstDiffs(t *testing.T, a, b *harness.Server, tbl string) (string, int) {
 		}
 	}
 	return sb.String(), n
+}
+
+// queryRows returns q's rows, each as its columns' text joined by |.
+func queryRows(t *testing.T, m *harness.Server, q string) []string {
+	t.Helper()
+	rows, err := m.Open(t, "").Query(q)
+	if err != nil {
+		t.Fatalf("%s on %s: %v", q, m.Addr(), err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var out []string
+	for rows.Next() {
+		vals := make([]sql.RawBytes, len(cols))
+		dest := make([]any, len(cols))
+		for i := range vals {
+			dest[i] = &vals[i]
+		}
+		if err := rows.Scan(dest...); err != nil {
+			t.Fatal(err)
+		}
+		parts := make([]string, len(vals))
+		for i, v := range vals {
+			parts[i] = "NULL"
+			if v != nil {
+				parts[i] = string(v)
+			}
+		}
+		out = append(out, strings.Join(parts, "|"))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 func queryInt(t *testing.T, m *harness.Server, q string, args ...any) int64 {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/drc-dev/drc/bootstrap"
 	"github.com/drc-dev/drc/integration/harness"
 	"github.com/drc-dev/drc/internal/mysqlconn"
 	"github.com/drc-dev/drc/reconcile"
@@ -32,21 +33,8 @@ func TestMySQLPreflightNamesTheSettings(t *testing.T) {
 		"--binlog-row-metadata=MINIMAL", "--binlog-row-value-options=PARTIAL_JSON"}})
 	k := harness.SharedKafka(t)
 	cfg := replicatorConfig(src, k, "pre", harness.UniqueName("drc_pre"))
-	r, err := replicator.New(cfg, slogTo(testWriter{t}), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = r.Run(context.Background())
-	var pf *replicator.PreflightError
-	if !errors.As(err, &pf) || !replicator.IsPermanent(err) {
-		t.Fatalf("Run = %v, want a permanent PreflightError", err)
-	}
-	for _, want := range []string{"gtid_mode: must be ON", "enforce_gtid_consistency: must be ON",
-		"binlog_row_metadata: must be FULL", "binlog_row_value_options: must be empty"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error does not say %q:\n%v", want, err)
-		}
-	}
+	assertPreflightSays(t, cfg, "gtid_mode: must be ON", "enforce_gtid_consistency: must be ON",
+		"binlog_row_metadata: must be FULL", "binlog_row_value_options: must be empty")
 
 	// Privileges by MySQL's names, on a correctly set up server.
 	ok := harness.StartMySQL(t, harness.ServerOptions{ServerID: 62})
@@ -57,7 +45,7 @@ func TestMySQLPreflightNamesTheSettings(t *testing.T) {
 		"GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT ON *.* TO 'repl'@'127.0.0.1'",
 		"GRANT CREATE, INSERT, UPDATE ON drc_meta.* TO 'repl'@'127.0.0.1'")
 	weak := openAs(t, ok, "weak", "weak")
-	err = replicator.Preflight(context.Background(), weak, "mysql")
+	err := replicator.Preflight(context.Background(), weak, "mysql")
 	for _, want := range []string{"privilege REPLICATION SLAVE", "privilege REPLICATION CLIENT"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Preflight as a SELECT-only user = %v, want it to name %q", err, want)
@@ -65,6 +53,15 @@ func TestMySQLPreflightNamesTheSettings(t *testing.T) {
 	}
 	if err := replicator.Preflight(context.Background(), openAs(t, ok, "repl", "repl"), "mysql"); err != nil {
 		t.Errorf("Preflight with exactly the documented grants: %v", err)
+	}
+
+	// Bootstrap names BACKUP_ADMIN before it tries to lock.
+	bc := bsConfig(ok, ok, "pre")
+	bc.Tables = []string{"nothing.*"}
+	bc.Source.User, bc.Source.Password = "repl", "repl"
+	_, err = bootstrap.Run(context.Background(), bc, testLogger(t))
+	if !errors.Is(err, bootstrap.ErrSourcePrivilege) || !strings.Contains(err.Error(), "GRANT BACKUP_ADMIN") {
+		t.Errorf("bootstrap without BACKUP_ADMIN: %v, want ErrSourcePrivilege naming GRANT BACKUP_ADMIN", err)
 	}
 }
 
@@ -197,40 +194,6 @@ func compareQuery(t *testing.T, a, b *harness.Server, q string) {
 	if strings.Join(ra, "\n") != strings.Join(rb, "\n") {
 		t.Errorf("%s differs:\na:\n  %s\nb:\n  %s", q, strings.Join(ra, "\n  "), strings.Join(rb, "\n  "))
 	}
-}
-
-// queryRows returns q's rows, each as its columns' text joined by |.
-func queryRows(t *testing.T, m *harness.Server, q string) []string {
-	t.Helper()
-	rows, err := m.Open(t, "").Query(q)
-	if err != nil {
-		t.Fatalf("%s on %s: %v", q, m.Addr(), err)
-	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	var out []string
-	for rows.Next() {
-		vals := make([]sql.RawBytes, len(cols))
-		dest := make([]any, len(cols))
-		for i := range vals {
-			dest[i] = &vals[i]
-		}
-		if err := rows.Scan(dest...); err != nil {
-			t.Fatal(err)
-		}
-		parts := make([]string, len(vals))
-		for i, v := range vals {
-			parts[i] = "NULL"
-			if v != nil {
-				parts[i] = string(v)
-			}
-		}
-		out = append(out, strings.Join(parts, "|"))
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 // TestCrossFlavor replicates between the flavors, as a DBA migrating from

@@ -1,6 +1,8 @@
 package replicator
 
 import (
+	"github.com/drc-dev/drc/internal/grants"
+
 	"context"
 	"database/sql"
 	"errors"
@@ -65,7 +67,7 @@ func Preflight(ctx context.Context, db *sql.DB, flavor string) error {
 		}
 	}
 
-	grants, err := currentGrants(ctx, db)
+	g, err := grants.Current(ctx, db)
 	if err != nil {
 		errs = append(errs, &PreflightError{"privileges", err.Error()})
 	} else {
@@ -77,7 +79,7 @@ func Preflight(ctx context.Context, db *sql.DB, flavor string) error {
 			{"REPLICATION CLIENT", []string{"REPLICATION CLIENT", "BINLOG MONITOR", "SLAVE MONITOR"}},
 			{"SELECT", []string{"SELECT"}},
 		} {
-			if !hasGrant(grants, p.synonyms) {
+			if !g.Global(p.synonyms...) {
 				errs = append(errs, &PreflightError{"privilege " + p.name, fmt.Sprintf("the replicator's user lacks it; GRANT %s ON *.* TO the user", p.name)})
 			}
 		}
@@ -86,41 +88,6 @@ func Preflight(ctx context.Context, db *sql.DB, flavor string) error {
 		errs = append(errs, &PreflightError{"privilege CREATE, INSERT, UPDATE on drc_meta", err.Error()})
 	}
 	return errors.Join(errs...)
-}
-
-func currentGrants(ctx context.Context, db *sql.DB) ([]string, error) {
-	rows, err := db.QueryContext(ctx, "SHOW GRANTS FOR CURRENT_USER()")
-	if err != nil {
-		return nil, fmt.Errorf("SHOW GRANTS: %w", err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var g string
-		if err := rows.Scan(&g); err != nil {
-			return nil, fmt.Errorf("SHOW GRANTS: %w", err)
-		}
-		out = append(out, strings.ToUpper(g))
-	}
-	return out, rows.Err()
-}
-
-// hasGrant reports whether a global grant (ON *.*) includes one of names.
-func hasGrant(grants []string, names []string) bool {
-	for _, g := range grants {
-		if !strings.Contains(g, " ON *.* ") {
-			continue
-		}
-		if strings.Contains(g, "GRANT ALL PRIVILEGES") {
-			return true
-		}
-		for _, n := range names {
-			if strings.Contains(g, n) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // The heartbeat table. ts is the source's clock in unix microseconds, so
