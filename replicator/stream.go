@@ -562,11 +562,6 @@ func (rd *reader) rows(ctx context.Context, typ replication.EventType, e *replic
 	if err != nil {
 		return rd.stuck(fmt.Errorf("transaction %s: %w", rd.gtid, err))
 	}
-	if typ == replication.PARTIAL_UPDATE_ROWS_EVENT {
-		if err := partialJSON(e, tbl); err != nil {
-			return rd.stuck(fmt.Errorf("transaction %s: %w", rd.gtid, err))
-		}
-	}
 	first := rd.firstRows
 	rd.firstRows = false
 	if rd.skipTxn {
@@ -607,6 +602,12 @@ func (rd *reader) rows(ctx context.Context, typ replication.EventType, e *replic
 		}
 	} else if !rd.r.cfg.Filter.Match(tbl.DB, tbl.Name) {
 		return nil
+	}
+	if typ == replication.PARTIAL_UPDATE_ROWS_EVENT {
+		// Only a row drc publishes needs its whole after image.
+		if err := partialJSON(e, tbl); err != nil {
+			return rd.stuck(fmt.Errorf("transaction %s: %w", rd.gtid, err))
+		}
 	}
 
 	for i := 0; i+step <= len(e.Rows); i += step {
