@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/drc-dev/drc/internal/infoschema"
 	"github.com/drc-dev/drc/replicator/event"
 )
 
@@ -171,21 +172,20 @@ func (s *schemaCache) table(ctx context.Context, db, name string) (*targetTable,
 			"Exclude it from replication (replicator.exclude); its history stays on the source",
 			ErrUnsupportedTable, qualify(db, name)))
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT COLUMN_NAME, DATA_TYPE,
-		  EXTRA LIKE '%GENERATED%' OR EXTRA LIKE '%VIRTUAL%' OR EXTRA LIKE '%PERSISTENT%' OR EXTRA LIKE '%STORED%'
+	rows, err := s.db.QueryContext(ctx, `SELECT COLUMN_NAME, DATA_TYPE, EXTRA
 		FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`, db, name)
 	if err != nil {
 		return nil, fmt.Errorf("read the columns of %s: %w", qualify(db, name), err)
 	}
 	for rows.Next() {
-		var c, dataType string
-		var generated bool
-		if err := rows.Scan(&c, &dataType, &generated); err != nil {
+		var c, dataType, extra string
+		if err := rows.Scan(&c, &dataType, &extra); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		if generated {
-			tt.generated[c] = true
+		if infoschema.IsGenerated(extra) {
+			// Column names are case-insensitive: keyed in lower case.
+			tt.generated[strings.ToLower(c)] = true
 		}
 		if strings.EqualFold(dataType, "json") {
 			tt.json = append(tt.json, c)
@@ -346,7 +346,7 @@ func newPlan(t *event.Table, tt *targetTable) *plan {
 	}
 	for i := range t.Columns {
 		c := &p.bound[i]
-		if tt.generated[c.Name] {
+		if tt.generated[strings.ToLower(c.Name)] {
 			continue
 		}
 		p.cols = append(p.cols, i)

@@ -94,22 +94,15 @@ func rowPlaceholders(cols []*event.Column) string {
 // writeWhere writes " WHERE k1 = ? AND c1 <=> ? ...". The first nKey
 // columns are key columns, compared with = (a key column is never NULL,
 // and = keeps the optimizer on the index); the rest are compared with the
-// NULL-safe <=>, so that the whole before image must match. MySQL refuses
-// <=> on a VECTOR ("Incorrect arguments to <=>"), so a vector is compared
-// as its bytes.
+// NULL-safe <=>, so that the whole before image must match. A few types
+// are compared through an expression (event.Column.Compared).
 func writeWhere(b *strings.Builder, where []*event.Column, nKey int) {
 	b.WriteString(" WHERE ")
 	for i, c := range where {
 		if i > 0 {
 			b.WriteString(" AND ")
 		}
-		if c.Kind == event.KindVector {
-			b.WriteString("CAST(")
-			b.WriteString(quoteIdent(c.Name))
-			b.WriteString(" AS BINARY)")
-		} else {
-			b.WriteString(quoteIdent(c.Name))
-		}
+		b.WriteString(c.Compared(quoteIdent(c.Name)))
 		if i < nKey {
 			b.WriteString(" = ")
 		} else {

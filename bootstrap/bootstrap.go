@@ -1,8 +1,6 @@
 package bootstrap
 
 import (
-	"github.com/drc-dev/drc/internal/grants"
-
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -15,6 +13,7 @@ import (
 
 	_ "github.com/go-sql-driver/mysql" // database/sql driver "mysql"
 
+	"github.com/drc-dev/drc/internal/grants"
 	"github.com/drc-dev/drc/internal/mysqlerr"
 )
 

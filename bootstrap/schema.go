@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/drc-dev/drc/internal/infoschema"
 	"github.com/drc-dev/drc/internal/mysqlerr"
 )
 
@@ -98,7 +99,7 @@ func describe(ctx context.Context, db *sql.DB, flavor string, t *Table) error {
 			rows.Close()
 			return fmt.Errorf("columns of %s: %w", t, err)
 		}
-		if isGenerated(extra) {
+		if infoschema.IsGenerated(extra) {
 			continue // computed by the target itself
 		}
 		c.DataType = strings.ToLower(c.DataType)
@@ -151,14 +152,6 @@ func describe(ctx context.Context, db *sql.DB, flavor string, t *Table) error {
 		return fmt.Errorf("source: %w", err)
 	}
 	return nil
-}
-
-// isGenerated reports whether information_schema's EXTRA marks a generated
-// column (and not MySQL's DEFAULT_GENERATED, an expression default).
-func isGenerated(extra string) bool {
-	e := strings.ToUpper(extra)
-	return strings.Contains(e, "VIRTUAL GENERATED") || strings.Contains(e, "STORED GENERATED") ||
-		strings.Contains(e, "PERSISTENT GENERATED") || e == "VIRTUAL" || e == "PERSISTENT" || e == "STORED"
 }
 
 type queryRower interface {

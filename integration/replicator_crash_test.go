@@ -94,16 +94,16 @@ func sysbench(t *testing.T, db *harness.Server, args ...string) *exec.Cmd {
 	return exec.Command("sysbench", append(base, args...)...)
 }
 
-// sourceDataGTIDs lists, in binlog order, the GTIDs of transactions that
-// wrote rows to tables of db, read from the source's own binlogs.
-func sourceDataGTIDs(t *testing.T, conn *sql.DB, db string) []string {
+// binlogFiles lists the server's binlog files, oldest first.
+func binlogFiles(t *testing.T, conn *sql.DB) []string {
 	t.Helper()
-	var files []string
 	rows, err := conn.Query("SHOW BINARY LOGS")
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer rows.Close()
 	cols, _ := rows.Columns() // MySQL adds an Encrypted column
+	var files []string
 	for rows.Next() {
 		var f string
 		dest := []any{&f}
@@ -115,7 +115,14 @@ func sourceDataGTIDs(t *testing.T, conn *sql.DB, db string) []string {
 		}
 		files = append(files, f)
 	}
-	rows.Close()
+	return files
+}
+
+// sourceDataGTIDs lists, in binlog order, the GTIDs of transactions that
+// wrote rows to tables of db, read from the source's own binlogs.
+func sourceDataGTIDs(t *testing.T, conn *sql.DB, db string) []string {
+	t.Helper()
+	files := binlogFiles(t, conn)
 	// MariaDB shows "BEGIN GTID 1-2-3"; MySQL "SET @@SESSION.GTID_NEXT= 'uuid:3'".
 	gtidRE := regexp.MustCompile(`GTID (\d+-\d+-\d+)|GTID_NEXT= '([^']+)'`)
 	var out []string

@@ -429,13 +429,8 @@ func testReplicatorPurgedPosition(t *testing.T, flavor harness.Flavor) {
 	// PURGE skips a binlog a dump thread still reads, and the stopped
 	// replicator's dump thread may linger for a moment: retry until only
 	// the newest binlog is left.
-	binlogs := func() []string {
-		var files []string
-		for _, r := range queryRows(t, src, "SHOW BINARY LOGS") { // MySQL adds an Encrypted column
-			files = append(files, strings.SplitN(r, "|", 2)[0])
-		}
-		return files
-	}
+	db := src.Open(t, "")
+	binlogs := func() []string { return binlogFiles(t, db) }
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		files := binlogs()
 		if len(files) == 1 {

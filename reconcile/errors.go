@@ -31,6 +31,11 @@ const (
 	erLockDeadlock    = 1213
 	erAccessDenied    = 1227 // ER_SPECIFIC_ACCESS_DENIED_ERROR
 	erNoSuchTable     = 1146
+	// A function the server lacks is looked up as a stored function: 1305
+	// ER_SP_DOES_NOT_EXIST, or 1046 ER_NO_DB_ERROR with no database
+	// selected (MD5() on MySQL 9).
+	erNoSuchFunction = 1305
+	erNoDatabase     = 1046
 )
 
 // isLockConflict reports whether a locking read lost to a writer (timeout or

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/drc-dev/drc/internal/mysqlerr"
 )
 
 // systemSchemas are never selected by a glob pattern.
@@ -53,8 +55,12 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (*Report, error) 
 			name string
 			db   *sql.DB
 		}{{"source", src}, {"target", tgt}} {
-			if _, err := side.db.ExecContext(ctx, "DO MD5('')"); err != nil {
-				return nil, fmt.Errorf("digest md5: the %s cannot compute MD5() (%v); MySQL 9 removed it, use the default digest sha256", side.name, err)
+			_, err := side.db.ExecContext(ctx, "DO MD5('')")
+			if n := mysqlerr.Number(err); n == erNoSuchFunction || n == erNoDatabase {
+				return nil, fmt.Errorf("digest md5: the %s has no MD5() (MySQL 9 dropped it); use the default digest, sha256: %w", side.name, err)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("digest md5: %s: %w", side.name, err)
 			}
 		}
 	}

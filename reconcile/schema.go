@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/drc-dev/drc/internal/infoschema"
 )
 
 // colClass is how a column's values are encoded, compared, bound and
@@ -187,11 +189,7 @@ func loadRawTable(ctx context.Context, q querier, t TableName) (rawTable, error)
 			rows.Close()
 			return rt, fmt.Errorf("read columns of %s: %w", t, err)
 		}
-		// MariaDB says VIRTUAL GENERATED, STORED GENERATED or PERSISTENT;
-		// MySQL 8 also marks expression defaults DEFAULT_GENERATED, which
-		// are ordinary stored values.
-		extra = strings.ReplaceAll(strings.ToUpper(extra), "DEFAULT_GENERATED", "")
-		c.generated = strings.Contains(extra, "GENERATED") || strings.Contains(extra, "VIRTUAL") || strings.Contains(extra, "PERSISTENT")
+		c.generated = infoschema.IsGenerated(extra)
 		rt.columns = append(rt.columns, c)
 	}
 	rows.Close()

@@ -1,13 +1,13 @@
 package replicator
 
 import (
-	"github.com/drc-dev/drc/internal/grants"
-
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/drc-dev/drc/internal/grants"
 )
 
 // PreflightError names a source setting or privilege that stops the

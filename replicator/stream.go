@@ -528,17 +528,25 @@ func rowsOp(t replication.EventType) (event.Op, bool) {
 var ErrPartialJSON = errors.New("JSON partial update in the binlog")
 
 // partialJSON returns ErrPartialJSON, naming the column, if an after image
-// of e carries a JSON diff instead of a whole document.
+// of e, a PARTIAL_UPDATE_ROWS_EVENT, carries a JSON diff instead of a whole
+// document. A diff that changes nothing arrives as an empty value (go-mysql
+// returns no JsonDiff for it), which a row would publish as JSON null; it
+// cannot be told from a whole empty value (non-strict mode's NULL in a NOT
+// NULL column), so it stops the replicator as well.
 func partialJSON(e *replication.RowsEvent, tbl *event.Table) error {
 	for i := 1; i < len(e.Rows); i += 2 {
 		for c, v := range e.Rows[i] {
-			if _, ok := v.(*replication.JsonDiff); ok {
-				col := fmt.Sprintf("#%d", c+1)
-				if c < len(tbl.Columns) {
-					col = tbl.Columns[c].Name
-				}
-				return fmt.Errorf("%w: column %s of %s.%s; the source must run binlog_row_value_options='' (in the server config, and in no session)", ErrPartialJSON, col, tbl.DB, tbl.Name)
+			_, diff := v.(*replication.JsonDiff)
+			b, isBytes := v.([]byte)
+			empty := isBytes && len(b) == 0 && c < len(tbl.Columns) && tbl.Columns[c].Kind == event.KindJSON
+			if !diff && !empty {
+				continue
 			}
+			col := fmt.Sprintf("#%d", c+1)
+			if c < len(tbl.Columns) {
+				col = tbl.Columns[c].Name
+			}
+			return fmt.Errorf("%w: column %s of %s.%s; the source must run binlog_row_value_options='' (in the server config, and in no session)", ErrPartialJSON, col, tbl.DB, tbl.Name)
 		}
 	}
 	return nil

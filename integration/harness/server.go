@@ -25,11 +25,11 @@ const (
 	DefaultUser     = "drc"
 	DefaultPassword = "drc"
 
-	mariadbd          = "/usr/sbin/mariadbd"
-	mariadbInstallDB  = "mariadb-install-db"
-	mariadbReadyLimit = 60 * time.Second // generous: 2 busy cores
-	mariadbStopLimit  = 60 * time.Second // SIGTERM, then SIGKILL
-	mariadbStartTries = 3                // new port each time the port was taken
+	mariadbd         = "/usr/sbin/mariadbd"
+	mariadbInstallDB = "mariadb-install-db"
+	serverReadyLimit = 60 * time.Second // generous: 2 busy cores
+	serverStopLimit  = 60 * time.Second // SIGTERM, then SIGKILL
+	serverStartTries = 3                // new port each time the port was taken
 
 	// templateRevision changes the template cache key when the way the
 	// template is built changes.
@@ -174,11 +174,7 @@ func (e *Env) StartServer(t TB, flavor Flavor, opts ServerOptions) *Server {
 			t.Fatalf("harness: %v", err)
 		}
 		extra := opts.ExtraArgs
-		if opts.TLS != nil && flavor == FlavorMySQL {
-			m.socket = true
-			extra = append([]string{"--ssl-ca=" + opts.TLS.CA, "--ssl-cert=" + opts.TLS.Cert, "--ssl-key=" + opts.TLS.Key,
-				"--require-secure-transport=ON"}, extra...)
-		} else if opts.TLS != nil {
+		if opts.TLS != nil { // the same options on both flavors
 			m.socket = true
 			extra = append([]string{"--ssl-ca=" + opts.TLS.CA, "--ssl-cert=" + opts.TLS.Cert, "--ssl-key=" + opts.TLS.Key,
 				"--require-secure-transport=ON"}, extra...)
@@ -189,7 +185,7 @@ func (e *Env) StartServer(t TB, flavor Flavor, opts ServerOptions) *Server {
 			break
 		}
 		portTaken := logMentions(m.errLog, "Address already in use", "Do you already have another server running on port")
-		if !portTaken || attempt == mariadbStartTries {
+		if !portTaken || attempt == serverStartTries {
 			t.Fatalf("harness: start %s on %s: %v\nlast lines of %s:\n%s", flavor, m.Addr(), err, m.errLog, logTail(m.errLog, 40))
 		}
 		t.Logf("harness: %s port %d was taken, retrying on another", flavor, m.Port)
@@ -253,7 +249,7 @@ func (m *Server) startAndWait() error {
 	if err != nil {
 		return fmt.Errorf("open dsn: %w", err)
 	}
-	deadline := time.Now().Add(mariadbReadyLimit)
+	deadline := time.Now().Add(serverReadyLimit)
 	var lastErr error
 	for {
 		if !p.running() {
@@ -270,7 +266,7 @@ func (m *Server) startAndWait() error {
 		if time.Now().After(deadline) {
 			db.Close()
 			p.kill()
-			return fmt.Errorf("not ready after %v: %w", mariadbReadyLimit, lastErr)
+			return fmt.Errorf("not ready after %v: %w", serverReadyLimit, lastErr)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -285,8 +281,8 @@ func (m *Server) cleanup(t TB) {
 	}
 	p := m.proc
 	m.mu.Unlock()
-	if p != nil && p.stop(mariadbStopLimit) {
-		t.Logf("harness: %s %s did not stop within %v; killed", m.Flavor, m.Addr(), mariadbStopLimit)
+	if p != nil && p.stop(serverStopLimit) {
+		t.Logf("harness: %s %s did not stop within %v; killed", m.Flavor, m.Addr(), serverStopLimit)
 	}
 	if t.Failed() {
 		t.Logf("harness: last lines of %s:\n%s", m.errLog, logTail(m.errLog, 20))
@@ -400,8 +396,8 @@ func (m *Server) Stop(t TB) {
 	if p == nil || !p.running() {
 		t.Fatalf("harness: stop %s %s: %v", m.Flavor, m.Addr(), errNotRunning)
 	}
-	if p.stop(mariadbStopLimit) {
-		t.Logf("harness: %s %s did not stop within %v; killed", m.Flavor, m.Addr(), mariadbStopLimit)
+	if p.stop(serverStopLimit) {
+		t.Logf("harness: %s %s did not stop within %v; killed", m.Flavor, m.Addr(), serverStopLimit)
 	}
 }
 

@@ -1,6 +1,9 @@
 package grants
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestGlobal(t *testing.T) {
 	mysql := Grants{
@@ -25,9 +28,27 @@ func TestGlobal(t *testing.T) {
 		{maria, []string{"REPLICATION CLIENT", "BINLOG MONITOR"}, true},
 		{all, []string{"BACKUP_ADMIN"}, true},
 		{Grants{"GRANT USAGE ON *.* TO `X`@`%`"}, []string{"SELECT"}, false},
+		// " ON " inside a quoted column name of a table grant.
+		{Grants{"GRANT INSERT, SELECT (`Y ON *.*`) ON `DB`.`T` TO `X`@`%`"}, []string{"INSERT"}, false},
+		{Grants{"GRANT SELECT ON *.* TO `A ON B`@`%` WITH GRANT OPTION"}, []string{"SELECT"}, true},
+		// A role grant has no privileges of its own.
+		{Grants{"GRANT `R`@`%` TO `X`@`%`"}, []string{"SELECT"}, false},
 	} {
 		if got := tc.g.Global(tc.names...); got != tc.want {
 			t.Errorf("%q.Global(%q) = %v, want %v", tc.g, tc.names, got, tc.want)
 		}
+	}
+}
+
+func TestGrantedRoles(t *testing.T) {
+	got := grantedRoles([]string{
+		"GRANT USAGE ON *.* TO `u`@`%`",
+		"GRANT `reader`@`%`,`odd, role`@`%` TO `u`@`%`", // MySQL
+		"GRANT `dba` TO `u`@`%`",                        // MariaDB
+		"GRANT SELECT ON `db`.* TO `u`@`%`",
+	})
+	want := []string{"`reader`@`%`", "`odd, role`@`%`", "`dba`"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("grantedRoles = %q, want %q", got, want)
 	}
 }

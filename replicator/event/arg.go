@@ -190,6 +190,24 @@ func (c *Column) Placeholder() string {
 	return "?"
 }
 
+// Compared returns what a WHERE compares for the column, given its quoted
+// name: the column itself, except
+//
+//   - VECTOR: "CAST(col AS BINARY)", its bytes, because MySQL refuses <=>
+//     on a vector ("Incorrect arguments to <=>");
+//   - MySQL JSON bound to a text column (MariaDB's JSON): "JSON_COMPACT(col)",
+//     because rows copied there by other means (bootstrap, a dump) hold
+//     MySQL's rendering with spaces, and drc's value is the compact one.
+func (c *Column) Compared(quoted string) string {
+	switch {
+	case c.Kind == KindVector:
+		return "CAST(" + quoted + " AS BINARY)"
+	case c.Kind == KindJSON && c.targetJSON == targetNotJSON:
+		return "JSON_COMPACT(" + quoted + ")"
+	}
+	return quoted
+}
+
 // SessionSQL returns the statements an applier runs on each target
 // connection before applying records, because the mapping depends on them:
 //

@@ -555,6 +555,25 @@ func TestPlaceholder(t *testing.T) {
 			t.Errorf("%s bound to a JSON column %v: Placeholder() = %q, want %q", c.TypeString(), tc.json, got, tc.want)
 		}
 	}
+	// What a WHERE compares.
+	jsonCol, err := NewTable(tableMap("db", "t", nil, colSpec{typ: mysql.MYSQL_TYPE_JSON, meta: 4}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		c    Column
+		want string
+	}{
+		{jsonCol.Columns[0], "`j`"},
+		{jsonCol.Columns[0].BoundTo(true), "`j`"},
+		{jsonCol.Columns[0].BoundTo(false), "JSON_COMPACT(`j`)"},
+		{Column{Kind: KindVector}, "CAST(`j` AS BINARY)"},
+		{Column{Kind: KindInt}, "`j`"},
+	} {
+		if got := tc.c.Compared("`j`"); got != tc.want {
+			t.Errorf("%s: Compared = %q, want %q", tc.c.TypeString(), got, tc.want)
+		}
+	}
 }
 
 func TestAppendFloatMatchesEncodingJSON(t *testing.T) {
