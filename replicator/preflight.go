@@ -76,7 +76,9 @@ func Preflight(ctx context.Context, db *sql.DB, flavor string) error {
 			synonyms []string
 		}{
 			{"REPLICATION SLAVE", []string{"REPLICATION SLAVE", "REPLICATION REPLICA"}},
-			{"REPLICATION CLIENT", []string{"REPLICATION CLIENT", "BINLOG MONITOR", "SLAVE MONITOR"}},
+			// MariaDB 10.5+ calls it BINLOG MONITOR (SLAVE MONITOR is
+			// another privilege: it shows replica status, not binlogs).
+			{"REPLICATION CLIENT", []string{"REPLICATION CLIENT", "BINLOG MONITOR"}},
 			{"SELECT", []string{"SELECT"}},
 		} {
 			if !g.Global(p.synonyms...) {
