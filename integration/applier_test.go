@@ -65,6 +65,7 @@ func (ra *runningApplier) stop(t *testing.T) {
 	ra.cancel()
 	select {
 	case err := <-ra.done:
+		ra.done <- err // for the cleanup, which waits on it too
 		if err != nil {
 			t.Fatalf("applier: %v", err)
 		}

@@ -86,6 +86,7 @@ func (r *runningReplicator) stop(t *testing.T) {
 	r.cancel()
 	select {
 	case err := <-r.done:
+		r.done <- err // for the cleanup, which waits on it too
 		if err != nil {
 			t.Fatalf("replicator: %v", err)
 		}
@@ -372,9 +373,11 @@ func TestReplicatorFencing(t *testing.T) {
 	var survivor *runningReplicator
 	select {
 	case err := <-first.done:
+		first.done <- err // for its cleanup
 		assertFenced(t, "first", err)
 		survivor = second
 	case err := <-second.done:
+		second.done <- err // for its cleanup
 		assertFenced(t, "second", err)
 		survivor = first
 	case <-time.After(60 * time.Second):
