@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # Integration tests start real MariaDB and Kafka; -p 1 keeps two test
 # binaries from running servers side by side on a 2-core machine.
-TESTFLAGS ?= -count=1 -timeout 45m -p 1
+TESTFLAGS ?= -count=1 -timeout 30m -p 1
 
 .PHONY: build test unit deps bench demo chaos fmt vet clean sandbox-up sandbox-down check-deploy
 

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/drc-dev/drc/integration/harness"
 )
 
 // TestTwoWayRacesConvergeByDefault: with both appliers stopped, a and b
@@ -13,7 +15,13 @@ import (
 // each side records its conflicts and both end with the same rows: region
 // a's, whose name sorts first.
 func TestTwoWayRacesConvergeByDefault(t *testing.T) {
-	p := startTwoWay(t, [2]uint32{9201, 9202}) // default conflict policy: auto
+	for _, f := range harness.Flavors {
+		t.Run(f.Title(), func(t *testing.T) { testTwoWayRacesConvergeByDefault(t, f) })
+	}
+}
+
+func testTwoWayRacesConvergeByDefault(t *testing.T, flavor harness.Flavor) {
+	p := startTwoWayOn(t, flavor, [2]uint32{9201, 9202}) // default conflict policy: auto
 	a, b, ca, cb := p.a, p.b, p.ca, p.cb
 
 	a.Exec(t, "CREATE DATABASE rc", "CREATE TABLE rc.t (id INT PRIMARY KEY, v INT, note VARCHAR(10))")
