@@ -1,14 +1,11 @@
 package harness
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 )
 
 // MySQL runs from the private tree deploy/local/install unpacks under the
@@ -109,53 +106,20 @@ func (e *Env) buildMySQLTemplate() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("mysql template: %w", err)
 	}
-	sum := sha256.Sum256([]byte(templateRevision + "\x00mysql\x00" + string(version) + "\x00" + strconv.Itoa(os.Geteuid())))
-	final := filepath.Join(e.cache, "mysql-template-"+hex.EncodeToString(sum[:6]))
-	data := filepath.Join(final, "data")
-	marker := filepath.Join(final, "complete")
-	if _, err := os.Stat(marker); err == nil {
-		return data, nil
-	}
-	lock, err := os.OpenFile(filepath.Join(e.cache, ".mysql-template.lock"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return "", fmt.Errorf("mysql template lock: %w", err)
-	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return "", fmt.Errorf("mysql template lock: %w", err)
-	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
-	if _, err := os.Stat(marker); err == nil {
-		return data, nil
-	}
-	tmp, err := os.MkdirTemp(e.cache, ".mysql-template-tmp-")
-	if err != nil {
-		return "", fmt.Errorf("mysql template: %w", err)
-	}
-	defer os.RemoveAll(tmp)
-	initSQL := filepath.Join(tmp, "init.sql")
-	var text string
-	for _, host := range []string{"127.0.0.1", "localhost", "::1"} {
-		// caching_sha2_password, MySQL's default: the plugin drc must handle.
-		text += fmt.Sprintf("CREATE USER '%s'@'%s' IDENTIFIED BY '%s';\n", DefaultUser, host, DefaultPassword)
-		text += fmt.Sprintf("GRANT ALL PRIVILEGES ON *.* TO '%s'@'%s' WITH GRANT OPTION;\n", DefaultUser, host)
-	}
-	if err := os.WriteFile(initSQL, []byte(text), 0o600); err != nil {
-		return "", fmt.Errorf("mysql template: %w", err)
-	}
-	tmpData := filepath.Join(tmp, "data")
-	args := mysqlCommand(tree, "usr/sbin/mysqld", mysqlBaseArgs(tree, tmpData)...)
-	args = append(args, "--initialize-insecure", "--init-file="+initSQL, "--log-error="+filepath.Join(tmp, "init.log"))
-	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-		return "", fmt.Errorf("mysql template: mysqld --initialize-insecure: %w\n%s\n%s", err, lastLines(string(out), 20), logTail(filepath.Join(tmp, "init.log"), 30))
-	}
-	os.Remove(filepath.Join(tmpData, "auto.cnf")) // each instance makes its own server_uuid
-	if err := os.WriteFile(filepath.Join(tmp, "complete"), version, 0o644); err != nil {
-		return "", fmt.Errorf("mysql template: %w", err)
-	}
-	os.RemoveAll(final)
-	if err := os.Rename(tmp, final); err != nil {
-		return "", fmt.Errorf("mysql template: %w", err)
-	}
-	return data, nil
+	return cachedTemplate(e.cache, "mysql", version, func(tmp string) error {
+		// The drc user gets caching_sha2_password, MySQL's default: the
+		// plugin drc must handle.
+		initSQL := filepath.Join(tmp, "init.sql")
+		if err := os.WriteFile(initSQL, []byte(drcUserSQL()), 0o600); err != nil {
+			return err
+		}
+		tmpData := filepath.Join(tmp, "data")
+		args := mysqlCommand(tree, "usr/sbin/mysqld", mysqlBaseArgs(tree, tmpData)...)
+		args = append(args, "--initialize-insecure", "--init-file="+initSQL, "--log-error="+filepath.Join(tmp, "init.log"))
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			return fmt.Errorf("mysqld --initialize-insecure: %w\n%s\n%s", err, lastLines(string(out), 20), logTail(filepath.Join(tmp, "init.log"), 30))
+		}
+		os.Remove(filepath.Join(tmpData, "auto.cnf")) // each instance makes its own server_uuid
+		return nil
+	})
 }

@@ -477,71 +477,90 @@ func buildTemplate(cache string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("mariadbd --version: %w", err)
 	}
-	sum := sha256.Sum256([]byte(templateRevision + "\x00" + string(version) + "\x00" + strconv.Itoa(os.Geteuid())))
-	final := filepath.Join(cache, "mariadb-template-"+hex.EncodeToString(sum[:6]))
+	return cachedTemplate(cache, "mariadb", version, func(tmp string) error {
+		tmpData := filepath.Join(tmp, "data")
+		install := []string{
+			"--no-defaults",
+			"--datadir=" + tmpData,
+			"--auth-root-authentication-method=normal",
+			"--skip-test-db",
+			"--skip-name-resolve",
+		}
+		if os.Geteuid() == 0 {
+			install = append(install, "--user=root")
+		}
+		if out, err := exec.Command(mariadbInstallDB, install...).CombinedOutput(); err != nil {
+			return fmt.Errorf("%s: %w\n%s", mariadbInstallDB, err, lastLines(string(out), 30))
+		}
+		// Bootstrap mode runs without grant tables loaded; FLUSH PRIVILEGES
+		// loads them so CREATE USER and GRANT work.
+		boot := []string{"--no-defaults", "--bootstrap", "--datadir=" + tmpData, "--skip-log-bin",
+			"--log-error=" + filepath.Join(tmp, "bootstrap.log")}
+		if os.Geteuid() == 0 {
+			boot = append(boot, "--user=root")
+		}
+		cmd := exec.Command(mariadbd, boot...)
+		cmd.Stdin = strings.NewReader("FLUSH PRIVILEGES;\n" + drcUserSQL())
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("create drc user: %w\n%s\n%s", err, out, logTail(filepath.Join(tmp, "bootstrap.log"), 20))
+		}
+		return nil
+	})
+}
+
+// drcUserSQL creates DefaultUser with every privilege, from every loopback
+// host, with the server's default authentication plugin.
+func drcUserSQL() string {
+	var b strings.Builder
+	for _, host := range []string{"127.0.0.1", "localhost", "::1"} {
+		fmt.Fprintf(&b, "CREATE USER '%s'@'%s' IDENTIFIED BY '%s';\n", DefaultUser, host, DefaultPassword)
+		fmt.Fprintf(&b, "GRANT ALL PRIVILEGES ON *.* TO '%s'@'%s' WITH GRANT OPTION;\n", DefaultUser, host)
+	}
+	return b.String()
+}
+
+// cachedTemplate returns the data directory of flavor's template for
+// version under cache, building it once per machine: build fills tmp/data.
+// Concurrent builders wait for one another (a file lock); the result moves
+// into place with its completion marker, so an interrupted build is redone.
+func cachedTemplate(cache, flavor string, version []byte, build func(tmp string) error) (string, error) {
+	key := templateRevision + "\x00" + string(version) + "\x00" + strconv.Itoa(os.Geteuid())
+	if flavor != "mariadb" {
+		key = templateRevision + "\x00" + flavor + "\x00" + string(version) + "\x00" + strconv.Itoa(os.Geteuid())
+	}
+	sum := sha256.Sum256([]byte(key))
+	final := filepath.Join(cache, flavor+"-template-"+hex.EncodeToString(sum[:6]))
 	data := filepath.Join(final, "data")
 	marker := filepath.Join(final, "complete")
 	if _, err := os.Stat(marker); err == nil {
 		return data, nil
 	}
-
-	// One builder per machine; others wait and reuse its result.
-	lock, err := os.OpenFile(filepath.Join(cache, ".mariadb-template.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	lock, err := os.OpenFile(filepath.Join(cache, "."+flavor+"-template.lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
-		return "", fmt.Errorf("mariadb template lock: %w", err)
+		return "", fmt.Errorf("%s template lock: %w", flavor, err)
 	}
 	defer lock.Close()
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return "", fmt.Errorf("mariadb template lock: %w", err)
+		return "", fmt.Errorf("%s template lock: %w", flavor, err)
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
 	if _, err := os.Stat(marker); err == nil {
-		return data, nil
+		return data, nil // another builder finished while we waited
 	}
-
-	tmp, err := os.MkdirTemp(cache, ".mariadb-template-tmp-")
+	tmp, err := os.MkdirTemp(cache, "."+flavor+"-template-tmp-")
 	if err != nil {
-		return "", fmt.Errorf("mariadb template: %w", err)
+		return "", fmt.Errorf("%s template: %w", flavor, err)
 	}
 	defer os.RemoveAll(tmp)
-	tmpData := filepath.Join(tmp, "data")
-	install := []string{
-		"--no-defaults",
-		"--datadir=" + tmpData,
-		"--auth-root-authentication-method=normal",
-		"--skip-test-db",
-		"--skip-name-resolve",
+	if err := build(tmp); err != nil {
+		return "", fmt.Errorf("%s template: %w", flavor, err)
 	}
-	if os.Geteuid() == 0 {
-		install = append(install, "--user=root")
-	}
-	if out, err := exec.Command(mariadbInstallDB, install...).CombinedOutput(); err != nil {
-		return "", fmt.Errorf("mariadb template: %s: %w\n%s", mariadbInstallDB, err, lastLines(string(out), 30))
-	}
-	// Bootstrap mode runs without grant tables loaded; FLUSH PRIVILEGES
-	// loads them so CREATE USER and GRANT work.
-	var sqlText strings.Builder
-	sqlText.WriteString("FLUSH PRIVILEGES;\n")
-	for _, host := range []string{"127.0.0.1", "localhost", "::1"} {
-		fmt.Fprintf(&sqlText, "CREATE USER '%s'@'%s' IDENTIFIED BY '%s';\n", DefaultUser, host, DefaultPassword)
-		fmt.Fprintf(&sqlText, "GRANT ALL PRIVILEGES ON *.* TO '%s'@'%s' WITH GRANT OPTION;\n", DefaultUser, host)
-	}
-	boot := []string{"--no-defaults", "--bootstrap", "--datadir=" + tmpData, "--skip-log-bin",
-		"--log-error=" + filepath.Join(tmp, "bootstrap.log")}
-	if os.Geteuid() == 0 {
-		boot = append(boot, "--user=root")
-	}
-	cmd := exec.Command(mariadbd, boot...)
-	cmd.Stdin = strings.NewReader(sqlText.String())
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("mariadb template: create drc user: %w\n%s\n%s", err, out, logTail(filepath.Join(tmp, "bootstrap.log"), 20))
-	}
-	if err := os.WriteFile(filepath.Join(tmp, "complete"), []byte(version), 0o644); err != nil {
-		return "", fmt.Errorf("mariadb template: %w", err)
+	if err := os.WriteFile(filepath.Join(tmp, "complete"), version, 0o644); err != nil {
+		return "", fmt.Errorf("%s template: %w", flavor, err)
 	}
 	os.RemoveAll(final) // a partial one from an interrupted build
 	if err := os.Rename(tmp, final); err != nil {
-		return "", fmt.Errorf("mariadb template: %w", err)
+		return "", fmt.Errorf("%s template: %w", flavor, err)
 	}
 	return data, nil
 }
