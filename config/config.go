@@ -30,6 +30,7 @@ type Config struct {
 	IDGen      IDGen      `mapstructure:"idgen" yaml:"idgen"`
 	Reconcile  Reconcile  `mapstructure:"reconcile" yaml:"reconcile"`
 	Bootstrap  Bootstrap  `mapstructure:"bootstrap" yaml:"bootstrap"`
+	DR         DR         `mapstructure:"dr" yaml:"dr"`
 
 	// secretWarnings: secret files others can read (set by Load, reported
 	// by Warnings).
@@ -177,6 +178,17 @@ type Bootstrap struct {
 	Tables    []string `mapstructure:"tables" yaml:"tables"`
 	Workers   int      `mapstructure:"workers" yaml:"workers"`
 	ChunkRows int      `mapstructure:"chunk_rows" yaml:"chunk_rows"`
+}
+
+// DR is the section `drc switchover`, `drc failover` and `drc failback`
+// read. A DR pair is two pipelines, one per direction; this file is the
+// one from the primary (source) to the standby (target), and
+// ReverseConfig names the file of the pipeline the other way.
+type DR struct {
+	// ReverseConfig is the config file of the standby-to-primary pipeline
+	// (its source is this file's target and the other way round). A
+	// relative path is read from this file's directory.
+	ReverseConfig string `mapstructure:"reverse_config" yaml:"reverse_config"`
 }
 
 // Default returns the configuration every file starts from. The commented
