@@ -23,6 +23,7 @@ type metrics struct {
 	errors       *prometheus.CounterVec
 	skipped      *prometheus.CounterVec
 	fragmented   prometheus.Counter
+	markers      prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -47,6 +48,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			[]string{"reason"}),
 		fragmented: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "drc_replicator_fragmented_records_total", Help: "Records larger than one Kafka record, published as fragments."}),
+		markers: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "drc_replicator_position_markers_total", Help: "Position markers published while the source was idle after transactions that published nothing."}),
 	}
 	// Publish lag is computed when scraped, from the newest published
 	// transaction (heartbeats included, every heartbeat_interval), so it
@@ -64,7 +67,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, k := range errorKinds {
 		m.errors.WithLabelValues(k) // every series exists from start, at 0
 	}
-	for _, c := range []prometheus.Collector{m.events, m.bytes, m.txns, m.kafkaTxns, m.lag, m.lastSeq, m.purgeHorizon, m.errors, m.skipped, m.fragmented} {
+	for _, c := range []prometheus.Collector{m.events, m.bytes, m.txns, m.kafkaTxns, m.lag, m.lastSeq, m.purgeHorizon, m.errors, m.skipped, m.fragmented, m.markers} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register replicator metrics: %w", err)
 		}

@@ -117,7 +117,7 @@ func (r *Replicator) session(ctx context.Context, db *sql.DB, st *sessionState) 
 		// the topic's tail, so it never resumes from a half transaction.
 		DisableRetrySync:     true,
 		MaxReconnectAttempts: 1,
-		HeartbeatPeriod:      5 * time.Second,
+		HeartbeatPeriod:      time.Second, // idleMarker's clock
 		ReadTimeout:          30 * time.Second,
 		EventCacheCount:      512,
 		Logger:               slog.New(slog.DiscardHandler),
@@ -326,6 +326,11 @@ type reader struct {
 	// without Config.RecordKey).
 	sign       []*event.Signer
 	recordSkip func(context.Context, drcmeta.Skip) error
+	// unpublished: transactions that published nothing (filtered, not
+	// sent back, skipped) were read after the last gtid_set published.
+	// An idle source then gets a position marker (idleMarker), so that
+	// the topic's tail, and every checkpoint, reach the source position.
+	unpublished bool
 }
 
 func newReader(r *Replicator, pos Position, out chan<- *batch, free chan *batch) *reader {
@@ -414,6 +419,9 @@ func (rd *reader) handle(ctx context.Context, ev *replication.BinlogEvent) error
 		return rd.rows(ctx, ev.Header.EventType, e)
 	case *replication.XIDEvent:
 		return rd.commit(ctx)
+	case *replication.HeartbeatEvent:
+		// The source has sent nothing for HeartbeatPeriod.
+		return rd.idleMarker(ctx)
 	case *replication.TransactionPayloadEvent:
 		// binlog_transaction_compression (MySQL): the transaction's events,
 		// BEGIN to XID, compressed into one; the GTID event stays outside.
@@ -787,10 +795,12 @@ func (rd *reader) commit(ctx context.Context) error {
 	}
 	rd.inTxn = false
 	if rd.opSkip {
+		rd.unpublished = true
 		return rd.operatorSkipped(ctx)
 	}
 	if rd.skipTxn {
 		rd.r.metrics.skipped.WithLabelValues("loop").Inc()
+		rd.unpublished = true
 		return rd.dropTxn()
 	}
 	for p := range rd.pend {
@@ -801,6 +811,7 @@ func (rd *reader) commit(ctx context.Context) error {
 		}
 	}
 	if rd.emitted == 0 {
+		rd.unpublished = true
 		switch {
 		case rd.account:
 			rd.r.metrics.skipped.WithLabelValues("account").Inc()
@@ -813,6 +824,7 @@ func (rd *reader) commit(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	rd.unpublished = false
 	b.boundary = true
 	b.txns++
 	b.lastTS = time.UnixMilli(rd.ts)
@@ -824,6 +836,35 @@ func (rd *reader) commit(ctx context.Context) error {
 		rd.cur = nil
 	default:
 	}
+	return nil
+}
+
+// idleMarker publishes a position marker (a heartbeat record without an
+// image, in every partition, as publishMarker writes at start) when the
+// source is idle and transactions read since the last published gtid_set
+// published nothing. Without it, a source whose last transactions were
+// filtered, or applied by drc from the other region of a two-way pair,
+// would leave the topic's tail behind its position until its next
+// published transaction: a fenced primary (drc switchover) has none.
+func (rd *reader) idleMarker(ctx context.Context) error {
+	if rd.inTxn || !rd.unpublished {
+		return nil
+	}
+	rd.gtid, rd.ts, rd.emitted = "", time.Now().UnixMilli(), 0
+	for p, pd := range rd.pend {
+		pd.rec = event.Record{Op: event.OpHeartbeat, DB: metaDB, Table: heartbeatTable, PK: []string{}}
+		rd.seq[p] = 0
+		if err := rd.flush(ctx, int32(p), true); err != nil {
+			return err
+		}
+	}
+	b, err := rd.batch(ctx)
+	if err != nil {
+		return err
+	}
+	b.boundary = true
+	rd.unpublished = false
+	rd.r.metrics.markers.Inc()
 	return nil
 }
 
@@ -957,15 +998,26 @@ func (r *Replicator) startPosition(ctx context.Context, db *sql.DB) (Position, e
 		}
 		return p, nil
 	}
-	q := "SELECT @@GLOBAL.gtid_binlog_pos"
-	if r.cfg.Flavor == "mysql" {
-		q = "SELECT @@GLOBAL.gtid_executed"
+	return ServerPosition(ctx, db, r.cfg.Flavor)
+}
+
+// Queryer is a *sql.DB, *sql.Conn or *sql.Tx.
+type Queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// ServerPosition is the GTID set a server has written to its binlog:
+// @@gtid_binlog_pos on MariaDB, @@gtid_executed on MySQL.
+func ServerPosition(ctx context.Context, q Queryer, flavor string) (Position, error) {
+	query := "SELECT @@GLOBAL.gtid_binlog_pos"
+	if flavor == "mysql" {
+		query = "SELECT @@GLOBAL.gtid_executed"
 	}
 	var s string
-	if err := db.QueryRowContext(ctx, q).Scan(&s); err != nil {
-		return Position{}, fmt.Errorf("read source position: %w", err)
+	if err := q.QueryRowContext(ctx, query).Scan(&s); err != nil {
+		return Position{}, fmt.Errorf("read the server's GTID position: %w", err)
 	}
-	return ParsePosition(r.cfg.Flavor, strings.ReplaceAll(s, "\n", ""))
+	return ParsePosition(flavor, strings.ReplaceAll(s, "\n", ""))
 }
 
 // CheckPurged fails with ErrPurged, naming the first missing GTID, when the

@@ -2,6 +2,7 @@ package replicator
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/drc-dev/drc/internal/drcmeta"
+	"github.com/drc-dev/drc/replicator/event"
 	"github.com/go-mysql-org/go-mysql/replication"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -239,5 +241,52 @@ func TestReaderDoesNotPublishAccountStatements(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "canary") || !strings.Contains(logs.String(), "statement=\"CREATE USER\"") {
 		t.Errorf("logs:\n%s", logs.String())
+	}
+}
+
+// A source that goes idle after transactions that published nothing (here
+// a DDL sent back from another region) gets a position marker carrying its
+// position; an idle source whose position is already published gets none.
+func TestReaderIdleMarker(t *testing.T) {
+	ctx := context.Background()
+	rd, out := testReader(t) // region b
+	heartbeat := &replication.BinlogEvent{Header: &replication.EventHeader{}, Event: &replication.HeartbeatEvent{}}
+	if err := rd.handle(ctx, heartbeat); err != nil {
+		t.Fatal(err)
+	}
+	if n := published(rd, out); n != 0 {
+		t.Fatalf("idle with nothing unpublished: %d records, want none", n)
+	}
+	if err := rd.begin("1-1-11", 0, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := rd.query(ctx, &replication.QueryEvent{Query: []byte(DDLOriginComment("a") + "ALTER TABLE t ADD COLUMN x INT"), Schema: []byte("s")}); err != nil {
+		t.Fatal(err)
+	}
+	if n := published(rd, out); n != 0 {
+		t.Fatalf("a DDL from region a was published back: %d records", n)
+	}
+	if err := rd.handle(ctx, heartbeat); err != nil {
+		t.Fatal(err)
+	}
+	b := rd.cur
+	if b == nil || len(b.msgs) != 1 || !b.boundary {
+		t.Fatalf("idle after an unpublished transaction: batch %+v, want one marker at a boundary", b)
+	}
+	val, _ := b.msgs[0].Value.Encode()
+	var rec event.Record
+	if err := json.Unmarshal(val, &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Op != event.OpHeartbeat || rec.After != nil || !rec.Last || rec.GTIDSet != "1-1-11" {
+		t.Errorf("marker = %+v, want a last heartbeat record without image and gtid_set 1-1-11", rec)
+	}
+	published(rd, out)
+	// Once published, the next idle heartbeat adds nothing.
+	if err := rd.handle(ctx, heartbeat); err != nil {
+		t.Fatal(err)
+	}
+	if n := published(rd, out); n != 0 {
+		t.Errorf("second idle heartbeat: %d records, want none", n)
 	}
 }
