@@ -1,0 +1,219 @@
+package dr
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/drc-dev/drc/replicator"
+)
+
+// The steps of a failover after the standby has drained the topic.
+const (
+	stepLossReport = "loss_report"
+	stepReplicator = "replicator"
+)
+
+// unknownText says what a failover cannot know.
+const unknownText = "transactions the old primary committed and its replicator never published to Kafka are not in the new primary, " +
+	"and cannot be listed until the old primary answers again"
+
+// Failover promotes the standby when the primary is gone: it waits until
+// the standby has applied everything the primary's replicator committed
+// to Kafka, reports what the standby has (the data-loss report, given to
+// Progress before anything changes), then makes the standby writable and
+// checks that its own replicator publishes. A primary that still answers
+// is refused (a switchover loses nothing) unless Options.Force.
+func Failover(ctx context.Context, p Pair, opts Options) (Report, error) {
+	opts.defaults()
+	if err := p.Validate(); err != nil {
+		return Report{}, err
+	}
+	a, b := p.Forward.Source, p.standby()
+	last, err := lastOperation(ctx, b, p.Forward.Cluster)
+	if err != nil {
+		return Report{}, err
+	}
+	r := &run{opts: &opts, at: b}
+	if last != nil && !last.finished && last.report.Operation == "failover" && last.report.To == b.Region {
+		r.op = last
+		for i := range r.op.report.Steps {
+			r.op.report.Steps[i].Status = "resumed"
+		}
+	} else {
+		if done, ok := alreadyDone(ctx, last, a, b); ok {
+			return done, nil
+		}
+		rep := Report{Operation: "failover", Cluster: p.Forward.Cluster, From: a.Region, To: b.Region, DryRun: opts.DryRun}
+		loss, err := checkFailover(ctx, p, opts)
+		if err != nil {
+			rep.Outcome, rep.Reason = outcomeOf(err), err.Error()
+			return rep, err
+		}
+		rep.Loss = loss
+		rep.addStep(stepDrained, "done", fmt.Sprintf("%s applied the topic's committed tail %s", b, loss.TopicTail), opts.Now())
+		rep.addStep(stepLossReport, "done", lossSummary(a, b, loss), opts.Now())
+		if opts.Progress != nil {
+			for _, s := range rep.Steps {
+				opts.Progress(s)
+			}
+		}
+		if opts.DryRun {
+			rep.Outcome = "planned"
+			rep.addStep(stepPromote, "planned", "make "+b.String()+" writable", time.Time{})
+			rep.addStep(stepReplicator, "planned", "check that "+b.Region+"'s replicator publishes", time.Time{})
+			return rep, nil
+		}
+		r.op = &operation{report: rep, step: stepLossReport}
+		if err := record(ctx, b, r.op); err != nil {
+			return rep, err
+		}
+		if opts.AfterStep != nil {
+			if err := opts.AfterStep(stepLossReport); err != nil {
+				return rep, err
+			}
+		}
+	}
+	rep := &r.op.report
+	err = failover(ctx, r, b)
+	if err != nil && rep.Outcome == "" {
+		rep.Outcome, rep.Reason = outcomeOf(err), err.Error()
+	}
+	return *rep, err
+}
+
+func failover(ctx context.Context, r *run, b Server) error {
+	rep, opts := &r.op.report, r.opts
+	if err := r.step(ctx, stepPromote, func() (string, error) {
+		if rep.StartGTIDSet == "" {
+			pos, err := b.position(ctx)
+			if err != nil {
+				return "", err
+			}
+			rep.StartGTIDSet = pos.String()
+			if err := record(ctx, r.at, r.op); err != nil {
+				return "", err
+			}
+		}
+		if err := b.makeWritable(ctx); err != nil {
+			return "", err
+		}
+		rep.PromotedAt = timePtr(opts.Now())
+		return fmt.Sprintf("%s writable; its own transactions start after %s", b, rep.StartGTIDSet), nil
+	}); err != nil {
+		return err
+	}
+	if err := r.step(ctx, stepReplicator, func() (string, error) {
+		// b's replicator writes its heartbeat on b every interval: one
+		// newer than the promotion shows it runs against the new primary.
+		deadline := time.Now().Add(min(opts.Timeout, 15*time.Second))
+		for {
+			ts, ok, err := b.heartbeat(ctx, b.Region)
+			if err != nil {
+				return "", err
+			}
+			if ok && !ts.Before(*rep.PromotedAt) {
+				t := true
+				rep.ReverseCaughtUp = &t
+				return fmt.Sprintf("%s's replicator wrote a heartbeat at %s", b.Region, ts.UTC().Format(time.RFC3339Nano)), nil
+			}
+			if time.Now().After(deadline) {
+				f := false
+				rep.ReverseCaughtUp = &f
+				return fmt.Sprintf("no heartbeat from %s's replicator since the promotion: start drc replicate with the reverse pipeline's config, or %s's writes reach no other region", b.Region, b.Region), nil
+			}
+			if err := sleep(ctx, 100*time.Millisecond); err != nil {
+				return "", err
+			}
+		}
+	}); err != nil {
+		return err
+	}
+	return finish(ctx, r)
+}
+
+// checkFailover refuses a failover that is not one (the primary answers,
+// the standby is already writable, both regions' IDs would collide), then
+// drains: waits until the standby's applier has applied the topic's
+// committed tail, and returns the data-loss report.
+func checkFailover(ctx context.Context, p Pair, opts Options) (*LossReport, error) {
+	a, b := p.Forward.Source, p.standby()
+	if p.Forward.IDGenRegion != 0 && p.Forward.IDGenRegion == p.Reverse.IDGenRegion {
+		return nil, refused("idgen.region_id is %d in both pipelines' configs: IDs issued in %s would collide with %s's", p.Forward.IDGenRegion, b.Region, a.Region)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	err := a.DB.PingContext(pctx)
+	cancel()
+	unreachable := opts.Now()
+	if err == nil && !opts.Force {
+		return nil, refused("%s still answers: a planned drc switchover loses nothing; fence %s yourself and pass --force to fail over anyway", a, a.Region)
+	}
+	bRO, err := b.readOnly(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !bRO {
+		return nil, refused("%s is writable already: it is not a standby", b)
+	}
+	if err := b.checkPrivileges(ctx); err != nil {
+		return nil, err
+	}
+	tail, ok, err := p.Forward.Tail(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the committed tail of %s's topic: %w", p.Forward.Cluster, err)
+	}
+	if !ok {
+		return nil, refused("the topic of cluster %s holds no committed transaction: nothing to fail over from", p.Forward.Cluster)
+	}
+	covered, err := waitCovers(ctx, b, p.Forward.Cluster, tail, opts.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	cps, err := b.checkpoint(ctx, p.Forward.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	if !covered {
+		applied := "none"
+		if len(cps) > 0 {
+			applied = cps[0].GTIDSet
+		}
+		return nil, fmt.Errorf("%s's applier had not applied the topic's committed tail %s within %s (it has %s): is drc apply running for cluster %s?",
+			b, tail, opts.Timeout, applied, p.Forward.Cluster)
+	}
+	loss := &LossReport{TopicTail: tail.String(), AppliedAll: true, Unreachable: unreachable.UTC(), Unknown: unknownText}
+	// The intersection of the partitions' sets is what every partition
+	// has; with one partition (the default) it is that partition's set.
+	loss.Applied, loss.LastAppliedGTID = cps[0].GTIDSet, cps[0].LastGTID
+	for _, cp := range cps[1:] {
+		set, err := replicator.ParsePosition(b.Flavor, cp.GTIDSet)
+		if err != nil {
+			return nil, err
+		}
+		cur, err := replicator.ParsePosition(b.Flavor, loss.Applied)
+		if err != nil {
+			return nil, err
+		}
+		if cur.Contains(set) {
+			loss.Applied, loss.LastAppliedGTID = cp.GTIDSet, cp.LastGTID
+		}
+	}
+	heard, ok, err := b.heartbeat(ctx, a.Region)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		loss.LastHeard = timePtr(heard)
+		loss.WindowSeconds = seconds(unreachable.Sub(heard))
+	}
+	return loss, nil
+}
+
+func lossSummary(a, b Server, l *LossReport) string {
+	s := fmt.Sprintf("%s has every transaction %s's replicator committed to Kafka (through %s)", b.Region, a.Region, l.TopicTail)
+	if l.LastHeard != nil {
+		s += fmt.Sprintf("; its newest data from %s was committed there at %s, %.1fs before %s was found not answering",
+			a.Region, l.LastHeard.Format(time.RFC3339Nano), *l.WindowSeconds, a.Region)
+	}
+	return s + "; " + l.Unknown + " (then drc failback lists them exactly)"
+}

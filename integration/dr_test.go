@@ -1,0 +1,486 @@
+package integration
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	gomysql "github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/drc-dev/drc/dr"
+	"github.com/drc-dev/drc/integration/harness"
+	"github.com/drc-dev/drc/internal/drcmeta"
+	"github.com/drc-dev/drc/internal/mysqlerr"
+	"github.com/drc-dev/drc/replicator"
+)
+
+// drPair is a two-way pair in which b is read-only: a DR pair, with the
+// config files of both pipelines (each naming the other as its reverse)
+// and an application account on both servers that read_only binds.
+type drPair struct {
+	*twoWayPair
+	fwd, rev string // a->b and b->a config files
+}
+
+func startDRPair(t *testing.T, flavor harness.Flavor, replicaIDs [2]uint32) *drPair {
+	t.Helper()
+	p := &drPair{twoWayPair: startTwoWayOn(t, flavor, replicaIDs)}
+	p.b.Exec(t, "SET GLOBAL read_only = ON")
+	dir := t.TempDir()
+	p.fwd, p.rev = filepath.Join(dir, "a-to-b.yaml"), filepath.Join(dir, "b-to-a.yaml")
+	write := func(path, cluster, topic string, src, dst *harness.Server, srcRegion, dstRegion, reverse string) {
+		y := fmt.Sprintf(`cluster: %s
+source: {region: %s, flavor: %s, host: %s, port: %d, user: %s, password: %s}
+target: {region: %s, flavor: %s, host: %s, port: %d, user: %s, password: %s}
+kafka: {brokers: ["%s"], topic: %s}
+log: {format: json}
+dr: {reverse_config: %s}
+`, cluster, srcRegion, src.Flavor, src.Host, src.Port, src.User, src.Password,
+			dstRegion, dst.Flavor, dst.Host, dst.Port, dst.User, dst.Password, p.k.Bootstrap, topic, reverse)
+		if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(p.fwd, p.ca, p.t1, p.a, p.b, "a", "b", "b-to-a.yaml")
+	write(p.rev, p.cb, p.t2, p.b, p.a, "b", "a", "a-to-b.yaml")
+
+	p.a.Exec(t, "CREATE DATABASE sw", "CREATE TABLE sw.t (id BIGINT PRIMARY KEY, region CHAR(1) NOT NULL, n INT NOT NULL DEFAULT 0)")
+	waitApplied(t, p.a, p.b, p.ca, 60*time.Second)
+	// Accounts are not replicated: each region creates its own.
+	for _, s := range []*harness.Server{p.a, p.b} {
+		s.Exec(t, "CREATE USER 'app'@'127.0.0.1' IDENTIFIED BY 'app-pw'", "GRANT SELECT, INSERT, UPDATE, DELETE ON sw.* TO 'app'@'127.0.0.1'")
+	}
+	return p
+}
+
+// pair is the dr.Pair of the forward (or, reversed, the b->a) pipeline,
+// for driving operations from the test as a library.
+func (p *drPair) pair(t *testing.T, reversed bool) dr.Pair {
+	t.Helper()
+	a := dr.Server{Region: "a", Flavor: string(p.a.Flavor), Addr: p.a.Addr(), DB: p.a.Open(t, "")}
+	b := dr.Server{Region: "b", Flavor: string(p.b.Flavor), Addr: p.b.Addr(), DB: p.b.Open(t, "")}
+	tail := func(src *harness.Server, cluster, topic string) func(context.Context) (replicator.Position, bool, error) {
+		return func(ctx context.Context) (replicator.Position, bool, error) {
+			return replicator.PublishedPosition(ctx, replicatorConfig(src, p.k, cluster, topic))
+		}
+	}
+	fwd := dr.Pipeline{Cluster: p.ca, Source: a, Target: b, Tail: tail(p.a, p.ca, p.t1)}
+	rev := dr.Pipeline{Cluster: p.cb, Source: b, Target: a, Tail: tail(p.b, p.cb, p.t2)}
+	if reversed {
+		return dr.Pair{Forward: rev, Reverse: fwd}
+	}
+	return dr.Pair{Forward: fwd, Reverse: rev}
+}
+
+// drWriter writes rows with fresh ids as the application would: to
+// whichever region accepts writes, through an account read_only binds.
+// Every acknowledged commit is remembered; a write whose outcome is
+// unknown (its connection killed at the fence) is remembered apart.
+type drWriter struct {
+	dbs     map[string]*sql.DB
+	next    atomic.Int64
+	refused atomic.Int64
+	mu      sync.Mutex
+	acked   map[int64]string
+	unknown map[int64]bool
+}
+
+func newDRWriter(t *testing.T, p *drPair) *drWriter {
+	return &drWriter{
+		dbs:   map[string]*sql.DB{"a": openAs(t, p.a, "app", "app-pw"), "b": openAs(t, p.b, "app", "app-pw")},
+		acked: map[int64]string{}, unknown: map[int64]bool{},
+	}
+}
+
+// run writes until stop closes: autocommit inserts, and when txn is set,
+// two-row transactions that stay open for a moment (some are open at the
+// fence).
+func (w *drWriter) run(stop <-chan struct{}, txn bool) error {
+	for {
+		select {
+		case <-stop:
+			return nil
+		default:
+		}
+		ids := []int64{w.next.Add(1)}
+		if txn {
+			ids = append(ids, w.next.Add(1))
+		}
+		done := false
+		for _, region := range []string{"a", "b"} {
+			err := w.write(w.dbs[region], region, ids)
+			if err == nil {
+				w.mu.Lock()
+				for _, id := range ids {
+					w.acked[id] = region
+				}
+				w.mu.Unlock()
+				done = true
+				break
+			}
+			if mysqlerr.Number(err) == gomysql.ER_OPTION_PREVENTS_STATEMENT {
+				continue // read-only: try the other region
+			}
+			w.mu.Lock()
+			for _, id := range ids {
+				w.unknown[id] = true
+			}
+			w.mu.Unlock()
+			done = true
+			break
+		}
+		if !done {
+			w.refused.Add(1)
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
+func (w *drWriter) write(db *sql.DB, region string, ids []int64) error {
+	if len(ids) == 1 {
+		_, err := db.Exec("INSERT INTO sw.t (id, region) VALUES (?, ?)", ids[0], region)
+		return err
+	}
+	tx, err := db.Begin()
+	if err != nil {
+		return err
+	}
+	for i, id := range ids {
+		if _, err := tx.Exec("INSERT INTO sw.t (id, region) VALUES (?, ?)", id, region); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if i == 0 {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return tx.Commit()
+}
+
+// check asserts that s holds every acknowledged row, and nothing else but
+// rows whose outcome was unknown.
+func (w *drWriter) check(t *testing.T, s *harness.Server, name string) int {
+	t.Helper()
+	got := map[int64]string{}
+	for _, line := range queryRows(t, s, "SELECT id, region FROM sw.t") {
+		var id int64
+		var region string
+		if _, err := fmt.Sscanf(strings.Replace(line, "|", " ", 1), "%d %s", &id, &region); err != nil {
+			t.Fatalf("row %q: %v", line, err)
+		}
+		got[id] = region
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var lost, extra []int64
+	for id, region := range w.acked {
+		if got[id] != region {
+			lost = append(lost, id)
+		}
+	}
+	for id := range got {
+		if _, ok := w.acked[id]; !ok && !w.unknown[id] {
+			extra = append(extra, id)
+		}
+	}
+	sort.Slice(lost, func(i, j int) bool { return lost[i] < lost[j] })
+	if len(lost) > 0 || len(extra) > 0 {
+		t.Errorf("%s: %d acknowledged rows missing or wrong (first %v), %d rows never written (first %v)", name, len(lost), first(lost), len(extra), first(extra))
+	}
+	return len(got)
+}
+
+func first(ids []int64) []int64 { return ids[:min(len(ids), 5)] }
+
+// readOnly is @@read_only of s.
+func readOnly(t *testing.T, s *harness.Server) bool {
+	t.Helper()
+	rows := queryRows(t, s, "SELECT @@GLOBAL.read_only")
+	return len(rows) == 1 && rows[0] == "1"
+}
+
+// noConflicts asserts that no applier recorded a conflict on s: a
+// transaction applied twice, or a write to the standby, would.
+func noConflicts(t *testing.T, s *harness.Server, name string) {
+	t.Helper()
+	if rows := queryRows(t, s, "SELECT COUNT(*) FROM drc_meta.conflicts"); len(rows) != 1 || rows[0] != "0" {
+		t.Errorf("%s: drc_meta.conflicts has %v rows, want 0", name, rows)
+	}
+}
+
+func TestSwitchover(t *testing.T) {
+	for _, f := range harness.Flavors {
+		t.Run(f.Title(), func(t *testing.T) { testSwitchover(t, f) })
+	}
+}
+
+// testSwitchover moves the primary role a->b under a steady write load
+// through the CLI, then back b->a: nothing acknowledged is lost, nothing
+// is applied twice, and both regions end equal.
+func testSwitchover(t *testing.T, flavor harness.Flavor) {
+	p := startDRPair(t, flavor, [2]uint32{9201, 9202})
+	drcBinary(t)
+
+	// Checks first: a dry run changes nothing; the reverse config is the
+	// wrong direction while a is the primary.
+	code, out, errOut := runDRC(t, "switchover", "--config", p.fwd, "--dry-run", "--output", "json")
+	rep := parseReport(t, code, out, errOut)
+	if code != 0 || rep.Outcome != "planned" || readOnly(t, p.a) || !readOnly(t, p.b) {
+		t.Fatalf("dry run: exit %d outcome %q, a read_only %v, b read_only %v; want 0, planned, a writable, b read-only\n%s%s",
+			code, rep.Outcome, readOnly(t, p.a), readOnly(t, p.b), out, errOut)
+	}
+	if code, out, errOut := runDRC(t, "switchover", "--config", p.rev); code != 1 {
+		t.Fatalf("switchover b->a while a is the primary: exit %d, want 1 (refused)\n%s%s", code, out, errOut)
+	}
+
+	w := newDRWriter(t, p)
+	stop := make(chan struct{})
+	errs := make(chan error, 3)
+	var wg sync.WaitGroup
+	for i := 0; i < 3; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs <- w.run(stop, i == 0) }()
+	}
+	time.Sleep(2 * time.Second)
+
+	code, out, errOut = runDRC(t, "switchover", "--config", p.fwd, "--output", "json")
+	rep = parseReport(t, code, out, errOut)
+	if code != 0 || rep.Outcome != "done" {
+		t.Fatalf("switchover a->b: exit %d, outcome %q (%s)\n%s", code, rep.Outcome, rep.Reason, errOut)
+	}
+	if !readOnly(t, p.a) || readOnly(t, p.b) {
+		t.Fatalf("after the switchover: a read_only %v, b read_only %v; want a read-only, b writable", readOnly(t, p.a), readOnly(t, p.b))
+	}
+	if rep.WritesRefusedSeconds == nil || rep.FinalGTIDSet == "" || rep.StartGTIDSet == "" || rep.ReverseCaughtUp == nil || !*rep.ReverseCaughtUp {
+		t.Errorf("report lacks a figure: %s", out)
+	} else {
+		t.Logf("%s: writes refused %.3fs, drain %.3fs, %d transactions open at the fence", flavor.Title(), *rep.WritesRefusedSeconds, *rep.DrainSeconds, len(rep.InFlight))
+	}
+	// a's final position is in b's checkpoint.
+	final, err := replicator.ParsePosition(string(flavor), rep.FinalGTIDSet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cps, err := drcmeta.ReadCheckpoints(context.Background(), p.b.Open(t, ""), p.ca)
+	if err != nil || len(cps) == 0 {
+		t.Fatalf("b's checkpoint: %v", err)
+	}
+	if got, err := replicator.ParsePosition(string(flavor), cps[0].GTIDSet); err != nil || !got.Contains(final) {
+		t.Errorf("b's checkpoint %s does not contain a's final position %s (%v)", cps[0].GTIDSet, final, err)
+	}
+
+	// Run again: it reports the finished operation, changing nothing.
+	code, out, errOut = runDRC(t, "switchover", "--config", p.fwd, "--output", "json")
+	if rep := parseReport(t, code, out, errOut); code != 0 || rep.Outcome != "already_done" {
+		t.Errorf("second run: exit %d outcome %q, want 0 already_done", code, rep.Outcome)
+	}
+
+	time.Sleep(2 * time.Second) // writes now land on b
+	code, out, errOut = runDRC(t, "switchover", "--config", p.rev, "--output", "json")
+	if rep := parseReport(t, code, out, errOut); code != 0 || rep.Outcome != "done" {
+		t.Fatalf("switchover b->a: exit %d, outcome %q (%s)\n%s", code, rep.Outcome, rep.Reason, errOut)
+	}
+	time.Sleep(time.Second)
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if readOnly(t, p.a) || !readOnly(t, p.b) {
+		t.Fatalf("after switching back: a read_only %v, b read_only %v", readOnly(t, p.a), readOnly(t, p.b))
+	}
+	waitApplied(t, p.a, p.b, p.ca, 60*time.Second)
+	waitApplied(t, p.b, p.a, p.cb, 60*time.Second)
+	byRegion := map[string]int{}
+	for _, r := range w.acked {
+		byRegion[r]++
+	}
+	na, nb := w.check(t, p.a, "a"), w.check(t, p.b, "b")
+	t.Logf("%d rows (%d written on a, %d on b), %d writes refused while no region took them, %d of unknown outcome", na, byRegion["a"], byRegion["b"], w.refused.Load(), len(w.unknown))
+	if na != nb || byRegion["a"] == 0 || byRegion["b"] == 0 {
+		t.Errorf("a has %d rows, b %d; written on a %d, on b %d: want equal counts and writes on both", na, nb, byRegion["a"], byRegion["b"])
+	}
+	compareQuery(t, p.a, p.b, "SELECT id, region, n FROM sw.t ORDER BY id")
+	noConflicts(t, p.a, "a")
+	noConflicts(t, p.b, "b")
+}
+
+// parseReport decodes a DR command's JSON report.
+func parseReport(t *testing.T, code int, out, errOut string) dr.Report {
+	t.Helper()
+	var rep dr.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("exit %d: report is not JSON: %v\n%s\nstderr: %s", code, err, out, errOut)
+	}
+	return rep
+}
+
+var errCrash = errors.New("crashed here by the test")
+
+func TestSwitchoverResumesAfterACrashAtEachStep(t *testing.T) {
+	for _, f := range harness.Flavors {
+		t.Run(f.Title(), func(t *testing.T) { testSwitchoverResumes(t, f) })
+	}
+}
+
+// testSwitchoverResumes stops a switchover right after each of its steps,
+// as a crash there would, then runs it again; the rerun completes it.
+// Each round moves the primary role to the other region, under load.
+func testSwitchoverResumes(t *testing.T, flavor harness.Flavor) {
+	p := startDRPair(t, flavor, [2]uint32{9203, 9204})
+	w := newDRWriter(t, p)
+	stop := make(chan struct{})
+	errs := make(chan error, 2)
+	var wg sync.WaitGroup
+	for i := 0; i < 2; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs <- w.run(stop, i == 0) }()
+	}
+	steps := []string{"fenced", "final_position", "drained", "promoted", "standby", "reverse_path"}
+	opts := dr.Options{Timeout: time.Minute, FenceWait: time.Second}
+	for i, step := range steps {
+		reversed := i%2 == 1
+		pair := p.pair(t, reversed)
+		from, to := p.a, p.b
+		if reversed {
+			from, to = p.b, p.a
+		}
+		crashing := opts
+		crashing.AfterStep = func(s string) error {
+			if s == step {
+				return errCrash
+			}
+			return nil
+		}
+		if _, err := dr.Switchover(context.Background(), pair, crashing); !errors.Is(err, errCrash) {
+			t.Fatalf("round %d: switchover crashing after %s: %v", i, step, err)
+		}
+		rep, err := dr.Switchover(context.Background(), pair, opts)
+		if err != nil || rep.Outcome != "done" {
+			t.Fatalf("round %d: rerun after a crash after %s: %v (outcome %q)", i, step, err, rep.Outcome)
+		}
+		resumed := 0
+		for _, s := range rep.Steps {
+			if s.Status == "resumed" {
+				resumed++
+			}
+		}
+		if want := i + 2; resumed != want { // checked + the steps up to the crash
+			t.Errorf("round %d: %d steps resumed, want %d: %+v", i, resumed, want, rep.Steps)
+		}
+		if !readOnly(t, from) || readOnly(t, to) {
+			t.Fatalf("round %d (crash after %s): the old primary read_only %v, the new %v", i, step, readOnly(t, from), readOnly(t, to))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitApplied(t, p.a, p.b, p.ca, 60*time.Second)
+	waitApplied(t, p.b, p.a, p.cb, 60*time.Second)
+	na, nb := w.check(t, p.a, "a"), w.check(t, p.b, "b")
+	t.Logf("%d rows after %d switchovers, each crashed once; %d of unknown outcome", na, len(steps), len(w.unknown))
+	if na != nb {
+		t.Errorf("a has %d rows, b %d", na, nb)
+	}
+	compareQuery(t, p.a, p.b, "SELECT id, region, n FROM sw.t ORDER BY id")
+	noConflicts(t, p.a, "a")
+	noConflicts(t, p.b, "b")
+}
+
+func TestFailover(t *testing.T) {
+	for _, f := range harness.Flavors {
+		t.Run(f.Title(), func(t *testing.T) { testFailover(t, f) })
+	}
+}
+
+// testFailover: a primary that answers is not failed over; once it is
+// killed, failover drains the topic, reports, and promotes b, whose
+// replicator then publishes b's writes.
+func testFailover(t *testing.T, flavor harness.Flavor) {
+	p := startDRPair(t, flavor, [2]uint32{9205, 9206})
+	drcBinary(t)
+	w := newDRWriter(t, p)
+	stop := make(chan struct{})
+	errs := make(chan error, 1)
+	go func() { errs <- w.run(stop, false) }()
+	time.Sleep(2 * time.Second)
+
+	if code, out, errOut := runDRC(t, "failover", "--config", p.fwd); code != 1 || readOnly(t, p.b) == false {
+		t.Fatalf("failover while a answers: exit %d, b read_only %v; want 1 and b untouched\n%s%s", code, readOnly(t, p.b), out, errOut)
+	}
+	p.a.Kill(t)
+	close(stop)
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+
+	code, out, errOut := runDRC(t, "failover", "--config", p.fwd, "--dry-run", "--output", "json")
+	rep := parseReport(t, code, out, errOut)
+	if code != 0 || rep.Outcome != "planned" || rep.Loss == nil || !readOnly(t, p.b) {
+		t.Fatalf("dry run: exit %d outcome %q, b read_only %v\n%s%s", code, rep.Outcome, readOnly(t, p.b), out, errOut)
+	}
+	code, out, errOut = runDRC(t, "failover", "--config", p.fwd, "--output", "json")
+	rep = parseReport(t, code, out, errOut)
+	if code != 0 || rep.Outcome != "done" || readOnly(t, p.b) {
+		t.Fatalf("failover: exit %d outcome %q (%s), b read_only %v\n%s", code, rep.Outcome, rep.Reason, readOnly(t, p.b), errOut)
+	}
+	l := rep.Loss
+	if l == nil || !l.AppliedAll || l.LastHeard == nil || l.Unknown == "" {
+		t.Fatalf("data-loss report incomplete: %s", out)
+	}
+	// The report's tail is the topic's, read independently, and b has it.
+	tail, ok, err := replicator.PublishedPosition(context.Background(), replicatorConfig(p.a, p.k, p.ca, p.t1))
+	if err != nil || !ok || tail.String() != l.TopicTail {
+		t.Fatalf("topic tail %s (%v, %v); the report says %s", tail, ok, err, l.TopicTail)
+	}
+	applied, err := replicator.ParsePosition(string(flavor), l.Applied)
+	if err != nil || !applied.Contains(tail) {
+		t.Errorf("applied %s does not contain the tail %s (%v)", l.Applied, tail, err)
+	}
+	t.Logf("%s: tail %s; last heard from a %s, %.1fs before it was found down", flavor.Title(), l.TopicTail, l.LastHeard, *l.WindowSeconds)
+	if rep.ReverseCaughtUp == nil || !*rep.ReverseCaughtUp {
+		t.Errorf("b's replicator not seen publishing after the promotion: %s", out)
+	}
+
+	// Every row b has was acknowledged by a (a killed server leaves no
+	// write of unknown outcome but the last), and b takes writes now.
+	var n int
+	if err := w.dbs["b"].QueryRow("SELECT COUNT(*) FROM sw.t").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.dbs["b"].Exec("INSERT INTO sw.t (id, region) VALUES (?, 'b')", w.next.Add(1)); err != nil {
+		t.Fatalf("write on b after the failover: %v", err)
+	}
+	extra := 0
+	for _, line := range queryRows(t, p.b, "SELECT id FROM sw.t WHERE region = 'a'") {
+		id, _ := strconv.ParseInt(line, 10, 64)
+		if _, ok := w.acked[id]; !ok && !w.unknown[id] {
+			extra++
+		}
+	}
+	if extra > 0 {
+		t.Errorf("b holds %d rows of a that a never acknowledged", extra)
+	}
+	t.Logf("b has %d of the %d rows a acknowledged", n, len(w.acked))
+	noConflicts(t, p.b, "b")
+}
