@@ -192,13 +192,12 @@ func (a *Applier) session(ctx context.Context) error {
 		return permanent(fmt.Errorf("target %s:%d: %w", a.cfg.Host, a.cfg.Port, err))
 	}
 	defer db.Close()
-	for _, q := range metaDDL {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("target %s:%d: create drc_meta tables: %w", a.cfg.Host, a.cfg.Port, err)
+	if err := drcmeta.Ensure(ctx, db); err != nil {
+		err = fmt.Errorf("target %s:%d: %w", a.cfg.Host, a.cfg.Port, err)
+		if errors.Is(err, drcmeta.ErrNewerSchema) {
+			return permanent(err)
 		}
-	}
-	if err := migrateConflicts(ctx, db); err != nil {
-		return fmt.Errorf("target %s:%d: %w", a.cfg.Host, a.cfg.Port, err)
+		return err
 	}
 	if a.policies.guarded() {
 		if err := a.setGuard(ctx, db); err != nil {

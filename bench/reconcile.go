@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/drc-dev/drc/integration/harness"
+	"github.com/drc-dev/drc/internal/drcmeta"
 	"github.com/drc-dev/drc/reconcile"
 )
 
@@ -254,18 +255,10 @@ func (p *reconcilePair) runDRC(ctx context.Context, cluster string) (time.Durati
 	if err := adb.QueryRowContext(ctx, "SELECT @@gtid_binlog_pos").Scan(&pos); err != nil {
 		return 0, nil, err
 	}
-	for _, q := range []string{
-		"CREATE DATABASE IF NOT EXISTS drc_meta",
-		`CREATE TABLE IF NOT EXISTS drc_meta.apply_checkpoint (cluster VARCHAR(64) NOT NULL, part INT NOT NULL,
-		  kafka_offset BIGINT NOT NULL, gtid_set TEXT NOT NULL, origin VARCHAR(64) NOT NULL, last_gtid VARCHAR(128) NOT NULL,
-		  updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6), PRIMARY KEY (cluster, part))`,
-	} {
-		if _, err := bdb.ExecContext(ctx, q); err != nil {
-			return 0, nil, fmt.Errorf("checkpoint table: %w", err)
-		}
+	if err := drcmeta.Ensure(ctx, bdb); err != nil {
+		return 0, nil, fmt.Errorf("region b: %w", err)
 	}
-	if _, err := bdb.ExecContext(ctx, `REPLACE INTO drc_meta.apply_checkpoint (cluster, part, kafka_offset, gtid_set, origin, last_gtid)
-		VALUES (?, 0, 0, ?, 'a', '')`, cluster, pos); err != nil {
+	if err := drcmeta.WriteCheckpoint(ctx, bdb, drcmeta.Checkpoint{Cluster: cluster, GTIDSet: pos, Origin: "a"}); err != nil {
 		return 0, nil, fmt.Errorf("checkpoint row: %w", err)
 	}
 

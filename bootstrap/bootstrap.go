@@ -13,6 +13,7 @@ import (
 
 	_ "github.com/go-sql-driver/mysql" // database/sql driver "mysql"
 
+	"github.com/drc-dev/drc/internal/drcmeta"
 	"github.com/drc-dev/drc/internal/grants"
 	"github.com/drc-dev/drc/internal/mysqlerr"
 )
@@ -99,10 +100,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 	if err := lockCluster(ctx, meta, cfg.Cluster); err != nil {
 		return nil, err
 	}
-	for _, q := range metaDDL {
-		if _, err := meta.ExecContext(ctx, q); err != nil {
-			return nil, fmt.Errorf("target: create drc_meta tables: %w", err)
-		}
+	if err := drcmeta.EnsureConn(ctx, meta); err != nil {
+		return nil, fmt.Errorf("target: %w", err)
 	}
 	st, err := loadState(ctx, meta, cfg.Cluster)
 	if err != nil {
@@ -114,11 +113,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 		res.Elapsed = cfg.now().Sub(began)
 		return res, nil
 	}
-	var n int
-	if err := meta.QueryRowContext(ctx, "SELECT COUNT(*) FROM drc_meta.apply_checkpoint WHERE cluster = ?", cfg.Cluster).Scan(&n); err != nil {
-		return nil, fmt.Errorf("target: read drc_meta.apply_checkpoint: %w", err)
+	cks, err := drcmeta.ReadCheckpoints(ctx, meta, cfg.Cluster)
+	if err != nil {
+		return nil, fmt.Errorf("target: %w", err)
 	}
-	if n > 0 {
+	if len(cks) > 0 {
 		return nil, fmt.Errorf("%w %q (an applier already runs into this target; bootstrapping would move its position)", ErrCheckpointExists, cfg.Cluster)
 	}
 
@@ -338,9 +337,12 @@ func handOver(ctx context.Context, conn *sql.Conn, cfg *Config, gtid string) (er
 			_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
 		}
 	}()
+	// Offset unknown: the applier starts at the topic's oldest retained
+	// offset and skips every transaction contained in gtid.
 	for part := range cfg.Partitions {
-		if _, err := conn.ExecContext(ctx, sqlWriteCheckpoint, cfg.Cluster, part, gtid, cfg.SourceRegion); err != nil {
-			return fmt.Errorf("write drc_meta.apply_checkpoint: %w", err)
+		ck := drcmeta.Checkpoint{Cluster: cfg.Cluster, Part: int32(part), Offset: drcmeta.OffsetUnknown, GTIDSet: gtid, Origin: cfg.SourceRegion}
+		if err := drcmeta.WriteCheckpoint(ctx, conn, ck); err != nil {
+			return err
 		}
 	}
 	if _, err := conn.ExecContext(ctx, "UPDATE drc_meta.bootstrap_state SET status = ? WHERE cluster = ?", statusDone, cfg.Cluster); err != nil {
@@ -349,9 +351,3 @@ func handOver(ctx context.Context, conn *sql.Conn, cfg *Config, gtid string) (er
 	_, err = conn.ExecContext(ctx, "COMMIT")
 	return err
 }
-
-// sqlWriteCheckpoint hands the snapshot over to the applier: kafka_offset
-// -1 (unknown) makes it start at the topic's oldest retained offset and skip
-// every transaction contained in gtid_set.
-const sqlWriteCheckpoint = `INSERT INTO drc_meta.apply_checkpoint (cluster, part, kafka_offset, gtid_set, origin, last_gtid)
-VALUES (?, ?, -1, ?, ?, '')`

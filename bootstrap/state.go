@@ -8,40 +8,10 @@ import (
 	"fmt"
 )
 
-// DDL of the target's metadata. bootstrap_state has one row per cluster;
-// bootstrap_chunks one row per copied chunk, written in the same target
-// transaction as the chunk's rows. apply_checkpoint belongs to the applier;
-// bootstrap creates it with the applier's exact DDL when it is missing.
-var metaDDL = []string{
-	"CREATE DATABASE IF NOT EXISTS drc_meta",
-	`CREATE TABLE IF NOT EXISTS drc_meta.bootstrap_state (
-  cluster VARCHAR(64) NOT NULL,
-  origin VARCHAR(64) NOT NULL,
-  generation INT NOT NULL,
-  snapshot_gtid TEXT NOT NULL,
-  status VARCHAR(16) NOT NULL,
-  tables_json MEDIUMTEXT NOT NULL,
-  started_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
-  updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
-  PRIMARY KEY (cluster))`,
-	`CREATE TABLE IF NOT EXISTS drc_meta.bootstrap_chunks (
-  cluster VARCHAR(64) NOT NULL,
-  db VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-  tbl VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-  seq BIGINT NOT NULL,
-  lo_key MEDIUMTEXT NOT NULL,
-  hi_key MEDIUMTEXT NOT NULL,
-  row_count BIGINT NOT NULL,
-  generation INT NOT NULL,
-  updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
-  PRIMARY KEY (cluster, db, tbl, seq))`,
-	`CREATE TABLE IF NOT EXISTS drc_meta.apply_checkpoint (
-  cluster VARCHAR(64) NOT NULL, part INT NOT NULL,
-  kafka_offset BIGINT NOT NULL,
-  gtid_set TEXT NOT NULL, origin VARCHAR(64) NOT NULL, last_gtid VARCHAR(128) NOT NULL,
-  updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
-  PRIMARY KEY (cluster, part))`,
-}
+// The target's metadata, defined in package drcmeta: bootstrap_state has
+// one row per cluster; bootstrap_chunks one row per copied chunk, written
+// in the same target transaction as the chunk's rows. apply_checkpoint
+// belongs to the applier; bootstrap writes its first rows (handOver).
 
 // Status values of bootstrap_state.
 const (

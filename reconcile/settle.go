@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/drc-dev/drc/internal/mysqlerr"
+	"github.com/drc-dev/drc/internal/drcmeta"
 )
 
 // checkpoint reads the applier's progress from the target's
@@ -25,36 +25,22 @@ type checkpoint struct {
 // a table, and waiting for all of them can only delay a verdict, never turn
 // lag into drift.
 func (c *checkpoint) passed(ctx context.Context, pos GTIDSet) (bool, error) {
-	rows, err := c.db.QueryContext(ctx, "SELECT part, gtid_set FROM drc_meta.apply_checkpoint WHERE cluster = ?", c.cluster)
+	cks, err := drcmeta.ReadCheckpoints(ctx, c.db, c.cluster)
 	if err != nil {
-		if mysqlerr.Number(err) == erNoSuchTable {
-			return false, fmt.Errorf("%w %q: drc_meta.apply_checkpoint does not exist", ErrNoCheckpoint, c.cluster)
-		}
-		return false, fmt.Errorf("read applier checkpoint: %w", err)
+		return false, err
 	}
-	defer rows.Close()
-	n := 0
+	if len(cks) == 0 {
+		return false, fmt.Errorf("%w %q: no row in drc_meta.apply_checkpoint (has its applier run on this target?)", ErrNoCheckpoint, c.cluster)
+	}
 	ok := true
-	for rows.Next() {
-		var part int
-		var text string
-		if err := rows.Scan(&part, &text); err != nil {
-			return false, fmt.Errorf("read applier checkpoint: %w", err)
-		}
-		n++
-		set, err := ParseGTIDSet(c.flavor, text)
+	for _, ck := range cks {
+		set, err := ParseGTIDSet(c.flavor, ck.GTIDSet)
 		if err != nil {
-			return false, fmt.Errorf("applier checkpoint of %s part %d: %w", c.cluster, part, err)
+			return false, fmt.Errorf("applier checkpoint of %s part %d: %w", c.cluster, ck.Part, err)
 		}
 		if !set.Contains(pos) {
 			ok = false
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return false, fmt.Errorf("read applier checkpoint: %w", err)
-	}
-	if n == 0 {
-		return false, fmt.Errorf("%w %q", ErrNoCheckpoint, c.cluster)
 	}
 	return ok, nil
 }

@@ -9,36 +9,15 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/drc-dev/drc/internal/drcmeta"
 )
 
-// Run state lives on the target, in drc_meta, so that a killed run resumes
-// where it stopped, from any host. The replicator skips drc_meta tables other
-// than its own, so this bookkeeping is never replicated.
-var stateDDL = []string{
-	"CREATE DATABASE IF NOT EXISTS drc_meta",
-	`CREATE TABLE IF NOT EXISTS drc_meta.reconcile_runs (
-  run_id CHAR(16) NOT NULL,
-  cluster VARCHAR(64) NOT NULL,
-  tables_list TEXT NOT NULL,
-  repair TINYINT NOT NULL,
-  status VARCHAR(16) NOT NULL,
-  started_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
-  updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
-  PRIMARY KEY (run_id)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
-	`CREATE TABLE IF NOT EXISTS drc_meta.reconcile_chunks (
-  run_id CHAR(16) NOT NULL,
-  db VARCHAR(64) NOT NULL,
-  tbl VARCHAR(64) NOT NULL,
-  chunk_no INT NOT NULL,
-  upper_key TEXT NULL,
-  is_last TINYINT NOT NULL,
-  rows_checked BIGINT NOT NULL,
-  result LONGTEXT NOT NULL,
-  done_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
-  PRIMARY KEY (run_id, db, tbl, chunk_no)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
-}
+// Run state lives on the target, in drc_meta.reconcile_runs and
+// drc_meta.reconcile_chunks (defined in package drcmeta), so that a killed
+// run resumes where it stopped, from any host. The replicator skips
+// drc_meta tables other than its own, so this bookkeeping is never
+// replicated.
 
 // Run statuses in drc_meta.reconcile_runs.
 const (
@@ -82,10 +61,8 @@ type stateStore struct {
 // openState creates the state tables if needed and starts or resumes the
 // run. resumed reports an interrupted run being continued.
 func openState(ctx context.Context, db *sql.DB, runID, cluster string, tables []string, repair, restart bool) (st *stateStore, resumed bool, err error) {
-	for _, q := range stateDDL {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			return nil, false, fmt.Errorf("create reconcile state in the target's drc_meta: %w", err)
-		}
+	if err := drcmeta.Ensure(ctx, db); err != nil {
+		return nil, false, fmt.Errorf("keep reconcile state in the target's drc_meta: %w", err)
 	}
 	st = &stateStore{db: db, runID: runID}
 	var status string

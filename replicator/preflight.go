@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/drc-dev/drc/internal/drcmeta"
 	"github.com/drc-dev/drc/internal/grants"
 )
 
@@ -86,24 +87,13 @@ func Preflight(ctx context.Context, db *sql.DB, flavor string) error {
 			}
 		}
 	}
-	if err := ensureHeartbeatTable(ctx, db); err != nil {
-		errs = append(errs, &PreflightError{"privilege CREATE, INSERT, UPDATE on drc_meta", err.Error()})
+	// drc_meta holds the heartbeat (and the skips an operator orders).
+	if err := drcmeta.Ensure(ctx, db); err != nil {
+		setting := "privilege CREATE, INSERT, UPDATE (ALTER to upgrade it) on drc_meta"
+		if errors.Is(err, drcmeta.ErrNewerSchema) {
+			setting = "drc_meta schema version"
+		}
+		errs = append(errs, &PreflightError{setting, err.Error()})
 	}
 	return errors.Join(errs...)
-}
-
-// The heartbeat table. ts is the source's clock in unix microseconds, so
-// the applier computes lag without parsing time zones.
-const heartbeatDDL = `CREATE TABLE IF NOT EXISTS drc_meta.heartbeat (
-  region VARCHAR(64) NOT NULL PRIMARY KEY,
-  ts BIGINT NOT NULL COMMENT 'source clock, unix microseconds'
-) ENGINE=InnoDB`
-
-func ensureHeartbeatTable(ctx context.Context, db *sql.DB) error {
-	for _, q := range []string{"CREATE DATABASE IF NOT EXISTS drc_meta", heartbeatDDL} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("%s: %w", strings.SplitN(q, "(", 2)[0], err)
-		}
-	}
-	return nil
 }

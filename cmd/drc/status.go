@@ -14,8 +14,8 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/spf13/cobra"
 
-	"github.com/drc-dev/drc/applier"
 	"github.com/drc-dev/drc/config"
+	"github.com/drc-dev/drc/internal/drcmeta"
 	"github.com/drc-dev/drc/replicator"
 )
 
@@ -31,7 +31,7 @@ type regionStatus struct {
 	// does not fail status: the databases answer for themselves.
 	KafkaError string `json:"kafka_error,omitempty"`
 	// Checkpoint is the applier's GTID set on the target, per partition.
-	Checkpoint []applier.Checkpoint `json:"checkpoint,omitempty"`
+	Checkpoint []drcmeta.Checkpoint `json:"checkpoint,omitempty"`
 	CaughtUp   *bool                `json:"caught_up,omitempty"`
 	// LagSeconds is now minus the newest source heartbeat applied here;
 	// on the source, the age of its own heartbeat row (is a replicator
@@ -146,7 +146,7 @@ func collectStatus(ctx context.Context, cfg config.Config) (src, dst regionStatu
 		dst.Position, err = gtidPosition(ctx, tdb, cfg.Target.Flavor)
 	}
 	if err == nil {
-		dst.Checkpoint, err = applier.ReadCheckpoint(ctx, tdb, cfg.Cluster)
+		dst.Checkpoint, err = drcmeta.ReadCheckpoints(ctx, tdb, cfg.Cluster)
 	}
 	if err != nil {
 		dst.Error = err.Error()
@@ -225,7 +225,7 @@ func binlogExpiry(ctx context.Context, db *sql.DB) *float64 {
 
 // checkpointCovers reports whether every partition's checkpoint contains
 // the source position.
-func checkpointCovers(flavor string, cps []applier.Checkpoint, pos string) bool {
+func checkpointCovers(flavor string, cps []drcmeta.Checkpoint, pos string) bool {
 	want, err := mysql.ParseGTIDSet(flavor, pos)
 	if err != nil {
 		return false

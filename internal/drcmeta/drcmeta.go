@@ -1,6 +1,3 @@
-// Package drcmeta holds the facts about drc_meta tables that more than one
-// role reads, so that each is written once. (The tables' DDL still lives
-// with the role that owns each table.)
 package drcmeta
 
 import (
@@ -16,6 +13,7 @@ import (
 
 // Queryer is a *sql.DB, *sql.Conn or *sql.Tx.
 type Queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
@@ -35,20 +33,6 @@ func RunsReplicator(ctx context.Context, q Queryer, region string) (bool, error)
 	}
 	return false, fmt.Errorf("read drc_meta.heartbeat of region %s: %w", region, err)
 }
-
-// SkippedDDL creates drc_meta.skipped: one row per transaction (or Kafka
-// record) an operator told a role to pass over, so that what a region
-// lacks, and why, outlives the log.
-const SkippedDDL = `CREATE TABLE IF NOT EXISTS drc_meta.skipped (
-  id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
-  cluster VARCHAR(64) NOT NULL,
-  role VARCHAR(16) NOT NULL COMMENT 'replicator or applier',
-  gtid VARCHAR(128) NOT NULL COMMENT 'the skipped transaction, when known',
-  kafka_partition INT NULL, kafka_offsets VARCHAR(64) NULL COMMENT 'applier: first-last offset skipped',
-  tables TEXT NOT NULL COMMENT 'db.table names the transaction touched, as far as known',
-  reason VARCHAR(255) NOT NULL,
-  skipped_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
-  KEY by_cluster (cluster, skipped_at)) ENGINE=InnoDB`
 
 // AddTable adds db.table (db alone when table is empty) to tables, once;
 // the tables of a skipped transaction, as both roles collect them.
@@ -80,13 +64,10 @@ type Execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
-// RecordSkip creates drc_meta.skipped if needed and adds s to it.
+// RecordSkip adds s to drc_meta.skipped. The role ran Ensure on db's
+// server when it started (the replicator in its preflight, the applier in
+// each session), so the table is there.
 func RecordSkip(ctx context.Context, db Execer, s Skip) error {
-	for _, q := range []string{"CREATE DATABASE IF NOT EXISTS drc_meta", SkippedDDL} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("create drc_meta.skipped: %w", err)
-		}
-	}
 	var part any
 	if s.Partition != nil {
 		part = *s.Partition
