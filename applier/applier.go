@@ -14,6 +14,7 @@ import (
 
 	"github.com/drc-dev/drc/idgen"
 	"github.com/drc-dev/drc/internal/drcmeta"
+	"github.com/drc-dev/drc/internal/kafkaconn"
 	"github.com/drc-dev/drc/internal/mysqlerr"
 	"github.com/drc-dev/drc/internal/retry"
 	"github.com/drc-dev/drc/replicator/event"
@@ -132,7 +133,11 @@ func (a *Applier) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if mysqlerr.Denied(err) || !a.reached && mysqlerr.UnknownHost(err) {
+		if kerr := a.kafkaRefused(err); kerr != nil {
+			// Kafka refused the credentials or a right, or its
+			// certificate does not verify: no retry fixes it.
+			err = permanent(kerr)
+		} else if mysqlerr.Denied(err) || !a.reached && mysqlerr.UnknownHost(err) {
 			// A wrong password, host or grant: no retry fixes it. A host
 			// that stops resolving after it worked (a restarting pod's
 			// name) is retried like a restarting server.
@@ -159,15 +164,35 @@ func (a *Applier) Run(ctx context.Context) error {
 	}
 }
 
-func (a *Applier) saramaConfig() (*sarama.Config, error) {
-	v, err := sarama.ParseKafkaVersion(a.cfg.KafkaVersion)
-	if err != nil {
-		return nil, permanent(fmt.Errorf("kafka version %q: %w", a.cfg.KafkaVersion, err))
+// kafkaError marks an error of the Kafka connection, so that a TLS
+// failure is told from the target's.
+type kafkaError struct{ err error }
+
+func (e *kafkaError) Error() string { return e.err.Error() }
+func (e *kafkaError) Unwrap() error { return e.err }
+
+// kafkaRefused is err as a *kafkaconn.RefusedError naming the brokers and
+// the cause when Kafka refused the applier in a way no retry fixes (its
+// credentials, a missing ACL, a broker certificate that does not verify),
+// else nil.
+func (a *Applier) kafkaRefused(err error) error {
+	var ke *kafkaError
+	if !errors.As(err, &ke) && !kafkaconn.Denied(err) {
+		return nil
 	}
-	sc := sarama.NewConfig()
-	sc.Version = v
-	sc.ClientID = a.cfg.ClientID
-	sc.Net.DialTimeout = 5 * time.Second
+	if errors.Is(err, sarama.ErrTopicAuthorizationFailed) {
+		err = fmt.Errorf("%w (topic %s)", err, a.cfg.Topic)
+	}
+	return a.cfg.kafka().Refused(err)
+}
+
+// saramaConfig is the read_committed consumer's configuration, on top of
+// the connection's (kafkaconn: protocol version, client id, TLS, SASL).
+func (a *Applier) saramaConfig() (*sarama.Config, error) {
+	sc, err := a.cfg.kafka().Config()
+	if err != nil {
+		return nil, permanent(fmt.Errorf("kafka %v: %w", a.cfg.kafka(), err))
+	}
 	sc.Metadata.Retry.Max = 3
 	sc.Consumer.IsolationLevel = sarama.ReadCommitted
 	sc.Consumer.Return.Errors = true
@@ -230,20 +255,25 @@ func (a *Applier) session(ctx context.Context) error {
 	}
 	client, err := sarama.NewClient(a.cfg.Brokers, sc)
 	if err != nil {
-		return fmt.Errorf("kafka %v: %w", a.cfg.Brokers, err)
+		return &kafkaError{fmt.Errorf("kafka %v: %w", a.cfg.Brokers, err)}
 	}
 	defer client.Close()
 	a.reached = true
 	parts, err := client.Partitions(a.cfg.Topic)
 	if err != nil {
-		return fmt.Errorf("kafka topic %s: %w", a.cfg.Topic, err)
+		return &kafkaError{fmt.Errorf("kafka topic %s: %w", a.cfg.Topic, err)}
 	}
 	consumer, err := sarama.NewConsumerFromClient(client)
 	if err != nil {
-		return fmt.Errorf("kafka consumer: %w", err)
+		return &kafkaError{fmt.Errorf("kafka consumer: %w", err)}
 	}
 	defer consumer.Close()
-	// Group offsets are for monitoring only; without them apply still works.
+	// Group offsets are for monitoring only; without them apply still
+	// works. But a principal the brokers refuse the group lacks an ACL
+	// README documents, and that stops the applier like any other.
+	if _, err := client.Coordinator(a.cfg.ConsumerGroup); errors.Is(err, sarama.ErrGroupAuthorizationFailed) {
+		return &kafkaError{fmt.Errorf("kafka consumer group %s: %w", a.cfg.ConsumerGroup, err)}
+	}
 	om, err := sarama.NewOffsetManagerFromClient(a.cfg.ConsumerGroup, client)
 	if err != nil {
 		a.log.Debug("kafka offset manager unavailable; group offsets will not be committed", "error", err)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/drc-dev/drc/idgen"
+	"github.com/drc-dev/drc/internal/kafkaconn"
 	"github.com/drc-dev/drc/internal/mysqlconn"
 )
 
@@ -29,6 +30,10 @@ type Config struct {
 	Topic        string // default drc.<Cluster>
 	KafkaVersion string // default 3.9.0
 	ClientID     string // default drc
+	// KafkaTLS and KafkaSASL secure the connections to the brokers
+	// (kafkaconn; default plaintext, no SASL).
+	KafkaTLS  kafkaconn.TLS
+	KafkaSASL kafkaconn.SASL
 	// ConsumerGroup receives the applied offsets, for monitoring only; the
 	// checkpoint in the target is the truth. Default drc-apply-<Cluster>-<Region>.
 	ConsumerGroup string
@@ -113,6 +118,11 @@ type TablePolicy struct {
 	// every insert, and every update that changes one, is checked.
 	IDColumns []string
 	ForeignID string // empty: the default
+}
+
+// kafka is how the applier reaches the brokers.
+func (c Config) kafka() kafkaconn.Conn {
+	return kafkaconn.Conn{Brokers: c.Brokers, Version: c.KafkaVersion, ClientID: c.ClientID, TLS: c.KafkaTLS, SASL: c.KafkaSASL}
 }
 
 func (c *Config) setDefaults() {

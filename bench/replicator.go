@@ -17,6 +17,7 @@ import (
 
 	"github.com/drc-dev/drc/applier"
 	"github.com/drc-dev/drc/integration/harness"
+	"github.com/drc-dev/drc/internal/kafkaconn"
 	"github.com/drc-dev/drc/replicator"
 )
 
@@ -347,8 +348,12 @@ func buildDRC(ctx context.Context) (string, error) {
 // producer settings (idempotent, one request in flight, acks=all, lz4,
 // transactions of about 4 MiB) and returns records per second.
 func bareProduceRate(ctx context.Context, broker, topic string, n, size int) (float64, error) {
-	sc := sarama.NewConfig()
-	sc.Version = sarama.V3_9_0_0
+	// The connection as the replicator makes it (kafkaconn), against the
+	// harness's plaintext broker.
+	sc, err := kafkaconn.Conn{Brokers: []string{broker}, Version: kafkaconn.DefaultVersion, ClientID: "drc-bench"}.Config()
+	if err != nil {
+		return 0, err
+	}
 	sc.Net.MaxOpenRequests = 1
 	sc.Producer.Idempotent = true
 	sc.Producer.RequiredAcks = sarama.WaitForAll

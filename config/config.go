@@ -81,6 +81,23 @@ type Kafka struct {
 	// signature verifies. Empty: records are not signed.
 	RecordKey     string `mapstructure:"record_key" yaml:"record_key"`
 	RecordKeyFile string `mapstructure:"record_key_file" yaml:"record_key_file"`
+	// TLS secures the connections to the brokers (kafkaconn.TLS): the
+	// same keys as a server's tls, but mode disabled (the default),
+	// required, verify-ca or verify-identity. There is no preferred: a
+	// Kafka listener speaks TLS (SSL, SASL_SSL) or it does not.
+	TLS TLS `mapstructure:"tls" yaml:"tls"`
+	// SASL authenticates drc to the brokers (kafkaconn.SASL).
+	SASL SASL `mapstructure:"sasl" yaml:"sasl"`
+}
+
+// SASL is how drc authenticates to Kafka: mechanism PLAIN, SCRAM-SHA-256
+// or SCRAM-SHA-512 (empty: no SASL), a user, and its password or the
+// file holding it.
+type SASL struct {
+	Mechanism    string `mapstructure:"mechanism" yaml:"mechanism"`
+	User         string `mapstructure:"user" yaml:"user"`
+	Password     string `mapstructure:"password" yaml:"password"`
+	PasswordFile string `mapstructure:"password_file" yaml:"password_file"`
 }
 
 // Metrics is where /metrics is served. An empty listen address disables it.
@@ -200,6 +217,7 @@ func Default() Config {
 		Kafka: Kafka{
 			Version: "3.9.0", ReplicationFactor: 1, Partitions: 1,
 			PartitionBy: "cluster", Compression: "lz4", ClientID: "drc",
+			TLS: TLS{Mode: "disabled"},
 		},
 		Metrics: Metrics{Listen: ""},
 		Log:     Log{Level: "info", Format: "auto"},

@@ -322,3 +322,84 @@ func TestWarnings(t *testing.T) {
 		t.Errorf("a 0600 file still warned: %v %v", err, cfg.Warnings())
 	}
 }
+
+func TestKafkaTLSAndSASL(t *testing.T) {
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "kafka-pw")
+	if err := os.WriteFile(pw, []byte("kafka-s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	secure := minimal + `kafka: {brokers: ["kafka1:9093"], tls: {mode: verify-identity, ca: /etc/drc/kafka-ca.pem},
+  sasl: {mechanism: SCRAM-SHA-512, user: drc-rep, password_file: ` + pw + `}}
+`
+	secure = strings.Replace(secure, "kafka: {brokers: [\"127.0.0.1:9092\"]}\n", "", 1)
+	cfg, err := Parse([]byte(secure), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	k := cfg.Kafka.Conn()
+	if k.SASL.Password != "kafka-s3cret" || k.SASL.User != "drc-rep" || k.TLS.Mode != "verify-identity" || k.Protocol() != "SASL_SSL" {
+		t.Errorf("kafka conn = %v, password read %v", k, k.SASL.Password == "kafka-s3cret")
+	}
+	if r := cfg.Redacted(); strings.Contains(r, "kafka-s3cret") || !strings.Contains(r, "<redacted>") {
+		t.Errorf("Redacted shows the Kafka password or hides nothing:\n%s", r)
+	}
+	if w := strings.Join(cfg.Warnings(), "\n"); strings.Contains(w, "kafka") {
+		t.Errorf("SASL_SSL with verify-identity warned:\n%s", w)
+	}
+	env, err := Parse([]byte(minimal), envMap(map[string]string{
+		"DRC_KAFKA_SASL_MECHANISM": "PLAIN", "DRC_KAFKA_SASL_USER": "u", "DRC_KAFKA_SASL_PASSWORD": "p", "DRC_KAFKA_TLS_MODE": "required",
+	}))
+	if err != nil || env.Validate() != nil || env.Kafka.Conn().Protocol() != "SASL_SSL" {
+		t.Errorf("kafka security from the environment: %v %v %v", err, env.Validate(), env.Kafka.Conn())
+	}
+
+	// Each bad setting is named.
+	for _, tc := range []struct{ kafka, want string }{
+		{`tls: {mode: preferred}`, "kafka.tls: tls.mode preferred does not apply to Kafka"},
+		{`tls: {mode: verify-ca}`, "kafka.tls: tls.mode verify-ca needs tls.ca"},
+		{`tls: {mode: required, cert: /c.pem}`, "kafka.tls: tls.cert and tls.key go together"},
+		{`tls: {mode: bogus}`, `kafka.tls: tls.mode "bogus"`},
+		{`sasl: {mechanism: GSSAPI, user: u, password: p}`, `kafka.sasl: sasl.mechanism "GSSAPI": want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512`},
+		{`sasl: {mechanism: SCRAM-SHA-256, user: u}`, "kafka.sasl: sasl.user u has no password"},
+		{`sasl: {mechanism: SCRAM-SHA-256, password: p}`, "kafka.sasl: sasl.mechanism SCRAM-SHA-256 needs sasl.user"},
+		{`sasl: {user: u, password: p}`, "kafka.sasl: sasl.user or sasl.password is set but sasl.mechanism is not"},
+	} {
+		y := strings.Replace(minimal, `kafka: {brokers: ["127.0.0.1:9092"]}`, `kafka: {brokers: ["127.0.0.1:9092"], `+tc.kafka+`}`, 1)
+		cfg, err := Parse([]byte(y), noEnv)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.kafka, err)
+		}
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: Validate = %v, want %q", tc.kafka, err, tc.want)
+		}
+	}
+	y := strings.Replace(minimal, `kafka: {brokers: ["127.0.0.1:9092"]}`, `kafka: {brokers: ["127.0.0.1:9092"], sasl: {mechanism: scram-sha-256, user: u, password: p, password_file: `+pw+`}}`, 1)
+	if _, err := Parse([]byte(y), noEnv); err == nil || !strings.Contains(err.Error(), "kafka.sasl.password and kafka.sasl.password_file are both set") {
+		t.Errorf("password and password_file: %v", err)
+	}
+
+	// Weak settings warn, saying what they leave open.
+	for _, tc := range []struct{ kafka, want string }{
+		{``, "kafka.tls.mode is disabled: plaintext"},
+		{`tls: {mode: required}`, "kafka.tls.mode is required: encrypted but not authenticated"},
+		{`tls: {mode: verify-ca, ca: /ca.pem}`, "kafka.tls.mode is verify-ca"},
+		{`sasl: {mechanism: PLAIN, user: u, password: p}`, "kafka.sasl.mechanism PLAIN without TLS (kafka.tls.mode disabled): the password crosses the network in clear"},
+		{`sasl: {mechanism: scram-sha-512, user: u, password: p}`, "kafka.sasl.mechanism SCRAM-SHA-512 without TLS"},
+	} {
+		y := minimal
+		if tc.kafka != "" {
+			y = strings.Replace(minimal, `kafka: {brokers: ["127.0.0.1:9092"]}`, `kafka: {brokers: ["127.0.0.1:9092"], `+tc.kafka+`}`, 1)
+		}
+		cfg, err := Parse([]byte(y), noEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w := strings.Join(cfg.Warnings(), "\n"); !strings.Contains(w, tc.want) || strings.Contains(w, "password: p") {
+			t.Errorf("%s: warnings lack %q:\n%s", tc.kafka, tc.want, w)
+		}
+	}
+}

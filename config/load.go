@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/drc-dev/drc/internal/kafkaconn"
 	"github.com/drc-dev/drc/internal/mysqlconn"
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
@@ -134,6 +135,7 @@ func (c *Config) readSecrets() error {
 		{"idgen.mysql.password", c.IDGen.MySQL.PasswordFile, &c.IDGen.MySQL.Password},
 		{"idgen.token", c.IDGen.TokenFile, &c.IDGen.Token},
 		{"kafka.record_key", c.Kafka.RecordKeyFile, &c.Kafka.RecordKey},
+		{"kafka.sasl.password", c.Kafka.SASL.PasswordFile, &c.Kafka.SASL.Password},
 	} {
 		if err := read(s.field, s.file, s.dst); err != nil {
 			return err
@@ -146,7 +148,7 @@ func (c *Config) readSecrets() error {
 // for `drc config check` and logs.
 func (c Config) Redacted() string {
 	r := c
-	for _, p := range []*string{&r.Source.Password, &r.Target.Password, &r.IDGen.MySQL.Password, &r.IDGen.Token, &r.Kafka.RecordKey} {
+	for _, p := range []*string{&r.Source.Password, &r.Target.Password, &r.IDGen.MySQL.Password, &r.IDGen.Token, &r.Kafka.RecordKey, &r.Kafka.SASL.Password} {
 		if *p != "" {
 			*p = "<redacted>"
 		}
@@ -161,6 +163,15 @@ func (c Config) Redacted() string {
 // Endpoint is this server for the roles (mysqlconn).
 func (m MySQL) Endpoint() mysqlconn.Endpoint {
 	return mysqlconn.Endpoint{Host: m.Host, Port: m.Port, User: m.User, Password: m.Password, TLS: mysqlconn.TLS(m.TLS)}
+}
+
+// Conn is how the roles reach the brokers (kafkaconn).
+func (k Kafka) Conn() kafkaconn.Conn {
+	return kafkaconn.Conn{
+		Brokers: k.Brokers, Version: k.Version, ClientID: k.ClientID,
+		TLS:  kafkaconn.TLS(k.TLS),
+		SASL: kafkaconn.SASL{Mechanism: k.SASL.Mechanism, User: k.SASL.User, Password: k.SASL.Password},
+	}
 }
 
 // DSN is the go-sql-driver data source name for this server, with the

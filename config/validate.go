@@ -2,6 +2,7 @@ package config
 
 import (
 	"github.com/drc-dev/drc/applier"
+	"github.com/drc-dev/drc/internal/kafkaconn"
 	"github.com/drc-dev/drc/internal/mysqlconn"
 
 	"errors"
@@ -73,6 +74,12 @@ func (c Config) Validate() error {
 	}
 	if !oneOf(k.Compression, "none", "gzip", "snappy", "lz4", "zstd") {
 		bad("kafka.compression", "must be none, gzip, snappy, lz4 or zstd, got %q", k.Compression)
+	}
+	if err := kafkaconn.TLS(k.TLS).Validate(); err != nil {
+		bad("kafka.tls", "%v", err)
+	}
+	if err := k.Conn().SASL.Validate(); err != nil {
+		bad("kafka.sasl", "%v", err)
 	}
 
 	if c.Metrics.Listen != "" {
@@ -287,8 +294,9 @@ func (m MySQL) validate(key string, bad func(string, string, ...any)) {
 
 // Warnings names the settings that are valid but weaker than they should
 // be, for drc config check and each role's start: secret files others can
-// read, and every MySQL endpoint whose TLS mode is weaker than
-// verify-identity, with what it leaves open.
+// read, every MySQL endpoint and the Kafka brokers when their TLS mode is
+// weaker than verify-identity, with what it leaves open, and SASL to Kafka
+// without TLS.
 func (c Config) Warnings() []string {
 	out := slices.Clone(c.secretWarnings)
 	for _, e := range []struct {
@@ -305,6 +313,21 @@ func (c Config) Warnings() []string {
 			}
 			out = append(out, fmt.Sprintf("%s.tls.mode is %s: %s; use verify-identity with tls.ca", e.key, mode, weak))
 		}
+	}
+	k := c.Kafka.Conn()
+	if k.SASL.Enabled() && !k.TLS.Enabled() {
+		if strings.EqualFold(k.SASL.Mechanism, kafkaconn.Plain) {
+			out = append(out, "kafka.sasl.mechanism PLAIN without TLS (kafka.tls.mode disabled): the password crosses the network in clear; use SASL_SSL (kafka.tls.mode verify-identity)")
+		} else {
+			out = append(out, fmt.Sprintf("kafka.sasl.mechanism %s without TLS (kafka.tls.mode disabled): SCRAM keeps the password off the wire, but rows cross it readable and the session can be taken over; use SASL_SSL (kafka.tls.mode verify-identity)", strings.ToUpper(k.SASL.Mechanism)))
+		}
+	}
+	if weak := k.TLS.Weak(); weak != "" {
+		mode := k.TLS.Mode
+		if mode == "" {
+			mode = kafkaconn.Disabled
+		}
+		out = append(out, fmt.Sprintf("kafka.tls.mode is %s: %s; use verify-identity with kafka.tls.ca", mode, weak))
 	}
 	return out
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/drc-dev/drc/internal/kafkaconn"
 	"github.com/drc-dev/drc/replicator/event"
 )
 
@@ -29,18 +30,17 @@ const fragmentBytes = 8 << 20
 // headers (fragment, signature) and framing.
 const recordOverhead = 1 << 10
 
-// saramaConfig is the producer and tail-reader configuration. The settings
-// that make publishing exactly once are not optional: idempotence, one
-// in-flight request, acks from all replicas, an explicit protocol version,
-// and a transactional id that fences any older replicator of the cluster.
+// saramaConfig is the producer and tail-reader configuration, on top of
+// the connection's (kafkaconn: brokers' protocol version, client id, TLS,
+// SASL). The settings that make publishing exactly once are not optional:
+// idempotence, one in-flight request, acks from all replicas, an explicit
+// protocol version, and a transactional id that fences any older
+// replicator of the cluster.
 func saramaConfig(c Config) (*sarama.Config, error) {
-	v, err := sarama.ParseKafkaVersion(c.KafkaVersion)
+	sc, err := c.kafka().Config()
 	if err != nil {
-		return nil, fmt.Errorf("kafka version %q: %w", c.KafkaVersion, err)
+		return nil, fmt.Errorf("kafka %v: %w", c.kafka(), err)
 	}
-	sc := sarama.NewConfig()
-	sc.Version = v
-	sc.ClientID = c.ClientID
 	sc.Net.MaxOpenRequests = 1
 	sc.Producer.Idempotent = true
 	sc.Producer.RequiredAcks = sarama.WaitForAll
@@ -74,8 +74,43 @@ func saramaConfig(c Config) (*sarama.Config, error) {
 	sc.Consumer.Fetch.Default = 4 << 20
 	sc.Consumer.Fetch.Max = maxRecordBytes + (1 << 20)
 	sc.Metadata.Retry.Max = 3
-	sc.Net.DialTimeout = 5 * time.Second
 	return sc, nil
+}
+
+// newKafkaClient connects to the brokers with the exactly-once settings.
+func newKafkaClient(c Config) (sarama.Client, error) {
+	sc, err := saramaConfig(c)
+	if err != nil {
+		return nil, permanent(err)
+	}
+	client, err := sarama.NewClient(c.Brokers, sc)
+	if err != nil {
+		return nil, fmt.Errorf("connect to kafka %v: %w", c.Brokers, err)
+	}
+	return client, nil
+}
+
+// kafkaRefused is err as a *kafkaconn.RefusedError naming the brokers and
+// the cause, when Kafka refused the replicator in a way no retry fixes:
+// its credentials, a missing ACL, or a broker certificate that does not
+// verify. Else nil. A TLS failure counts only on the Kafka connection
+// (kafkaError): the source's are mysqlerr's.
+func kafkaRefused(c Config, err error) error {
+	var ke *kafkaError
+	if !errors.As(err, &ke) && !kafkaconn.Denied(err) {
+		return nil
+	}
+	// Name the resource the ACL is missing on.
+	switch {
+	case errors.Is(err, sarama.ErrTransactionalIDAuthorizationFailed):
+		err = fmt.Errorf("%w (transactional id drc-%s)", err, c.Cluster)
+	case errors.Is(err, sarama.ErrTopicAuthorizationFailed):
+		err = fmt.Errorf("%w (topic %s)", err, c.Topic)
+	}
+	if kerr := c.kafka().Refused(err); kerr != nil {
+		return &kafkaError{kerr}
+	}
+	return nil
 }
 
 // ensureTopic creates the topic if it is missing and checks the partition
@@ -493,9 +528,6 @@ func classifyKafka(err error) error {
 		return permanent(&kafkaError{&fencedError{err}})
 	}
 	err = &kafkaError{err}
-	if errors.Is(err, sarama.ErrTransactionalIDAuthorizationFailed) {
-		return permanent(fmt.Errorf("%w (the replicator's Kafka principal may not use transactional id drc-<cluster>)", err))
-	}
 	var pe *sarama.ProducerError
 	if errors.As(err, &pe) && errors.Is(pe.Err, sarama.ErrMessageSizeTooLarge) {
 		return permanent(err)

@@ -10,9 +10,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/drc-dev/drc/internal/kafkaconn"
 	"github.com/drc-dev/drc/internal/mysqlconn"
 	"github.com/drc-dev/drc/internal/mysqlerr"
 	"github.com/drc-dev/drc/internal/retry"
@@ -39,6 +39,10 @@ type Config struct {
 	Partitions        int32  // default 1
 	PartitionBy       string // cluster (default) or database
 	Compression       string // none, lz4 (default), zstd, gzip, snappy
+	// KafkaTLS and KafkaSASL secure the connections to the brokers
+	// (kafkaconn; default plaintext, no SASL).
+	KafkaTLS  kafkaconn.TLS
+	KafkaSASL kafkaconn.SASL
 
 	HeartbeatInterval time.Duration // default 1s
 	FlushInterval     time.Duration // default 20ms
@@ -120,6 +124,11 @@ func (c Config) endpoint() mysqlconn.Endpoint {
 	return mysqlconn.Endpoint{Host: c.Host, Port: c.Port, User: c.User, Password: c.Password, TLS: c.TLS}
 }
 
+// kafka is how the replicator reaches the brokers.
+func (c Config) kafka() kafkaconn.Conn {
+	return kafkaconn.Conn{Brokers: c.Brokers, Version: c.KafkaVersion, ClientID: c.ClientID, TLS: c.KafkaTLS, SASL: c.KafkaSASL}
+}
+
 // Replicator tails one source's binlog and publishes it to Kafka.
 type Replicator struct {
 	cfg     Config
@@ -190,7 +199,9 @@ func (r *Replicator) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if mysqlerr.Denied(err) {
+		if kerr := kafkaRefused(r.cfg, err); kerr != nil {
+			err = permanent(kerr)
+		} else if mysqlerr.Denied(err) {
 			// A refused login or TLS that does not verify, on the binlog
 			// connection: no retry fixes it.
 			err = permanent(fmt.Errorf("source %s:%d: %w", r.cfg.Host, r.cfg.Port, err))
@@ -359,17 +370,4 @@ func binlogExpiry(ctx context.Context, db *sql.DB) (time.Duration, error) {
 		return time.Duration(days.Float64 * float64(24*time.Hour)), nil
 	}
 	return time.Duration(secs.Float64 * float64(time.Second)), nil
-}
-
-// newKafkaClient connects to the brokers with the exactly-once settings.
-func newKafkaClient(c Config) (sarama.Client, error) {
-	sc, err := saramaConfig(c)
-	if err != nil {
-		return nil, permanent(err)
-	}
-	client, err := sarama.NewClient(c.Brokers, sc)
-	if err != nil {
-		return nil, fmt.Errorf("connect to kafka %v: %w", c.Brokers, err)
-	}
-	return client, nil
 }

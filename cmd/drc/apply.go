@@ -99,6 +99,8 @@ func applierConfig(c config.Config) (applier.Config, error) {
 		Topic:           c.TopicName(),
 		KafkaVersion:    c.Kafka.Version,
 		ClientID:        c.Kafka.ClientID,
+		KafkaTLS:        c.Kafka.Conn().TLS,
+		KafkaSASL:       c.Kafka.Conn().SASL,
 		ConsumerGroup:   c.Applier.ConsumerGroup,
 		Workers:         c.Applier.Workers,
 		MaxQueueBytes:   c.Applier.MaxQueueBytes,

@@ -20,7 +20,8 @@ func newConfigCmd() *cobra.Command {
 		Long: `check loads FILE, applies DRC_* environment overrides and *_file secrets,
 and validates every field. On success it prints the effective config with
 secrets redacted and exits 0, after a warning on stderr for each setting
-that is valid but weak (a MySQL TLS mode weaker than verify-identity).
+that is valid but weak (a MySQL or Kafka TLS mode weaker than
+verify-identity, SASL to Kafka without TLS, a secret file others can read).
 Otherwise it prints every problem, each naming its key and the allowed
 values, and exits 2.`,
 		Args: cobra.ExactArgs(1),

@@ -81,6 +81,8 @@ func replicatorConfig(c config.Config) replicator.Config {
 		Topic:             c.TopicName(),
 		KafkaVersion:      c.Kafka.Version,
 		ClientID:          c.Kafka.ClientID,
+		KafkaTLS:          c.Kafka.Conn().TLS,
+		KafkaSASL:         c.Kafka.Conn().SASL,
 		ReplicationFactor: c.Kafka.ReplicationFactor,
 		Partitions:        int32(c.Kafka.Partitions),
 		PartitionBy:       c.Kafka.PartitionBy,

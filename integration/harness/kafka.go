@@ -7,15 +7,19 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/drc-dev/drc/internal/kafkaconn"
 )
 
 const (
@@ -28,13 +32,83 @@ const (
 type Kafka struct {
 	Bootstrap string // "127.0.0.1:port"
 
+	// A secure broker's (KafkaOptions.Secure): the CA its certificate is
+	// signed with, and its super user, which SaramaConfig connects as.
+	CA                       string
+	AdminUser, AdminPassword string
+
 	env            *Env
+	opts           KafkaOptions
 	dir            string
 	props          string
 	logPath        string
 	port, ctrlPort int
 	mu             sync.Mutex
 	proc           *process
+}
+
+// KafkaOptions configures a broker of a test's own (StartKafka). The zero
+// value is a plaintext broker like the shared one.
+type KafkaOptions struct {
+	// Secure makes the broker run the posture README's Security section
+	// describes: the only client listener is SASL_SSL with SCRAM-SHA-512
+	// and a certificate from PKI (for 127.0.0.1 and localhost), the broker
+	// talks to itself over the same listener, and the StandardAuthorizer
+	// lets no one do anything an ACL does not allow
+	// (allow.everyone.if.no.acl.found=false). User admin, created when the
+	// storage is formatted, is the one super user. (The controller's own
+	// listener, which clients do not use, is SASL_PLAINTEXT with PLAIN:
+	// KRaft controllers cannot check SCRAM credentials, which live in the
+	// metadata they serve.)
+	Secure bool
+	// PKI issues the broker's certificate; nil: a new one.
+	PKI *PKI
+	// Users are the SCRAM-SHA-512 users (name: password) created when the
+	// storage is formatted, besides admin. They may do nothing until Allow
+	// grants it.
+	Users map[string]string
+}
+
+// kafkaAdmin is the secure broker's super user.
+const kafkaAdmin = "admin"
+
+// StartKafka starts a broker of the test's own, apart from the shared one,
+// and stops it, removing its files, at the end of the test.
+func StartKafka(t TB, opts KafkaOptions) *Kafka {
+	t.Helper()
+	return defaultEnv(t).StartKafka(t, opts)
+}
+
+// StartKafka is the package-level StartKafka on this Env.
+func (e *Env) StartKafka(t TB, opts KafkaOptions) *Kafka {
+	t.Helper()
+	e.Ensure(t)
+	if opts.Secure && opts.PKI == nil {
+		opts.PKI = NewPKI(t)
+	}
+	began := time.Now()
+	k, err := e.startKafkaWith(opts)
+	if err != nil {
+		t.Fatalf("harness: start kafka: %v", err)
+	}
+	t.Cleanup(func() { k.cleanup(t) })
+	t.Logf("harness: kafka %s (secure %v) up in %v, dir %s", k.Bootstrap, opts.Secure, time.Since(began).Round(time.Millisecond), k.dir)
+	return k
+}
+
+// cleanup runs at the end of the test that started the broker.
+func (k *Kafka) cleanup(t TB) {
+	if p := k.current(); p != nil && p.stop(kafkaStopLimit) {
+		t.Logf("harness: kafka %s did not stop within %v; killed", k.Bootstrap, kafkaStopLimit)
+	}
+	if t.Failed() {
+		t.Logf("harness: last lines of %s:\n%s", k.logPath, logTail(k.logPath, 20))
+		if keepDirs() {
+			t.Logf("harness: kept %s (DRC_HARNESS_KEEP=1)", k.dir)
+			return
+		}
+	}
+	os.RemoveAll(k.dir)
 }
 
 // SharedKafka returns the Env's one broker, starting it on first use. It
@@ -59,7 +133,9 @@ func (e *Env) SharedKafka(t TB) *Kafka {
 	return e.kafka
 }
 
-func (e *Env) startKafka() (*Kafka, error) {
+func (e *Env) startKafka() (*Kafka, error) { return e.startKafkaWith(KafkaOptions{}) }
+
+func (e *Env) startKafkaWith(opts KafkaOptions) (*Kafka, error) {
 	var lastErr error
 	for attempt := 1; attempt <= kafkaStartTries; attempt++ {
 		dir, err := os.MkdirTemp(e.root, "kafka-")
@@ -78,6 +154,10 @@ func (e *Env) startKafka() (*Kafka, error) {
 			logPath:   filepath.Join(dir, "kafka.log"),
 			port:      ports[0],
 			ctrlPort:  ports[1],
+			opts:      opts,
+		}
+		if opts.Secure {
+			k.CA, k.AdminUser, k.AdminPassword = opts.PKI.CA, kafkaAdmin, "admin-"+randomHex(8)
 		}
 		if err := k.format(); err != nil {
 			return nil, err
@@ -123,6 +203,60 @@ log.retention.hours=24
 `, k.port, k.ctrlPort, filepath.Join(k.dir, "data"))
 }
 
+// secureProperties is a secure broker's config (KafkaOptions.Secure): its
+// listeners replace the plaintext ones, the rest is serverProperties'.
+func (k *Kafka) secureProperties() (string, error) {
+	pki := k.opts.PKI
+	read := func(path string) (string, error) {
+		b, err := os.ReadFile(path)
+		// A properties value is one line: Java reads \n back as a newline.
+		return strings.ReplaceAll(strings.TrimSpace(string(b)), "\n", `\n`), err
+	}
+	chain, err := read(pki.Server.Cert)
+	if err != nil {
+		return "", err
+	}
+	key, err := read(pki.ServerKeyPKCS8)
+	if err != nil {
+		return "", err
+	}
+	ca, err := read(pki.CA)
+	if err != nil {
+		return "", err
+	}
+	listeners := fmt.Sprintf(`listeners=SASL_SSL://127.0.0.1:%[1]d,CONTROLLER://127.0.0.1:%[2]d
+advertised.listeners=SASL_SSL://127.0.0.1:%[1]d
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=SASL_SSL
+listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,SASL_SSL:SASL_SSL
+sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="%[3]s" password="%[4]s";
+sasl.mechanism.controller.protocol=PLAIN
+listener.name.controller.sasl.enabled.mechanisms=PLAIN
+listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="%[3]s" password="%[4]s" user_%[3]s="%[4]s";
+ssl.keystore.type=PEM
+ssl.keystore.certificate.chain=%[5]s
+ssl.keystore.key=%[6]s
+ssl.truststore.type=PEM
+ssl.truststore.certificates=%[7]s
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:%[3]s
+allow.everyone.if.no.acl.found=false
+`, k.port, k.ctrlPort, k.AdminUser, k.AdminPassword, chain, key, ca)
+	var out []string
+	for _, line := range strings.Split(k.serverProperties(), "\n") {
+		switch {
+		case strings.HasPrefix(line, "listeners="), strings.HasPrefix(line, "advertised.listeners="),
+			strings.HasPrefix(line, "controller.listener.names="), strings.HasPrefix(line, "inter.broker.listener.name="),
+			strings.HasPrefix(line, "listener.security.protocol.map="):
+			continue
+		}
+		out = append(out, line)
+	}
+	return listeners + strings.Join(out, "\n"), nil
+}
+
 func (k *Kafka) javaArgs(mainClass string, args ...string) []string {
 	libs := k.env.kafkaLibs
 	java := "java"
@@ -146,7 +280,15 @@ func (k *Kafka) javaArgs(mainClass string, args ...string) []string {
 // format writes server.properties and formats the log directory with a
 // fresh cluster id.
 func (k *Kafka) format() error {
-	if err := os.WriteFile(k.props, []byte(k.serverProperties()), 0o644); err != nil {
+	props := k.serverProperties()
+	if k.opts.Secure {
+		var err error
+		if props, err = k.secureProperties(); err != nil {
+			return fmt.Errorf("kafka TLS files: %w", err)
+		}
+	}
+	// The secure broker's file holds its key and the admin password.
+	if err := os.WriteFile(k.props, []byte(props), 0o600); err != nil {
 		return fmt.Errorf("write kafka config: %w", err)
 	}
 	id := make([]byte, 16)
@@ -155,7 +297,17 @@ func (k *Kafka) format() error {
 	// the first base64 digit below 32 ('A'..'f').
 	id[0] &= 0x7f
 	clusterID := base64.RawURLEncoding.EncodeToString(id)
-	argv := k.javaArgs("kafka.tools.StorageTool", "format", "-t", clusterID, "-c", k.props)
+	args := []string{"format", "-t", clusterID, "-c", k.props}
+	if k.opts.Secure {
+		// SCRAM users are created with the storage, before the broker
+		// first starts, so none is ever missing when a client connects.
+		users := map[string]string{k.AdminUser: k.AdminPassword}
+		maps.Copy(users, k.opts.Users)
+		for _, name := range slices.Sorted(maps.Keys(users)) {
+			args = append(args, "--add-scram", fmt.Sprintf("SCRAM-SHA-512=[name=%s,password=%s]", name, users[name]))
+		}
+	}
+	argv := k.javaArgs("kafka.tools.StorageTool", args...)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	var out bytes.Buffer
 	cmd.Stdout = &out
@@ -286,11 +438,33 @@ func (k *Kafka) LogPath() string { return k.logPath }
 // SaramaConfig returns a client config for this broker: Version 3.9, producer
 // successes returned, consumer errors returned, oldest offset first, and
 // retries long enough to ride out a broker restart. Callers add what their
-// role needs (idempotence, transactions, isolation level).
+// role needs (idempotence, transactions, isolation level). On a secure
+// broker it connects as the super user, so the harness's helpers (Produce,
+// CreateTopic, ConsumeReadCommitted) work there too.
 func (k *Kafka) SaramaConfig() *sarama.Config {
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V3_9_0_0
-	cfg.ClientID = "drc-harness"
+	return k.SaramaConfigAs(k.AdminUser, k.AdminPassword)
+}
+
+// Conn is how a role reaches a secure broker as user: SASL_SSL with
+// SCRAM-SHA-512 and verify-identity against the broker's CA. On a
+// plaintext broker it is the bootstrap address alone.
+func (k *Kafka) Conn(user, password string) kafkaconn.Conn {
+	c := kafkaconn.Conn{Brokers: []string{k.Bootstrap}, Version: "3.9.0", ClientID: "drc-harness"}
+	if k.opts.Secure {
+		c.TLS = kafkaconn.TLS{Mode: kafkaconn.VerifyIdentity, CA: k.CA}
+		c.SASL = kafkaconn.SASL{Mechanism: kafkaconn.ScramSHA512, User: user, Password: password}
+	}
+	return c
+}
+
+// SaramaConfigAs is SaramaConfig connecting as user (secure brokers).
+func (k *Kafka) SaramaConfigAs(user, password string) *sarama.Config {
+	cfg, err := k.Conn(user, password).Config()
+	if err != nil {
+		// Only the CA file is read, which the PKI keeps until the end of
+		// the test that made it, after the broker's cleanup.
+		panic(fmt.Sprintf("harness: kafka %s client config: %v", k.Bootstrap, err))
+	}
 	cfg.Net.DialTimeout = 5 * time.Second
 	cfg.Net.ReadTimeout = 30 * time.Second
 	cfg.Net.WriteTimeout = 30 * time.Second
@@ -470,4 +644,59 @@ collect:
 		return int(a.Offset - b.Offset)
 	})
 	return msgs, consumeErr
+}
+
+// Allow grants principal User:user the operations on one resource of a
+// secure broker, as the admin would with
+//
+//	kafka-acls.sh --add --allow-principal User:<user> --operation <op> --topic <name>
+//
+// (or --group, --transactional-id, --cluster; the cluster's name is
+// kafka-cluster), and waits until the broker enforces them.
+func (k *Kafka) Allow(t TB, user string, rt sarama.AclResourceType, name string, ops ...sarama.AclOperation) {
+	t.Helper()
+	if err := k.allow(user, rt, name, ops); err != nil {
+		t.Fatalf("harness: kafka %s: allow User:%s %v on %v %s: %v", k.Bootstrap, user, ops, rt, name, err)
+	}
+}
+
+func (k *Kafka) allow(user string, rt sarama.AclResourceType, name string, ops []sarama.AclOperation) error {
+	admin, err := sarama.NewClusterAdmin([]string{k.Bootstrap}, k.SaramaConfig())
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	principal := "User:" + user
+	res := sarama.Resource{ResourceType: rt, ResourceName: name, ResourcePatternType: sarama.AclPatternLiteral}
+	ra := &sarama.ResourceAcls{Resource: res}
+	for _, op := range ops {
+		ra.Acls = append(ra.Acls, &sarama.Acl{Principal: principal, Host: "*", Operation: op, PermissionType: sarama.AclPermissionAllow})
+	}
+	if err := admin.CreateACLs([]*sarama.ResourceAcls{ra}); err != nil {
+		return err
+	}
+	// The controller commits the ACLs; the broker's authorizer learns them
+	// from the metadata log a moment later. DescribeAcls answers from the
+	// broker's authorizer, so once it lists them the broker enforces them.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, err := admin.ListAcls(sarama.AclFilter{
+			ResourceType: rt, ResourceName: &name, ResourcePatternTypeFilter: sarama.AclPatternLiteral,
+			Principal: &principal, Operation: sarama.AclOperationAny, PermissionType: sarama.AclPermissionAllow,
+		})
+		have := map[sarama.AclOperation]bool{}
+		for _, r := range got {
+			for _, a := range r.Acls {
+				have[a.Operation] = true
+			}
+		}
+		missing := slices.DeleteFunc(slices.Clone(ops), func(op sarama.AclOperation) bool { return have[op] })
+		if err == nil && len(missing) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not enforced after 30s (missing %v, list: %v)", missing, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

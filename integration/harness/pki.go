@@ -26,6 +26,9 @@ type PKI struct {
 	// OtherCA is an unrelated CA certificate: a client trusting only it
 	// must refuse Server.
 	OtherCA string
+	// ServerKeyPKCS8 is Server.Key in PKCS #8 ("PRIVATE KEY"), the form a
+	// Kafka PEM keystore reads (MySQL and MariaDB read either).
+	ServerKeyPKCS8 string
 }
 
 // NewPKI creates a PKI in a new directory under the test's temp dir.
@@ -61,13 +64,17 @@ func NewPKI(t TB) *PKI {
 		{"server", &p.Server, now.Add(-time.Hour), now.Add(24 * time.Hour)},
 		{"expired", &p.Expired, now.Add(-48 * time.Hour), now.Add(-time.Hour)},
 	} {
-		certPEM, keyPEM, err := issue(caKey, caCert, c.from, c.to)
+		certPEM, keyPEM, pkcs8PEM, err := issue(caKey, caCert, c.from, c.to)
 		fail(err)
 		c.dst.CA = p.CA
 		c.dst.Cert = filepath.Join(dir, c.name+".pem")
 		c.dst.Key = filepath.Join(dir, c.name+"-key.pem")
 		fail(os.WriteFile(c.dst.Cert, certPEM, 0o644))
 		fail(os.WriteFile(c.dst.Key, keyPEM, 0o600))
+		if c.dst == &p.Server {
+			p.ServerKeyPKCS8 = filepath.Join(dir, c.name+"-key.pk8.pem")
+			fail(os.WriteFile(p.ServerKeyPKCS8, pkcs8PEM, 0o600))
+		}
 	}
 	return p
 }
@@ -93,10 +100,12 @@ func newCA(name string) (*ecdsa.PrivateKey, *x509.Certificate, []byte, error) {
 	return key, cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
 }
 
-func issue(caKey *ecdsa.PrivateKey, ca *x509.Certificate, from, to time.Time) (certPEM, keyPEM []byte, err error) {
+// issue returns a server certificate for 127.0.0.1 and localhost, and its
+// key both as SEC 1 ("EC PRIVATE KEY") and as PKCS #8 ("PRIVATE KEY").
+func issue(caKey *ecdsa.PrivateKey, ca *x509.Certificate, from, to time.Time) (certPEM, keyPEM, pkcs8PEM []byte, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "127.0.0.1"},
@@ -106,11 +115,16 @@ func issue(caKey *ecdsa.PrivateKey, ca *x509.Certificate, from, to time.Time) (c
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	kder, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), nil
+	p8, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8}), nil
 }
