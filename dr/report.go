@@ -56,9 +56,9 @@ type LossReport struct {
 	TopicTail string `json:"topic_tail_gtid_set"`
 	// Applied is the standby's checkpoint after the drain: equal to (or
 	// containing) TopicTail when every committed transaction is applied.
-	Applied        string `json:"applied_gtid_set"`
+	Applied         string `json:"applied_gtid_set"`
 	LastAppliedGTID string `json:"last_applied_gtid,omitempty"`
-	AppliedAll     bool   `json:"applied_all"`
+	AppliedAll      bool   `json:"applied_all"`
 	// LastHeard is the source time of the old primary's newest heartbeat
 	// the standby applied: every transaction committed there before it is
 	// in the standby.

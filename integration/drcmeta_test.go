@@ -45,8 +45,8 @@ func testDrcMetaUpgrade(t *testing.T, flavor harness.Flavor) {
 	if err := drcmeta.Ensure(ctx, openAs(t, m, "repl", "repl")); err != nil {
 		t.Fatalf("Ensure on a new server as the replicator: %v", err)
 	}
-	if got := len(engines(ctx, t, db)); got != 10 {
-		t.Errorf("Ensure on a new server created %d tables, want 10", got)
+	if got := len(engines(ctx, t, db)); got != 11 {
+		t.Errorf("Ensure on a new server created %d tables, want 11", got)
 	}
 	m.Exec(t, "DROP DATABASE drc_meta")
 
@@ -192,7 +192,7 @@ func assertCurrent(ctx context.Context, t *testing.T, db *sql.DB, ck drcmeta.Che
 	}
 	slices.Sort(names)
 	wantNames := []string{"apply_checkpoint", "bootstrap_chunks", "bootstrap_state", "conflicts", "dr_operations",
-		"heartbeat", "reconcile_chunks", "reconcile_runs", "schema_version", "skipped"}
+		"heartbeat", "quarantine", "reconcile_chunks", "reconcile_runs", "schema_version", "skipped"}
 	if !slices.Equal(names, wantNames) {
 		t.Errorf("drc_meta tables %v, want %v", names, wantNames)
 	}

@@ -106,36 +106,11 @@ func (r *Replicator) session(ctx context.Context, db *sql.DB, st *sessionState) 
 	}
 	r.log.Info("streaming the binlog", "after", pos.String())
 
-	sc := replication.BinlogSyncerConfig{
-		ServerID: r.cfg.ServerID,
-		Flavor:   r.cfg.Flavor,
-		Host:     r.cfg.Host,
-		Port:     uint16(r.cfg.Port),
-		User:     r.cfg.User,
-		Password: r.cfg.Password,
-		// The session, not the syncer, retries: a fresh session re-reads
-		// the topic's tail, so it never resumes from a half transaction.
-		DisableRetrySync:     true,
-		MaxReconnectAttempts: 1,
-		HeartbeatPeriod:      time.Second, // idleMarker's clock
-		ReadTimeout:          30 * time.Second,
-		EventCacheCount:      512,
-		Logger:               slog.New(slog.DiscardHandler),
-	}
-	// The stream is encrypted from tls.mode required up; under preferred
-	// it stays plaintext (the binlog client cannot fall back).
-	tc, err := r.binlogTLS(ctx, db)
+	syncer, streamer, err := r.startSync(ctx, db, pos)
 	if err != nil {
 		return err
 	}
-	sc.TLSConfig = tc
-	event.SyncerConfig(&sc)
-	syncer := replication.NewBinlogSyncer(sc)
 	defer syncer.Close()
-	streamer, err := syncer.StartSyncGTID(pos.GTIDSet().Clone())
-	if err != nil {
-		return fmt.Errorf("start binlog dump at %s: %w", pos, err)
-	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -169,6 +144,42 @@ func (r *Replicator) session(ctx context.Context, db *sql.DB, st *sessionState) 
 		err = rerr
 	}
 	return err
+}
+
+// startSync opens a binlog dump of the source from pos, over the
+// transport security the source's TLS settings give.
+func (r *Replicator) startSync(ctx context.Context, db *sql.DB, pos Position) (*replication.BinlogSyncer, *replication.BinlogStreamer, error) {
+	sc := replication.BinlogSyncerConfig{
+		ServerID: r.cfg.ServerID,
+		Flavor:   r.cfg.Flavor,
+		Host:     r.cfg.Host,
+		Port:     uint16(r.cfg.Port),
+		User:     r.cfg.User,
+		Password: r.cfg.Password,
+		// The session, not the syncer, retries: a fresh session re-reads
+		// the topic's tail, so it never resumes from a half transaction.
+		DisableRetrySync:     true,
+		MaxReconnectAttempts: 1,
+		HeartbeatPeriod:      time.Second, // idleMarker's clock
+		ReadTimeout:          30 * time.Second,
+		EventCacheCount:      512,
+		Logger:               slog.New(slog.DiscardHandler),
+	}
+	// The stream is encrypted from tls.mode required up; under preferred
+	// it stays plaintext (the binlog client cannot fall back).
+	tc, err := r.binlogTLS(ctx, db)
+	if err != nil {
+		return nil, nil, err
+	}
+	sc.TLSConfig = tc
+	event.SyncerConfig(&sc)
+	syncer := replication.NewBinlogSyncer(sc)
+	streamer, err := syncer.StartSyncGTID(pos.GTIDSet().Clone())
+	if err != nil {
+		syncer.Close()
+		return nil, nil, fmt.Errorf("start binlog dump at %s: %w", pos, err)
+	}
+	return syncer, streamer, nil
 }
 
 // txnProducer is the publisher stage's view of Kafka: one transactional

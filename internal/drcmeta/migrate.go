@@ -47,7 +47,7 @@ type migration struct {
 // migrations is every step from legacyVersion to Current, in order. Append
 // only: a released step has run on servers that will not run it again.
 var migrations = []migration{
-	{to: 2, adds: []string{"schema_version", "dr_operations"}, run: toVersion2},
+	{to: 2, adds: []string{"schema_version", "dr_operations", "quarantine"}, run: toVersion2},
 }
 
 // toVersion2: bootstrap created apply_checkpoint, and its own two tables,

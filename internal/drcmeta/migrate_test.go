@@ -264,14 +264,14 @@ func TestEnsure(t *testing.T) {
 			f:    &fakeServer{engines: map[string]string{}, lockFree: true},
 			wantChanges: []string{createDatabase, "drc_meta.schema_version (", "drc_meta.apply_checkpoint (", "drc_meta.conflicts (",
 				"drc_meta.heartbeat (", "drc_meta.skipped (", "drc_meta.bootstrap_state (", "drc_meta.bootstrap_chunks (",
-				"drc_meta.reconcile_runs (", "drc_meta.reconcile_chunks (", "drc_meta.dr_operations (", "INSERT INTO drc_meta.schema_version"},
+				"drc_meta.reconcile_runs (", "drc_meta.reconcile_chunks (", "drc_meta.dr_operations (", "drc_meta.quarantine (", "INSERT INTO drc_meta.schema_version"},
 		},
 		{
 			name: "version 1",
 			f:    &fakeServer{engines: version1(), lockFree: true},
 			wantChanges: []string{createDatabase, "ALTER TABLE drc_meta.apply_checkpoint ENGINE=InnoDB",
 				"ALTER TABLE drc_meta.conflicts ADD COLUMN detail JSON NULL", "drc_meta.schema_version (",
-				"drc_meta.dr_operations (", "INSERT INTO drc_meta.schema_version"},
+				"drc_meta.dr_operations (", "drc_meta.quarantine (", "INSERT INTO drc_meta.schema_version"},
 		},
 		{
 			name: "current",

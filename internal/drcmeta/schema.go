@@ -18,6 +18,7 @@ var tables = []table{
 	{"reconcile_runs", reconcileRunsDDL},
 	{"reconcile_chunks", reconcileChunksDDL},
 	{"dr_operations", drOperationsDDL},
+	{"quarantine", quarantineDDL},
 }
 
 const createDatabase = "CREATE DATABASE IF NOT EXISTS drc_meta"
@@ -152,3 +153,22 @@ const drOperationsDDL = `CREATE TABLE IF NOT EXISTS drc_meta.dr_operations (
   updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
   finished_at TIMESTAMP(6) NULL,
   KEY by_cluster (cluster, id)) ENGINE=InnoDB`
+
+// quarantineDDL: the transactions drc failback took out of a returning
+// primary (they never reached Kafka), one row per record as the topic
+// would have carried it, in binlog order (id). undone_at is set in the
+// transaction that undid them; replayed_at when drc failback
+// --replay-quarantine applied them to the new primary.
+const quarantineDDL = `CREATE TABLE IF NOT EXISTS drc_meta.quarantine (
+  id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  operation BIGINT UNSIGNED NOT NULL COMMENT 'the drc_meta.dr_operations id of the failback',
+  cluster VARCHAR(64) NOT NULL,
+  gtid VARCHAR(128) NOT NULL,
+  seq INT NOT NULL,
+  db VARCHAR(64) NOT NULL, tbl VARCHAR(64) NOT NULL,
+  op VARCHAR(16) NOT NULL,
+  record LONGTEXT NOT NULL COMMENT 'the event format v1 record',
+  quarantined_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+  undone_at TIMESTAMP(6) NULL,
+  replayed_at TIMESTAMP(6) NULL,
+  KEY by_operation (operation, id)) ENGINE=InnoDB`
