@@ -10,7 +10,7 @@ import (
 // and drc_meta.dr_operations keeps it, so a rerun after a crash resumes
 // from it.
 type Report struct {
-	Operation string `json:"operation"` // switchover or failover
+	Operation string `json:"operation"` // switchover, failover or failback
 	Cluster   string `json:"cluster"`   // the primary-to-standby pipeline's cluster
 	From      string `json:"from"`      // the region that was primary
 	To        string `json:"to"`        // the region made primary
@@ -46,6 +46,8 @@ type Report struct {
 
 	// Failover.
 	Loss *LossReport `json:"data_loss,omitempty"`
+	// Failback.
+	Quarantine *Quarantine `json:"quarantine,omitempty"`
 }
 
 // LossReport is what a failover knows about the data the standby lacks,

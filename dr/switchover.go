@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/drc-dev/drc/replicator"
+	"github.com/drc-dev/drc/replicator/event"
 )
 
 // Pair is a DR pair: two pipelines, one per direction. Forward runs from
@@ -29,6 +30,13 @@ type Pipeline struct {
 	// IDGenRegion is the region number idgen.region_id gives the
 	// pipeline's source region (0: none configured).
 	IDGenRegion int
+	// Unpublished gives fn the records the pipeline's replicator would
+	// publish for the source's binlog after from up to to
+	// (replicator.Unpublished); PublishPosition moves the topic's resume
+	// position to pos (replicator.PublishPosition). drc failback uses
+	// both on the pipeline from the region that returns.
+	Unpublished     func(ctx context.Context, from, to replicator.Position, fn func(*event.Record) error) error
+	PublishPosition func(ctx context.Context, pos replicator.Position) error
 }
 
 // primary and standby are the two servers as operations use them: each
@@ -67,6 +75,9 @@ type Options struct {
 	// FenceWait is how long open write transactions on the old primary
 	// get to end after the fence before their connections are killed.
 	FenceWait time.Duration
+	// QuarantineDir is where drc failback writes the quarantine's files
+	// (empty: the working directory).
+	QuarantineDir string
 	// Force lets a failover promote the standby while the primary still
 	// answers (the operator has fenced it some other way).
 	Force bool

@@ -484,3 +484,135 @@ func testFailover(t *testing.T, flavor harness.Flavor) {
 	t.Logf("b has %d of the %d rows a acknowledged", n, len(w.acked))
 	noConflicts(t, p.b, "b")
 }
+
+func TestDRDrill(t *testing.T) {
+	for _, f := range harness.Flavors {
+		t.Run(f.Title(), func(t *testing.T) { testDRDrill(t, f) })
+	}
+}
+
+// testDRDrill runs a disaster and the way back, under sysbench load: a's
+// replicator is held back so that some of a's transactions are never
+// published, a's server is SIGKILLed, b is failed over to and takes
+// writes, a returns and is failed back (its unpublished transactions
+// quarantined and undone), and the primary role is switched back to a.
+// The quarantine must hold exactly the transactions a's binlog has beyond
+// the topic (computed here from a's binlog), and the regions must end
+// equal with no conflict recorded.
+func testDRDrill(t *testing.T, flavor harness.Flavor) {
+	p := startDRPair(t, flavor, [2]uint32{9207, 9208})
+	bin := drcBinary(t)
+	p.a.Exec(t, "CREATE DATABASE sbtest")
+	if out, err := sysbench(t, p.a, "prepare").CombinedOutput(); err != nil {
+		t.Fatalf("sysbench prepare: %v\n%s", err, out)
+	}
+	waitApplied(t, p.a, p.b, p.ca, 120*time.Second)
+
+	// Load on a; part of it never published: a's applier, then its
+	// replicator, stop while sysbench goes on, and a dies.
+	load := sysbench(t, p.a, "run", "--time=60", "--threads=2", "--rate=150")
+	if err := load.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	p.appA.stop(t)
+	p.repA.stop(t)
+	time.Sleep(2 * time.Second)
+	p.a.Kill(t)
+	_ = load.Wait() // sysbench fails once a is gone
+	tail, ok, err := replicator.PublishedPosition(context.Background(), p.ra)
+	if err != nil || !ok {
+		t.Fatalf("the topic's tail: %v (ok %v)", err, ok)
+	}
+
+	code, out, errOut := runDRC(t, "failover", "--config", p.fwd, "--output", "json")
+	if rep := parseReport(t, code, out, errOut); code != 0 || rep.Outcome != "done" {
+		t.Fatalf("failover: exit %d outcome %q (%s)\n%s", code, rep.Outcome, rep.Reason, errOut)
+	}
+	// b takes writes; its replicator publishes them.
+	if out, err := sysbench(t, p.b, "run", "--time=3", "--threads=2", "--rate=150").CombinedOutput(); err != nil {
+		t.Fatalf("sysbench on b: %v\n%s", err, out)
+	}
+
+	// a returns, its replicator and applier still stopped.
+	p.a.Start(t)
+	conn := p.a.Open(t, "")
+	var independent []string
+	for _, g := range sourceDataGTIDs(t, conn, "sbtest") {
+		one, err := replicator.ParsePosition(string(flavor), g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !tail.Contains(one) {
+			independent = append(independent, g)
+		}
+	}
+	if len(independent) == 0 {
+		t.Fatal("a has no transaction beyond the topic's tail: the drill tests nothing")
+	}
+	dir := t.TempDir()
+	code, out, errOut = runDRC(t, "failback", "--config", p.fwd, "--quarantine-dir", dir, "--output", "json")
+	rep := parseReport(t, code, out, errOut)
+	if code != 0 || rep.Outcome != "done" || rep.Quarantine == nil {
+		t.Fatalf("failback: exit %d outcome %q (%s)\n%s\n%s", code, rep.Outcome, rep.Reason, out, errOut)
+	}
+	q := rep.Quarantine
+	// The quarantine's sbtest transactions, from its JSON file, are
+	// exactly those found in a's binlog beyond the tail.
+	data, err := os.ReadFile(q.JSONFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var quarantined []string
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var r struct {
+			GTID string `json:"gtid"`
+			DB   string `json:"db"`
+		}
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("quarantine file line %q: %v", line, err)
+		}
+		if r.DB == "sbtest" && (len(quarantined) == 0 || quarantined[len(quarantined)-1] != r.GTID) {
+			quarantined = append(quarantined, r.GTID)
+		}
+	}
+	if strings.Join(quarantined, " ") != strings.Join(independent, " ") {
+		t.Errorf("quarantine holds %d transactions, a's binlog has %d beyond the tail:\nquarantine %v\nbinlog     %v", len(quarantined), len(independent), quarantined, independent)
+	}
+	if sql, err := os.ReadFile(q.SQLFile); err != nil || !strings.Contains(string(sql), "START TRANSACTION;") {
+		t.Errorf("quarantine SQL file: %v", err)
+	}
+	t.Logf("%s: quarantined %d transactions (%d rows; %d in a's binlog by the test's count), %d row changes undone",
+		flavor.Title(), q.Transactions, q.Rows, len(independent), q.UndoneRows)
+
+	// A rerun finds the failback done.
+	code, out, errOut = runDRC(t, "failback", "--config", p.fwd, "--quarantine-dir", dir, "--output", "json")
+	if rep := parseReport(t, code, out, errOut); code != 0 || rep.Outcome != "already_done" {
+		t.Errorf("failback again: exit %d outcome %q", code, rep.Outcome)
+	}
+
+	// a follows b again, then becomes the primary again.
+	p.repA = startReplicator(t, p.ra)
+	p.appA = startApplier(t, p.acA)
+	waitApplied(t, p.b, p.a, p.cb, 120*time.Second)
+	code, out, errOut = runDRC(t, "switchover", "--config", p.rev, "--output", "json")
+	if rep := parseReport(t, code, out, errOut); code != 0 || rep.Outcome != "done" {
+		t.Fatalf("switchover back to a: exit %d outcome %q (%s)\n%s", code, rep.Outcome, rep.Reason, errOut)
+	}
+	if out, err := sysbench(t, p.a, "run", "--time=2", "--threads=2", "--rate=150").CombinedOutput(); err != nil {
+		t.Fatalf("sysbench on a after the drill: %v\n%s", err, out)
+	}
+	waitApplied(t, p.a, p.b, p.ca, 120*time.Second)
+	code, out, errOut = runDRC(t, "reconcile", "--config", p.fwd, "--tables", "sbtest.*")
+	if code != 0 {
+		t.Errorf("reconcile after the drill: exit %d, want 0 (no drift)\n%s\n%s", code, out, errOut)
+	}
+	for _, tbl := range []string{"sbtest.sbtest1", "sbtest.sbtest2"} {
+		if d, n := firstDiffs(t, p.a, p.b, tbl); n > 0 {
+			t.Errorf("%s: %d rows differ, first %s", tbl, n, d)
+		}
+	}
+	noConflicts(t, p.a, "a")
+	noConflicts(t, p.b, "b")
+	_ = bin
+}

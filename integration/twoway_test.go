@@ -11,6 +11,7 @@ import (
 
 	"github.com/drc-dev/drc/applier"
 	"github.com/drc-dev/drc/integration/harness"
+	"github.com/drc-dev/drc/replicator"
 )
 
 // twoWayWriter writes rows of one region (ids with the given parity) in
@@ -74,6 +75,8 @@ type twoWayPair struct {
 	t1, t2     string
 	acA, acB   applier.Config // b -> a, a -> b
 	appA, appB *runningApplier
+	ra, rb     replicator.Config // a's and b's replicators
+	repA, repB *runningReplicator
 }
 
 // mutate, if given, changes both appliers' configs before they start.
@@ -95,12 +98,12 @@ func startTwoWayOn(t *testing.T, flavor harness.Flavor, replicaIDs [2]uint32, mu
 	// A position to start from on each side.
 	p.a.Exec(t, "CREATE DATABASE IF NOT EXISTS drc_meta")
 	p.b.Exec(t, "CREATE DATABASE IF NOT EXISTS drc_meta")
-	ra := replicatorConfig(p.a, p.k, p.ca, p.t1)
-	ra.ServerID, ra.StartGTID = replicaIDs[0], p.a.BinlogGTIDPos(t)
-	startReplicator(t, ra)
-	rb := replicatorConfig(p.b, p.k, p.cb, p.t2)
-	rb.Region, rb.ServerID, rb.StartGTID = "b", replicaIDs[1], p.b.BinlogGTIDPos(t)
-	startReplicator(t, rb)
+	p.ra = replicatorConfig(p.a, p.k, p.ca, p.t1)
+	p.ra.ServerID, p.ra.StartGTID = replicaIDs[0], p.a.BinlogGTIDPos(t)
+	p.repA = startReplicator(t, p.ra)
+	p.rb = replicatorConfig(p.b, p.k, p.cb, p.t2)
+	p.rb.Region, p.rb.ServerID, p.rb.StartGTID = "b", replicaIDs[1], p.b.BinlogGTIDPos(t)
+	p.repB = startReplicator(t, p.rb)
 	p.acB = applyConfig(p.b, p.k, p.ca, p.t1)
 	p.acA = applyConfig(p.a, p.k, p.cb, p.t2)
 	p.acA.Region = "a"

@@ -15,6 +15,7 @@ import (
 	"github.com/drc-dev/drc/config"
 	"github.com/drc-dev/drc/dr"
 	"github.com/drc-dev/drc/replicator"
+	"github.com/drc-dev/drc/replicator/event"
 )
 
 // drFlags are the flags the DR operations share.
@@ -112,6 +113,49 @@ with a reason (or done without b's replicator running), 2 error.`,
 	return cmd
 }
 
+func newFailbackCmd() *cobra.Command {
+	var f drFlags
+	cmd := &cobra.Command{
+		Use:   "failback --config FILE [--dry-run] [--quarantine-dir DIR] [--output json]",
+		Short: "Bring the old primary back after a failover as the new primary's standby, without a re-copy",
+		Long: `failback brings back the config's source region (a) after drc failover made
+its target region (b) the primary. Run it once a answers again, with drc
+replicate (this config) and drc apply (the reverse config) stopped on a.
+
+Steps, each recorded in b's drc_meta.dr_operations (a rerun resumes):
+  replicator_stopped  no replicator writes a's heartbeat;
+  fenced              a read-only for applications, open writes killed;
+  final_position      a's GTID position, and the topic's committed tail;
+  quarantined         every transaction a committed and never published:
+                      its position minus the tail, read from a's binlog with
+                      row images, kept in a's drc_meta.quarantine and in two
+                      files in --quarantine-dir (JSON records, and SQL that
+                      would apply them again);
+  undone              their inverse row changes applied on a, newest first,
+                      in one transaction with the binlog off, each checked
+                      against the row as the transaction left it;
+  position_published  the topic's resume position moves past them, so a's
+                      replicator never publishes them;
+  reverse_path        a follows b's stream from its applier checkpoint.
+Then start drc apply (reverse config) and drc replicate (this config) on a;
+once a has caught up, drc switchover --config <reverse> moves the primary
+role back to a.
+
+It stops, changing nothing on a's data, when a's unpublished transactions
+include DDL, when a's binlog no longer holds them (a then needs drc
+bootstrap), or when a row is no longer as the transaction left it.
+Exit codes: 0 done, 1 refused with a reason, 2 error.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runDR(cmd, &f, dr.Failback)
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVar(&f.opts.QuarantineDir, "quarantine-dir", ".", "where the quarantine's JSON and SQL files are written")
+	cmd.Flags().DurationVar(&f.opts.FenceWait, "fence-wait", 5*time.Second, "how long write transactions open on the returning region get to end before they are killed")
+	return cmd
+}
+
 // runDR loads the pair, runs op and prints its report.
 func runDR(cmd *cobra.Command, f *drFlags, op func(context.Context, dr.Pair, dr.Options) (dr.Report, error)) error {
 	if f.output != "text" && f.output != "json" {
@@ -202,12 +246,20 @@ func loadPair(path string) (dr.Pair, func(), error) {
 			return replicator.PublishedPosition(ctx, replicatorConfig(c))
 		}
 	}
-	pair := dr.Pair{
-		Forward: dr.Pipeline{Cluster: fwd.Cluster, Source: server(fwd.Source, a), Target: server(fwd.Target, b),
-			Tail: tail(fwd), IDGenRegion: fwd.IDGenRegionID()},
-		Reverse: dr.Pipeline{Cluster: rev.Cluster, Source: server(rev.Source, b), Target: server(rev.Target, a),
-			Tail: tail(rev), IDGenRegion: rev.IDGenRegionID()},
+	pipeline := func(c config.Config, src, dst *sql.DB) dr.Pipeline {
+		rc := replicatorConfig(c)
+		return dr.Pipeline{
+			Cluster: c.Cluster, Source: server(c.Source, src), Target: server(c.Target, dst),
+			Tail: tail(c), IDGenRegion: c.IDGenRegionID(),
+			Unpublished: func(ctx context.Context, from, to replicator.Position, fn func(*event.Record) error) error {
+				return replicator.Unpublished(ctx, rc, from, to, fn)
+			},
+			PublishPosition: func(ctx context.Context, pos replicator.Position) error {
+				return replicator.PublishPosition(ctx, rc, pos)
+			},
+		}
 	}
+	pair := dr.Pair{Forward: pipeline(fwd, a, b), Reverse: pipeline(rev, b, a)}
 	if err := pair.Validate(); err != nil {
 		closeAll()
 		return dr.Pair{}, nil, &exitCodeError{exitError, fmt.Errorf("%s and %s are not one DR pair: %w", path, revPath, err)}
@@ -257,5 +309,12 @@ func writeReport(w io.Writer, r dr.Report) {
 			fmt.Fprintf(w, "  last heard:        %s (%.1fs before %s was found not answering)\n", l.LastHeard.Format(time.RFC3339Nano), *l.WindowSeconds, r.From)
 		}
 		fmt.Fprintf(w, "  unknown:           %s\n", l.Unknown)
+	}
+	if q := r.Quarantine; q != nil {
+		fmt.Fprintf(w, "  published:         %s (%s's topic tail)\n", q.Published, r.From)
+		fmt.Fprintf(w, "  quarantined:       %d transactions, %d rows; %d row changes undone on %s\n", q.Transactions, q.Rows, q.UndoneRows, r.From)
+		if q.JSONFile != "" {
+			fmt.Fprintf(w, "  files:             %s, %s\n", q.JSONFile, q.SQLFile)
+		}
 	}
 }

@@ -98,6 +98,7 @@ Exit codes: 0 ok, 1 the command worked and found a problem, 2 bad input or an er
 		newStatusCmd(),
 		newSwitchoverCmd(),
 		newFailoverCmd(),
+		newFailbackCmd(),
 	)
 	return root
 }
