@@ -219,9 +219,14 @@ var sysbenchTPS = regexp.MustCompile(`transactions:\s+\d+\s+\(([0-9.]+) per sec\
 // suite's tables and threads and returns the transactions/s it reports
 // (0 for prepare).
 func runSysbench(ctx context.Context, db *harness.Server, cmd string, args ...string) (float64, error) {
+	return runSysbenchAs(ctx, db, db.User, db.Password, cmd, args...)
+}
+
+// runSysbenchAs is runSysbench as another account.
+func runSysbenchAs(ctx context.Context, db *harness.Server, user, password, cmd string, args ...string) (float64, error) {
 	base := []string{"oltp_write_only", "--db-driver=mysql",
 		"--mysql-host=" + db.Host, "--mysql-port=" + strconv.Itoa(db.Port),
-		"--mysql-user=" + db.User, "--mysql-password=" + db.Password, "--mysql-db=sbtest",
+		"--mysql-user=" + user, "--mysql-password=" + password, "--mysql-db=sbtest",
 		"--tables=" + strconv.Itoa(lagTables), "--table-size=" + strconv.Itoa(lagTableSize),
 		"--threads=" + strconv.Itoa(lagThreads), "--report-interval=0"}
 	c := exec.CommandContext(ctx, "sysbench", append(append(base, args...), cmd)...)

@@ -15,6 +15,7 @@ func Suites() []Suite {
 		{Name: "rss", Run: measureRSS},
 		{Name: "applier", Run: measureApplier},
 		{Name: "applier/lag", Run: measureLag},
+		{Name: "dr/switchover", Run: onFlavor(harness.FlavorMariaDB, measureSwitchover)},
 		{Name: "idgen", Run: MeasureIDGen},
 		{Name: "reconcile", Run: measureReconcile},
 		// The same on a MySQL dataset (mysql.go); -run mysql selects them.
@@ -23,5 +24,6 @@ func Suites() []Suite {
 		{Name: "mysql/bootstrap", Run: onFlavor(harness.FlavorMySQL, measureBootstrap)},
 		{Name: "mysql/replicator", Run: onFlavor(harness.FlavorMySQL, measureReplicator)},
 		{Name: "mysql/applier", Run: measureMySQLApplier},
+		{Name: "mysql/dr/switchover", Run: onFlavor(harness.FlavorMySQL, measureSwitchover)},
 	}
 }
