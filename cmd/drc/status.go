@@ -185,15 +185,11 @@ func publishedStatus(ctx context.Context, cfg config.Config, sdb *sql.DB) (publi
 }
 
 func gtidPosition(ctx context.Context, db *sql.DB, flavor string) (string, error) {
-	q := "SELECT @@GLOBAL.gtid_binlog_pos"
-	if flavor == "mysql" {
-		q = "SELECT @@GLOBAL.gtid_executed"
+	pos, err := replicator.ServerPosition(ctx, db, flavor)
+	if err != nil {
+		return "", err
 	}
-	var s string
-	if err := db.QueryRowContext(ctx, q).Scan(&s); err != nil {
-		return "", fmt.Errorf("read GTID position: %w", err)
-	}
-	return s, nil
+	return pos.String(), nil
 }
 
 // heartbeatAge is now minus the heartbeat of region stored in db's
