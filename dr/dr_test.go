@@ -162,7 +162,7 @@ func TestReportJSONRoundTrip(t *testing.T) {
 	secs := 1.5
 	in := Report{Operation: "switchover", Cluster: "c", From: "a", To: "b", Outcome: "done",
 		FencedAt: &at, WritesRefusedSeconds: &secs, FinalGTIDSet: "0-1-5", StartGTIDSet: "0-2-3",
-		InFlight: []Txn{{Thread: 7, User: "app", Started: at, RowsModified: 2, Killed: true}},
+		InFlight:   []Txn{{Thread: 7, User: "app", Started: at, RowsModified: 2, Killed: true}},
 		Quarantine: &Quarantine{Published: "0-1-4", GTIDs: []string{"0-1-5"}, Transactions: 1, Rows: 2}}
 	in.addStep(stepFenced, "done", "x", at)
 	raw, err := json.Marshal(in)
