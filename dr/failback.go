@@ -424,32 +424,213 @@ func undoConflict(a Server, rec *event.Record, why string) error {
 // quarantined reads the records of operation from s's drc_meta.quarantine,
 // newest first when reverse.
 func quarantined(ctx context.Context, s Server, operation int64, reverse bool) ([]*event.Record, error) {
-	order := "ASC"
-	if reverse {
-		order = "DESC"
+	rows, err := quarantineRows(ctx, s, operation, reverse, false)
+	if err != nil {
+		return nil, err
 	}
-	rows, err := s.DB.QueryContext(ctx, "SELECT id, record FROM drc_meta.quarantine WHERE operation = ? ORDER BY id "+order, operation)
+	out := make([]*event.Record, len(rows))
+	for i, r := range rows {
+		out[i] = r.rec
+	}
+	return out, nil
+}
+
+type quarantineRow struct {
+	id  int64
+	rec *event.Record
+}
+
+// quarantineRows reads the rows of operation, newest first when reverse,
+// only those not yet replayed when pending.
+func quarantineRows(ctx context.Context, s Server, operation int64, reverse, pending bool) ([]quarantineRow, error) {
+	q := "SELECT id, record FROM drc_meta.quarantine WHERE operation = ?"
+	if pending {
+		q += " AND replayed_at IS NULL"
+	}
+	q += " ORDER BY id"
+	if reverse {
+		q += " DESC"
+	}
+	rows, err := s.DB.QueryContext(ctx, q, operation)
 	if err != nil {
 		return nil, fmt.Errorf("%s: read drc_meta.quarantine: %w", s, err)
 	}
 	defer rows.Close()
-	var out []*event.Record
+	var out []quarantineRow
 	for rows.Next() {
-		var id int64
+		var r quarantineRow
 		var raw []byte
-		if err := rows.Scan(&id, &raw); err != nil {
+		if err := rows.Scan(&r.id, &raw); err != nil {
 			return nil, fmt.Errorf("%s: read drc_meta.quarantine: %w", s, err)
 		}
-		rec, err := event.Decode(raw)
-		if err != nil {
-			return nil, fmt.Errorf("%s: drc_meta.quarantine row %d: %w", s, id, err)
+		if r.rec, err = event.Decode(raw); err != nil {
+			return nil, fmt.Errorf("%s: drc_meta.quarantine row %d: %w", s, r.id, err)
 		}
-		out = append(out, rec)
+		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("%s: read drc_meta.quarantine: %w", s, err)
 	}
 	return out, nil
+}
+
+// ReplayQuarantine applies the transactions the last failback quarantined
+// (and that are not replayed yet) to the pair's current primary, in their
+// original order, each as one transaction applied exactly: every row
+// change must find the primary's row as its before image says (an insert,
+// no row with its key). A transaction that does not apply exactly is left
+// out whole and listed, for the operator to settle by hand: the new
+// primary's rows are newer than the quarantine's, and no policy can know
+// which of the two the business wants. The replayed transactions are
+// written with the binlog on, so the pipeline carries them to the other
+// region, and are marked replayed in drc_meta.quarantine.
+func ReplayQuarantine(ctx context.Context, p Pair, opts Options) (Report, error) {
+	opts.defaults()
+	if err := p.Validate(); err != nil {
+		return Report{}, err
+	}
+	a, b := p.primary(), p.standby()
+	rep := Report{Operation: "replay_quarantine", Cluster: p.Forward.Cluster, From: a.Region, DryRun: opts.DryRun, Quarantine: &Quarantine{}}
+	fail := func(err error) (Report, error) {
+		rep.Outcome, rep.Reason = outcomeOf(err), err.Error()
+		return rep, err
+	}
+	last, err := lastOperation(ctx, b, p.Forward.Cluster)
+	if err != nil {
+		return fail(err)
+	}
+	if last == nil || last.report.Operation != "failback" || last.report.Outcome != "done" || last.report.Quarantine == nil {
+		return fail(refused("%s has no finished failback recorded for cluster %s: nothing is quarantined", b, p.Forward.Cluster))
+	}
+	target, err := writable(ctx, a, b)
+	if err != nil {
+		return fail(err)
+	}
+	rep.To = target.Region
+	rows, err := quarantineRows(ctx, a, last.id, false, true)
+	if err != nil {
+		return fail(err)
+	}
+	q := rep.Quarantine
+	q.JSONFile, q.SQLFile = last.report.Quarantine.JSONFile, last.report.Quarantine.SQLFile
+	stmts := applier.NewRowStatements(target.DB)
+	for start := 0; start < len(rows); {
+		end := start + 1
+		for end < len(rows) && rows[end].rec.GTID == rows[start].rec.GTID {
+			end++
+		}
+		txn := rows[start:end]
+		start = end
+		q.Transactions++
+		if opts.DryRun {
+			continue
+		}
+		applied, why, err := replayTxn(ctx, target, stmts, txn)
+		if err != nil {
+			return fail(err)
+		}
+		if !applied {
+			q.ReplayConflicts = append(q.ReplayConflicts, txn[0].rec.GTID+": "+why)
+			continue
+		}
+		if err := markReplayed(ctx, a, txn); err != nil {
+			return fail(err)
+		}
+		q.Replayed++
+	}
+	rep.Outcome = "done"
+	if opts.DryRun {
+		rep.Outcome = "planned"
+	}
+	if len(q.ReplayConflicts) > 0 {
+		rep.Reason = fmt.Sprintf("%d quarantined transactions do not apply exactly on %s and were left out; they stay in drc_meta.quarantine", len(q.ReplayConflicts), target.Region)
+		return rep, fmt.Errorf("%w: %s", ErrRefused, rep.Reason)
+	}
+	return rep, nil
+}
+
+// writable is the one server of the pair that takes writes.
+func writable(ctx context.Context, a, b Server) (Server, error) {
+	aRO, err := a.readOnly(ctx)
+	if err != nil {
+		return Server{}, err
+	}
+	bRO, err := b.readOnly(ctx)
+	if err != nil {
+		return Server{}, err
+	}
+	switch {
+	case aRO && !bRO:
+		return b, nil
+	case !aRO && bRO:
+		return a, nil
+	case aRO:
+		return Server{}, refused("%s and %s are both read-only: no primary to replay on", a, b)
+	}
+	return Server{}, refused("%s and %s are both writable: no single primary to replay on", a, b)
+}
+
+// replayTxn applies one quarantined transaction exactly on s, or not at
+// all (applied false, with why).
+func replayTxn(ctx context.Context, s Server, stmts *applier.RowStatements, txn []quarantineRow) (applied bool, why string, err error) {
+	conn, err := s.DB.Conn(ctx)
+	if err != nil {
+		return false, "", fmt.Errorf("%s: connect: %w", s, err)
+	}
+	defer conn.Close()
+	for _, q := range event.SessionSQL() {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return false, "", fmt.Errorf("%s: %s: %w", s, q, err)
+		}
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return false, "", fmt.Errorf("%s: begin: %w", s, err)
+	}
+	defer tx.Rollback()
+	for _, r := range txn {
+		rec := r.rec
+		if !rec.Op.IsRow() {
+			continue
+		}
+		query, args, err := stmts.Statement(ctx, rec)
+		if err != nil {
+			return false, "", fmt.Errorf("replay %s seq %d on %s.%s: %w", rec.GTID, rec.Seq, rec.DB, rec.Table, err)
+		}
+		res, err := tx.ExecContext(ctx, query, args...)
+		if mysqlerr.Number(err) == gomysql.ER_DUP_ENTRY {
+			return false, fmt.Sprintf("%s on %s.%s: a row with its key exists", rec.Op, rec.DB, rec.Table), nil
+		}
+		if err != nil {
+			return false, "", fmt.Errorf("replay %s seq %d on %s.%s: %w", rec.GTID, rec.Seq, rec.DB, rec.Table, err)
+		}
+		if rec.Op != event.OpInsert {
+			if k, err := res.RowsAffected(); err != nil || k != 1 {
+				return false, fmt.Sprintf("%s on %s.%s: the row differs from its before image", rec.Op, rec.DB, rec.Table), nil
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return false, "", fmt.Errorf("%s: commit the replay of %s: %w", s, txn[0].rec.GTID, err)
+	}
+	return true, "", nil
+}
+
+// markReplayed sets replayed_at on the rows of a replayed transaction.
+func markReplayed(ctx context.Context, a Server, txn []quarantineRow) error {
+	conn, err := a.DB.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: connect: %w", a, err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "SET SESSION sql_log_bin = 0"); err != nil {
+		return fmt.Errorf("%s: SET sql_log_bin = 0: %w", a, err)
+	}
+	_, err = conn.ExecContext(ctx, "UPDATE drc_meta.quarantine SET replayed_at = CURRENT_TIMESTAMP(6) WHERE id BETWEEN ? AND ?", txn[0].id, txn[len(txn)-1].id)
+	if err != nil {
+		return fmt.Errorf("%s: mark %s replayed in drc_meta.quarantine: %w", a, txn[0].rec.GTID, err)
+	}
+	return nil
 }
 
 // inverse is the row change that undoes rec: an insert's row deleted, an

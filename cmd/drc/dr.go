@@ -115,8 +115,9 @@ with a reason (or done without b's replicator running), 2 error.`,
 
 func newFailbackCmd() *cobra.Command {
 	var f drFlags
+	var replay bool
 	cmd := &cobra.Command{
-		Use:   "failback --config FILE [--dry-run] [--quarantine-dir DIR] [--output json]",
+		Use:   "failback --config FILE [--dry-run] [--quarantine-dir DIR] [--replay-quarantine] [--output json]",
 		Short: "Bring the old primary back after a failover as the new primary's standby, without a re-copy",
 		Long: `failback brings back the config's source region (a) after drc failover made
 its target region (b) the primary. Run it once a answers again, with drc
@@ -144,14 +145,27 @@ role back to a.
 It stops, changing nothing on a's data, when a's unpublished transactions
 include DDL, when a's binlog no longer holds them (a then needs drc
 bootstrap), or when a row is no longer as the transaction left it.
-Exit codes: 0 done, 1 refused with a reason, 2 error.`,
+
+--replay-quarantine, later, applies the quarantined transactions that are
+not replayed yet to whichever region is then the primary, in their
+original order, each exactly or not at all: a transaction whose rows the
+primary has changed since (a row missing, different, or a key taken) is
+left out and listed, and stays in drc_meta.quarantine for the operator.
+Replayed transactions replicate like any other write.
+
+Exit codes: 0 done, 1 refused with a reason (or transactions left out of
+a replay), 2 error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if replay {
+				return runDR(cmd, &f, dr.ReplayQuarantine)
+			}
 			return runDR(cmd, &f, dr.Failback)
 		},
 	}
 	f.register(cmd)
 	cmd.Flags().StringVar(&f.opts.QuarantineDir, "quarantine-dir", ".", "where the quarantine's JSON and SQL files are written")
+	cmd.Flags().BoolVar(&replay, "replay-quarantine", false, "apply the last failback's quarantined transactions to the current primary, each exactly or not at all")
 	cmd.Flags().DurationVar(&f.opts.FenceWait, "fence-wait", 5*time.Second, "how long write transactions open on the returning region get to end before they are killed")
 	return cmd
 }
@@ -315,6 +329,12 @@ func writeReport(w io.Writer, r dr.Report) {
 		fmt.Fprintf(w, "  quarantined:       %d transactions, %d rows; %d row changes undone on %s\n", q.Transactions, q.Rows, q.UndoneRows, r.From)
 		if q.JSONFile != "" {
 			fmt.Fprintf(w, "  files:             %s, %s\n", q.JSONFile, q.SQLFile)
+		}
+		if r.Operation == "replay_quarantine" {
+			fmt.Fprintf(w, "  replayed:          %d of %d transactions on %s\n", q.Replayed, q.Transactions, r.To)
+			for _, c := range q.ReplayConflicts {
+				fmt.Fprintf(w, "  left out:          %s\n", c)
+			}
 		}
 	}
 }
