@@ -101,6 +101,9 @@ func Failback(ctx context.Context, p Pair, opts Options) (Report, error) {
 		if err := record(ctx, b, r.op); err != nil {
 			return rep, err
 		}
+		if opts.Progress != nil {
+			opts.Progress(rep.Steps[0])
+		}
 	}
 	rep := &r.op.report
 	err = failback(ctx, r, p)

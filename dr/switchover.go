@@ -195,6 +195,9 @@ func Switchover(ctx context.Context, p Pair, opts Options) (Report, error) {
 		if err := record(ctx, b, r.op); err != nil {
 			return rep, err
 		}
+		if opts.Progress != nil {
+			opts.Progress(rep.Steps[0])
+		}
 	}
 	rep := &r.op.report
 	err = switchover(ctx, r, p, a, b)
