@@ -104,6 +104,11 @@ func Failback(ctx context.Context, p Pair, opts Options) (Report, error) {
 		if opts.Progress != nil {
 			opts.Progress(rep.Steps[0])
 		}
+		if opts.AfterStep != nil {
+			if err := opts.AfterStep(stepChecked); err != nil {
+				return rep, err
+			}
+		}
 	}
 	rep := &r.op.report
 	err = failback(ctx, r, p)

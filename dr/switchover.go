@@ -198,6 +198,11 @@ func Switchover(ctx context.Context, p Pair, opts Options) (Report, error) {
 		if opts.Progress != nil {
 			opts.Progress(rep.Steps[0])
 		}
+		if opts.AfterStep != nil {
+			if err := opts.AfterStep(stepChecked); err != nil {
+				return rep, err
+			}
+		}
 	}
 	rep := &r.op.report
 	err = switchover(ctx, r, p, a, b)

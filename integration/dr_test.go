@@ -23,6 +23,7 @@ import (
 	"github.com/drc-dev/drc/internal/drcmeta"
 	"github.com/drc-dev/drc/internal/mysqlerr"
 	"github.com/drc-dev/drc/replicator"
+	"github.com/drc-dev/drc/replicator/event"
 )
 
 // drPair is a two-way pair in which b is read-only: a DR pair, with the
@@ -70,13 +71,16 @@ func (p *drPair) pair(t *testing.T, reversed bool) dr.Pair {
 	t.Helper()
 	a := dr.Server{Region: "a", Flavor: string(p.a.Flavor), Addr: p.a.Addr(), DB: p.a.Open(t, "")}
 	b := dr.Server{Region: "b", Flavor: string(p.b.Flavor), Addr: p.b.Addr(), DB: p.b.Open(t, "")}
-	tail := func(src *harness.Server, cluster, topic string) func(context.Context) (replicator.Position, bool, error) {
-		return func(ctx context.Context) (replicator.Position, bool, error) {
-			return replicator.PublishedPosition(ctx, replicatorConfig(src, p.k, cluster, topic))
+	pipeline := func(rc replicator.Config, src, dst dr.Server) dr.Pipeline {
+		return dr.Pipeline{Cluster: rc.Cluster, Source: src, Target: dst,
+			Tail: func(ctx context.Context) (replicator.Position, bool, error) { return replicator.PublishedPosition(ctx, rc) },
+			Unpublished: func(ctx context.Context, from, to replicator.Position, fn func(*event.Record) error) error {
+				return replicator.Unpublished(ctx, rc, from, to, fn)
+			},
+			PublishPosition: func(ctx context.Context, pos replicator.Position) error { return replicator.PublishPosition(ctx, rc, pos) },
 		}
 	}
-	fwd := dr.Pipeline{Cluster: p.ca, Source: a, Target: b, Tail: tail(p.a, p.ca, p.t1)}
-	rev := dr.Pipeline{Cluster: p.cb, Source: b, Target: a, Tail: tail(p.b, p.cb, p.t2)}
+	fwd, rev := pipeline(p.ra, a, b), pipeline(p.rb, b, a)
 	if reversed {
 		return dr.Pair{Forward: rev, Reverse: fwd}
 	}
@@ -350,7 +354,7 @@ func testSwitchoverResumes(t *testing.T, flavor harness.Flavor) {
 		wg.Add(1)
 		go func() { defer wg.Done(); errs <- w.run(stop, i == 0) }()
 	}
-	steps := []string{"fenced", "final_position", "drained", "promoted", "standby", "reverse_path"}
+	steps := []string{"checked", "fenced", "final_position", "drained", "promoted", "standby", "reverse_path"}
 	opts := dr.Options{Timeout: time.Minute, FenceWait: time.Second}
 	for i, step := range steps {
 		reversed := i%2 == 1
@@ -379,7 +383,7 @@ func testSwitchoverResumes(t *testing.T, flavor harness.Flavor) {
 				resumed++
 			}
 		}
-		if want := i + 2; resumed != want { // checked + the steps up to the crash
+		if want := i + 1; resumed != want { // the steps up to the crash
 			t.Errorf("round %d: %d steps resumed, want %d: %+v", i, resumed, want, rep.Steps)
 		}
 		if !readOnly(t, from) || readOnly(t, to) {
@@ -552,9 +556,36 @@ func testDRDrill(t *testing.T, flavor harness.Flavor) {
 	if len(independent) == 0 {
 		t.Fatal("a has no transaction beyond the topic's tail: the drill tests nothing")
 	}
+	// The failback stops right after each of its steps but the last, as a
+	// crash there would, and each run resumes the one before; the command
+	// then finishes it.
 	dir := t.TempDir()
+	pair := p.pair(t, false)
+	steps := []string{"checked", "replicator_stopped", "fenced", "final_position", "quarantined", "undone", "position_published"}
+	for i, step := range steps {
+		opts := dr.Options{QuarantineDir: dir, FenceWait: time.Second}
+		opts.AfterStep = func(s string) error {
+			if s == step {
+				return errCrash
+			}
+			return nil
+		}
+		rep, err := dr.Failback(context.Background(), pair, opts)
+		if !errors.Is(err, errCrash) {
+			t.Fatalf("failback run %d, crashing after %s: %v (%s)", i, step, err, rep.Reason)
+		}
+	}
 	code, out, errOut = runDRC(t, "failback", "--config", p.fwd, "--quarantine-dir", dir, "--output", "json")
 	rep := parseReport(t, code, out, errOut)
+	resumed := 0
+	for _, s := range rep.Steps {
+		if s.Status == "resumed" {
+			resumed++
+		}
+	}
+	if resumed != len(steps) {
+		t.Errorf("the finishing run resumed %d steps, want %d: %+v", resumed, len(steps), rep.Steps)
+	}
 	if code != 0 || rep.Outcome != "done" || rep.Quarantine == nil {
 		t.Fatalf("failback: exit %d outcome %q (%s)\n%s\n%s", code, rep.Outcome, rep.Reason, out, errOut)
 	}
