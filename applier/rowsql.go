@@ -22,9 +22,11 @@ type RowStatements struct {
 }
 
 // NewRowStatements reads the target's tables through db as statements
-// need them.
-func NewRowStatements(db *sql.DB) *RowStatements {
-	return &RowStatements{schema: newSchemaCache(db, false)}
+// need them. With stopOnTriggers, a table with triggers is an error
+// (ErrTriggers), as in the applier: row changes read from a binlog already
+// carry the triggers' effects.
+func NewRowStatements(db *sql.DB, stopOnTriggers bool) *RowStatements {
+	return &RowStatements{schema: newSchemaCache(db, stopOnTriggers)}
 }
 
 // Statement returns the statement for rec, a row record (insert, update

@@ -3,15 +3,18 @@ package dr
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/drc-dev/drc/applier"
+	"github.com/drc-dev/drc/internal/drcmeta"
 	"github.com/drc-dev/drc/internal/mysqlerr"
 	"github.com/drc-dev/drc/replicator"
 	"github.com/drc-dev/drc/replicator/event"
@@ -77,6 +80,10 @@ func Failback(ctx context.Context, p Pair, opts Options) (Report, error) {
 		for i := range r.op.report.Steps {
 			r.op.report.Steps[i].Status = "resumed"
 		}
+		if opts.DryRun {
+			r.op.report.DryRun, r.op.report.Outcome = true, "planned"
+			return r.op.report, nil
+		}
 	case last != nil && last.report.Operation == "failback" && last.report.From == a.Region && last.report.Outcome == "done":
 		rep := last.report
 		rep.Outcome = "already_done"
@@ -125,7 +132,7 @@ func failback(ctx context.Context, r *run, p Pair) error {
 	}
 	q := rep.Quarantine
 	if err := r.step(ctx, stepReplicatorStopped, func() (string, error) {
-		return replicatorStopped(ctx, a, p.Forward.Cluster)
+		return replicatorStopped(ctx, a, p.Forward)
 	}); err != nil {
 		return err
 	}
@@ -168,6 +175,35 @@ func failback(ctx context.Context, r *run, p Pair) error {
 	}); err != nil {
 		return err
 	}
+	// The resume position moves first: from then on no replicator can
+	// publish the quarantined transactions, whether the undo below
+	// completes or not.
+	if err := r.step(ctx, stepPositionPublished, func() (string, error) {
+		published, err := replicator.ParsePosition(a.Flavor, q.Published)
+		if err != nil {
+			return "", err
+		}
+		pos, err := replicator.ParsePosition(a.Flavor, rep.FinalGTIDSet)
+		if err != nil {
+			return "", err
+		}
+		err = p.Forward.PublishPosition(ctx, published, pos)
+		if errors.Is(err, replicator.ErrTailMoved) {
+			// A replicator published from a meanwhile: the quarantine
+			// is stale. The next run reads it again.
+			forget(rep, stepFinal, stepQuarantined)
+			if rerr := record(ctx, r.at, r.op); rerr != nil {
+				return "", rerr
+			}
+			return "", refused("%v: a replicator published from %s during the failback; stop drc replicate --config <this file> on %s and run failback again", err, a.Region, a.Region)
+		}
+		if err != nil {
+			return "", fmt.Errorf("publish %s's resume position to the topic of %s: %w", a.Region, p.Forward.Cluster, err)
+		}
+		return fmt.Sprintf("the topic of %s resumes after %s: the quarantined transactions are never published", p.Forward.Cluster, rep.FinalGTIDSet), nil
+	}); err != nil {
+		return err
+	}
 	if err := r.step(ctx, stepUndone, func() (string, error) {
 		n, err := undo(ctx, a, r.op.id)
 		if err != nil {
@@ -175,18 +211,6 @@ func failback(ctx context.Context, r *run, p Pair) error {
 		}
 		q.UndoneRows = n
 		return fmt.Sprintf("%d row changes undone on %s in one transaction, binlog off", n, a.Region), nil
-	}); err != nil {
-		return err
-	}
-	if err := r.step(ctx, stepPositionPublished, func() (string, error) {
-		pos, err := replicator.ParsePosition(a.Flavor, rep.FinalGTIDSet)
-		if err != nil {
-			return "", err
-		}
-		if err := p.Forward.PublishPosition(ctx, pos); err != nil {
-			return "", fmt.Errorf("publish %s's resume position to the topic of %s: %w", a.Region, p.Forward.Cluster, err)
-		}
-		return fmt.Sprintf("the topic of %s resumes after %s: the quarantined transactions are never published", p.Forward.Cluster, rep.FinalGTIDSet), nil
 	}); err != nil {
 		return err
 	}
@@ -206,6 +230,17 @@ func failback(ctx context.Context, r *run, p Pair) error {
 	return finish(ctx, r)
 }
 
+// forget drops steps from the report, so that a rerun does them again.
+func forget(rep *Report, names ...string) {
+	steps := rep.Steps[:0]
+	for _, s := range rep.Steps {
+		if !slices.Contains(names, s.Name) {
+			steps = append(steps, s)
+		}
+	}
+	rep.Steps = steps
+}
+
 // checkFailback refuses a failback whose regions are not as a failover
 // left them.
 func checkFailback(ctx context.Context, p Pair, opts Options) error {
@@ -220,13 +255,30 @@ func checkFailback(ctx context.Context, p Pair, opts Options) error {
 	if err := a.DB.PingContext(ctx); err != nil {
 		return refused("%s does not answer (%v): failback needs it running", a, err)
 	}
+	if err := a.checkFlavor(ctx); err != nil {
+		return err
+	}
 	return a.checkPrivileges(ctx)
 }
 
 // replicatorStopped refuses while the region's own replicator runs: it
-// would publish the transactions failback takes out (its heartbeat row
-// moves).
-func replicatorStopped(ctx context.Context, a Server, cluster string) (string, error) {
+// would publish the transactions failback takes out. It looks for the
+// replicator's binlog dump thread on the region (a replicator of a
+// read-only region reads without writing its heartbeat), then for a
+// heartbeat row that moves. (The step that moves the resume position
+// fences any replicator that starts later.)
+func replicatorStopped(ctx context.Context, a Server, fwd Pipeline) (string, error) {
+	if fwd.ReplicatorUser != "" {
+		var n int
+		err := a.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.PROCESSLIST
+			WHERE COMMAND LIKE 'Binlog Dump%' AND USER = ?`, fwd.ReplicatorUser).Scan(&n)
+		if err != nil {
+			return "", fmt.Errorf("%s: list binlog dump threads: %w", a, err)
+		}
+		if n > 0 {
+			return "", refused("%d binlog dump thread(s) of %s run on %s: stop drc replicate (cluster %s) during the failback, or it publishes the transactions the failback takes out", n, fwd.ReplicatorUser, a, fwd.Cluster)
+		}
+	}
 	first, _, err := a.heartbeat(ctx, a.Region)
 	if err != nil {
 		return "", err
@@ -239,9 +291,9 @@ func replicatorStopped(ctx context.Context, a Server, cluster string) (string, e
 		return "", err
 	}
 	if !again.Equal(first) {
-		return "", refused("drc replicate (cluster %s) runs against %s: stop it during the failback, or it publishes the transactions the failback takes out", cluster, a)
+		return "", refused("drc replicate (cluster %s) runs against %s: stop it during the failback, or it publishes the transactions the failback takes out", fwd.Cluster, a)
 	}
-	return fmt.Sprintf("no replicator writes %s's heartbeat", a.Region), nil
+	return fmt.Sprintf("no replicator reads %s's binlog or writes its heartbeat", a.Region), nil
 }
 
 // quarantine reads what the region has beyond the topic's tail and keeps
@@ -257,17 +309,21 @@ func quarantine(ctx context.Context, r *run, p Pair) error {
 	if err != nil {
 		return err
 	}
-	conn, err := a.DB.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("%s: connect: %w", a, err)
+	// a may have been down while the other region's drc upgraded: its
+	// drc_meta must have the quarantine table.
+	if err := drcmeta.Ensure(ctx, a.DB); err != nil {
+		return fmt.Errorf("%s: %w", a, err)
 	}
-	defer conn.Close()
-	for _, s := range []string{"SET SESSION sql_log_bin = 0"} {
-		if _, err := conn.ExecContext(ctx, s); err != nil {
-			return fmt.Errorf("%s: %s: %w", a, s, err)
-		}
-	}
-	if _, err := conn.ExecContext(ctx, "DELETE FROM drc_meta.quarantine WHERE operation = ?", r.op.id); err != nil && !mysqlerr.NoSuchTable(err) {
+	return a.session(ctx, binlogOff, func(conn *sql.Conn) error {
+		return writeQuarantine(ctx, conn, r, p, from, to)
+	})
+}
+
+// writeQuarantine is quarantine on a session with the binlog off.
+func writeQuarantine(ctx context.Context, conn *sql.Conn, r *run, p Pair, from, to replicator.Position) error {
+	a, rep := p.primary(), &r.op.report
+	q := rep.Quarantine
+	if _, err := conn.ExecContext(ctx, "DELETE FROM drc_meta.quarantine WHERE operation = ?", r.op.id); err != nil {
 		return fmt.Errorf("%s: clear drc_meta.quarantine of operation %d: %w", a, r.op.id, err)
 	}
 	base := filepath.Join(r.opts.QuarantineDir, fmt.Sprintf("drc-quarantine-%s-%d", rep.Cluster, r.op.id))
@@ -284,7 +340,10 @@ func quarantine(ctx context.Context, r *run, p Pair) error {
 	defer sf.Close()
 	jw, sw := bufio.NewWriter(jf), bufio.NewWriter(sf)
 	fmt.Fprintf(sw, "-- drc failback of cluster %s: the transactions %s committed after %s and never published.\n-- Each applies them again as drc's applier would; review before running.\n", rep.Cluster, a.Region, q.Published)
-	stmts := applier.NewRowStatements(a.DB)
+	for _, st := range event.SessionSQL() { // the session the literals are written for
+		fmt.Fprintf(sw, "%s;\n", st)
+	}
+	stmts := applier.NewRowStatements(a.DB, false) // for the SQL file only
 	q.GTIDs, q.Transactions, q.Rows = nil, 0, 0
 	open := false
 	var buf []byte
@@ -293,7 +352,12 @@ func quarantine(ctx context.Context, r *run, p Pair) error {
 			return fmt.Errorf("%s's unpublished transaction %s holds DDL (%s), which a failback cannot undo: %s needs drc bootstrap from %s",
 				a.Region, rec.GTID, rec.DB, a.Region, rep.To)
 		}
-		if rec.Seq == 0 {
+		// A transaction's records come together (in binlog order, its
+		// partitions' records one after another).
+		if len(q.GTIDs) == 0 || q.GTIDs[len(q.GTIDs)-1] != rec.GTID {
+			if open {
+				sw.WriteString("COMMIT;\n")
+			}
 			q.GTIDs = append(q.GTIDs, rec.GTID)
 			q.Transactions++
 			fmt.Fprintf(sw, "\n-- %s, committed %s\nSTART TRANSACTION;\n", rec.GTID, time.UnixMilli(rec.TS).UTC().Format(time.RFC3339Nano))
@@ -315,12 +379,11 @@ func quarantine(ctx context.Context, r *run, p Pair) error {
 				return err
 			}
 		}
-		if rec.Last && open {
-			sw.WriteString("COMMIT;\n")
-			open = false
-		}
 		return nil
 	})
+	if open {
+		sw.WriteString("COMMIT;\n")
+	}
 	if err != nil {
 		if errors.Is(err, replicator.ErrPurged) || errors.Is(err, replicator.ErrIncompleteBinlog) {
 			return fmt.Errorf("%w; %s needs drc bootstrap from %s", err, a.Region, rep.To)
@@ -359,67 +422,61 @@ func writeStatement(ctx context.Context, w *bufio.Writer, stmts *applier.RowStat
 // marks the rows undone, so a rerun after it committed does nothing.
 func undo(ctx context.Context, a Server, operation int64) (int, error) {
 	var done int
-	err := a.DB.QueryRowContext(ctx, "SELECT COUNT(*) FROM drc_meta.quarantine WHERE operation = ? AND undone_at IS NOT NULL", operation).Scan(&done)
+	err := a.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM drc_meta.quarantine
+		WHERE operation = ? AND undone_at IS NOT NULL AND op IN ('insert', 'update', 'delete')`, operation).Scan(&done)
 	if err != nil {
 		return 0, fmt.Errorf("%s: read drc_meta.quarantine: %w", a, err)
 	}
 	if done > 0 {
-		return done, nil
+		return done, nil // a run that crashed after the undo committed
 	}
 	recs, err := quarantined(ctx, a, operation, true)
 	if err != nil {
 		return 0, err
 	}
-	conn, err := a.DB.Conn(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("%s: connect: %w", a, err)
-	}
-	defer conn.Close()
-	for _, s := range append(event.SessionSQL(), "SET SESSION sql_log_bin = 0") {
-		if _, err := conn.ExecContext(ctx, s); err != nil {
-			return 0, fmt.Errorf("%s: %s: %w", a, s, err)
-		}
-	}
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, fmt.Errorf("%s: begin the undo: %w", a, err)
-	}
-	defer tx.Rollback()
-	stmts := applier.NewRowStatements(a.DB)
+	stmts := applier.NewRowStatements(a.DB, true)
 	n := 0
-	for _, rec := range recs {
-		if !rec.Op.IsRow() {
-			continue // drc's own heartbeat
-		}
-		inv := inverse(rec)
-		if inv == nil {
-			continue // an update that changed nothing
-		}
-		query, args, err := stmts.Statement(ctx, inv)
+	err = a.session(ctx, append(event.SessionSQL(), binlogOff...), func(conn *sql.Conn) error {
+		tx, err := conn.BeginTx(ctx, nil)
 		if err != nil {
-			return 0, fmt.Errorf("undo %s seq %d on %s.%s: %w", rec.GTID, rec.Seq, rec.DB, rec.Table, err)
+			return fmt.Errorf("%s: begin the undo: %w", a, err)
 		}
-		res, err := tx.ExecContext(ctx, query, args...)
-		if mysqlerr.Number(err) == gomysql.ER_DUP_ENTRY {
-			return 0, undoConflict(a, rec, "a row with its key exists again")
-		}
-		if err != nil {
-			return 0, fmt.Errorf("undo %s seq %d on %s.%s: %w", rec.GTID, rec.Seq, rec.DB, rec.Table, err)
-		}
-		if inv.Op != event.OpInsert {
-			if k, err := res.RowsAffected(); err != nil || k != 1 {
-				return 0, undoConflict(a, rec, "the row is no longer as the transaction left it")
+		defer tx.Rollback()
+		for _, rec := range recs {
+			if !rec.Op.IsRow() {
+				continue // drc's own heartbeat
 			}
+			inv := inverse(rec)
+			if inv == nil {
+				continue // an update that changed nothing
+			}
+			query, args, err := stmts.Statement(ctx, inv)
+			if err != nil {
+				return fmt.Errorf("undo %s seq %d on %s.%s: %w", rec.GTID, rec.Seq, rec.DB, rec.Table, err)
+			}
+			res, err := tx.ExecContext(ctx, query, args...)
+			if mysqlerr.Number(err) == gomysql.ER_DUP_ENTRY {
+				return undoConflict(a, rec, "a row with its key exists again")
+			}
+			if err != nil {
+				return fmt.Errorf("undo %s seq %d on %s.%s: %w", rec.GTID, rec.Seq, rec.DB, rec.Table, rowError(err))
+			}
+			if inv.Op != event.OpInsert {
+				if k, err := res.RowsAffected(); err != nil || k != 1 {
+					return undoConflict(a, rec, "the row is no longer as the transaction left it")
+				}
+			}
+			n++
 		}
-		n++
-	}
-	if _, err := tx.ExecContext(ctx, "UPDATE drc_meta.quarantine SET undone_at = CURRENT_TIMESTAMP(6) WHERE operation = ?", operation); err != nil {
-		return 0, fmt.Errorf("%s: mark the quarantine undone: %w", a, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("%s: commit the undo: %w", a, err)
-	}
-	return n, nil
+		if _, err := tx.ExecContext(ctx, "UPDATE drc_meta.quarantine SET undone_at = CURRENT_TIMESTAMP(6) WHERE operation = ?", operation); err != nil {
+			return fmt.Errorf("%s: mark the quarantine undone: %w", a, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("%s: commit the undo: %w", a, err)
+		}
+		return nil
+	})
+	return n, err
 }
 
 func undoConflict(a Server, rec *event.Record, why string) error {
@@ -521,7 +578,7 @@ func ReplayQuarantine(ctx context.Context, p Pair, opts Options) (Report, error)
 	}
 	q := rep.Quarantine
 	q.JSONFile, q.SQLFile = last.report.Quarantine.JSONFile, last.report.Quarantine.SQLFile
-	stmts := applier.NewRowStatements(target.DB)
+	stmts := applier.NewRowStatements(target.DB, true)
 	for start := 0; start < len(rows); {
 		end := start + 1
 		for end < len(rows) && rows[end].rec.GTID == rows[start].rec.GTID {
@@ -581,64 +638,54 @@ func writable(ctx context.Context, a, b Server) (Server, error) {
 // replayTxn applies one quarantined transaction exactly on s, or not at
 // all (applied false, with why).
 func replayTxn(ctx context.Context, s Server, stmts *applier.RowStatements, txn []quarantineRow) (applied bool, why string, err error) {
-	conn, err := s.DB.Conn(ctx)
-	if err != nil {
-		return false, "", fmt.Errorf("%s: connect: %w", s, err)
-	}
-	defer conn.Close()
-	for _, q := range event.SessionSQL() {
-		if _, err := conn.ExecContext(ctx, q); err != nil {
-			return false, "", fmt.Errorf("%s: %s: %w", s, q, err)
-		}
-	}
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return false, "", fmt.Errorf("%s: begin: %w", s, err)
-	}
-	defer tx.Rollback()
-	for _, r := range txn {
-		rec := r.rec
-		if !rec.Op.IsRow() {
-			continue
-		}
-		query, args, err := stmts.Statement(ctx, rec)
+	err = s.session(ctx, event.SessionSQL(), func(conn *sql.Conn) error {
+		tx, err := conn.BeginTx(ctx, nil)
 		if err != nil {
-			return false, "", fmt.Errorf("replay %s seq %d on %s.%s: %w", rec.GTID, rec.Seq, rec.DB, rec.Table, err)
+			return fmt.Errorf("%s: begin: %w", s, err)
 		}
-		res, err := tx.ExecContext(ctx, query, args...)
-		if mysqlerr.Number(err) == gomysql.ER_DUP_ENTRY {
-			return false, fmt.Sprintf("%s on %s.%s: a row with its key exists", rec.Op, rec.DB, rec.Table), nil
-		}
-		if err != nil {
-			return false, "", fmt.Errorf("replay %s seq %d on %s.%s: %w", rec.GTID, rec.Seq, rec.DB, rec.Table, err)
-		}
-		if rec.Op != event.OpInsert {
-			if k, err := res.RowsAffected(); err != nil || k != 1 {
-				return false, fmt.Sprintf("%s on %s.%s: the row differs from its before image", rec.Op, rec.DB, rec.Table), nil
+		defer tx.Rollback()
+		for _, r := range txn {
+			rec := r.rec
+			if !rec.Op.IsRow() {
+				continue
+			}
+			query, args, err := stmts.Statement(ctx, rec)
+			if err != nil {
+				return fmt.Errorf("replay %s seq %d on %s.%s: %w", rec.GTID, rec.Seq, rec.DB, rec.Table, err)
+			}
+			res, err := tx.ExecContext(ctx, query, args...)
+			if mysqlerr.Number(err) == gomysql.ER_DUP_ENTRY {
+				why = fmt.Sprintf("%s on %s.%s: a row with its key exists", rec.Op, rec.DB, rec.Table)
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("replay %s seq %d on %s.%s: %w", rec.GTID, rec.Seq, rec.DB, rec.Table, rowError(err))
+			}
+			if rec.Op != event.OpInsert {
+				if k, err := res.RowsAffected(); err != nil || k != 1 {
+					why = fmt.Sprintf("%s on %s.%s: the row differs from its before image", rec.Op, rec.DB, rec.Table)
+					return nil
+				}
 			}
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return false, "", fmt.Errorf("%s: commit the replay of %s: %w", s, txn[0].rec.GTID, err)
-	}
-	return true, "", nil
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("%s: commit the replay of %s: %w", s, txn[0].rec.GTID, err)
+		}
+		applied = true
+		return nil
+	})
+	return applied, why, err
 }
 
 // markReplayed sets replayed_at on the rows of a replayed transaction.
 func markReplayed(ctx context.Context, a Server, txn []quarantineRow) error {
-	conn, err := a.DB.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("%s: connect: %w", a, err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "SET SESSION sql_log_bin = 0"); err != nil {
-		return fmt.Errorf("%s: SET sql_log_bin = 0: %w", a, err)
-	}
-	_, err = conn.ExecContext(ctx, "UPDATE drc_meta.quarantine SET replayed_at = CURRENT_TIMESTAMP(6) WHERE id BETWEEN ? AND ?", txn[0].id, txn[len(txn)-1].id)
-	if err != nil {
-		return fmt.Errorf("%s: mark %s replayed in drc_meta.quarantine: %w", a, txn[0].rec.GTID, err)
-	}
-	return nil
+	return a.session(ctx, binlogOff, func(conn *sql.Conn) error {
+		_, err := conn.ExecContext(ctx, "UPDATE drc_meta.quarantine SET replayed_at = CURRENT_TIMESTAMP(6) WHERE id BETWEEN ? AND ?", txn[0].id, txn[len(txn)-1].id)
+		if err != nil {
+			return fmt.Errorf("%s: mark %s replayed in drc_meta.quarantine: %w", a, txn[0].rec.GTID, err)
+		}
+		return nil
+	})
 }
 
 // inverse is the row change that undoes rec: an insert's row deleted, an
@@ -686,8 +733,8 @@ func planFailback(ctx context.Context, p Pair, rep Report) (Report, error) {
 		{stepFenced, a.String() + " read-only for applications; open write transactions killed after --fence-wait"},
 		{stepFinal, detail},
 		{stepQuarantined, "read " + a.Region + "'s binlog from the tail to its position; keep every transaction found in drc_meta.quarantine and in files"},
+		{stepPositionPublished, "publish " + a.Region + "'s position to the topic (fencing any replicator of it): its replicator resumes after it"},
 		{stepUndone, "undo them on " + a.Region + " in one transaction, newest first, binlog off, each row checked"},
-		{stepPositionPublished, "publish " + a.Region + "'s position to the topic: its replicator resumes after it"},
 		{stepReverse, a.Region + " follows " + rep.To + "'s stream from its applier checkpoint"},
 	} {
 		rep.addStep(s.name, "planned", s.detail, time.Time{})

@@ -2,8 +2,13 @@ package dr
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/drc-dev/drc/internal/mysqlerr"
 
 	"github.com/drc-dev/drc/replicator"
 )
@@ -39,6 +44,10 @@ func Failover(ctx context.Context, p Pair, opts Options) (Report, error) {
 		r.op = last
 		for i := range r.op.report.Steps {
 			r.op.report.Steps[i].Status = "resumed"
+		}
+		if opts.DryRun {
+			r.op.report.DryRun, r.op.report.Outcome = true, "planned"
+			return r.op.report, nil
 		}
 	} else {
 		if done, ok := alreadyDone(ctx, last, a, b); ok {
@@ -84,6 +93,12 @@ func Failover(ctx context.Context, p Pair, opts Options) (Report, error) {
 
 func failover(ctx context.Context, r *run, b Server) error {
 	rep, opts := &r.op.report, r.opts
+	// b's replicator's heartbeat before the promotion: one written after it
+	// shows the replicator runs (compared by value, not by clock).
+	before, _, err := b.heartbeat(ctx, b.Region)
+	if err != nil {
+		return err
+	}
 	if err := r.step(ctx, stepPromote, func() (string, error) {
 		if rep.StartGTIDSet == "" {
 			pos, err := b.position(ctx)
@@ -112,7 +127,7 @@ func failover(ctx context.Context, r *run, b Server) error {
 			if err != nil {
 				return "", err
 			}
-			if ok && !ts.Before(*rep.PromotedAt) {
+			if ok && ts.After(before) {
 				t := true
 				rep.ReverseCaughtUp = &t
 				return fmt.Sprintf("%s's replicator wrote a heartbeat at %s", b.Region, ts.UTC().Format(time.RFC3339Nano)), nil
@@ -145,8 +160,18 @@ func checkFailover(ctx context.Context, p Pair, opts Options) (*LossReport, erro
 	err := a.DB.PingContext(pctx)
 	cancel()
 	unreachable := opts.Now()
-	if err == nil && !opts.Force {
+	var me *mysql.MySQLError
+	switch {
+	case opts.Force:
+	case err == nil:
 		return nil, refused("%s still answers: a planned drc switchover loses nothing; fence %s yourself and pass --force to fail over anyway", a, a.Region)
+	case errors.As(err, &me) || mysqlerr.Insecure(err):
+		// The server answered: it is not gone, the account or TLS
+		// settings are wrong.
+		return nil, refused("%s answers, with an error (%v): fix the reverse pipeline's target settings; a failover needs a primary that does not answer at all", a, err)
+	}
+	if err := b.checkFlavor(ctx); err != nil {
+		return nil, err
 	}
 	bRO, err := b.readOnly(ctx)
 	if err != nil {

@@ -3,6 +3,7 @@ package dr
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"math"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/drc-dev/drc/internal/drcmeta"
 	"github.com/drc-dev/drc/internal/grants"
@@ -277,6 +279,56 @@ func (s Server) checkPrivileges(ctx context.Context) error {
 		return fmt.Errorf("%w: the account on %s lacks %s ON *.*", ErrPrivilege, s, strings.Join(missing, ", "))
 	}
 	return nil
+}
+
+// session runs fn on one connection of s prepared by setup (statements
+// such as SET sql_log_bin = 0), and closes that connection rather than
+// return it to the pool, so no later statement inherits the session's
+// settings.
+func (s Server) session(ctx context.Context, setup []string, fn func(*sql.Conn) error) error {
+	conn, err := s.DB.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: connect: %w", s, err)
+	}
+	defer func() {
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		conn.Close()
+	}()
+	for _, q := range setup {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("%s: %s: %w", s, q, err)
+		}
+	}
+	return fn(conn)
+}
+
+// binlogOff is the session setup for drc's own bookkeeping on a server:
+// it describes that region and is not replicated.
+var binlogOff = []string{"SET SESSION sql_log_bin = 0"}
+
+// checkFlavor refuses a server that is not the flavor the config says:
+// the fence and the GTID position differ between them.
+func (s Server) checkFlavor(ctx context.Context) error {
+	var version string
+	if err := s.DB.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
+		return fmt.Errorf("%s: read VERSION(): %w", s, err)
+	}
+	isMariaDB := strings.Contains(strings.ToLower(version), "mariadb")
+	if isMariaDB != (s.Flavor == "mariadb") {
+		return fmt.Errorf("%s is %s, but its config says flavor %s", s, version, s.Flavor)
+	}
+	return nil
+}
+
+// rowError is an error from applying a row change, without the server's
+// message, which may quote a value of the row (Incorrect string value,
+// Duplicate entry): the error number and SQLSTATE say what happened.
+func rowError(err error) error {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return fmt.Errorf("server error %d (SQLSTATE %s)", me.Number, string(me.SQLState[:]))
+	}
+	return err
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -50,36 +50,30 @@ func record(ctx context.Context, s Server, op *operation) error {
 	if err != nil {
 		return err
 	}
-	conn, err := s.DB.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("%s: connect: %w", s, err)
-	}
-	defer conn.Close()
 	if op.id == 0 {
 		if err := drcmeta.Ensure(ctx, s.DB); err != nil {
 			return fmt.Errorf("%s: %w", s, err)
 		}
 	}
-	if _, err := conn.ExecContext(ctx, "SET SESSION sql_log_bin = 0"); err != nil {
-		return fmt.Errorf("%s: SET sql_log_bin = 0: %w", s, err)
-	}
 	finished := "NULL"
 	if op.finished {
 		finished = "CURRENT_TIMESTAMP(6)"
 	}
-	if op.id == 0 {
-		res, err := conn.ExecContext(ctx, `INSERT INTO drc_meta.dr_operations (cluster, kind, from_region, to_region, step, report, finished_at)
-			VALUES (?, ?, ?, ?, ?, ?, `+finished+`)`, op.report.Cluster, op.report.Operation, op.report.From, op.report.To, op.step, rep)
-		if err != nil {
-			return fmt.Errorf("%s: record the %s in drc_meta.dr_operations: %w", s, op.report.Operation, err)
+	return s.session(ctx, binlogOff, func(conn *sql.Conn) error {
+		if op.id == 0 {
+			res, err := conn.ExecContext(ctx, `INSERT INTO drc_meta.dr_operations (cluster, kind, from_region, to_region, step, report, finished_at)
+				VALUES (?, ?, ?, ?, ?, ?, `+finished+`)`, op.report.Cluster, op.report.Operation, op.report.From, op.report.To, op.step, rep)
+			if err != nil {
+				return fmt.Errorf("%s: record the %s in drc_meta.dr_operations: %w", s, op.report.Operation, err)
+			}
+			op.id, err = res.LastInsertId()
+			return err
 		}
-		op.id, err = res.LastInsertId()
-		return err
-	}
-	_, err = conn.ExecContext(ctx, `UPDATE drc_meta.dr_operations SET step = ?, report = ?, finished_at = `+finished+` WHERE id = ?`,
-		op.step, rep, op.id)
-	if err != nil {
-		return fmt.Errorf("%s: record step %s in drc_meta.dr_operations: %w", s, op.step, err)
-	}
-	return nil
+		_, err := conn.ExecContext(ctx, `UPDATE drc_meta.dr_operations SET step = ?, report = ?, finished_at = `+finished+` WHERE id = ?`,
+			op.step, rep, op.id)
+		if err != nil {
+			return fmt.Errorf("%s: record step %s in drc_meta.dr_operations: %w", s, op.step, err)
+		}
+		return nil
+	})
 }

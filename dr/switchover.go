@@ -36,7 +36,10 @@ type Pipeline struct {
 	// position to pos (replicator.PublishPosition). drc failback uses
 	// both on the pipeline from the region that returns.
 	Unpublished     func(ctx context.Context, from, to replicator.Position, fn func(*event.Record) error) error
-	PublishPosition func(ctx context.Context, pos replicator.Position) error
+	PublishPosition func(ctx context.Context, expect, pos replicator.Position) error
+	// ReplicatorUser is the account the pipeline's replicator reads the
+	// source's binlog with: failback looks for its binlog dump thread.
+	ReplicatorUser string
 }
 
 // primary and standby are the two servers as operations use them: each
@@ -169,6 +172,9 @@ func Switchover(ctx context.Context, p Pair, opts Options) (Report, error) {
 		r.op = last
 		for i := range r.op.report.Steps {
 			r.op.report.Steps[i].Status = "resumed"
+		}
+		if err := refence(ctx, r, a); err != nil {
+			return r.op.report, err
 		}
 		r.op.report.DryRun = opts.DryRun
 		if opts.DryRun {
@@ -314,6 +320,32 @@ func switchover(ctx context.Context, r *run, p Pair, a, b Server) error {
 	return finish(ctx, r)
 }
 
+// refence: a switchover resumed before b was made writable finds a
+// fenced, or fences it again and reads its final position again (a
+// restarted server, or an operator, may have lifted the fence, and a may
+// have taken writes since).
+func refence(ctx context.Context, r *run, a Server) error {
+	rep := &r.op.report
+	if !rep.stepDone(stepFenced) || rep.stepDone(stepPromote) {
+		return nil
+	}
+	var on int
+	if err := a.DB.QueryRowContext(ctx, "SELECT @@GLOBAL."+a.fenceVariable()).Scan(&on); err != nil {
+		return fmt.Errorf("%s: read @@%s: %w", a, a.fenceVariable(), err)
+	}
+	if on != 0 {
+		return nil
+	}
+	steps := rep.Steps[:0]
+	for _, s := range rep.Steps {
+		if s.Name != stepFenced && s.Name != stepFinal && s.Name != stepDrained {
+			steps = append(steps, s)
+		}
+	}
+	rep.Steps, rep.FinalGTIDSet, rep.DrainSeconds, rep.FencedAt = steps, "", nil, nil
+	return nil
+}
+
 // finish records the operation as done. A reverse path that did not catch
 // up leaves the operation done but reported as a problem (exit code 1).
 func finish(ctx context.Context, r *run) error {
@@ -367,6 +399,11 @@ func alreadyDone(ctx context.Context, last *operation, a, b Server) (Report, boo
 // the standby lags, or the reverse path does not run.
 func checkSwitchover(ctx context.Context, p Pair, opts Options) error {
 	a, b := p.primary(), p.standby()
+	for _, s := range []Server{a, b} {
+		if err := s.checkFlavor(ctx); err != nil {
+			return err
+		}
+	}
 	aRO, err := a.readOnly(ctx)
 	if err != nil {
 		return err

@@ -73,11 +73,16 @@ func (p *drPair) pair(t *testing.T, reversed bool) dr.Pair {
 	b := dr.Server{Region: "b", Flavor: string(p.b.Flavor), Addr: p.b.Addr(), DB: p.b.Open(t, "")}
 	pipeline := func(rc replicator.Config, src, dst dr.Server) dr.Pipeline {
 		return dr.Pipeline{Cluster: rc.Cluster, Source: src, Target: dst,
-			Tail: func(ctx context.Context) (replicator.Position, bool, error) { return replicator.PublishedPosition(ctx, rc) },
+			Tail: func(ctx context.Context) (replicator.Position, bool, error) {
+				return replicator.PublishedPosition(ctx, rc)
+			},
 			Unpublished: func(ctx context.Context, from, to replicator.Position, fn func(*event.Record) error) error {
 				return replicator.Unpublished(ctx, rc, from, to, fn)
 			},
-			PublishPosition: func(ctx context.Context, pos replicator.Position) error { return replicator.PublishPosition(ctx, rc, pos) },
+			PublishPosition: func(ctx context.Context, expect, pos replicator.Position) error {
+				return replicator.PublishPosition(ctx, rc, expect, pos)
+			},
+			ReplicatorUser: rc.User,
 		}
 	}
 	fwd, rev := pipeline(p.ra, a, b), pipeline(p.rb, b, a)
@@ -561,7 +566,7 @@ func testDRDrill(t *testing.T, flavor harness.Flavor) {
 	// then finishes it.
 	dir := t.TempDir()
 	pair := p.pair(t, false)
-	steps := []string{"checked", "replicator_stopped", "fenced", "final_position", "quarantined", "undone", "position_published"}
+	steps := []string{"checked", "replicator_stopped", "fenced", "final_position", "quarantined", "position_published", "undone"}
 	for i, step := range steps {
 		opts := dr.Options{QuarantineDir: dir, FenceWait: time.Second}
 		opts.AfterStep = func(s string) error {

@@ -160,7 +160,7 @@ func (r *Replicator) startSync(ctx context.Context, db *sql.DB, pos Position) (*
 		// the topic's tail, so it never resumes from a half transaction.
 		DisableRetrySync:     true,
 		MaxReconnectAttempts: 1,
-		HeartbeatPeriod:      time.Second, // idleMarker's clock
+		HeartbeatPeriod:      time.Second, // the idle marker's clock
 		ReadTimeout:          30 * time.Second,
 		EventCacheCount:      512,
 		Logger:               slog.New(slog.DiscardHandler),
@@ -337,11 +337,15 @@ type reader struct {
 	// without Config.RecordKey).
 	sign       []*event.Signer
 	recordSkip func(context.Context, drcmeta.Skip) error
-	// unpublished: transactions that published nothing (filtered, not
-	// sent back, skipped) were read after the last gtid_set published.
-	// An idle source then gets a position marker (idleMarker), so that
-	// the topic's tail, and every checkpoint, reach the source position.
-	unpublished bool
+	// behind[p]: transactions read since partition p's last gtid_set
+	// published nothing there (filtered, not sent back, skipped, or
+	// written to other partitions). Such a partition gets a position
+	// marker (marker) once the source is idle or none has had a gtid_set
+	// for markerDelay, so that the topic's tail, and every checkpoint,
+	// reach the source position. lastSet is when the last gtid_set was
+	// emitted.
+	behind  []bool
+	lastSet time.Time
 }
 
 func newReader(r *Replicator, pos Position, out chan<- *batch, free chan *batch) *reader {
@@ -351,9 +355,12 @@ func newReader(r *Replicator, pos Position, out chan<- *batch, free chan *batch)
 	}
 	rd := &reader{
 		r: r, pos: pos.Clone(), out: out, free: free, allow: allow, region: r.cfg.Region,
-		seq:   make([]int, r.cfg.Partitions),
-		pend:  make([]*pending, r.cfg.Partitions),
-		spare: &pending{},
+		seq:    make([]int, r.cfg.Partitions),
+		pend:   make([]*pending, r.cfg.Partitions),
+		behind: make([]bool, r.cfg.Partitions),
+		// The session starts from a position the topic holds.
+		lastSet: time.Now(),
+		spare:   &pending{},
 	}
 	for i := range rd.pend {
 		rd.pend[i] = &pending{}
@@ -432,7 +439,7 @@ func (rd *reader) handle(ctx context.Context, ev *replication.BinlogEvent) error
 		return rd.commit(ctx)
 	case *replication.HeartbeatEvent:
 		// The source has sent nothing for HeartbeatPeriod.
-		return rd.idleMarker(ctx)
+		return rd.marker(ctx)
 	case *replication.TransactionPayloadEvent:
 		// binlog_transaction_compression (MySQL): the transaction's events,
 		// BEGIN to XID, compressed into one; the GTID event stays outside.
@@ -738,6 +745,7 @@ func (rd *reader) flush(ctx context.Context, p int32, last bool) error {
 	rec.GTIDSet = ""
 	if last {
 		rec.GTIDSet = rd.pos.String()
+		rd.behind[p], rd.lastSet = false, time.Now()
 	}
 	rd.seq[p]++
 	pd.valid = false
@@ -805,14 +813,21 @@ func (rd *reader) commit(ctx context.Context) error {
 		return permanent(err)
 	}
 	rd.inTxn = false
+	for p := range rd.behind {
+		rd.behind[p] = true // until flush publishes this position there
+	}
 	if rd.opSkip {
-		rd.unpublished = true
-		return rd.operatorSkipped(ctx)
+		if err := rd.operatorSkipped(ctx); err != nil {
+			return err
+		}
+		return rd.markerIfDue(ctx)
 	}
 	if rd.skipTxn {
 		rd.r.metrics.skipped.WithLabelValues("loop").Inc()
-		rd.unpublished = true
-		return rd.dropTxn()
+		if err := rd.dropTxn(); err != nil {
+			return err
+		}
+		return rd.markerIfDue(ctx)
 	}
 	for p := range rd.pend {
 		if rd.pend[p].valid {
@@ -822,20 +837,18 @@ func (rd *reader) commit(ctx context.Context) error {
 		}
 	}
 	if rd.emitted == 0 {
-		rd.unpublished = true
 		switch {
 		case rd.account:
 			rd.r.metrics.skipped.WithLabelValues("account").Inc()
 		case !rd.skipTxn:
 			rd.r.metrics.skipped.WithLabelValues("filtered").Inc()
 		}
-		return nil
+		return rd.markerIfDue(ctx)
 	}
 	b, err := rd.batch(ctx)
 	if err != nil {
 		return err
 	}
-	rd.unpublished = false
 	b.boundary = true
 	b.txns++
 	b.lastTS = time.UnixMilli(rd.ts)
@@ -850,21 +863,41 @@ func (rd *reader) commit(ctx context.Context) error {
 	return nil
 }
 
-// idleMarker publishes a position marker (a heartbeat record without an
-// image, in every partition, as publishMarker writes at start) when the
-// source is idle and transactions read since the last published gtid_set
-// published nothing. Without it, a source whose last transactions were
-// filtered, or applied by drc from the other region of a two-way pair,
-// would leave the topic's tail behind its position until its next
-// published transaction: a fenced primary (drc switchover) has none.
-func (rd *reader) idleMarker(ctx context.Context) error {
-	if rd.inTxn || !rd.unpublished {
+// markerDelay is how long a partition that is behind (see reader.behind)
+// may go without a position marker while transactions that publish
+// nothing keep coming: a fenced MariaDB primary still takes the other
+// region's heartbeats, about one a second, so the source is never idle.
+const markerDelay = time.Second
+
+// markerIfDue sends the position marker when no gtid_set has been
+// emitted for markerDelay.
+func (rd *reader) markerIfDue(ctx context.Context) error {
+	if time.Since(rd.lastSet) < markerDelay {
+		return nil
+	}
+	return rd.marker(ctx)
+}
+
+// marker publishes a position marker (a heartbeat record without an image,
+// as publishMarker writes at start) to every partition that is behind.
+// Without it, a source whose last transactions were filtered, or applied
+// by drc from the other region of a two-way pair, would leave the topic's
+// tail behind its position until its next published transaction: a
+// fenced primary (drc switchover) has none.
+func (rd *reader) marker(ctx context.Context) error {
+	if rd.inTxn || !slices.Contains(rd.behind, true) {
 		return nil
 	}
 	rd.gtid, rd.ts, rd.emitted = "", time.Now().UnixMilli(), 0
 	for p, pd := range rd.pend {
+		if !rd.behind[p] {
+			continue
+		}
 		pd.rec = event.Record{Op: event.OpHeartbeat, DB: metaDB, Table: heartbeatTable, PK: []string{}}
 		rd.seq[p] = 0
+		if rd.sign != nil {
+			rd.sign[p].Reset() // a dropped transaction may have signed records
+		}
 		if err := rd.flush(ctx, int32(p), true); err != nil {
 			return err
 		}
@@ -874,7 +907,6 @@ func (rd *reader) idleMarker(ctx context.Context) error {
 		return err
 	}
 	b.boundary = true
-	rd.unpublished = false
 	rd.r.metrics.markers.Inc()
 	return nil
 }

@@ -257,6 +257,7 @@ func TestReaderIdleMarker(t *testing.T) {
 	if n := published(rd, out); n != 0 {
 		t.Fatalf("idle with nothing unpublished: %d records, want none", n)
 	}
+	rd.lastSet = time.Now() // a gtid_set was just published: no marker due
 	if err := rd.begin("1-1-11", 0, true); err != nil {
 		t.Fatal(err)
 	}
@@ -288,5 +289,57 @@ func TestReaderIdleMarker(t *testing.T) {
 	}
 	if n := published(rd, out); n != 0 {
 		t.Errorf("second idle heartbeat: %d records, want none", n)
+	}
+}
+
+// A partition that got nothing of a published transaction is behind; and
+// while transactions that publish nothing keep coming (the source is never
+// idle), the marker comes once no gtid_set has been published for
+// markerDelay.
+func TestReaderMarkerPartitionsAndDelay(t *testing.T) {
+	ctx := context.Background()
+	rd, out := testReader(t)
+	rd.behind = make([]bool, 2) // two partitions
+	rd.seq, rd.pend = make([]int, 2), []*pending{{}, {}}
+	rd.lastSet = time.Now()
+	// A transaction published to partition 0 only (a DDL of s).
+	if err := rd.begin("1-1-11", 0, true); err != nil {
+		t.Fatal(err)
+	}
+	rd.r.cfg.Partitions = 2
+	if err := rd.query(ctx, &replication.QueryEvent{Query: []byte("ALTER TABLE t ADD COLUMN y INT"), Schema: []byte("s")}); err != nil {
+		t.Fatal(err)
+	}
+	published(rd, out)
+	p := rd.partition("s")
+	if rd.behind[p] || !rd.behind[1-p] {
+		t.Fatalf("behind = %v after a transaction in partition %d only", rd.behind, p)
+	}
+	heartbeat := &replication.BinlogEvent{Header: &replication.EventHeader{}, Event: &replication.HeartbeatEvent{}}
+	if err := rd.handle(ctx, heartbeat); err != nil {
+		t.Fatal(err)
+	}
+	if b := rd.cur; b == nil || len(b.msgs) != 1 || b.msgs[0].Partition != 1-p {
+		t.Fatalf("idle: want one marker, in partition %d only; got %+v", 1-p, b)
+	}
+	published(rd, out)
+
+	// Not idle: transactions from the other region, none published.
+	rd.lastSet = time.Now().Add(-markerDelay / 2)
+	drop := func(gtid string) int {
+		if err := rd.begin(gtid, 0, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := rd.query(ctx, &replication.QueryEvent{Query: []byte(DDLOriginComment("a") + "ALTER TABLE t ADD COLUMN z INT"), Schema: []byte("s")}); err != nil {
+			t.Fatal(err)
+		}
+		return published(rd, out)
+	}
+	if n := drop("1-1-12"); n != 0 {
+		t.Fatalf("a marker before markerDelay: %d records", n)
+	}
+	rd.lastSet = time.Now().Add(-markerDelay)
+	if n := drop("1-1-13"); n != 2 {
+		t.Fatalf("after markerDelay without a gtid_set: %d records, want a marker in both partitions", n)
 	}
 }

@@ -145,11 +145,13 @@ func records(batches <-chan *batch, fn func(*event.Record) error) error {
 
 // PublishPosition commits a position marker naming pos to the topic, as
 // the cluster's replicator (its transactional id fences any replicator of
-// the cluster still running): a replicator started afterwards resumes
-// after pos. drc failback uses it to move the resume position past
-// transactions it took out of the source's data, so that they are never
-// published.
-func PublishPosition(ctx context.Context, cfg Config, pos Position) error {
+// the cluster still running), provided that the topic's committed tail,
+// read once that fence is up, is still expect: a replicator started
+// afterwards resumes after pos. A tail that is already pos (a rerun) is
+// success; any other is ErrTailMoved, and nothing is published. drc
+// failback uses it to move the resume position past transactions it takes
+// out of the source's data, so that they are never published.
+func PublishPosition(ctx context.Context, cfg Config, expect, pos Position) error {
 	cfg.setDefaults()
 	r, err := New(cfg, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
@@ -168,5 +170,19 @@ func PublishPosition(ctx context.Context, cfg Config, pos Position) error {
 		return &kafkaError{err}
 	}
 	defer pub.close()
+	tail, ok, err := resumePosition(ctx, client, cfg.Topic, cfg.Cluster, cfg.Flavor, cfg.RecordKey, r.log)
+	if err != nil {
+		return &kafkaError{err}
+	}
+	same := func(x, y Position) bool { return x.Contains(y) && y.Contains(x) }
+	switch {
+	case ok && same(tail, pos):
+		return nil
+	case !ok || !same(tail, expect):
+		return fmt.Errorf("%w: the topic's committed tail is %s, not %s", ErrTailMoved, tail, expect)
+	}
 	return r.publishMarker(ctx, pub, pos)
 }
+
+// ErrTailMoved: the topic's committed tail is not where the caller read it.
+var ErrTailMoved = errors.New("the topic's tail moved")

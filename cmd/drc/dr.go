@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/spf13/cobra"
 
 	"github.com/drc-dev/drc/config"
@@ -230,6 +231,9 @@ func loadPair(path string) (dr.Pair, func(), error) {
 	}
 	open := func(m config.MySQL, key string) (*sql.DB, error) {
 		dsn, err := m.DSN("")
+		if err == nil {
+			dsn, err = foundRows(dsn)
+		}
 		if err != nil {
 			return nil, &exitCodeError{exitError, fmt.Errorf("%s: %w", key, err)}
 		}
@@ -268,9 +272,10 @@ func loadPair(path string) (dr.Pair, func(), error) {
 			Unpublished: func(ctx context.Context, from, to replicator.Position, fn func(*event.Record) error) error {
 				return replicator.Unpublished(ctx, rc, from, to, fn)
 			},
-			PublishPosition: func(ctx context.Context, pos replicator.Position) error {
-				return replicator.PublishPosition(ctx, rc, pos)
+			PublishPosition: func(ctx context.Context, expect, pos replicator.Position) error {
+				return replicator.PublishPosition(ctx, rc, expect, pos)
 			},
+			ReplicatorUser: rc.User,
 		}
 	}
 	pair := dr.Pair{Forward: pipeline(fwd, a, b), Reverse: pipeline(rev, b, a)}
@@ -279,6 +284,18 @@ func loadPair(path string) (dr.Pair, func(), error) {
 		return dr.Pair{}, nil, &exitCodeError{exitError, fmt.Errorf("%s and %s are not one DR pair: %w", path, revPath, err)}
 	}
 	return pair, closeAll, nil
+}
+
+// foundRows makes an UPDATE report the rows it matched, as the applier's
+// sessions do, so that a row change that leaves a value as it was still
+// counts as applied.
+func foundRows(dsn string) (string, error) {
+	c, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return "", err
+	}
+	c.ClientFoundRows = true
+	return c.FormatDSN(), nil
 }
 
 func writeStep(w io.Writer, s dr.Step) {
