@@ -9,6 +9,7 @@ import (
 
 	"github.com/drc-dev/drc/internal/drcmeta"
 	"github.com/drc-dev/drc/internal/grants"
+	"github.com/drc-dev/drc/internal/mysqlerr"
 )
 
 // PreflightError names a source setting or privilege that stops the
@@ -94,6 +95,25 @@ func Preflight(ctx context.Context, db *sql.DB, flavor string) error {
 			setting = "drc_meta schema version"
 		}
 		errs = append(errs, &PreflightError{setting, err.Error()})
+	} else if err := checkHeartbeatWrite(ctx, db); err != nil {
+		errs = append(errs, &PreflightError{"privilege INSERT, UPDATE on drc_meta", err.Error()})
 	}
 	return errors.Join(errs...)
+}
+
+// checkHeartbeatWrite proves the replicator may write its heartbeat with
+// statements that change no row (the server checks the privilege all the
+// same, and logs nothing): a drc_meta that exists already is not created,
+// so creating it proves nothing. A read-only server (a fenced primary, a
+// standby) is not an error here: the heartbeat writes retry.
+func checkHeartbeatWrite(ctx context.Context, db *sql.DB) error {
+	for _, q := range []string{
+		"UPDATE drc_meta.heartbeat SET ts = ts WHERE FALSE",
+		"INSERT INTO drc_meta.heartbeat (region, ts) SELECT '', 0 FROM DUAL WHERE FALSE",
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil && mysqlerr.Denied(err) {
+			return fmt.Errorf("the replicator's user may not write drc_meta.heartbeat (%w); GRANT INSERT, UPDATE ON drc_meta.* TO the user", err)
+		}
+	}
+	return nil
 }
