@@ -76,10 +76,7 @@ func Failback(ctx context.Context, p Pair, opts Options) (Report, error) {
 	r := &run{opts: &opts, at: b}
 	switch {
 	case last != nil && last.report.Operation == "failback" && last.report.From == a.Region && !last.finished:
-		r.op = last
-		for i := range r.op.report.Steps {
-			r.op.report.Steps[i].Status = "resumed"
-		}
+		r.resume(last)
 		if opts.DryRun {
 			r.op.report.DryRun, r.op.report.Outcome = true, "planned"
 			return r.op.report, nil
@@ -91,38 +88,21 @@ func Failback(ctx context.Context, p Pair, opts Options) (Report, error) {
 	default:
 		rep := Report{Operation: "failback", Cluster: p.Forward.Cluster, From: a.Region, To: b.Region, DryRun: opts.DryRun}
 		if last == nil || last.report.Operation != "failover" || last.report.From != a.Region || last.report.Outcome != "done" {
-			err := refused("%s has no finished failover from %s recorded (drc_meta.dr_operations, cluster %s): failback follows a failover", b, a.Region, p.Forward.Cluster)
-			rep.Outcome, rep.Reason = outcomeOf(err), err.Error()
-			return rep, err
+			return refusedReport(rep, refused("%s has no finished failover from %s recorded (drc_meta.dr_operations, cluster %s): failback follows a failover, and runs with the config whose source is the region that returns", b, a.Region, p.Forward.Cluster))
 		}
 		rep.StartGTIDSet = last.report.StartGTIDSet
 		if err := checkFailback(ctx, p, opts); err != nil {
-			rep.Outcome, rep.Reason = outcomeOf(err), err.Error()
-			return rep, err
+			return refusedReport(rep, err)
 		}
 		rep.addStep(stepChecked, "done", fmt.Sprintf("%s is the primary since the failover; %s answers", b, a), opts.Now())
 		if opts.DryRun {
 			return planFailback(ctx, p, rep)
 		}
-		r.op = &operation{report: rep, step: stepChecked}
-		if err := record(ctx, b, r.op); err != nil {
+		if err := r.begin(ctx, rep); err != nil {
 			return rep, err
 		}
-		if opts.Progress != nil {
-			opts.Progress(rep.Steps[0])
-		}
-		if opts.AfterStep != nil {
-			if err := opts.AfterStep(stepChecked); err != nil {
-				return rep, err
-			}
-		}
 	}
-	rep := &r.op.report
-	err = failback(ctx, r, p)
-	if err != nil && rep.Outcome == "" {
-		rep.Outcome, rep.Reason = outcomeOf(err), err.Error()
-	}
-	return *rep, err
+	return r.end(ctx, func() error { return failback(ctx, r, p) })
 }
 
 func failback(ctx context.Context, r *run, p Pair) error {
@@ -556,10 +536,7 @@ func ReplayQuarantine(ctx context.Context, p Pair, opts Options) (Report, error)
 	}
 	a, b := p.primary(), p.standby()
 	rep := Report{Operation: "replay_quarantine", Cluster: p.Forward.Cluster, From: a.Region, DryRun: opts.DryRun, Quarantine: &Quarantine{}}
-	fail := func(err error) (Report, error) {
-		rep.Outcome, rep.Reason = outcomeOf(err), err.Error()
-		return rep, err
-	}
+	fail := func(err error) (Report, error) { return refusedReport(rep, err) }
 	last, err := lastOperation(ctx, b, p.Forward.Cluster)
 	if err != nil {
 		return fail(err)

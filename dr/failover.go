@@ -41,10 +41,7 @@ func Failover(ctx context.Context, p Pair, opts Options) (Report, error) {
 	}
 	r := &run{opts: &opts, at: b}
 	if last != nil && !last.finished && last.report.Operation == "failover" && last.report.To == b.Region {
-		r.op = last
-		for i := range r.op.report.Steps {
-			r.op.report.Steps[i].Status = "resumed"
-		}
+		r.resume(last)
 		if opts.DryRun {
 			r.op.report.DryRun, r.op.report.Outcome = true, "planned"
 			return r.op.report, nil
@@ -56,39 +53,22 @@ func Failover(ctx context.Context, p Pair, opts Options) (Report, error) {
 		rep := Report{Operation: "failover", Cluster: p.Forward.Cluster, From: a.Region, To: b.Region, DryRun: opts.DryRun}
 		loss, err := checkFailover(ctx, p, opts)
 		if err != nil {
-			rep.Outcome, rep.Reason = outcomeOf(err), err.Error()
-			return rep, err
+			return refusedReport(rep, err)
 		}
 		rep.Loss = loss
 		rep.addStep(stepDrained, "done", fmt.Sprintf("%s applied the topic's committed tail %s", b, loss.TopicTail), opts.Now())
 		rep.addStep(stepLossReport, "done", lossSummary(a, b, loss), opts.Now())
-		if opts.Progress != nil {
-			for _, s := range rep.Steps {
-				opts.Progress(s)
-			}
-		}
 		if opts.DryRun {
 			rep.Outcome = "planned"
 			rep.addStep(stepPromote, "planned", "make "+b.String()+" writable", time.Time{})
 			rep.addStep(stepReplicator, "planned", "check that "+b.Region+"'s replicator publishes", time.Time{})
 			return rep, nil
 		}
-		r.op = &operation{report: rep, step: stepLossReport}
-		if err := record(ctx, b, r.op); err != nil {
+		if err := r.begin(ctx, rep); err != nil {
 			return rep, err
 		}
-		if opts.AfterStep != nil {
-			if err := opts.AfterStep(stepLossReport); err != nil {
-				return rep, err
-			}
-		}
 	}
-	rep := &r.op.report
-	err = failover(ctx, r, b)
-	if err != nil && rep.Outcome == "" {
-		rep.Outcome, rep.Reason = outcomeOf(err), err.Error()
-	}
-	return *rep, err
+	return r.end(ctx, func() error { return failover(ctx, r, b) })
 }
 
 func failover(ctx context.Context, r *run, b Server) error {
@@ -100,20 +80,9 @@ func failover(ctx context.Context, r *run, b Server) error {
 		return err
 	}
 	if err := r.step(ctx, stepPromote, func() (string, error) {
-		if rep.StartGTIDSet == "" {
-			pos, err := b.position(ctx)
-			if err != nil {
-				return "", err
-			}
-			rep.StartGTIDSet = pos.String()
-			if err := record(ctx, r.at, r.op); err != nil {
-				return "", err
-			}
-		}
-		if err := b.makeWritable(ctx); err != nil {
+		if err := r.promote(ctx, b); err != nil {
 			return "", err
 		}
-		rep.PromotedAt = timePtr(opts.Now())
 		return fmt.Sprintf("%s writable; its own transactions start after %s", b, rep.StartGTIDSet), nil
 	}); err != nil {
 		return err

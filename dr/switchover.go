@@ -149,6 +149,49 @@ func (r *run) step(ctx context.Context, name string, fn func() (string, error)) 
 	return nil
 }
 
+// resume continues op, an operation an earlier run left unfinished: its
+// steps done are marked resumed and are not run again.
+func (r *run) resume(op *operation) {
+	r.op = op
+	for i := range op.report.Steps {
+		op.report.Steps[i].Status = "resumed"
+	}
+}
+
+// begin records rep, whose checks have passed (its steps so far are done),
+// as a new operation, and reports those steps.
+func (r *run) begin(ctx context.Context, rep Report) error {
+	r.op = &operation{report: rep, step: rep.Steps[len(rep.Steps)-1].Name}
+	if err := record(ctx, r.at, r.op); err != nil {
+		return err
+	}
+	for _, s := range rep.Steps {
+		if r.opts.Progress != nil {
+			r.opts.Progress(s)
+		}
+	}
+	if r.opts.AfterStep != nil {
+		return r.opts.AfterStep(r.op.step)
+	}
+	return nil
+}
+
+// end runs the operation's remaining steps and returns its report.
+func (r *run) end(ctx context.Context, steps func() error) (Report, error) {
+	rep := &r.op.report
+	err := steps()
+	if err != nil && rep.Outcome == "" {
+		rep.Outcome, rep.Reason = outcomeOf(err), err.Error()
+	}
+	return *rep, err
+}
+
+// refusedReport is rep stopped by err before anything changed.
+func refusedReport(rep Report, err error) (Report, error) {
+	rep.Outcome, rep.Reason = outcomeOf(err), err.Error()
+	return rep, err
+}
+
 // Switchover moves the primary role from the forward pipeline's source to
 // its target with nothing lost: fence the primary, wait until the standby
 // has applied the primary's final position, make the standby writable,
@@ -169,16 +212,12 @@ func Switchover(ctx context.Context, p Pair, opts Options) (Report, error) {
 	}
 	r := &run{opts: &opts, at: b}
 	if last != nil && !last.finished && last.report.Operation == "switchover" && last.report.From == a.Region && last.report.To == b.Region {
-		r.op = last
-		for i := range r.op.report.Steps {
-			r.op.report.Steps[i].Status = "resumed"
-		}
+		r.resume(last)
 		if err := refence(ctx, r, a); err != nil {
 			return r.op.report, err
 		}
-		r.op.report.DryRun = opts.DryRun
 		if opts.DryRun {
-			r.op.report.Outcome = "planned"
+			r.op.report.DryRun, r.op.report.Outcome = true, "planned"
 			planSwitchover(&r.op.report, a, b)
 			return r.op.report, nil
 		}
@@ -188,8 +227,7 @@ func Switchover(ctx context.Context, p Pair, opts Options) (Report, error) {
 			return done, nil
 		}
 		if err := checkSwitchover(ctx, p, opts); err != nil {
-			rep.Outcome, rep.Reason = outcomeOf(err), err.Error()
-			return rep, err
+			return refusedReport(rep, err)
 		}
 		rep.addStep(stepChecked, "done", fmt.Sprintf("%s is writable, %s read-only; lag within %s both ways; privileges present", a, b, opts.MaxLag), opts.Now())
 		if opts.DryRun {
@@ -197,25 +235,11 @@ func Switchover(ctx context.Context, p Pair, opts Options) (Report, error) {
 			planSwitchover(&rep, a, b)
 			return rep, nil
 		}
-		r.op = &operation{report: rep, step: stepChecked}
-		if err := record(ctx, b, r.op); err != nil {
+		if err := r.begin(ctx, rep); err != nil {
 			return rep, err
 		}
-		if opts.Progress != nil {
-			opts.Progress(rep.Steps[0])
-		}
-		if opts.AfterStep != nil {
-			if err := opts.AfterStep(stepChecked); err != nil {
-				return rep, err
-			}
-		}
 	}
-	rep := &r.op.report
-	err = switchover(ctx, r, p, a, b)
-	if err != nil && rep.Outcome == "" {
-		rep.Outcome, rep.Reason = outcomeOf(err), err.Error()
-	}
-	return *rep, err
+	return r.end(ctx, func() error { return switchover(ctx, r, p, a, b) })
 }
 
 func switchover(ctx context.Context, r *run, p Pair, a, b Server) error {
@@ -269,22 +293,10 @@ func switchover(ctx context.Context, r *run, p Pair, a, b Server) error {
 		return err
 	}
 	if err := r.step(ctx, stepPromote, func() (string, error) {
-		if rep.StartGTIDSet == "" {
-			pos, err := b.position(ctx)
-			if err != nil {
-				return "", err
-			}
-			rep.StartGTIDSet = pos.String()
-			// Recorded before b takes writes: a rerun keeps this position.
-			if err := record(ctx, r.at, r.op); err != nil {
-				return "", err
-			}
-		}
-		if err := b.makeWritable(ctx); err != nil {
+		if err := r.promote(ctx, b); err != nil {
 			return "", err
 		}
-		now := opts.Now()
-		rep.PromotedAt = timePtr(now)
+		now := *rep.PromotedAt
 		if rep.FencedAt != nil {
 			rep.WritesRefusedSeconds = seconds(now.Sub(*rep.FencedAt))
 		}
@@ -318,6 +330,28 @@ func switchover(ctx context.Context, r *run, p Pair, a, b Server) error {
 		return err
 	}
 	return finish(ctx, r)
+}
+
+// promote records b's position, the start of what its pipeline carries
+// from now on, then makes b writable. The position is recorded before b
+// takes a write, so a rerun keeps it.
+func (r *run) promote(ctx context.Context, b Server) error {
+	rep := &r.op.report
+	if rep.StartGTIDSet == "" {
+		pos, err := b.position(ctx)
+		if err != nil {
+			return err
+		}
+		rep.StartGTIDSet = pos.String()
+		if err := record(ctx, r.at, r.op); err != nil {
+			return err
+		}
+	}
+	if err := b.makeWritable(ctx); err != nil {
+		return err
+	}
+	rep.PromotedAt = timePtr(r.opts.Now())
+	return nil
 }
 
 // refence: a switchover resumed before b was made writable finds a
