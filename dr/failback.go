@@ -134,9 +134,9 @@ func failback(ctx context.Context, r *run, p Pair) error {
 		if err != nil {
 			return "", err
 		}
-		tail, ok, err := p.Forward.Tail(ctx)
+		tail, ok, err := p.Forward.tail(ctx)
 		if err != nil {
-			return "", fmt.Errorf("read the committed tail of %s's topic: %w", p.Forward.Cluster, err)
+			return "", err
 		}
 		if !ok {
 			return "", fmt.Errorf("the topic of cluster %s is empty: %s's published position is unknown; it needs drc bootstrap", p.Forward.Cluster, a.Region)
@@ -697,7 +697,7 @@ func planFailback(ctx context.Context, p Pair, rep Report) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	tail, ok, err := p.Forward.Tail(ctx)
+	tail, ok, err := p.Forward.tail(ctx)
 	if err != nil {
 		return rep, err
 	}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/drc-dev/drc/internal/drcmeta"
 	"github.com/drc-dev/drc/internal/mysqlerr"
 
 	"github.com/drc-dev/drc/replicator"
@@ -152,14 +154,18 @@ func checkFailover(ctx context.Context, p Pair, opts Options) (*LossReport, erro
 	if err := b.checkPrivileges(ctx); err != nil {
 		return nil, err
 	}
-	tail, ok, err := p.Forward.Tail(ctx)
+	tails, err := p.Forward.Tails(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read the committed tail of %s's topic: %w", p.Forward.Cluster, err)
 	}
+	tail, ok, _ := p.Forward.tail(ctx)
 	if !ok {
 		return nil, refused("the topic of cluster %s holds no committed transaction: nothing to fail over from", p.Forward.Cluster)
 	}
-	covered, err := waitCovers(ctx, b, p.Forward.Cluster, tail, opts.Timeout)
+	// Each partition's applier can apply through that partition's tail
+	// (a partition's records stop where the primary stopped writing to
+	// it).
+	covered, err := waitTails(ctx, b, p.Forward.Cluster, tails, opts.Timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -201,6 +207,40 @@ func checkFailover(ctx context.Context, p Pair, opts Options) (*LossReport, erro
 		loss.WindowSeconds = seconds(unreachable.Sub(heard))
 	}
 	return loss, nil
+}
+
+// waitTails waits up to timeout until the checkpoint of each partition
+// of cluster on s contains that partition's tail.
+func waitTails(ctx context.Context, s Server, cluster string, tails map[int32]replicator.Position, timeout time.Duration) (bool, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		cps, err := s.checkpoint(ctx, cluster)
+		if err != nil {
+			return false, err
+		}
+		ok := true
+		for part, tail := range tails {
+			i := slices.IndexFunc(cps, func(c drcmeta.Checkpoint) bool { return c.Part == part })
+			if i < 0 {
+				ok = false
+				break
+			}
+			got, err := replicator.ParsePosition(s.Flavor, cps[i].GTIDSet)
+			if err != nil {
+				return false, fmt.Errorf("checkpoint of %s partition %d: %w", cluster, part, err)
+			}
+			ok = ok && got.Contains(tail)
+		}
+		if ok {
+			return true, nil
+		}
+		if time.Now().After(deadline) {
+			return false, nil
+		}
+		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+			return false, err
+		}
+	}
 }
 
 func lossSummary(a, b Server, l *LossReport) string {

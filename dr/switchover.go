@@ -24,9 +24,11 @@ type Pipeline struct {
 	// that write to them: Target with this pipeline's applier account,
 	// Source with the other pipeline's (see Pair.primary).
 	Source, Target Server
-	// Tail reads the committed tail of the pipeline's topic (the
-	// replicator's resume position); ok is false for an empty topic.
-	Tail func(ctx context.Context) (pos replicator.Position, ok bool, err error)
+	// Tails reads the committed tail of each partition of the pipeline's
+	// topic (replicator.PublishedTails): what an applier of the partition
+	// can apply through. The newest of them is where the replicator
+	// resumes. Empty for an empty topic.
+	Tails func(ctx context.Context) (map[int32]replicator.Position, error)
 	// IDGenRegion is the region number idgen.region_id gives the
 	// pipeline's source region (0: none configured).
 	IDGenRegion int
@@ -184,6 +186,21 @@ func (r *run) end(ctx context.Context, steps func() error) (Report, error) {
 		rep.Outcome, rep.Reason = outcomeOf(err), err.Error()
 	}
 	return *rep, err
+}
+
+// tail is the newest of the pipeline's partition tails: the replicator's
+// resume position; ok is false for an empty topic.
+func (p Pipeline) tail(ctx context.Context) (pos replicator.Position, ok bool, err error) {
+	tails, err := p.Tails(ctx)
+	if err != nil {
+		return replicator.Position{}, false, fmt.Errorf("read the committed tail of %s's topic: %w", p.Cluster, err)
+	}
+	for _, t := range tails {
+		if !ok || t.Contains(pos) {
+			pos, ok = t, true
+		}
+	}
+	return pos, ok, nil
 }
 
 // refusedReport is rep stopped by err before anything changed.

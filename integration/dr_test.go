@@ -73,8 +73,8 @@ func (p *drPair) pair(t *testing.T, reversed bool) dr.Pair {
 	b := dr.Server{Region: "b", Flavor: string(p.b.Flavor), Addr: p.b.Addr(), DB: p.b.Open(t, "")}
 	pipeline := func(rc replicator.Config, src, dst dr.Server) dr.Pipeline {
 		return dr.Pipeline{Cluster: rc.Cluster, Source: src, Target: dst,
-			Tail: func(ctx context.Context) (replicator.Position, bool, error) {
-				return replicator.PublishedPosition(ctx, rc)
+			Tails: func(ctx context.Context) (map[int32]replicator.Position, error) {
+				return replicator.PublishedTails(ctx, rc)
 			},
 			Unpublished: func(ctx context.Context, from, to replicator.Position, fn func(*event.Record) error) error {
 				return replicator.Unpublished(ctx, rc, from, to, fn)
@@ -515,7 +515,33 @@ func testDRDrill(t *testing.T, flavor harness.Flavor) {
 	if out, err := sysbench(t, p.a, "prepare").CombinedOutput(); err != nil {
 		t.Fatalf("sysbench prepare: %v\n%s", err, out)
 	}
+	// Each region's ID service issues the keys of sbtest.ids written there:
+	// a's before the disaster, b's after the failover.
+	p.a.Exec(t, "CREATE TABLE sbtest.ids (id BIGINT PRIMARY KEY, region CHAR(1) NOT NULL)")
 	waitApplied(t, p.a, p.b, p.ca, 120*time.Second)
+	idSchema := harness.UniqueName("drc_ids")
+	issue := func(s *harness.Server, region int, name string) []int64 {
+		db := s.Open(t, "")
+		n := newIDGenNode(t, idgenConfig(region, db, idSchema))
+		stop := runIDGenNode(t, n)
+		ids := make([]int64, 300)
+		if err := n.Next(context.Background(), ids); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range ids {
+			if _, err := db.Exec("INSERT INTO sbtest.ids (id, region) VALUES (?, ?)", id, name); err != nil {
+				t.Fatalf("insert an ID on %s: %v", name, err)
+			}
+			if parts, err := n.Decompose(id); err != nil || parts.Region != region {
+				t.Fatalf("ID %d issued in region %d decomposes to %+v (%v)", id, region, parts, err)
+			}
+		}
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+	idsA := issue(p.a, 1, "a")
 
 	// Load on a; part of it never published: a's applier, then its
 	// replicator, stop while sysbench goes on, and a dies.
@@ -540,7 +566,18 @@ func testDRDrill(t *testing.T, flavor harness.Flavor) {
 	if rep := parseReport(t, code, out, errOut); code != 0 || rep.Outcome != "done" {
 		t.Fatalf("failover: exit %d outcome %q (%s)\n%s", code, rep.Outcome, rep.Reason, errOut)
 	}
-	// b takes writes; its replicator publishes them.
+	// b takes writes, with keys from its own ID service; its replicator
+	// publishes them.
+	idsB := issue(p.b, 2, "b")
+	seen := map[int64]bool{}
+	for _, id := range idsA {
+		seen[id] = true
+	}
+	for _, id := range idsB {
+		if seen[id] {
+			t.Errorf("ID %d issued in region b was issued in region a too", id)
+		}
+	}
 	if out, err := sysbench(t, p.b, "run", "--time=3", "--threads=2", "--rate=150", "--rand-type=uniform").CombinedOutput(); err != nil {
 		t.Fatalf("sysbench on b: %v\n%s", err, out)
 	}
@@ -659,10 +696,13 @@ func testDRDrill(t *testing.T, flavor harness.Flavor) {
 	if code != 0 {
 		t.Errorf("reconcile after the drill: exit %d, want 0 (no drift)\n%s\n%s", code, out, errOut)
 	}
-	for _, tbl := range []string{"sbtest.sbtest1", "sbtest.sbtest2"} {
+	for _, tbl := range []string{"sbtest.sbtest1", "sbtest.sbtest2", "sbtest.ids"} {
 		if d, n := firstDiffs(t, p.a, p.b, tbl); n > 0 {
 			t.Errorf("%s: %d rows differ, first %s", tbl, n, d)
 		}
+	}
+	if rows := queryRows(t, p.b, "SELECT COUNT(*) FROM sbtest.ids"); len(rows) != 1 || rows[0] != strconv.Itoa(len(idsA)+len(idsB)) {
+		t.Errorf("sbtest.ids has %v rows, want %d (every ID issued in a and in b, none colliding)", rows, len(idsA)+len(idsB))
 	}
 	noConflicts(t, p.a, "a")
 	noConflicts(t, p.b, "b")

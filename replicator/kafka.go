@@ -174,27 +174,11 @@ type tailRecord struct {
 // if the topic holds records of the cluster but none verifies, resuming
 // is refused rather than guessed.
 func resumePosition(ctx context.Context, client sarama.Client, topic, cluster, flavor string, key []byte, log *slog.Logger) (pos Position, ok bool, err error) {
-	parts, err := client.Partitions(topic)
+	tails, err := partitionTails(ctx, client, topic, cluster, flavor, key, log)
 	if err != nil {
-		return Position{}, false, fmt.Errorf("partitions of %s: %w", topic, err)
+		return Position{}, false, err
 	}
-	consumer, err := sarama.NewConsumerFromClient(client)
-	if err != nil {
-		return Position{}, false, fmt.Errorf("tail consumer: %w", err)
-	}
-	defer consumer.Close()
-	for _, p := range parts {
-		set, found, err := tailOfPartition(ctx, client, consumer, topic, cluster, p, key, log)
-		if err != nil {
-			return Position{}, false, err
-		}
-		if !found {
-			continue
-		}
-		cand, err := ParsePosition(flavor, set)
-		if err != nil {
-			return Position{}, false, fmt.Errorf("topic %s partition %d: last record's gtid_set: %w", topic, p, err)
-		}
+	for _, cand := range tails {
 		// Every record's gtid_set is a prefix of one binlog history, so the
 		// newest is the one that contains the others.
 		if !ok || cand.Contains(pos) {
@@ -207,24 +191,70 @@ func resumePosition(ctx context.Context, client sarama.Client, topic, cluster, f
 	return pos, ok, nil
 }
 
+// partitionTails is the committed tail of each partition that has one:
+// the gtid_set of its last transaction-final record (see resumePosition).
+func partitionTails(ctx context.Context, client sarama.Client, topic, cluster, flavor string, key []byte, log *slog.Logger) (map[int32]Position, error) {
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		return nil, fmt.Errorf("partitions of %s: %w", topic, err)
+	}
+	consumer, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		return nil, fmt.Errorf("tail consumer: %w", err)
+	}
+	defer consumer.Close()
+	tails := make(map[int32]Position, len(parts))
+	for _, p := range parts {
+		set, found, err := tailOfPartition(ctx, client, consumer, topic, cluster, p, key, log)
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			continue
+		}
+		tail, err := ParsePosition(flavor, set)
+		if err != nil {
+			return nil, fmt.Errorf("topic %s partition %d: last record's gtid_set: %w", topic, p, err)
+		}
+		tails[p] = tail
+	}
+	return tails, nil
+}
+
 // PublishedPosition is the source position after the newest transaction
 // committed to the topic: where a replicator started now would resume.
 // ok is false for an empty or missing topic. It only reads.
 func PublishedPosition(ctx context.Context, cfg Config) (pos Position, ok bool, err error) {
+	tails, err := PublishedTails(ctx, cfg)
+	if err != nil {
+		return Position{}, false, err
+	}
+	for _, cand := range tails {
+		if !ok || cand.Contains(pos) {
+			pos, ok = cand, true
+		}
+	}
+	return pos, ok, nil
+}
+
+// PublishedTails is the committed tail of each partition of the topic that
+// has one (empty for an empty or missing topic): what an applier of that
+// partition can apply through. It only reads.
+func PublishedTails(ctx context.Context, cfg Config) (map[int32]Position, error) {
 	cfg.setDefaults()
 	client, err := newKafkaClient(cfg)
 	if err != nil {
-		return Position{}, false, err
+		return nil, err
 	}
 	defer client.Close()
 	topics, err := client.Topics()
 	if err != nil {
-		return Position{}, false, fmt.Errorf("kafka topics: %w", err)
+		return nil, fmt.Errorf("kafka topics: %w", err)
 	}
 	if !slices.Contains(topics, cfg.Topic) {
-		return Position{}, false, nil
+		return nil, nil
 	}
-	return resumePosition(ctx, client, cfg.Topic, cfg.Cluster, cfg.Flavor, cfg.RecordKey, slog.New(slog.DiscardHandler))
+	return partitionTails(ctx, client, cfg.Topic, cfg.Cluster, cfg.Flavor, cfg.RecordKey, slog.New(slog.DiscardHandler))
 }
 
 func tailOfPartition(ctx context.Context, client sarama.Client, consumer sarama.Consumer, topic, cluster string, p int32, key []byte, log *slog.Logger) (string, bool, error) {

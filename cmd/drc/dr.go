@@ -257,18 +257,16 @@ func loadPair(path string) (dr.Pair, func(), error) {
 	server := func(m config.MySQL, db *sql.DB) dr.Server {
 		return dr.Server{Region: m.Region, Flavor: m.Flavor, Addr: m.Addr(), DB: db}
 	}
-	tail := func(c config.Config) func(context.Context) (replicator.Position, bool, error) {
-		return func(ctx context.Context) (replicator.Position, bool, error) {
-			ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			defer cancel()
-			return replicator.PublishedPosition(ctx, replicatorConfig(c))
-		}
-	}
 	pipeline := func(c config.Config, src, dst *sql.DB) dr.Pipeline {
 		rc := replicatorConfig(c)
 		return dr.Pipeline{
 			Cluster: c.Cluster, Source: server(c.Source, src), Target: server(c.Target, dst),
-			Tail: tail(c), IDGenRegion: c.IDGenRegionID(),
+			IDGenRegion: c.IDGenRegionID(),
+			Tails: func(ctx context.Context) (map[int32]replicator.Position, error) {
+				ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				defer cancel()
+				return replicator.PublishedTails(ctx, rc)
+			},
 			Unpublished: func(ctx context.Context, from, to replicator.Position, fn func(*event.Record) error) error {
 				return replicator.Unpublished(ctx, rc, from, to, fn)
 			},
