@@ -11,7 +11,6 @@ import (
 
 	"github.com/drc-dev/drc/internal/drcmeta"
 	"github.com/drc-dev/drc/internal/mysqlerr"
-
 	"github.com/drc-dev/drc/replicator"
 )
 
