@@ -2,8 +2,9 @@ package applier
 
 import (
 	"fmt"
-	"path"
 	"strings"
+
+	"github.com/drc-dev/drc/internal/tablepattern"
 )
 
 // ConflictAction is what a conflict policy does.
@@ -146,7 +147,7 @@ type policies struct {
 }
 
 type tablePolicy struct {
-	pattern   string
+	pattern   tablepattern.Pattern
 	conflict  *ConflictPolicy
 	ddl       *DDLAction
 	foreignID *ForeignIDAction
@@ -166,10 +167,11 @@ func newPolicies(conflict, ddl, foreignID string, tables []TablePolicy) (*polici
 		return nil, fmt.Errorf("applier.foreign_id: %w", err)
 	}
 	for i, t := range tables {
-		if _, err := path.Match(t.Table, "x.y"); err != nil || t.Table == "" {
-			return nil, fmt.Errorf("applier.tables[%d].table: bad pattern %q", i, t.Table)
+		pat, err := tablepattern.Parse(t.Table)
+		if err != nil {
+			return nil, fmt.Errorf("applier.tables[%d].table: %w", i, err)
 		}
-		tp := tablePolicy{pattern: t.Table}
+		tp := tablePolicy{pattern: pat}
 		if t.Conflict != "" {
 			c, err := ParseConflictPolicy(t.Conflict)
 			if err != nil {
@@ -202,14 +204,6 @@ func newPolicies(conflict, ddl, foreignID string, tables []TablePolicy) (*polici
 	return p, nil
 }
 
-// match reports whether a db.table pattern matches. A DDL that names only a
-// database (CREATE DATABASE) has an empty table name, which a pattern such
-// as "shop.*" matches.
-func match(pattern, db, table string) bool {
-	ok, _ := path.Match(pattern, db+"."+table)
-	return ok
-}
-
 // asymmetric names the configured conflict policies that resolve a race
 // differently on the two sides of a two-way pair (source-wins,
 // target-wins).
@@ -229,7 +223,7 @@ func (p *policies) asymmetric() []string {
 // Conflict returns the conflict policy of db.table.
 func (p *policies) Conflict(db, table string) ConflictPolicy {
 	for _, t := range p.tables {
-		if t.conflict != nil && match(t.pattern, db, table) {
+		if t.conflict != nil && t.pattern.Match(db, table) {
 			return *t.conflict
 		}
 	}
@@ -240,7 +234,7 @@ func (p *policies) Conflict(db, table string) ConflictPolicy {
 // on a database.
 func (p *policies) DDL(db, table string) DDLAction {
 	for _, t := range p.tables {
-		if t.ddl != nil && match(t.pattern, db, table) {
+		if t.ddl != nil && t.pattern.Match(db, table) {
 			return *t.ddl
 		}
 	}
@@ -250,7 +244,7 @@ func (p *policies) DDL(db, table string) DDLAction {
 // ForeignID returns the foreign_id policy of db.table.
 func (p *policies) ForeignID(db, table string) ForeignIDAction {
 	for _, t := range p.tables {
-		if t.foreignID != nil && match(t.pattern, db, table) {
+		if t.foreignID != nil && t.pattern.Match(db, table) {
 			return *t.foreignID
 		}
 	}
@@ -261,7 +255,7 @@ func (p *policies) ForeignID(db, table string) ForeignIDAction {
 // of the first matching entry that names any.
 func (p *policies) IDColumns(db, table string) []string {
 	for _, t := range p.tables {
-		if len(t.idColumns) > 0 && match(t.pattern, db, table) {
+		if len(t.idColumns) > 0 && t.pattern.Match(db, table) {
 			return t.idColumns
 		}
 	}

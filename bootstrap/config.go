@@ -4,13 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
-	"github.com/drc-dev/drc/internal/mysqlconn"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/drc-dev/drc/replicator"
+	"github.com/drc-dev/drc/internal/mysqlconn"
+	"github.com/drc-dev/drc/internal/tablepattern"
 )
 
 // Defaults, set by NewConfig.
@@ -127,7 +126,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	for _, p := range c.Tables {
-		if _, err := parsePattern(p); err != nil {
+		if _, err := tablepattern.Parse(p); err != nil {
 			bad("tables", "%v", err)
 		}
 	}
@@ -156,20 +155,4 @@ func (c *Config) Validate() error {
 		bad("progress_interval", "must be positive, got %s", c.ProgressInterval)
 	}
 	return errors.Join(errs...)
-}
-
-// pattern selects tables: db.table, each part either literal or with '*'
-// for any run of characters.
-type pattern struct{ db, table string }
-
-func parsePattern(s string) (pattern, error) {
-	i := strings.IndexByte(s, '.')
-	if i <= 0 || i == len(s)-1 {
-		return pattern{}, fmt.Errorf("table pattern %q: must be db.table, e.g. shop.orders or shop.*", s)
-	}
-	return pattern{db: s[:i], table: s[i+1:]}, nil
-}
-
-func (p pattern) match(db, table string) bool {
-	return replicator.Glob(p.db, db) && replicator.Glob(p.table, table)
 }

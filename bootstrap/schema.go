@@ -10,6 +10,7 @@ import (
 
 	"github.com/drc-dev/drc/internal/infoschema"
 	"github.com/drc-dev/drc/internal/mysqlerr"
+	"github.com/drc-dev/drc/internal/tablepattern"
 )
 
 // systemSchemas are never copied.
@@ -24,13 +25,9 @@ const (
 // (all non-system tables when there are none), with their columns and
 // primary keys, in db.table order.
 func discoverTables(ctx context.Context, db *sql.DB, flavor string, patterns []string) ([]*Table, error) {
-	pats := make([]pattern, 0, len(patterns))
-	for _, p := range patterns {
-		pt, err := parsePattern(p)
-		if err != nil {
-			return nil, err
-		}
-		pats = append(pats, pt)
+	pats, err := tablepattern.ParseList(patterns)
+	if err != nil {
+		return nil, err
 	}
 	q := "SELECT TABLE_SCHEMA, TABLE_NAME, COALESCE(TABLE_ROWS, 0) FROM information_schema.TABLES " +
 		"WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA NOT IN ('" + strings.Join(systemSchemas, "','") + "') " +
@@ -46,7 +43,7 @@ func discoverTables(ctx context.Context, db *sql.DB, flavor string, patterns []s
 			rows.Close()
 			return nil, fmt.Errorf("list source tables: %w", err)
 		}
-		if len(pats) == 0 || matchAny(pats, t.DB, t.Name) {
+		if len(pats) == 0 || pats.Match(t.DB, t.Name) {
 			tables = append(tables, t)
 		}
 	}
@@ -72,15 +69,6 @@ func discoverTables(ctx context.Context, db *sql.DB, flavor string, patterns []s
 			ErrNoPrimaryKey, strings.Join(noPK, ", "))
 	}
 	return tables, nil
-}
-
-func matchAny(pats []pattern, db, table string) bool {
-	for _, p := range pats {
-		if p.match(db, table) {
-			return true
-		}
-	}
-	return false
 }
 
 // describe fills t's columns, primary key and CREATE TABLE text.

@@ -83,33 +83,6 @@ func TestPlanTableRejectsInconsistentChunks(t *testing.T) {
 	}
 }
 
-func TestPatterns(t *testing.T) {
-	for _, tc := range []struct {
-		pat, db, table string
-		want           bool
-	}{
-		{"shop.orders", "shop", "orders", true},
-		{"shop.*", "shop", "anything", true},
-		{"shop.*", "shops", "x", false},
-		{"*.ord*", "a", "orders", true},
-		{"s*p.o*s", "shop", "orders", true},
-		{"s*p.o*s", "shop", "order", false},
-	} {
-		p, err := parsePattern(tc.pat)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := p.match(tc.db, tc.table); got != tc.want {
-			t.Errorf("%s matches %s.%s = %v, want %v", tc.pat, tc.db, tc.table, got, tc.want)
-		}
-	}
-	for _, bad := range []string{"noDot", ".t", "d."} {
-		if _, err := parsePattern(bad); err == nil {
-			t.Errorf("parsePattern(%q): no error", bad)
-		}
-	}
-}
-
 func TestNormalizeCreate(t *testing.T) {
 	a := "CREATE TABLE `t` (\n  `id` int NOT NULL AUTO_INCREMENT,\n  PRIMARY KEY (`id`)\n) ENGINE=InnoDB AUTO_INCREMENT=42 DEFAULT CHARSET=utf8mb4"
 	b := "CREATE TABLE `t` (\n  `id` int NOT NULL AUTO_INCREMENT,\n  PRIMARY KEY (`id`)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"

@@ -1,10 +1,6 @@
 package config
 
 import (
-	"github.com/drc-dev/drc/applier"
-	"github.com/drc-dev/drc/internal/kafkaconn"
-	"github.com/drc-dev/drc/internal/mysqlconn"
-
 	"errors"
 	"fmt"
 	"maps"
@@ -15,6 +11,11 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/drc-dev/drc/applier"
+	"github.com/drc-dev/drc/internal/kafkaconn"
+	"github.com/drc-dev/drc/internal/mysqlconn"
+	"github.com/drc-dev/drc/internal/tablepattern"
 )
 
 var (
@@ -341,9 +342,8 @@ func (c Config) TopicName() string {
 }
 
 func checkPattern(key, p string, bad func(string, string, ...any)) {
-	db, table, ok := strings.Cut(p, ".")
-	if !ok || db == "" || table == "" {
-		bad(key, "must be a db.table pattern such as shop.* or shop.orders, got %q", p)
+	if _, err := tablepattern.Parse(p); err != nil {
+		bad(key, "must be a db.table pattern such as shop.*, shop.orders or `my.db`.*: %v", err)
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/drc-dev/drc/internal/tablepattern"
 )
 
 // Defaults, used by NewConfig.
@@ -139,7 +141,7 @@ func (c *Config) Validate() error {
 		bad("cluster", "must name the source cluster to find the applier checkpoint (or turn settling off)")
 	}
 	for _, p := range c.Tables {
-		if _, err := ParseTablePattern(p); err != nil {
+		if _, err := tablepattern.Parse(p); err != nil {
 			bad("tables", "%v", err)
 		}
 	}

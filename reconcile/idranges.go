@@ -16,6 +16,7 @@ import (
 
 	"github.com/drc-dev/drc/idgen"
 	"github.com/drc-dev/drc/internal/drcmeta"
+	"github.com/drc-dev/drc/internal/tablepattern"
 )
 
 // IDColumns names the columns of the tables matching a db.table pattern
@@ -82,7 +83,7 @@ func (c *IDRangesConfig) Validate() error {
 		bad("applier.tables", "no entry has id_columns: there is nothing to check")
 	}
 	for i, ic := range c.Columns {
-		if _, err := ParseTablePattern(ic.Table); err != nil {
+		if _, err := tablepattern.Parse(ic.Table); err != nil {
 			bad(fmt.Sprintf("applier.tables[%d].table", i), "%v", err)
 		}
 		if len(ic.Columns) == 0 {
@@ -90,7 +91,7 @@ func (c *IDRangesConfig) Validate() error {
 		}
 	}
 	for _, p := range c.Tables {
-		if _, err := ParseTablePattern(p); err != nil {
+		if _, err := tablepattern.Parse(p); err != nil {
 			bad("tables", "%v", err)
 		}
 	}
@@ -364,8 +365,8 @@ func (c *IDRangesConfig) scanColumn(ctx context.Context, db idSource, t TableNam
 // selects a table of a system schema or drc_meta.
 func (c *IDRangesConfig) idColumnsOf(t TableName) []string {
 	sel := func(pattern string) bool {
-		p, err := ParseTablePattern(pattern) // checked by Validate
-		return err == nil && p.Match(t) && (p.Literal() || !slices.Contains(systemSchemas, t.DB))
+		p, err := tablepattern.Parse(pattern) // checked by Validate
+		return err == nil && p.Match(t.DB, t.Name) && (p.Literal() || !slices.Contains(systemSchemas, t.DB))
 	}
 	if len(c.Tables) > 0 && !slices.ContainsFunc(c.Tables, sel) {
 		return nil

@@ -16,6 +16,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/drc-dev/drc/internal/mysqlerr"
+	"github.com/drc-dev/drc/internal/tablepattern"
 )
 
 // systemSchemas are never selected by a glob pattern.
@@ -280,13 +281,9 @@ func loadTable(ctx context.Context, src, tgt *sql.DB, name TableName, flavor Fla
 // table on either side counts, so one missing on a side is reported rather
 // than skipped; a literal pattern that names nothing is reported too.
 func resolveTables(ctx context.Context, src, tgt *sql.DB, patterns []string) ([]TableName, error) {
-	var ps []TablePattern
-	for _, p := range patterns {
-		tp, err := ParseTablePattern(p)
-		if err != nil {
-			return nil, err
-		}
-		ps = append(ps, tp)
+	ps, err := tablepattern.ParseList(patterns)
+	if err != nil {
+		return nil, err
 	}
 	seen := map[TableName]bool{}
 	for _, db := range []*sql.DB{src, tgt} {
@@ -300,7 +297,7 @@ func resolveTables(ctx context.Context, src, tgt *sql.DB, patterns []string) ([]
 				continue
 			}
 			for _, p := range ps {
-				if p.Match(n) && (p.Literal() || !slices.Contains(systemSchemas, n.DB)) {
+				if p.Match(n.DB, n.Name) && (p.Literal() || !slices.Contains(systemSchemas, n.DB)) {
 					seen[n] = true
 				}
 			}

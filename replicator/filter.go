@@ -1,49 +1,41 @@
 package replicator
 
-import "strings"
+import (
+	"fmt"
+
+	"github.com/drc-dev/drc/internal/tablepattern"
+)
 
 // Filter decides which tables are published. Include patterns (empty means
-// all) are applied first, then Exclude. Patterns are db.table with '*'
-// matching any run of characters; the first '.' separates db from table.
+// all) are applied first, then Exclude. Patterns are db.table
+// (internal/tablepattern: '*' matches any run of characters, backticks
+// quote a name).
 type Filter struct {
 	Include, Exclude []string
 }
 
-// Match reports whether db.table is published.
-func (f Filter) Match(db, table string) bool {
-	if len(f.Include) > 0 && !matchAny(f.Include, db, table) {
-		return false
-	}
-	return !matchAny(f.Exclude, db, table)
+// compiledFilter is a Filter parsed once, for the reader's hot path.
+type compiledFilter struct {
+	include, exclude tablepattern.List
 }
 
-func matchAny(patterns []string, db, table string) bool {
-	for _, p := range patterns {
-		pdb, ptbl, _ := strings.Cut(p, ".")
-		if Glob(pdb, db) && Glob(ptbl, table) {
-			return true
-		}
+func (f Filter) compile() (compiledFilter, error) {
+	inc, err := tablepattern.ParseList(f.Include)
+	if err != nil {
+		return compiledFilter{}, fmt.Errorf("replicator.include: %w", err)
 	}
-	return false
+	exc, err := tablepattern.ParseList(f.Exclude)
+	if err != nil {
+		return compiledFilter{}, fmt.Errorf("replicator.exclude: %w", err)
+	}
+	return compiledFilter{include: inc, exclude: exc}, nil
 }
 
-// Glob matches s against a pattern whose only metacharacter is '*', as
-// table patterns are written everywhere in drc's config.
-func Glob(pattern, s string) bool {
-	parts := strings.Split(pattern, "*")
-	if len(parts) == 1 {
-		return pattern == s
-	}
-	if !strings.HasPrefix(s, parts[0]) {
+// Match reports whether db.table is published. A statement about a whole
+// database is matched with table "".
+func (f compiledFilter) Match(db, table string) bool {
+	if len(f.include) > 0 && !f.include.Match(db, table) {
 		return false
 	}
-	s = s[len(parts[0]):]
-	for _, mid := range parts[1 : len(parts)-1] {
-		i := strings.Index(s, mid)
-		if i < 0 {
-			return false
-		}
-		s = s[i+len(mid):]
-	}
-	return strings.HasSuffix(s, parts[len(parts)-1])
+	return !f.exclude.Match(db, table)
 }

@@ -132,6 +132,7 @@ func (c Config) kafka() kafkaconn.Conn {
 // Replicator tails one source's binlog and publishes it to Kafka.
 type Replicator struct {
 	cfg     Config
+	filter  compiledFilter
 	log     *slog.Logger
 	metrics *metrics
 	// skipChecked: the first session checked Config.SkipGTID against the
@@ -151,11 +152,15 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Replicator, 
 	if len(cfg.Brokers) == 0 {
 		return nil, errors.New("replicator: at least one kafka broker is required")
 	}
+	filter, err := cfg.Filter.compile()
+	if err != nil {
+		return nil, err
+	}
 	m, err := newMetrics(reg)
 	if err != nil {
 		return nil, err
 	}
-	return &Replicator{cfg: cfg, log: log, metrics: m}, nil
+	return &Replicator{cfg: cfg, filter: filter, log: log, metrics: m}, nil
 }
 
 // Run replicates until ctx is cancelled or a permanent error occurs. A

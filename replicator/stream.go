@@ -508,9 +508,9 @@ func (rd *reader) query(ctx context.Context, e *replication.QueryEvent) error {
 	if origin, ok := DDLOrigin(st.SQL); ok && origin != rd.region {
 		rd.skipTxn = true
 	}
-	publish := st.DB != metaDB && (st.Kind != KindTable && st.Kind != KindObject || rd.r.cfg.Filter.Match(st.DB, st.Table))
+	publish := st.DB != metaDB && (st.Kind != KindTable && st.Kind != KindObject || rd.r.filter.Match(st.DB, st.Table))
 	if st.Kind == KindDatabase {
-		publish = st.DB != metaDB && rd.r.cfg.Filter.Match(st.DB, "*")
+		publish = st.DB != metaDB && rd.r.filter.Match(st.DB, "")
 	}
 	if st.Kind == KindAccount {
 		// Accounts, roles, grants and server definitions are not
@@ -634,7 +634,7 @@ func (rd *reader) rows(ctx context.Context, typ replication.EventType, e *replic
 		default:
 			return nil // drc's own bookkeeping: leases, conflicts, reconcile state
 		}
-	} else if !rd.r.cfg.Filter.Match(tbl.DB, tbl.Name) {
+	} else if !rd.r.filter.Match(tbl.DB, tbl.Name) {
 		return nil
 	}
 	if typ == replication.PARTIAL_UPDATE_ROWS_EVENT {
