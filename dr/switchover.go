@@ -433,7 +433,8 @@ func rollback(ctx context.Context, r *run, a Server, reason string) error {
 // alreadyDone is the report of a finished operation that made b the
 // primary, when the servers are still in the state it left.
 func alreadyDone(ctx context.Context, last *operation, a, b Server) (Report, bool) {
-	if last == nil || !last.finished || last.report.To != b.Region || last.report.Outcome != "done" {
+	if last == nil || !last.finished || last.report.To != b.Region || last.report.Outcome != "done" ||
+		last.report.Operation != "switchover" && last.report.Operation != "failover" {
 		return Report{}, false
 	}
 	bRO, err := b.readOnly(ctx)
