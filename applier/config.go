@@ -109,7 +109,7 @@ type Config struct {
 }
 
 // TablePolicy overrides the policies for the tables matching Table, a
-// db.table pattern with * wildcards (path.Match syntax).
+// db.table pattern (internal/tablepattern: * wildcards, backtick quoting).
 type TablePolicy struct {
 	Table    string
 	Conflict string // empty: the default
