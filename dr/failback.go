@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
@@ -299,6 +300,10 @@ func quarantine(ctx context.Context, r *run, p Pair) error {
 	})
 }
 
+// quarantineBatch is how many records one INSERT into drc_meta.quarantine
+// carries.
+const quarantineBatch = 200
+
 // writeQuarantine is quarantine on a session with the binlog off.
 func writeQuarantine(ctx context.Context, conn *sql.Conn, r *run, p Pair, from, to replicator.Position) error {
 	a, rep := p.primary(), &r.op.report
@@ -327,6 +332,22 @@ func writeQuarantine(ctx context.Context, conn *sql.Conn, r *run, p Pair, from, 
 	q.GTIDs, q.Transactions, q.Rows = nil, 0, 0
 	open := false
 	var buf []byte
+	// The table gets the records quarantineBatch at a time: one round trip
+	// per batch, not per row.
+	var batch []any
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		stmt := "INSERT INTO drc_meta.quarantine (operation, cluster, gtid, seq, db, tbl, op, record) VALUES " +
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?),", len(batch)/8), ",")
+		_, err := conn.ExecContext(ctx, stmt, batch...)
+		batch = batch[:0]
+		if err != nil {
+			return fmt.Errorf("%s: write drc_meta.quarantine: %w", a, err)
+		}
+		return nil
+	}
 	err = p.Forward.Unpublished(ctx, from, to, func(rec *event.Record) error {
 		if rec.Op == event.OpDDL {
 			return fmt.Errorf("%s's unpublished transaction %s holds DDL (%s), which a failback cannot undo: %s needs drc bootstrap from %s",
@@ -349,9 +370,11 @@ func writeQuarantine(ctx context.Context, conn *sql.Conn, r *run, p Pair, from, 
 		}
 		jw.Write(buf)
 		jw.WriteByte('\n')
-		if _, err := conn.ExecContext(ctx, `INSERT INTO drc_meta.quarantine (operation, cluster, gtid, seq, db, tbl, op, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			r.op.id, rep.Cluster, rec.GTID, rec.Seq, rec.DB, rec.Table, string(rec.Op), buf); err != nil {
-			return fmt.Errorf("%s: write drc_meta.quarantine: %w", a, err)
+		batch = append(batch, r.op.id, rep.Cluster, rec.GTID, rec.Seq, rec.DB, rec.Table, string(rec.Op), string(buf))
+		if len(batch) >= 8*quarantineBatch {
+			if err := flush(); err != nil {
+				return err
+			}
 		}
 		if rec.Op.IsRow() {
 			q.Rows++
@@ -363,6 +386,9 @@ func writeQuarantine(ctx context.Context, conn *sql.Conn, r *run, p Pair, from, 
 	})
 	if open {
 		sw.WriteString("COMMIT;\n")
+	}
+	if err == nil {
+		err = flush()
 	}
 	if err != nil {
 		if errors.Is(err, replicator.ErrPurged) || errors.Is(err, replicator.ErrIncompleteBinlog) {

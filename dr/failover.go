@@ -91,26 +91,20 @@ func failover(ctx context.Context, r *run, b Server) error {
 	if err := r.step(ctx, stepReplicator, func() (string, error) {
 		// b's replicator writes its heartbeat on b every interval: one
 		// newer than the promotion shows it runs against the new primary.
-		deadline := time.Now().Add(min(opts.Timeout, 15*time.Second))
-		for {
-			ts, ok, err := b.heartbeat(ctx, b.Region)
-			if err != nil {
-				return "", err
-			}
-			if ok && ts.After(before) {
-				t := true
-				rep.ReverseCaughtUp = &t
-				return fmt.Sprintf("%s's replicator wrote a heartbeat at %s", b.Region, ts.UTC().Format(time.RFC3339Nano)), nil
-			}
-			if time.Now().After(deadline) {
-				f := false
-				rep.ReverseCaughtUp = &f
-				return fmt.Sprintf("no heartbeat from %s's replicator since the promotion: start drc replicate with the reverse pipeline's config, or %s's writes reach no other region", b.Region, b.Region), nil
-			}
-			if err := sleep(ctx, 100*time.Millisecond); err != nil {
-				return "", err
-			}
+		var ts time.Time
+		running, err := waitUntil(ctx, min(opts.Timeout, 15*time.Second), func() (bool, error) {
+			t, ok, err := b.heartbeat(ctx, b.Region)
+			ts = t
+			return ok && t.After(before), err
+		})
+		if err != nil {
+			return "", err
 		}
+		rep.ReverseCaughtUp = &running
+		if !running {
+			return fmt.Sprintf("no heartbeat from %s's replicator since the promotion: start drc replicate with the reverse pipeline's config, or %s's writes reach no other region", b.Region, b.Region), nil
+		}
+		return fmt.Sprintf("%s's replicator wrote a heartbeat at %s", b.Region, ts.UTC().Format(time.RFC3339Nano)), nil
 	}); err != nil {
 		return err
 	}
@@ -211,35 +205,26 @@ func checkFailover(ctx context.Context, p Pair, opts Options) (*LossReport, erro
 // waitTails waits up to timeout until the checkpoint of each partition
 // of cluster on s contains that partition's tail.
 func waitTails(ctx context.Context, s Server, cluster string, tails map[int32]replicator.Position, timeout time.Duration) (bool, error) {
-	deadline := time.Now().Add(timeout)
-	for {
+	return waitUntil(ctx, timeout, func() (bool, error) {
 		cps, err := s.checkpoint(ctx, cluster)
 		if err != nil {
 			return false, err
 		}
-		ok := true
 		for part, tail := range tails {
 			i := slices.IndexFunc(cps, func(c drcmeta.Checkpoint) bool { return c.Part == part })
 			if i < 0 {
-				ok = false
-				break
+				return false, nil
 			}
 			got, err := replicator.ParsePosition(s.Flavor, cps[i].GTIDSet)
 			if err != nil {
 				return false, fmt.Errorf("checkpoint of %s partition %d: %w", cluster, part, err)
 			}
-			ok = ok && got.Contains(tail)
+			if !got.Contains(tail) {
+				return false, nil
+			}
 		}
-		if ok {
-			return true, nil
-		}
-		if time.Now().After(deadline) {
-			return false, nil
-		}
-		if err := sleep(ctx, 50*time.Millisecond); err != nil {
-			return false, err
-		}
-	}
+		return true, nil
+	})
 }
 
 func lossSummary(a, b Server, l *LossReport) string {

@@ -40,8 +40,10 @@ type Report struct {
 	// writable: its pipeline to the other region carries every
 	// transaction after it.
 	StartGTIDSet string `json:"start_gtid_set,omitempty"`
-	// ReverseCaughtUp: the other region's applier had applied
-	// StartGTIDSet when the operation ended (the reverse path works).
+	// ReverseCaughtUp: the new primary's writes reach the other region.
+	// Switchover: the other region's applier had applied StartGTIDSet when
+	// the operation ended. Failover: the new primary's replicator wrote a
+	// heartbeat after the promotion (the other region is gone).
 	ReverseCaughtUp *bool `json:"reverse_caught_up,omitempty"`
 
 	// Failover.

@@ -331,6 +331,23 @@ func rowError(err error) error {
 	return err
 }
 
+// waitUntil polls cond until it holds (true) or timeout passes (false).
+func waitUntil(ctx context.Context, timeout time.Duration, cond func() (bool, error)) (bool, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, err := cond()
+		if err != nil || ok {
+			return ok, err
+		}
+		if time.Now().After(deadline) {
+			return false, nil
+		}
+		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+			return false, err
+		}
+	}
+}
+
 func sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()

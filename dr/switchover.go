@@ -387,13 +387,8 @@ func refence(ctx context.Context, r *run, a Server) error {
 	if on != 0 {
 		return nil
 	}
-	steps := rep.Steps[:0]
-	for _, s := range rep.Steps {
-		if s.Name != stepFenced && s.Name != stepFinal && s.Name != stepDrained {
-			steps = append(steps, s)
-		}
-	}
-	rep.Steps, rep.FinalGTIDSet, rep.DrainSeconds, rep.FencedAt = steps, "", nil, nil
+	forget(rep, stepFenced, stepFinal, stepDrained)
+	rep.FinalGTIDSet, rep.DrainSeconds, rep.FencedAt = "", nil, nil
 	return nil
 }
 
@@ -517,23 +512,13 @@ func checkLag(ctx context.Context, s Server, region, pipeline string, opts Optio
 // waitCovers waits up to timeout for every checkpoint row of cluster on s
 // to contain pos.
 func waitCovers(ctx context.Context, s Server, cluster string, pos replicator.Position, timeout time.Duration) (bool, error) {
-	deadline := time.Now().Add(timeout)
-	for {
+	return waitUntil(ctx, timeout, func() (bool, error) {
 		cps, err := s.checkpoint(ctx, cluster)
 		if err != nil {
 			return false, err
 		}
-		ok, err := covers(s.Flavor, cps, pos)
-		if err != nil || ok {
-			return ok, err
-		}
-		if time.Now().After(deadline) {
-			return false, nil
-		}
-		if err := sleep(ctx, 50*time.Millisecond); err != nil {
-			return false, err
-		}
-	}
+		return covers(s.Flavor, cps, pos)
+	})
 }
 
 // planSwitchover lists the steps a run would take, for --dry-run.

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
 	"github.com/spf13/cobra"
 
 	"github.com/drc-dev/drc/config"
@@ -230,14 +229,14 @@ func loadPair(path string) (dr.Pair, func(), error) {
 		}
 	}
 	open := func(m config.MySQL, key string) (*sql.DB, error) {
-		dsn, err := m.DSN("")
-		if err == nil {
-			dsn, err = foundRows(dsn)
-		}
+		mc, err := m.Endpoint().Driver()
 		if err != nil {
 			return nil, &exitCodeError{exitError, fmt.Errorf("%s: %w", key, err)}
 		}
-		db, err := sql.Open("mysql", dsn)
+		// An UPDATE reports the rows it matched, as the applier's sessions
+		// do, so a row change that leaves a value as it was still counts.
+		mc.ClientFoundRows = true
+		db, err := sql.Open("mysql", mc.FormatDSN())
 		if err != nil {
 			return nil, &exitCodeError{exitError, fmt.Errorf("%s: %w", key, err)}
 		}
@@ -282,18 +281,6 @@ func loadPair(path string) (dr.Pair, func(), error) {
 		return dr.Pair{}, nil, &exitCodeError{exitError, fmt.Errorf("%s and %s are not one DR pair: %w", path, revPath, err)}
 	}
 	return pair, closeAll, nil
-}
-
-// foundRows makes an UPDATE report the rows it matched, as the applier's
-// sessions do, so that a row change that leaves a value as it was still
-// counts as applied.
-func foundRows(dsn string) (string, error) {
-	c, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		return "", err
-	}
-	c.ClientFoundRows = true
-	return c.FormatDSN(), nil
 }
 
 func writeStep(w io.Writer, s dr.Step) {
