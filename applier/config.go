@@ -2,11 +2,14 @@ package applier
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/drc-dev/drc/idgen"
 	"github.com/drc-dev/drc/internal/kafkaconn"
 	"github.com/drc-dev/drc/internal/mysqlconn"
+	"github.com/drc-dev/drc/replicator"
 )
 
 // Config is everything one applier needs: the source cluster it follows,
@@ -59,6 +62,12 @@ type Config struct {
 	Conflict string
 	DDL      string
 	Tables   []TablePolicy
+	// DDLKinds are the kinds of replicated DDL the target runs
+	// (replicator.DDLKinds: table, index, database, view, trigger, routine,
+	// event, sequence, admin, other). A DDL of another kind stops the
+	// applier before it runs, naming its kind and offset. Default:
+	// DefaultDDLKinds.
+	DDLKinds []string
 
 	// ForeignID is what a row does whose ID column (TablePolicy.IDColumns)
 	// holds an ID of another region than the one the row was written in,
@@ -159,6 +168,9 @@ func (c *Config) setDefaults() {
 	if c.DDL == "" {
 		c.DDL = "apply"
 	}
+	if c.DDLKinds == nil {
+		c.DDLKinds = DefaultDDLKinds()
+	}
 	if c.ForeignID == "" {
 		c.ForeignID = "stop"
 	}
@@ -174,6 +186,25 @@ func (c *Config) setDefaults() {
 	if c.LockWaitTimeout == 0 {
 		c.LockWaitTimeout = 10 * time.Second
 	}
+}
+
+// DefaultDDLKinds are the DDL kinds a target runs unless applier.ddl_kinds
+// says otherwise: table, index and database DDL, which change schemas and
+// run no code. Views, triggers, routines and events carry code that runs
+// with their definer's rights on the target, and sequences and admin
+// statements are rarely wanted in a DR region: each is opted into.
+func DefaultDDLKinds() []string {
+	return []string{replicator.DDLKindTable, replicator.DDLKindIndex, replicator.DDLKindDatabase}
+}
+
+// CheckDDLKinds refuses a kind replicator.DDLKinds does not list.
+func CheckDDLKinds(kinds []string) error {
+	for _, k := range kinds {
+		if !slices.Contains(replicator.DDLKinds(), k) {
+			return fmt.Errorf("unknown DDL kind %q; the kinds are %s", k, strings.Join(replicator.DDLKinds(), ", "))
+		}
+	}
+	return nil
 }
 
 // The applier.triggers settings.
@@ -198,6 +229,9 @@ func (c *Config) validate() error {
 		return fmt.Errorf("applier: workers must be 1..256, got %d", c.Workers)
 	case c.MaxQueueBytes < 1<<20:
 		return fmt.Errorf("applier: max_queue_bytes must be at least 1MiB, got %d", c.MaxQueueBytes)
+	}
+	if err := CheckDDLKinds(c.DDLKinds); err != nil {
+		return fmt.Errorf("applier: ddl_kinds: %w", err)
 	}
 	pol, err := newPolicies(c.Conflict, c.DDL, c.ForeignID, c.Tables)
 	if err != nil {

@@ -30,6 +30,8 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrDDLStopped: a DDL under the stop policy.
 	ErrDDLStopped = errors.New("ddl stopped by policy")
+	// ErrDDLKind: a DDL of a kind applier.ddl_kinds does not allow.
+	ErrDDLKind = errors.New("ddl kind not allowed")
 	// ErrUnsupportedTable: a replicated row for a kind of target table drc
 	// cannot apply exactly (system-versioned tables).
 	ErrUnsupportedTable = errors.New("unsupported table")
@@ -147,7 +149,7 @@ func errorKind(err error) string {
 		return "triggers"
 	case errors.Is(err, ErrUnsupportedTable):
 		return "unsupported_table"
-	case errors.Is(err, ErrDDLStopped):
+	case errors.Is(err, ErrDDLStopped), errors.Is(err, ErrDDLKind):
 		return "ddl"
 	case errors.Is(err, ErrCheckpointGone):
 		return "checkpoint"

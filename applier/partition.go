@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -765,7 +767,8 @@ func (p *partition) applyDDL(ctx context.Context, t *txn, r *event.Record) error
 		p.m.ddl.WithLabelValues("stop").Inc()
 		return permanent(fmt.Errorf("%w: transaction %s at %s partition %d offset %d: %s", ErrDDLStopped, t.gtid, p.topic, p.part, t.first, replicator.RedactSQL(r.SQL)))
 	}
-	if st := replicator.ClassifyStatement(r.SQL, r.DB); st.Object == "TRIGGER" && p.cfg.Triggers == TriggersStop {
+	st := replicator.ClassifyStatement(r.SQL, r.DB)
+	if st.Object == "TRIGGER" && p.cfg.Triggers == TriggersStop {
 		// A target trigger would fire again for replicated rows (see
 		// Config.Triggers): the DR region does not get it, so it does not
 		// drop it either.
@@ -773,6 +776,13 @@ func (p *partition) applyDDL(ctx context.Context, t *txn, r *event.Record) error
 		log.Warn(st.Verb+" TRIGGER not applied: replicated rows already carry its effects (applier.triggers: stop); recreate triggers when this region is promoted", "trigger", st.Table)
 		log.Debug("trigger not applied", "sql", replicator.RedactSQL(r.SQL))
 		return nil
+	}
+	if kind := st.DDLKind(); !slices.Contains(p.cfg.DDLKinds, kind) {
+		// Checked before anything runs: what replicated DDL may do on the
+		// target is the target's decision, whatever reached the topic.
+		p.m.ddl.WithLabelValues("stop_kind").Inc()
+		return permanent(fmt.Errorf("%w: %s (kind %s) of transaction %s at %s partition %d offset %d; applier.ddl_kinds allows %s: add %s to it to run such statements, or pass over this one with drc apply --skip-offset %d:%d",
+			ErrDDLKind, st.Label(), kind, t.gtid, p.topic, p.part, t.first, strings.Join(p.cfg.DDLKinds, ", "), kind, p.part, t.first))
 	}
 	if r.DB != "" {
 		if _, err := p.ctl.ExecContext(ctx, "USE "+quoteIdent(r.DB)); err != nil && mysqlerr.Number(err) != erBadDB {

@@ -13,6 +13,8 @@ package config
 
 import (
 	"time"
+
+	"github.com/drc-dev/drc/applier"
 )
 
 // Config is the whole file. Field tags are the YAML keys.
@@ -150,7 +152,10 @@ type Applier struct {
 	ConsumerGroup string `mapstructure:"consumer_group" yaml:"consumer_group"`
 	Conflict      string `mapstructure:"conflict" yaml:"conflict"`
 	DDL           string `mapstructure:"ddl" yaml:"ddl"`
-	Triggers      string `mapstructure:"triggers" yaml:"triggers"`
+	// DDLKinds are the kinds of replicated DDL this target runs
+	// (default applier.DefaultDDLKinds: table, index, database).
+	DDLKinds []string `mapstructure:"ddl_kinds" yaml:"ddl_kinds"`
+	Triggers string   `mapstructure:"triggers" yaml:"triggers"`
 	// ForeignID is what a row whose ID column holds another region's ID
 	// (or no drc ID) does: stop or record (apply it, record the conflict).
 	ForeignID       string        `mapstructure:"foreign_id" yaml:"foreign_id"`
@@ -227,6 +232,7 @@ func Default() Config {
 		},
 		Applier: Applier{
 			Workers: 4, MaxQueueBytes: 64 << 20, Conflict: "auto", DDL: "apply", Triggers: "stop", ForeignID: "stop",
+			DDLKinds:        applier.DefaultDDLKinds(),
 			RetryMaxBackoff: 5 * time.Second,
 		},
 		IDGen: IDGen{

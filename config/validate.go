@@ -128,6 +128,9 @@ func (c Config) Validate() error {
 	}
 	checkConflict("applier.conflict", a.Conflict, bad)
 	checkDDL("applier.ddl", a.DDL, bad)
+	if err := applier.CheckDDLKinds(a.DDLKinds); err != nil {
+		bad("applier.ddl_kinds", "%v", err)
+	}
 	if a.Triggers != applier.TriggersStop && a.Triggers != applier.TriggersFire {
 		bad("applier.triggers", "must be stop or fire, got %q", a.Triggers)
 	}

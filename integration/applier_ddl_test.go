@@ -146,3 +146,57 @@ func TestApplierDDLPolicies(t *testing.T) {
 		t.Error("pol.other: a row after the stopping DDL was applied after a restart")
 	}
 }
+
+// TestApplierDDLKinds: under the default applier.ddl_kinds a replicated
+// CREATE DATABASE, CREATE TABLE and CREATE INDEX run on b, but a CREATE
+// VIEW (code that runs with its definer's rights) stops the applier before
+// it runs, naming its kind and offset, with nothing after it applied. A
+// restart with view in ddl_kinds applies it and what follows.
+func TestApplierDDLKinds(t *testing.T) {
+	a := harness.StartMariaDB(t, harness.ServerOptions{ServerID: 1, GTIDDomainID: 1})
+	b := harness.StartMariaDB(t, harness.ServerOptions{ServerID: 2, GTIDDomainID: 2})
+	k := harness.SharedKafka(t)
+	cluster := harness.UniqueName("kinds")
+	topic := "drc." + cluster
+	a.Exec(t, "CREATE DATABASE IF NOT EXISTS drc_meta")
+
+	rc := replicatorConfig(a, k, cluster, topic)
+	rc.StartGTID = a.BinlogGTIDPos(t)
+	startReplicator(t, rc)
+	ac := applyConfig(b, k, cluster, topic)
+	app := startApplier(t, ac)
+
+	a.Exec(t,
+		"CREATE DATABASE kinds",
+		"CREATE TABLE kinds.t (id INT PRIMARY KEY, v INT)",
+		"CREATE INDEX iv ON kinds.t (v)",
+		"INSERT INTO kinds.t VALUES (1, 1)",
+	)
+	waitApplied(t, a, b, cluster, 60*time.Second)
+	assertSameTables(t, a, b, "kinds.t")
+	if !indexExists(t, b, "kinds", "t", "iv") {
+		t.Error("CREATE INDEX (kind index, allowed by default) was not applied on b")
+	}
+
+	a.Exec(t, "CREATE VIEW kinds.v AS SELECT id FROM kinds.t", "INSERT INTO kinds.t VALUES (2, 2)")
+	runErr := app.wait(t, 60*time.Second)
+	t.Logf("applier stopped: %v", runErr)
+	if !errors.Is(runErr, applier.ErrDDLKind) || !strings.Contains(runErr.Error(), "CREATE VIEW (kind view)") ||
+		!strings.Contains(runErr.Error(), "--skip-offset") {
+		t.Fatalf("applier ended with %v, want ErrDDLKind naming CREATE VIEW, its kind and --skip-offset", runErr)
+	}
+	if n := queryInt(t, b, "SELECT COUNT(*) FROM information_schema.views WHERE table_schema = 'kinds'"); n != 0 {
+		t.Error("the CREATE VIEW was run on b although view is not in applier.ddl_kinds")
+	}
+	if n := queryInt(t, b, "SELECT COUNT(*) FROM kinds.t WHERE id = 2"); n != 0 {
+		t.Error("a row written after the refused DDL was applied")
+	}
+
+	ac.DDLKinds = append(applier.DefaultDDLKinds(), "view")
+	startApplier(t, ac)
+	waitApplied(t, a, b, cluster, 60*time.Second)
+	assertSameTables(t, a, b, "kinds.t")
+	if n := queryInt(t, b, "SELECT COUNT(*) FROM information_schema.views WHERE table_schema = 'kinds'"); n != 1 {
+		t.Errorf("views on b after a restart allowing view = %d, want 1", n)
+	}
+}

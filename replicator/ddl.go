@@ -75,6 +75,56 @@ func (st Statement) Label() string {
 	return w
 }
 
+// The DDL kinds a target may allow (applier.ddl_kinds): what a published
+// DDL statement changes, one word each.
+const (
+	DDLKindTable    = "table"    // CREATE/ALTER/DROP/RENAME/TRUNCATE TABLE
+	DDLKindIndex    = "index"    // CREATE/DROP INDEX
+	DDLKindDatabase = "database" // CREATE/ALTER/DROP DATABASE
+	DDLKindView     = "view"
+	DDLKindTrigger  = "trigger"
+	DDLKindRoutine  = "routine" // PROCEDURE, FUNCTION, PACKAGE
+	DDLKindEvent    = "event"
+	DDLKindSequence = "sequence"
+	DDLKindAdmin    = "admin" // ANALYZE, OPTIMIZE, REPAIR, FLUSH, ...
+	DDLKindOther    = "other" // a statement replicator.allow_ddl let through
+)
+
+// DDLKinds lists every DDL kind, in the order documentation shows them.
+func DDLKinds() []string {
+	return []string{DDLKindTable, DDLKindIndex, DDLKindDatabase, DDLKindView, DDLKindTrigger,
+		DDLKindRoutine, DDLKindEvent, DDLKindSequence, DDLKindAdmin, DDLKindOther}
+}
+
+// DDLKind is the kind of a DDL statement as applier.ddl_kinds names it.
+func (st Statement) DDLKind() string {
+	switch st.Kind {
+	case KindTable:
+		if st.Object == "INDEX" || st.Object == "KEY" {
+			return DDLKindIndex
+		}
+		return DDLKindTable
+	case KindDatabase:
+		return DDLKindDatabase
+	case KindAdmin:
+		return DDLKindAdmin
+	case KindObject:
+		switch st.Object {
+		case "VIEW":
+			return DDLKindView
+		case "TRIGGER":
+			return DDLKindTrigger
+		case "PROCEDURE", "FUNCTION", "PACKAGE":
+			return DDLKindRoutine
+		case "EVENT":
+			return DDLKindEvent
+		case "SEQUENCE":
+			return DDLKindSequence
+		}
+	}
+	return DDLKindOther
+}
+
 // ClassifyStatement places a query event's SQL. defaultDB is the event's
 // schema (the session's current database).
 func ClassifyStatement(sql, defaultDB string) Statement {

@@ -107,3 +107,27 @@ func TestStatementLabel(t *testing.T) {
 		}
 	}
 }
+
+func TestDDLKind(t *testing.T) {
+	for sql, want := range map[string]string{
+		"CREATE TABLE s.t (id INT)":                            DDLKindTable,
+		"ALTER TABLE t ADD INDEX i (c)":                        DDLKindTable,
+		"RENAME TABLE a TO b":                                  DDLKindTable,
+		"TRUNCATE t":                                           DDLKindTable,
+		"CREATE UNIQUE INDEX i ON t (c)":                       DDLKindIndex,
+		"DROP INDEX i ON t":                                    DDLKindIndex,
+		"CREATE DATABASE d":                                    DDLKindDatabase,
+		"CREATE OR REPLACE ALGORITHM=MERGE VIEW v AS SELECT 1": DDLKindView,
+		"CREATE DEFINER=`u`@`%` TRIGGER tr BEFORE INSERT ON t FOR EACH ROW SET @a=1": DDLKindTrigger,
+		"DROP PROCEDURE p":                                   DDLKindRoutine,
+		"CREATE FUNCTION f() RETURNS INT RETURN 1":           DDLKindRoutine,
+		"CREATE EVENT e ON SCHEDULE EVERY 1 DAY DO SELECT 1": DDLKindEvent,
+		"CREATE SEQUENCE s":                                  DDLKindSequence,
+		"OPTIMIZE TABLE t":                                   DDLKindAdmin,
+		"XA START 'x'":                                       DDLKindOther,
+	} {
+		if got := ClassifyStatement(sql, "s").DDLKind(); got != want {
+			t.Errorf("DDLKind(%q) = %q, want %q", sql, got, want)
+		}
+	}
+}

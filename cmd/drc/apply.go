@@ -106,6 +106,7 @@ func applierConfig(c config.Config) (applier.Config, error) {
 		MaxQueueBytes:   c.Applier.MaxQueueBytes,
 		Conflict:        c.Applier.Conflict,
 		DDL:             c.Applier.DDL,
+		DDLKinds:        c.Applier.DDLKinds,
 		Triggers:        c.Applier.Triggers,
 		Tables:          tables,
 		ForeignID:       c.Applier.ForeignID,
