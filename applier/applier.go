@@ -14,6 +14,7 @@ import (
 
 	"github.com/drc-dev/drc/idgen"
 	"github.com/drc-dev/drc/internal/drcmeta"
+	"github.com/drc-dev/drc/internal/grants"
 	"github.com/drc-dev/drc/internal/kafkaconn"
 	"github.com/drc-dev/drc/internal/mysqlerr"
 	"github.com/drc-dev/drc/internal/retry"
@@ -145,6 +146,7 @@ func (a *Applier) Run(ctx context.Context) error {
 		}
 		a.metrics.errors.WithLabelValues(errorKind(err)).Inc()
 		if IsPermanent(err) {
+			a.recordStop(ctx, err)
 			return err // the caller logs it
 		}
 		if isLockConflict(err) {
@@ -161,6 +163,26 @@ func (a *Applier) Run(ctx context.Context) error {
 			return nil
 		case <-time.After(wait):
 		}
+	}
+}
+
+// recordStop writes the error Run stops on into the target's
+// drc_meta.stop_errors, where drc status shows it. Best effort: the target
+// may be what failed, and the log has the error anyway.
+func (a *Applier) recordStop(ctx context.Context, stop error) {
+	dsn, err := a.cfg.DSN()
+	if err != nil {
+		return
+	}
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		return
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := drcmeta.RecordStop(ctx, db, a.cfg.Cluster, "applier", stop.Error()); err != nil {
+		a.log.Warn("could not record the stop error in the target's drc_meta.stop_errors", "error", err)
 	}
 }
 
@@ -217,6 +239,16 @@ func (a *Applier) session(ctx context.Context) error {
 		return permanent(fmt.Errorf("target %s:%d: %w", a.cfg.Host, a.cfg.Port, err))
 	}
 	defer db.Close()
+	// Named at start, not as an "Access denied" from the first statement
+	// that needs the privilege; read every session, so a grant revoked
+	// while the applier runs stops it at its next session.
+	who := fmt.Sprintf("applier: target %s:%d", a.cfg.Host, a.cfg.Port)
+	if err := grants.CheckRole(ctx, db, who, grants.Applier, grants.Options{DDLKinds: a.cfg.DDLKinds, Triggers: a.cfg.Triggers}); err != nil {
+		if _, missing := errors.AsType[*grants.MissingError](err); missing {
+			return permanent(err)
+		}
+		return err
+	}
 	if err := drcmeta.Ensure(ctx, db); err != nil {
 		err = fmt.Errorf("target %s:%d: %w", a.cfg.Host, a.cfg.Port, err)
 		if errors.Is(err, drcmeta.ErrNewerSchema) {
@@ -268,6 +300,13 @@ func (a *Applier) session(ctx context.Context) error {
 		return &kafkaError{fmt.Errorf("kafka consumer: %w", err)}
 	}
 	defer consumer.Close()
+	wctx, wcancel := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		a.watchKafka(wctx, client, parts)
+	}()
+	defer func() { wcancel(); <-watched }()
 	// Group offsets are for monitoring only; without them apply still
 	// works. But a principal the brokers refuse the group lacks an ACL
 	// README documents, and that stops the applier like any other.

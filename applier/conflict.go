@@ -377,7 +377,10 @@ func (w *worker) recordConflict(ctx context.Context, t *txn, pl *plan, r *event.
 		return classifyApply(fmt.Errorf("transaction %s: record conflict on %s: %w", r.GTID, pl.q, err))
 	}
 	w.p.m.conflicts.WithLabelValues(r.DB+"."+r.Table, kind, resolution).Inc()
-	w.p.log.Warn("conflict", "gtid", r.GTID, "table", r.DB+"."+r.Table, "op", r.Op, "kind", kind, "resolution", resolution)
+	// offset is the first record of the transaction: where --skip-offset
+	// and a reader of the topic find it.
+	w.p.log.Warn("conflict", "gtid", r.GTID, "topic", w.p.topic, "partition", w.p.part, "offset", t.first,
+		"table", r.DB+"."+r.Table, "op", r.Op, "kind", kind, "resolution", resolution)
 	return nil
 }
 

@@ -2,6 +2,8 @@ package applier
 
 import (
 	"math"
+	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -10,6 +12,10 @@ import (
 
 // errorKinds are the kind labels of drc_applier_errors_total (errorKind).
 var errorKinds = []string{"decode", "conflict", "triggers", "unsupported_table", "ddl", "checkpoint", "mysql_lock", "mysql", "kafka", "network", "timeout", "other"}
+
+// ddlActions are the action labels of drc_applier_ddl_total; each series
+// exists from start at 0, so that the first DDL stop counts in increase().
+var ddlActions = []string{"apply", "skip", "stop", "skip_trigger", "stop_kind", "already_applied"}
 
 // heartbeat records the newest heartbeat applied (unix µs, source clock).
 func (m *metrics) heartbeat(us int64) {
@@ -48,6 +54,129 @@ type metrics struct {
 	grouped       prometheus.Counter
 	serialWaits   prometheus.Counter
 	commitWaitNs  prometheus.Counter
+
+	lastCheckpoint prometheus.Gauge
+	kafka          *kafkaPositions
+}
+
+// checkpointed records a committed checkpoint of partition part: next is
+// the offset of the next record to apply, recordTS the Kafka timestamp of
+// the last record applied (the one before next).
+func (m *metrics) checkpointed(part int32, next int64, recordTS time.Time) {
+	m.offset.WithLabelValues(strconv.Itoa(int(part))).Set(float64(next))
+	m.lastCheckpoint.SetToCurrentTime()
+	m.kafka.checkpointed(part, next, recordTS)
+}
+
+// resumed records the checkpoint a session starts from, so that records
+// behind is known before the first commit.
+func (m *metrics) resumed(part int32, next int64) {
+	m.offset.WithLabelValues(strconv.Itoa(int(part))).Set(float64(next))
+	m.kafka.checkpointed(part, next, time.Time{})
+}
+
+// kafkaPositions is what the applier knows of its place in each partition
+// of the topic, for two series computed at scrape time:
+//
+//   - drc_applier_records_behind{partition}: the partition's last stable
+//     offset (LSO: the end of what read_committed consumers may read, read
+//     every kafkaWatchInterval) minus the checkpoint offset, minus one for
+//     the commit marker that always ends a transactional topic. It counts
+//     Kafka offsets, so every further commit marker (one per Kafka
+//     transaction of the replicator, which may hold several source
+//     transactions) counts too: an upper bound on the records not yet
+//     applied, 0 when the applier has applied everything committed.
+//   - drc_applier_retention_horizon_seconds{partition}: the Kafka timestamp
+//     of the last record applied, plus the topic's retention.ms, minus now.
+//     Kafka deletes a segment only once its newest record is older than
+//     retention.ms, and the next record to apply is no older than the last
+//     one applied, so the record at the checkpoint survives at least this
+//     long: a lower bound. +Inf when the topic keeps records forever
+//     (retention.ms -1). retention.bytes is not taken into account.
+//
+// A series is left out while a value it needs is unknown: no LSO read yet,
+// no record applied by this process yet, or retention.ms not readable (the
+// applier's principal lacks DescribeConfigs on the topic).
+type kafkaPositions struct {
+	behind, horizon *prometheus.Desc
+
+	mu        sync.Mutex
+	parts     map[int32]*kafkaPosition
+	retention time.Duration // retention.ms; < 0: forever; 0: not known
+}
+
+type kafkaPosition struct {
+	checkpoint int64     // offset of the next record to apply; -1: unknown
+	appliedTS  time.Time // Kafka timestamp of the last record applied; zero: none yet
+	stable     int64     // last stable offset; -1: not read yet
+}
+
+func newKafkaPositions() *kafkaPositions {
+	return &kafkaPositions{
+		behind: prometheus.NewDesc("drc_applier_records_behind",
+			"Kafka offsets between the applier's checkpoint and the partition's last stable offset, less the final commit marker: records committed to Kafka not yet applied (commit markers between them included; read every 15s).",
+			[]string{"partition"}, nil),
+		horizon: prometheus.NewDesc("drc_applier_retention_horizon_seconds",
+			"Time left, at least, before Kafka's retention may delete the record at the applier's checkpoint: the last applied record's Kafka timestamp plus the topic's retention.ms minus now, computed at scrape time (+Inf: retention.ms -1).",
+			[]string{"partition"}, nil),
+		parts: map[int32]*kafkaPosition{},
+	}
+}
+
+// part returns part's entry; k.mu must be held.
+func (k *kafkaPositions) part(part int32) *kafkaPosition {
+	p := k.parts[part]
+	if p == nil {
+		p = &kafkaPosition{checkpoint: -1, stable: -1}
+		k.parts[part] = p
+	}
+	return p
+}
+
+func (k *kafkaPositions) checkpointed(part int32, next int64, recordTS time.Time) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	p := k.part(part)
+	p.checkpoint = next
+	if !recordTS.IsZero() {
+		p.appliedTS = recordTS
+	}
+}
+
+func (k *kafkaPositions) setStable(part int32, lso int64) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.part(part).stable = lso
+}
+
+// setRetention records the topic's retention.ms; negative: forever.
+func (k *kafkaPositions) setRetention(d time.Duration) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.retention = d
+}
+
+func (k *kafkaPositions) Describe(ch chan<- *prometheus.Desc) {
+	ch <- k.behind
+	ch <- k.horizon
+}
+
+func (k *kafkaPositions) Collect(ch chan<- prometheus.Metric) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	now := time.Now()
+	for part, p := range k.parts {
+		label := strconv.Itoa(int(part))
+		if p.checkpoint >= 0 && p.stable >= 0 {
+			ch <- prometheus.MustNewConstMetric(k.behind, prometheus.GaugeValue, float64(max(0, p.stable-p.checkpoint-1)), label)
+		}
+		switch {
+		case k.retention < 0:
+			ch <- prometheus.MustNewConstMetric(k.horizon, prometheus.GaugeValue, math.Inf(1), label)
+		case k.retention > 0 && !p.appliedTS.IsZero():
+			ch <- prometheus.MustNewConstMetric(k.horizon, prometheus.GaugeValue, p.appliedTS.Add(k.retention).Sub(now).Seconds(), label)
+		}
+	}
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -107,7 +236,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"kind"}),
 		ddl: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "drc_applier_ddl_total",
-			Help: "DDL records, by action (apply, skip, stop, already_applied).",
+			Help: "DDL records, by action (apply, skip, stop, skip_trigger, stop_kind, already_applied); every action's series exists from start.",
 		}, []string{"action"}),
 		offset: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "drc_applier_checkpoint_offset",
@@ -141,7 +270,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "drc_applier_commit_order_wait_seconds_total",
 			Help: "Time workers waited for earlier transactions to commit first.",
 		}),
+		lastCheckpoint: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "drc_applier_last_checkpoint_timestamp_seconds",
+			Help: "Wall-clock time the applier last committed a checkpoint that moved forward (any partition); the process's start until the first. With heartbeats flowing it moves every heartbeat_interval, so time() minus it is how long the applier has made no progress.",
+		}),
+		kafka: newKafkaPositions(),
 	}
+	m.lastCheckpoint.SetToCurrentTime()
 	// Lag is computed when scraped, from the newest heartbeat applied, so it
 	// keeps growing while nothing arrives (broker down, target stopped, a
 	// stalled applier); NaN until the first heartbeat is known.
@@ -158,9 +293,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, k := range errorKinds {
 		m.errors.WithLabelValues(k) // every series exists from start, at 0
 	}
+	for _, a := range ddlActions {
+		m.ddl.WithLabelValues(a)
+	}
 	for _, c := range []prometheus.Collector{m.lag, m.heartbeatTS, m.latency, m.rows, m.txns, m.skipped, m.operatorSkips, m.bytes,
 		m.queueTxns, m.queueBytes, m.conflicts, m.workers, m.busy, m.errors, m.ddl, m.offset, m.largeTxns, m.replayed, m.fkOrdered, m.fastTxns, m.grouped,
-		m.serialWaits, m.commitWaitNs} {
+		m.serialWaits, m.commitWaitNs, m.lastCheckpoint, m.kafka} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -7,15 +7,14 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/drc-dev/drc/internal/drcmeta"
+	"github.com/drc-dev/drc/internal/gtid"
 	"github.com/drc-dev/drc/internal/mysqlerr"
 	"github.com/drc-dev/drc/replicator"
 	"github.com/drc-dev/drc/replicator/event"
@@ -33,9 +32,10 @@ type txn struct {
 	count    int
 	lastGTID string
 	origin   string
-	ts       int64 // source commit time, unix ms
-	first    int64 // offset of its first record
-	next     int64 // offset after its last record: the checkpoint's offset
+	ts       int64     // source commit time, unix ms
+	first    int64     // offset of its first record
+	next     int64     // offset after its last record: the checkpoint's offset
+	lastTS   time.Time // Kafka timestamp of its last record
 	set      string
 	recs     []*event.Record
 	bytes    int
@@ -115,8 +115,8 @@ type partition struct {
 	inflight int
 	queued   int
 	keys     map[uint64]*txn
-	applied  mysql.GTIDSet // GTID set of the last dispatched transaction
-	anyDone  bool          // a transaction committed in this session
+	applied  gtid.Set // GTID set of the last dispatched transaction
+	anyDone  bool     // a transaction committed in this session
 	maxDone  int64
 }
 
@@ -131,8 +131,8 @@ func (p *partition) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if p.applied, err = mysql.ParseGTIDSet(p.cfg.Flavor, ck.GTIDSet); err != nil {
-		return permanent(fmt.Errorf("checkpoint of %s partition %d: gtid_set %q: %w", p.cfg.Cluster, p.part, ck.GTIDSet, err))
+	if p.applied, err = gtid.Parse(p.cfg.Flavor, ck.GTIDSet); err != nil {
+		return permanent(fmt.Errorf("checkpoint of %s partition %d: %w", p.cfg.Cluster, p.part, err))
 	}
 	start := sarama.OffsetOldest
 	if ok && ck.Offset >= 0 {
@@ -149,6 +149,7 @@ func (p *partition) run(ctx context.Context) error {
 				ErrCheckpointGone, p.topic, p.part, ck.Offset, oldest, newest))
 		}
 		start = ck.Offset
+		p.m.resumed(p.part, ck.Offset)
 	}
 	p.log.Info("applying", "topic", p.topic, "from_offset", start, "gtid_set", ck.GTIDSet, "workers", p.workers)
 
@@ -216,8 +217,9 @@ type decoded struct {
 	rec    *event.Record
 	offset int64
 	from   int64
-	size   int   // the value's bytes
-	err    error // a decode error: the last item the decoder sends
+	size   int       // the value's bytes
+	ts     time.Time // the Kafka record's timestamp (of the last fragment)
+	err    error     // a decode error: the last item the decoder sends
 }
 
 // Limits of one batch from the decoder to the coordinator.
@@ -246,7 +248,7 @@ func (p *partition) decode(ctx context.Context, msgs <-chan *sarama.ConsumerMess
 	fill:
 		for open {
 			value, from, whole, err := p.asm.Add(replicator.FragmentHeader(msg.Headers), msg.Value, msg.Offset)
-			d := decoded{offset: msg.Offset, from: from, size: len(msg.Value), err: err}
+			d := decoded{offset: msg.Offset, from: from, size: len(msg.Value), ts: msg.Timestamp, err: err}
 			if err != nil {
 				d.from = msg.Offset
 			}
@@ -400,18 +402,18 @@ func (p *partition) record(ctx context.Context, d *decoded) error {
 		p.expect = 0
 		p.skipping = false
 		if rec.GTID != "" {
-			g, err := mysql.ParseGTIDSet(p.cfg.Flavor, rec.GTID)
+			g, err := gtid.Parse(p.cfg.Flavor, rec.GTID)
 			if err != nil {
-				return decodeError(p.topic, p.part, d.offset, fmt.Errorf("gtid %q: %w", rec.GTID, err))
+				return decodeError(p.topic, p.part, d.offset, fmt.Errorf("gtid: %w", err))
 			}
-			p.skipping = p.applied.Contain(g)
+			p.skipping = p.applied.Contains(g)
 		}
 	} else if rec.GTID != p.cur.gtid || rec.Seq != p.expect {
 		return decodeError(p.topic, p.part, d.offset, fmt.Errorf("out-of-order record: gtid %s seq %d inside transaction %s (started at offset %d) at seq %d", rec.GTID, rec.Seq, p.cur.gtid, p.cur.first, p.expect))
 	}
 	p.expect++
 	t := p.cur
-	t.next = d.offset + 1
+	t.next, t.lastTS = d.offset+1, d.ts
 	if rec.Last {
 		if rec.GTIDSet == "" {
 			return decodeError(p.topic, p.part, d.offset, fmt.Errorf("last record of transaction %q has no gtid_set", rec.GTID))
@@ -510,12 +512,12 @@ func (p *partition) discardPrefix(ctx context.Context, offset int64) error {
 // advance makes t's GTID set the applied set, which later transactions
 // are checked against for duplicates. A marker only moves it forward.
 func (p *partition) advance(t *txn, offset int64) error {
-	set, err := mysql.ParseGTIDSet(p.cfg.Flavor, t.set)
+	set, err := gtid.Parse(p.cfg.Flavor, t.set)
 	if err != nil {
-		return decodeError(p.topic, p.part, offset, fmt.Errorf("gtid_set %q: %w", t.set, err))
+		return decodeError(p.topic, p.part, offset, fmt.Errorf("gtid_set: %w", err))
 	}
 	if t.gtid == "" {
-		t.markerAhead = set.Contain(p.applied) && !set.Equal(p.applied)
+		t.markerAhead = set.Contains(p.applied) && !set.Equal(p.applied)
 		if !t.markerAhead {
 			return nil
 		}
@@ -630,7 +632,7 @@ func (p *partition) join(g, t *txn) {
 	g.bytes += t.bytes
 	g.count++
 	// ts stays the first member's, so apply latency is the group's longest.
-	g.lastGTID, g.next, g.set = t.lastGTID, t.next, t.set
+	g.lastGTID, g.next, g.set, g.lastTS = t.lastGTID, t.next, t.set, t.lastTS
 	p.m.grouped.Inc()
 }
 
@@ -678,7 +680,7 @@ func (p *partition) release(t *txn) {
 	p.anyDone = true
 	if t.next > p.maxDone {
 		p.maxDone = t.next
-		p.m.offset.WithLabelValues(strconv.Itoa(int(p.part))).Set(float64(t.next))
+		p.m.checkpointed(p.part, t.next, t.lastTS)
 		if p.pom != nil {
 			p.pom.MarkOffset(t.next, "")
 		}

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/drc-dev/drc/internal/gtid"
 	"github.com/drc-dev/drc/replicator/event"
 )
 
@@ -30,7 +30,7 @@ func framingPartition(t *testing.T, largeTxnBytes int) *partition {
 	p.committed = make(chan *txn, 8)
 	p.errc = make(chan error, 1)
 	var err error
-	if p.applied, err = mysql.ParseGTIDSet("mariadb", "1-1-4"); err != nil {
+	if p.applied, err = gtid.Parse(gtid.MariaDB, "1-1-4"); err != nil {
 		t.Fatal(err)
 	}
 	return p

@@ -123,10 +123,6 @@ func (p *partition) endSkip(ctx context.Context) error {
 	}
 	// An empty transaction whose checkpoint moves past the skipped
 	// records, in order with the others.
-	set := ""
-	if p.applied != nil {
-		set = p.applied.String()
-	}
-	t := &txn{count: 1, first: s.first, next: s.last + 1, set: set, done: make(chan struct{})}
+	t := &txn{count: 1, first: s.first, next: s.last + 1, set: p.applied.String(), done: make(chan struct{})}
 	return p.dispatch(ctx, t)
 }

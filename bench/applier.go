@@ -13,6 +13,7 @@ import (
 	"github.com/drc-dev/drc/applier"
 	"github.com/drc-dev/drc/idgen"
 	"github.com/drc-dev/drc/integration/harness"
+	"github.com/drc-dev/drc/internal/gtid"
 	"github.com/drc-dev/drc/replicator"
 )
 
@@ -114,7 +115,7 @@ func measureApplier(ctx context.Context, env *Env) ([]Row, error) {
 // it is all in the topic. It returns the cluster, the topic, EndGTID as a
 // Position, and a stop for the replicator, which the caller must call.
 func publishRange(ctx context.Context, env *Env, k *harness.Kafka, ds *Dataset, serverID uint32) (cluster, topic string, want replicator.Position, stop func(), err error) {
-	want, err = replicator.ParsePosition(string(ds.Flavor), ds.EndGTID)
+	want, err = gtid.Parse(string(ds.Flavor), ds.EndGTID)
 	if err != nil {
 		return "", "", want, nil, fmt.Errorf("parse EndGTID %q: %w", ds.EndGTID, err)
 	}
@@ -256,7 +257,7 @@ func waitPublished(ctx context.Context, env *Env, k *harness.Kafka, topic string
 			msgs := k.ConsumeReadCommitted(env.TB(), topic, 1<<30, 2*time.Second)
 			for i := len(msgs) - 1; i >= 0 && !ok; i-- {
 				if s, found := gtidSetOf(msgs[i].Value); found {
-					got, _ = replicator.ParsePosition(want.Flavor(), s)
+					got, _ = gtid.Parse(want.Flavor(), s)
 					ok = true
 				}
 			}
@@ -294,7 +295,7 @@ func covers(cps []applier.Checkpoint, want replicator.Position) bool {
 		return false
 	}
 	for _, cp := range cps {
-		got, err := replicator.ParsePosition(want.Flavor(), cp.GTIDSet)
+		got, err := gtid.Parse(want.Flavor(), cp.GTIDSet)
 		if err != nil || !got.Contains(want) {
 			return false
 		}

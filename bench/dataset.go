@@ -12,10 +12,10 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
 
 	"github.com/drc-dev/drc/integration/harness"
+	"github.com/drc-dev/drc/internal/gtid"
 )
 
 // Dataset is a source whose binlog holds a sysbench table, written by
@@ -194,14 +194,14 @@ type DecodeResult struct {
 // does, and counts row images. onEvent, if not nil, sees every event.
 func DecodeBinlog(ctx context.Context, ds *Dataset, onEvent func(*replication.BinlogEvent) error) (DecodeResult, error) {
 	var res DecodeResult
-	gset, err := mysql.ParseGTIDSet(string(ds.Flavor), ds.StartGTID)
+	start, err := gtid.Parse(string(ds.Flavor), ds.StartGTID)
 	if err != nil {
-		return res, fmt.Errorf("parse start gtid %q: %w", ds.StartGTID, err)
+		return res, fmt.Errorf("dataset start: %w", err)
 	}
 	syncer := replication.NewBinlogSyncer(ds.SyncerConfig())
 	defer syncer.Close()
 	began := time.Now()
-	streamer, err := syncer.StartSyncGTID(gset)
+	streamer, err := syncer.StartSyncGTID(start.GoMySQL())
 	if err != nil {
 		return res, fmt.Errorf("start sync at %s: %w", ds.StartGTID, err)
 	}

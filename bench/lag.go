@@ -17,6 +17,7 @@ import (
 
 	"github.com/drc-dev/drc/applier"
 	"github.com/drc-dev/drc/integration/harness"
+	"github.com/drc-dev/drc/internal/gtid"
 	"github.com/drc-dev/drc/replicator"
 )
 
@@ -275,7 +276,7 @@ func waitCaughtUp(ctx context.Context, sdb, tdb *sql.DB, cluster string, limit t
 	if err := sdb.QueryRowContext(ctx, "SELECT @@global.gtid_binlog_pos").Scan(&pos); err != nil {
 		return err
 	}
-	want, err := replicator.ParsePosition("mariadb", pos)
+	want, err := gtid.Parse(gtid.MariaDB, pos)
 	if err != nil {
 		return err
 	}

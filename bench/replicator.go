@@ -17,6 +17,7 @@ import (
 
 	"github.com/drc-dev/drc/applier"
 	"github.com/drc-dev/drc/integration/harness"
+	"github.com/drc-dev/drc/internal/gtid"
 	"github.com/drc-dev/drc/internal/kafkaconn"
 	"github.com/drc-dev/drc/replicator"
 )
@@ -200,7 +201,7 @@ metrics: {listen: "127.0.0.1:0"}
 	if err := db.QueryRowContext(ctx, "SELECT @@global.gtid_binlog_pos").Scan(&end); err != nil {
 		return nil, err
 	}
-	want, _ := replicator.ParsePosition("mariadb", end)
+	want, _ := gtid.Parse(gtid.MariaDB, end)
 	began := time.Now()
 	for {
 		var got replicator.Position
@@ -210,7 +211,7 @@ metrics: {listen: "127.0.0.1:0"}
 			for i := len(msgs) - 1; i >= 0 && !ok; i-- {
 				if j := strings.Index(string(msgs[i].Value), `"gtid_set":"`); j >= 0 {
 					s := string(msgs[i].Value[j+12:])
-					got, _ = replicator.ParsePosition("mariadb", s[:strings.IndexByte(s, '"')])
+					got, _ = gtid.Parse(gtid.MariaDB, s[:strings.IndexByte(s, '"')])
 					ok = true
 				}
 			}

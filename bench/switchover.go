@@ -14,6 +14,7 @@ import (
 	"github.com/drc-dev/drc/dr"
 	"github.com/drc-dev/drc/integration/harness"
 	"github.com/drc-dev/drc/internal/drcmeta"
+	"github.com/drc-dev/drc/internal/gtid"
 	"github.com/drc-dev/drc/replicator"
 )
 
@@ -182,7 +183,7 @@ func waitCheckpoint(ctx context.Context, db *sql.DB, cluster string, pos replica
 		}
 		ok := len(cps) > 0
 		for _, cp := range cps {
-			got, err := replicator.ParsePosition(pos.Flavor(), cp.GTIDSet)
+			got, err := gtid.Parse(pos.Flavor(), cp.GTIDSet)
 			if err != nil {
 				return err
 			}

@@ -91,6 +91,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 		return nil, fmt.Errorf("target %s: %w", cfg.Target.Addr(), err)
 	}
 	defer dst.Close()
+	// Both accounts' privileges are named before anything is locked or
+	// written, not as an "Access denied" half way through.
+	if err := grants.CheckRole(ctx, src, "bootstrap: source "+cfg.Source.Addr(), grants.BootstrapSource, grants.Options{}); err != nil {
+		return nil, lacking(ErrSourcePrivilege, err)
+	}
+	if err := grants.CheckRole(ctx, dst, "bootstrap: target "+cfg.Target.Addr(), grants.BootstrapTarget, grants.Options{}); err != nil {
+		return nil, lacking(ErrTargetPrivilege, err)
+	}
 
 	meta, err := targetSession(ctx, dst, false)
 	if err != nil {
@@ -108,6 +116,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 		return nil, fmt.Errorf("target: %w", err)
 	}
 	if st.Exists && st.Status == statusDone {
+		m.phase(phaseDone)
 		log.Info("bootstrap: already complete; nothing to do", "cluster", cfg.Cluster, "snapshot_gtid", st.SnapshotGTID)
 		res.AlreadyDone, res.SnapshotGTID, res.Generation, res.Tables = true, st.SnapshotGTID, st.Generation, st.Tables
 		res.Elapsed = cfg.now().Sub(began)
@@ -130,16 +139,6 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 	for _, q := range []string{"SET SESSION time_zone = '+00:00'", "SET SESSION character_set_results = binary"} {
 		if _, err := snap.ExecContext(ctx, q); err != nil {
 			return nil, fmt.Errorf("source: %s: %w", q, err)
-		}
-	}
-	if cfg.Flavor == FlavorMySQL {
-		// Named now, not as an "Access denied" from the lock statement.
-		g, err := grants.Current(ctx, snap)
-		if err != nil {
-			return nil, fmt.Errorf("source %s: %w", cfg.Source, err)
-		}
-		if !g.Global("BACKUP_ADMIN") {
-			return nil, fmt.Errorf("source %s: %w: BACKUP_ADMIN (for %s); GRANT BACKUP_ADMIN ON *.* TO the bootstrap user", cfg.Source, ErrSourcePrivilege, sqlMySQLBackupLock)
 		}
 	}
 	s, err := takeSnapshot(ctx, connExecutor{snap}, cfg.Flavor, cfg.now)
@@ -200,7 +199,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 		return nil, fmt.Errorf("target: %w", err)
 	}
 
-	prog := newProgress(cfg.Progress, cfg.ProgressTerminal, cfg.ProgressInterval, cfg.now)
+	prog := newProgress(cfg.Progress, cfg.ProgressTerminal, cfg.ProgressInterval, cfg.now, log, m)
 	runs := make([]*tableRun, 0, len(tables))
 	var refresh, gaps, kept int
 	for _, t := range tables {
@@ -222,6 +221,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 		log.Info("bootstrap: resuming an interrupted run", "generation", gen, "chunks_recorded", res.ChunksBefore,
 			"chunks_to_compare", refresh, "lost_chunks", gaps, "chunks_current", kept)
 	}
+	m.phase(phaseCopy)
 	log.Info("bootstrap: copying", "tables", len(tables), "created", len(res.Created), "workers", cfg.Workers, "chunk_rows", cfg.ChunkRows)
 
 	maxStmt, err := statementLimit(ctx, meta)
@@ -254,10 +254,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Result, error) {
 	if _, err := snap.ExecContext(ctx, "COMMIT"); err != nil {
 		return res, fmt.Errorf("source: end snapshot: %w", err)
 	}
+	m.phase(phaseHandover)
 	if err := handOver(ctx, meta, &cfg, s.GTID); err != nil {
 		return res, fmt.Errorf("target: %w", err)
 	}
 	res.Elapsed = cfg.now().Sub(began)
+	m.phase(phaseDone)
 	log.Info("bootstrap: done; the applier continues after the snapshot", "gtid", s.GTID, "rows", res.Rows,
 		"chunks_copied", res.ChunksCopied, "chunks_unchanged", res.ChunksUnchanged, "chunks_rewritten", res.ChunksRewritten,
 		"lock_held", res.LockHeld.String(), "elapsed", res.Elapsed.Round(time.Millisecond).String())
@@ -349,5 +351,14 @@ func handOver(ctx context.Context, conn *sql.Conn, cfg *Config, gtid string) (er
 		return fmt.Errorf("write drc_meta.bootstrap_state: %w", err)
 	}
 	_, err = conn.ExecContext(ctx, "COMMIT")
+	return err
+}
+
+// lacking marks a missing privilege with sentinel; another failure (a
+// wrong password, an unreachable server) is returned as it is.
+func lacking(sentinel, err error) error {
+	if _, ok := errors.AsType[*grants.MissingError](err); ok {
+		return fmt.Errorf("%w: %w", sentinel, err)
+	}
 	return err
 }

@@ -79,6 +79,7 @@ type Config struct {
 
 	// Progress, when set, receives the progress display: redrawn in place
 	// when ProgressTerminal, else one line per table and overall every
+	// ProgressInterval. Without it, the same is logged as records every
 	// ProgressInterval.
 	Progress         io.Writer
 	ProgressTerminal bool

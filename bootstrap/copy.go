@@ -100,6 +100,7 @@ func (c *copier) read(ctx context.Context, tables []*tableRun, out chan<- *task)
 		if err := c.budget.acquire(ctx, t.bytes); err != nil {
 			return err
 		}
+		t.tbl.progress.queued()
 		select {
 		case out <- t:
 			return nil
@@ -317,7 +318,7 @@ func (c *copier) write(ctx context.Context, conn *sql.Conn, in <-chan *task) err
 		}
 		c.mu.Unlock()
 		c.metrics.chunk(outcome, len(t.rows))
-		t.tbl.progress.add(int64(len(t.rows)))
+		t.tbl.progress.written(int64(len(t.rows)))
 	}
 }
 

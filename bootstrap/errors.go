@@ -26,9 +26,13 @@ var (
 	// Without it the copy would be written to the target's binlog and
 	// replicated back by the target region's own replicator.
 	ErrNoBinlogPrivilege = errors.New("cannot keep the copy out of the target's binlog (SET sql_log_bin=0 refused)")
-	// ErrSourcePrivilege: the source account lacks a privilege the snapshot
-	// needs (BACKUP_ADMIN on MySQL, for LOCK INSTANCE FOR BACKUP).
-	ErrSourcePrivilege = errors.New("the source account lacks a privilege the snapshot needs")
+	// ErrSourcePrivilege: the source account lacks a privilege the copy
+	// needs (grants.BootstrapSource: SELECT, and BACKUP_ADMIN on MySQL for
+	// LOCK INSTANCE FOR BACKUP).
+	ErrSourcePrivilege = errors.New("the source account lacks a privilege the copy needs")
+	// ErrTargetPrivilege: the target account lacks a privilege the copy
+	// needs (grants.BootstrapTarget).
+	ErrTargetPrivilege = errors.New("the target account lacks a privilege the copy needs")
 	// ErrNoBinlog: the source has no binlog (or no GTIDs), so there is no
 	// position to hand over.
 	ErrNoBinlog = errors.New("source has no binlog position for the snapshot")

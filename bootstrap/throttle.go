@@ -46,7 +46,7 @@ func (t *throttle) wait(ctx context.Context) error {
 		n, err := threadsRunning(ctx, t.db)
 		if err != nil {
 			// Throttling is advisory: a failed probe does not stop the copy.
-			t.log.Warn("bootstrap: cannot read source Threads_running; not throttling", "err", err)
+			t.log.Warn("bootstrap: cannot read source Threads_running; not throttling", "error", err)
 			return nil
 		}
 		if n <= t.cfg.MaxThreadsRunning {

@@ -104,7 +104,19 @@ type SASL struct {
 
 // Metrics is where /metrics is served. An empty listen address disables it.
 type Metrics struct {
-	Listen string `mapstructure:"listen" yaml:"listen"`
+	Listen string      `mapstructure:"listen" yaml:"listen"`
+	TLS    ListenerTLS `mapstructure:"tls" yaml:"tls"`
+}
+
+// ListenerTLS makes one of drc's own listeners speak HTTPS
+// (httpserve.TLS): cert and key are the server's PEM certificate and key;
+// client_ca, when set, is the PEM file of the CAs whose client
+// certificates it requires (mutual TLS). Without cert and key the
+// listener speaks plain HTTP.
+type ListenerTLS struct {
+	Cert     string `mapstructure:"cert" yaml:"cert"`
+	Key      string `mapstructure:"key" yaml:"key"`
+	ClientCA string `mapstructure:"client_ca" yaml:"client_ca"`
 }
 
 // Log chooses level and format; format auto is text on a terminal, else JSON.
@@ -166,8 +178,10 @@ type Applier struct {
 // IDGen is the `drc idgen serve` section. Leases live in MySQL, which is
 // the source block unless mysql.host is set.
 type IDGen struct {
-	Listen   string `mapstructure:"listen" yaml:"listen"`
-	RegionID int    `mapstructure:"region_id" yaml:"region_id"`
+	Listen string `mapstructure:"listen" yaml:"listen"`
+	// TLS makes the API (and its /metrics) HTTPS.
+	TLS      ListenerTLS `mapstructure:"tls" yaml:"tls"`
+	RegionID int         `mapstructure:"region_id" yaml:"region_id"`
 	// Regions numbers every region by name (the same map in every region's
 	// file): the applier's ID guard and reconcile --id-ranges read it, and
 	// decomposed IDs show the name beside the number.

@@ -13,6 +13,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/drc-dev/drc/applier"
+	"github.com/drc-dev/drc/internal/httpserve"
 	"github.com/drc-dev/drc/internal/kafkaconn"
 	"github.com/drc-dev/drc/internal/mysqlconn"
 	"github.com/drc-dev/drc/internal/tablepattern"
@@ -88,6 +89,7 @@ func (c Config) Validate() error {
 			bad("metrics.listen", "must be host:port or empty, got %q", c.Metrics.Listen)
 		}
 	}
+	checkListenerTLS("metrics.tls", c.Metrics.TLS, bad)
 	if !oneOf(c.Log.Level, "debug", "info", "warn", "error") {
 		bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
 	}
@@ -161,6 +163,7 @@ func (c Config) Validate() error {
 	if _, _, err := net.SplitHostPort(g.Listen); err != nil {
 		bad("idgen.listen", "must be host:port, got %q", g.Listen)
 	}
+	checkListenerTLS("idgen.tls", g.TLS, bad)
 	if g.RegionBits < 1 || g.NodeBits < 1 || g.SequenceBits < 1 {
 		bad("idgen", "region_bits, node_bits and sequence_bits must each be at least 1, got %d, %d, %d", g.RegionBits, g.NodeBits, g.SequenceBits)
 	} else if sum := g.RegionBits + g.NodeBits + g.SequenceBits; sum > 31 {
@@ -299,8 +302,9 @@ func (m MySQL) validate(key string, bad func(string, string, ...any)) {
 // Warnings names the settings that are valid but weaker than they should
 // be, for drc config check and each role's start: secret files others can
 // read, every MySQL endpoint and the Kafka brokers when their TLS mode is
-// weaker than verify-identity, with what it leaves open, and SASL to Kafka
-// without TLS.
+// weaker than verify-identity, with what it leaves open, SASL to Kafka
+// without TLS, and drc's own listeners (metrics, idgen) serving plain HTTP
+// on an address other than loopback.
 func (c Config) Warnings() []string {
 	out := slices.Clone(c.secretWarnings)
 	for _, e := range []struct {
@@ -333,7 +337,38 @@ func (c Config) Warnings() []string {
 		}
 		out = append(out, fmt.Sprintf("kafka.tls.mode is %s: %s; use verify-identity with kafka.tls.ca", mode, weak))
 	}
+	for _, l := range []struct {
+		key, addr string
+		tls       ListenerTLS
+	}{{"metrics", c.Metrics.Listen, c.Metrics.TLS}, {"idgen", c.IDGen.Listen, c.IDGen.TLS}} {
+		if l.addr == "" {
+			continue
+		}
+		if weak := httpserve.TLS(l.tls).Weak(l.addr); weak != "" {
+			out = append(out, fmt.Sprintf("%[1]s.listen %[2]s serves plain HTTP (no %[1]s.tls.cert): %[3]s; set %[1]s.tls.cert and %[1]s.tls.key, and %[1]s.tls.client_ca to require client certificates", l.key, l.addr, weak))
+		}
+	}
 	return out
+}
+
+// checkListenerTLS checks the tls section of one of drc's own listeners,
+// reading its files, and names each problem by its key (metrics.tls.cert).
+func checkListenerTLS(key string, t ListenerTLS, bad func(string, string, ...any)) {
+	err := httpserve.TLS(t).Validate()
+	if err == nil {
+		return
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		if fe, ok := errors.AsType[*httpserve.FieldError](e); ok {
+			bad(key+"."+fe.Field, "%v", fe.Err)
+		} else {
+			bad(key, "%v", e)
+		}
+	}
 }
 
 // TopicName is kafka.topic, or drc.<cluster> when it is empty.

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/drc-dev/drc/internal/drcmeta"
-	"github.com/drc-dev/drc/replicator"
+	"github.com/drc-dev/drc/internal/gtid"
 	"github.com/drc-dev/drc/replicator/event"
 )
 
@@ -92,7 +92,7 @@ func TestMergeTxns(t *testing.T) {
 }
 
 func TestCovers(t *testing.T) {
-	pos, err := replicator.ParsePosition("mariadb", "0-1-10")
+	pos, err := gtid.Parse(gtid.MariaDB, "0-1-10")
 	if err != nil {
 		t.Fatal(err)
 	}

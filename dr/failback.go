@@ -16,6 +16,7 @@ import (
 
 	"github.com/drc-dev/drc/applier"
 	"github.com/drc-dev/drc/internal/drcmeta"
+	"github.com/drc-dev/drc/internal/gtid"
 	"github.com/drc-dev/drc/internal/mysqlerr"
 	"github.com/drc-dev/drc/replicator"
 	"github.com/drc-dev/drc/replicator/event"
@@ -160,11 +161,11 @@ func failback(ctx context.Context, r *run, p Pair) error {
 	// publish the quarantined transactions, whether the undo below
 	// completes or not.
 	if err := r.step(ctx, stepPositionPublished, func() (string, error) {
-		published, err := replicator.ParsePosition(a.Flavor, q.Published)
+		published, err := gtid.Parse(a.Flavor, q.Published)
 		if err != nil {
 			return "", err
 		}
-		pos, err := replicator.ParsePosition(a.Flavor, rep.FinalGTIDSet)
+		pos, err := gtid.Parse(a.Flavor, rep.FinalGTIDSet)
 		if err != nil {
 			return "", err
 		}
@@ -282,11 +283,11 @@ func replicatorStopped(ctx context.Context, a Server, fwd Pipeline) (string, err
 func quarantine(ctx context.Context, r *run, p Pair) error {
 	a, rep := p.primary(), &r.op.report
 	q := rep.Quarantine
-	from, err := replicator.ParsePosition(a.Flavor, q.Published)
+	from, err := gtid.Parse(a.Flavor, q.Published)
 	if err != nil {
 		return err
 	}
-	to, err := replicator.ParsePosition(a.Flavor, rep.FinalGTIDSet)
+	to, err := gtid.Parse(a.Flavor, rep.FinalGTIDSet)
 	if err != nil {
 		return err
 	}

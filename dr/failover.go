@@ -10,6 +10,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/drc-dev/drc/internal/drcmeta"
+	"github.com/drc-dev/drc/internal/gtid"
 	"github.com/drc-dev/drc/internal/mysqlerr"
 	"github.com/drc-dev/drc/replicator"
 )
@@ -179,11 +180,11 @@ func checkFailover(ctx context.Context, p Pair, opts Options) (*LossReport, erro
 	// has; with one partition (the default) it is that partition's set.
 	loss.Applied, loss.LastAppliedGTID = cps[0].GTIDSet, cps[0].LastGTID
 	for _, cp := range cps[1:] {
-		set, err := replicator.ParsePosition(b.Flavor, cp.GTIDSet)
+		set, err := gtid.Parse(b.Flavor, cp.GTIDSet)
 		if err != nil {
 			return nil, err
 		}
-		cur, err := replicator.ParsePosition(b.Flavor, loss.Applied)
+		cur, err := gtid.Parse(b.Flavor, loss.Applied)
 		if err != nil {
 			return nil, err
 		}
@@ -215,7 +216,7 @@ func waitTails(ctx context.Context, s Server, cluster string, tails map[int32]re
 			if i < 0 {
 				return false, nil
 			}
-			got, err := replicator.ParsePosition(s.Flavor, cps[i].GTIDSet)
+			got, err := gtid.Parse(s.Flavor, cps[i].GTIDSet)
 			if err != nil {
 				return false, fmt.Errorf("checkpoint of %s partition %d: %w", cluster, part, err)
 			}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/drc-dev/drc/internal/drcmeta"
 	"github.com/drc-dev/drc/internal/grants"
+	"github.com/drc-dev/drc/internal/gtid"
 	"github.com/drc-dev/drc/internal/mysqlerr"
 	"github.com/drc-dev/drc/replicator"
 )
@@ -245,7 +246,7 @@ func covers(flavor string, cps []drcmeta.Checkpoint, pos replicator.Position) (b
 		return false, nil
 	}
 	for _, cp := range cps {
-		got, err := replicator.ParsePosition(flavor, cp.GTIDSet)
+		got, err := gtid.Parse(flavor, cp.GTIDSet)
 		if err != nil {
 			return false, fmt.Errorf("checkpoint of %s partition %d: %w", cp.Cluster, cp.Part, err)
 		}
@@ -261,24 +262,15 @@ func covers(flavor string, cps []drcmeta.Checkpoint, pos replicator.Position) (b
 // connections, seeing every open transaction, and keeping its own
 // drc_meta.dr_operations writes out of the binlog (sql_log_bin).
 func (s Server) checkPrivileges(ctx context.Context) error {
-	g, err := grants.Current(ctx, s.DB)
+	need, err := grants.Need(grants.DR, s.Flavor, grants.Options{})
 	if err != nil {
-		return fmt.Errorf("%s: read the account's grants: %w", s, err)
+		return fmt.Errorf("%s: %w", s, err)
 	}
-	need := [][]string{{"SUPER", "READ_ONLY ADMIN"}, {"SUPER", "CONNECTION ADMIN"}, {"SUPER", "BINLOG ADMIN"}, {"PROCESS"}}
-	if s.mysql() {
-		need = [][]string{{"SUPER", "SYSTEM_VARIABLES_ADMIN"}, {"SUPER", "CONNECTION_ADMIN"}, {"PROCESS"}}
+	err = grants.Check(ctx, s.DB, s.String(), need)
+	if _, ok := errors.AsType[*grants.MissingError](err); ok {
+		return fmt.Errorf("%w: %w", ErrPrivilege, err)
 	}
-	var missing []string
-	for _, names := range need {
-		if !g.Global(names...) {
-			missing = append(missing, names[len(names)-1])
-		}
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("%w: the account on %s lacks %s ON *.*", ErrPrivilege, s, strings.Join(missing, ", "))
-	}
-	return nil
+	return err
 }
 
 // session runs fn on one connection of s prepared by setup (statements

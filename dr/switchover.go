@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/drc-dev/drc/internal/gtid"
 	"github.com/drc-dev/drc/replicator"
 	"github.com/drc-dev/drc/replicator/event"
 )
@@ -292,7 +293,7 @@ func switchover(ctx context.Context, r *run, p Pair, a, b Server) error {
 		return err
 	}
 	if err := r.step(ctx, stepDrained, func() (string, error) {
-		final, err := replicator.ParsePosition(a.Flavor, rep.FinalGTIDSet)
+		final, err := gtid.Parse(a.Flavor, rep.FinalGTIDSet)
 		if err != nil {
 			return "", err
 		}
@@ -330,7 +331,7 @@ func switchover(ctx context.Context, r *run, p Pair, a, b Server) error {
 		return err
 	}
 	if err := r.step(ctx, stepReverse, func() (string, error) {
-		start, err := replicator.ParsePosition(b.Flavor, rep.StartGTIDSet)
+		start, err := gtid.Parse(b.Flavor, rep.StartGTIDSet)
 		if err != nil {
 			return "", err
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/drc-dev/drc/internal/grants"
 	"github.com/drc-dev/drc/internal/mysqlerr"
 )
 
@@ -156,6 +157,10 @@ func (s *SQLLeaseStore) DDL() []string {
 
 // EnsureLayout implements LeaseStore.
 func (s *SQLLeaseStore) EnsureLayout(ctx context.Context, l Layout) error {
+	// Named at start, not as an "Access denied" from a lease renewal.
+	if err := grants.CheckRole(ctx, s.db, "idgen: lease store", grants.IDGen, grants.Options{MetaDB: s.schema}); err != nil {
+		return err
+	}
 	for _, stmt := range s.DDL() {
 		if _, err := s.db.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("idgen ensure layout: create tables in %s: %w", s.schema, err)

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/drc-dev/drc/internal/grants"
 	"github.com/drc-dev/drc/internal/mysqlerr"
 )
 
@@ -32,8 +33,9 @@ const (
 	// minRetryBackoff is the first pause of a retry loop.
 	minRetryBackoff = 50 * time.Millisecond
 	// releaseGracePeriod bounds the release at shutdown, which runs after
-	// the caller's context is cancelled.
-	releaseGracePeriod = 5 * time.Second
+	// the caller's context is cancelled; within the 5 s a role has to stop
+	// after SIGTERM. An unreleased lease expires by itself.
+	releaseGracePeriod = 3 * time.Second
 )
 
 // Node issues the IDs of one region from a node ID it leases, renews and
@@ -217,7 +219,7 @@ func (n *Node) Run(ctx context.Context) error {
 			return err
 		}
 		n.leasesLost.Add(1)
-		n.log.Warn("lease lost, stopped issuing; acquiring a new one", "node", lease.Node, "err", err)
+		n.log.Warn("lease lost, stopped issuing; acquiring a new one", "node", lease.Node, "error", err)
 	}
 }
 
@@ -244,7 +246,7 @@ func (n *Node) prepare(ctx context.Context) error {
 		if errors.Is(err, ErrLayoutMismatch) || errors.Is(err, ErrRegionConflict) {
 			return err
 		}
-		if mysqlerr.Denied(err) || mysqlerr.UnknownHost(err) {
+		if _, missing := errors.AsType[*grants.MissingError](err); missing || mysqlerr.Denied(err) || mysqlerr.UnknownHost(err) {
 			// A wrong password, host or grant: no retry fixes it.
 			return err
 		}
@@ -428,7 +430,7 @@ func (n *Node) release(ctx context.Context, lease Lease, active bool) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseGracePeriod)
 	defer cancel()
 	if err := n.store.Release(cctx, lease, hw); err != nil {
-		n.log.Warn("lease release failed; it will expire by itself", "node", lease.Node, "err", err)
+		n.log.Warn("lease release failed; it will expire by itself", "node", lease.Node, "error", err)
 		return
 	}
 	n.log.Info("lease released", "node", lease.Node, "high_water", n.layout.timeOf(hw))
@@ -546,7 +548,7 @@ func (r *retryLog) failed(log *slog.Logger, what string, err error, args ...any)
 	r.fails++
 	if r.fails == 1 || time.Since(r.lastLog) >= errorLogInterval {
 		r.lastLog = time.Now()
-		log.Error(what+" failed; retrying", append(args, "consecutive_failures", r.fails, "err", err)...)
+		log.Error(what+" failed; retrying", append(args, "consecutive_failures", r.fails, "error", err)...)
 	}
 }
 

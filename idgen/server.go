@@ -15,8 +15,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// shutdownGrace bounds how long Run waits for in-flight HTTP requests.
-const shutdownGrace = 5 * time.Second
+// shutdownGrace bounds how long Run waits for in-flight HTTP requests. It
+// runs alongside the lease release (releaseGracePeriod): both fit in the
+// 5 s a role has to stop after SIGTERM.
+const shutdownGrace = 3 * time.Second
 
 // Server is `drc idgen serve`: a Node plus its HTTP API and metrics.
 type Server struct {
@@ -93,6 +95,8 @@ func (s *Server) Run(ctx context.Context) error {
 // either of them fails; it then stops both, releases the lease and returns
 // when every goroutine has returned. It returns nil after ctx is done, or
 // the first error (a layout mismatch, a ClockBehindError, a failed listener).
+// A TLS listener (tls.NewListener; drc idgen serve uses
+// internal/httpserve) makes the API and its /metrics HTTPS.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if s.dsnStore != nil {
 		db := sql.OpenDB(s.connector)

@@ -21,6 +21,7 @@ import (
 	"github.com/drc-dev/drc/dr"
 	"github.com/drc-dev/drc/integration/harness"
 	"github.com/drc-dev/drc/internal/drcmeta"
+	"github.com/drc-dev/drc/internal/gtid"
 	"github.com/drc-dev/drc/internal/mysqlerr"
 	"github.com/drc-dev/drc/replicator"
 	"github.com/drc-dev/drc/replicator/event"
@@ -277,7 +278,7 @@ func testSwitchover(t *testing.T, flavor harness.Flavor) {
 		t.Logf("%s: writes refused %.3fs, drain %.3fs, %d transactions open at the fence", flavor.Title(), *rep.WritesRefusedSeconds, *rep.DrainSeconds, len(rep.InFlight))
 	}
 	// a's final position is in b's checkpoint.
-	final, err := replicator.ParsePosition(string(flavor), rep.FinalGTIDSet)
+	final, err := gtid.Parse(string(flavor), rep.FinalGTIDSet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +286,7 @@ func testSwitchover(t *testing.T, flavor harness.Flavor) {
 	if err != nil || len(cps) == 0 {
 		t.Fatalf("b's checkpoint: %v", err)
 	}
-	if got, err := replicator.ParsePosition(string(flavor), cps[0].GTIDSet); err != nil || !got.Contains(final) {
+	if got, err := gtid.Parse(string(flavor), cps[0].GTIDSet); err != nil || !got.Contains(final) {
 		t.Errorf("b's checkpoint %s does not contain a's final position %s (%v)", cps[0].GTIDSet, final, err)
 	}
 
@@ -462,7 +463,7 @@ func testFailover(t *testing.T, flavor harness.Flavor) {
 	if err != nil || !ok || tail.String() != l.TopicTail {
 		t.Fatalf("topic tail %s (%v, %v); the report says %s", tail, ok, err, l.TopicTail)
 	}
-	applied, err := replicator.ParsePosition(string(flavor), l.Applied)
+	applied, err := gtid.Parse(string(flavor), l.Applied)
 	if err != nil || !applied.Contains(tail) {
 		t.Errorf("applied %s does not contain the tail %s (%v)", l.Applied, tail, err)
 	}
@@ -587,7 +588,7 @@ func testDRDrill(t *testing.T, flavor harness.Flavor) {
 	conn := p.a.Open(t, "")
 	var independent []string
 	for _, g := range sourceDataGTIDs(t, conn, "sbtest") {
-		one, err := replicator.ParsePosition(string(flavor), g)
+		one, err := gtid.Parse(string(flavor), g)
 		if err != nil {
 			t.Fatal(err)
 		}

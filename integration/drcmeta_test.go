@@ -192,7 +192,7 @@ func assertCurrent(ctx context.Context, t *testing.T, db *sql.DB, ck drcmeta.Che
 	}
 	slices.Sort(names)
 	wantNames := []string{"apply_checkpoint", "bootstrap_chunks", "bootstrap_state", "conflicts", "dr_operations",
-		"heartbeat", "quarantine", "reconcile_chunks", "reconcile_runs", "schema_version", "skipped"}
+		"heartbeat", "quarantine", "reconcile_chunks", "reconcile_runs", "schema_version", "skipped", "stop_errors"}
 	if !slices.Equal(names, wantNames) {
 		t.Errorf("drc_meta tables %v, want %v", names, wantNames)
 	}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/drc-dev/drc/integration/harness"
-	"github.com/drc-dev/drc/replicator"
+	"github.com/drc-dev/drc/internal/gtid"
 )
 
 // TestLargeRows: rows whose records are larger than a Kafka record (16
@@ -103,7 +103,7 @@ func TestReplicatorPassesOverForeignRecords(t *testing.T) {
 // passing over the others, and returns the data records of cluster.
 func waitOwnPublished(t *testing.T, k *harness.Kafka, topic, cluster, pos string) []wireRecord {
 	t.Helper()
-	want, err := replicator.ParsePosition(gtidFlavor(pos), pos)
+	want, err := gtid.Parse(gtidFlavor(pos), pos)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func waitOwnPublished(t *testing.T, k *harness.Kafka, topic, cluster, pos string
 		}
 		recs := decodeAll(t, own)
 		if n := len(recs); n > 0 && recs[n-1].Last {
-			got, err := replicator.ParsePosition(gtidFlavor(pos), recs[n-1].GTIDSet)
+			got, err := gtid.Parse(gtidFlavor(pos), recs[n-1].GTIDSet)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/drc-dev/drc/bootstrap"
 	"github.com/drc-dev/drc/integration/harness"
+	"github.com/drc-dev/drc/internal/grants"
 	"github.com/drc-dev/drc/internal/mysqlconn"
 	"github.com/drc-dev/drc/reconcile"
 	"github.com/drc-dev/drc/replicator"
@@ -41,12 +42,15 @@ func TestMySQLPreflightNamesTheSettings(t *testing.T) {
 	ok.Exec(t,
 		"CREATE USER 'weak'@'127.0.0.1' IDENTIFIED BY 'weak'",
 		"GRANT SELECT ON *.* TO 'weak'@'127.0.0.1'",
-		"CREATE USER 'repl'@'127.0.0.1' IDENTIFIED BY 'repl'",
-		"GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT ON *.* TO 'repl'@'127.0.0.1'",
-		"GRANT CREATE, INSERT, UPDATE ON drc_meta.* TO 'repl'@'127.0.0.1'")
+		"CREATE USER 'repl'@'127.0.0.1' IDENTIFIED BY 'repl'")
+	need, err := grants.Need(grants.Replicator, grants.MySQL, grants.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok.Exec(t, grants.Statements(need, "'repl'@'127.0.0.1'")...)
 	weak := openAs(t, ok, "weak", "weak")
-	err := replicator.Preflight(context.Background(), weak, "mysql")
-	for _, want := range []string{"privilege REPLICATION SLAVE", "privilege REPLICATION CLIENT"} {
+	err = replicator.Preflight(context.Background(), weak, "mysql")
+	for _, want := range []string{"REPLICATION SLAVE ON *.*", "REPLICATION CLIENT ON *.*"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Preflight as a SELECT-only user = %v, want it to name %q", err, want)
 		}
@@ -56,9 +60,9 @@ func TestMySQLPreflightNamesTheSettings(t *testing.T) {
 	}
 	// The same grants through a role.
 	ok.Exec(t,
-		"CREATE ROLE 'drc_repl'",
-		"GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT ON *.* TO 'drc_repl'",
-		"GRANT CREATE, INSERT, UPDATE ON drc_meta.* TO 'drc_repl'",
+		"CREATE ROLE 'drc_repl'")
+	ok.Exec(t, grants.Statements(need, "'drc_repl'")...)
+	ok.Exec(t,
 		"CREATE USER 'viarole'@'127.0.0.1' IDENTIFIED BY 'viarole' DEFAULT ROLE 'drc_repl'",
 		"GRANT 'drc_repl' TO 'viarole'@'127.0.0.1'",
 		"SET DEFAULT ROLE 'drc_repl' TO 'viarole'@'127.0.0.1'")
@@ -71,8 +75,8 @@ func TestMySQLPreflightNamesTheSettings(t *testing.T) {
 	bc.Tables = []string{"nothing.*"}
 	bc.Source.User, bc.Source.Password = "repl", "repl"
 	_, err = bootstrap.Run(context.Background(), bc, testLogger(t))
-	if !errors.Is(err, bootstrap.ErrSourcePrivilege) || !strings.Contains(err.Error(), "GRANT BACKUP_ADMIN") {
-		t.Errorf("bootstrap without BACKUP_ADMIN: %v, want ErrSourcePrivilege naming GRANT BACKUP_ADMIN", err)
+	if !errors.Is(err, bootstrap.ErrSourcePrivilege) || !strings.Contains(err.Error(), "BACKUP_ADMIN ON *.*") {
+		t.Errorf("bootstrap without BACKUP_ADMIN: %v, want ErrSourcePrivilege naming BACKUP_ADMIN ON *.*", err)
 	}
 }
 

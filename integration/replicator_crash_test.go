@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/drc-dev/drc/integration/harness"
+	"github.com/drc-dev/drc/internal/gtid"
 	"github.com/drc-dev/drc/replicator"
 )
 
@@ -158,7 +159,7 @@ func sourceDataGTIDs(t *testing.T, conn *sql.DB, db string) []string {
 // waitPublished waits until the topic's committed tail covers pos.
 func waitPublished(t *testing.T, k *harness.Kafka, topic, pos string, timeout time.Duration) []wireRecord {
 	t.Helper()
-	want, err := replicator.ParsePosition(gtidFlavor(pos), pos)
+	want, err := gtid.Parse(gtidFlavor(pos), pos)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +168,7 @@ func waitPublished(t *testing.T, k *harness.Kafka, topic, pos string, timeout ti
 		recs := decodeAll(t, k.ConsumeReadCommitted(t, topic, 1<<30, 2*time.Second))
 		for i := len(recs) - 1; i >= 0; i-- {
 			if recs[i].Last {
-				got, err := replicator.ParsePosition(gtidFlavor(pos), recs[i].GTIDSet)
+				got, err := gtid.Parse(gtidFlavor(pos), recs[i].GTIDSet)
 				if err != nil {
 					t.Fatal(err)
 				}

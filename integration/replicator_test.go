@@ -484,7 +484,7 @@ func TestReplicatorPreflightNamesTheSetting(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = r.Run(context.Background())
-	for _, want := range []string{"privilege REPLICATION SLAVE", "privilege REPLICATION CLIENT", "drc_meta"} {
+	for _, want := range []string{"REPLICATION SLAVE ON *.*", "BINLOG MONITOR ON *.*", "drc_meta"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Run as an unprivileged user = %v, want it to name %q", err, want)
 		}

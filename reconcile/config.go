@@ -9,7 +9,18 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/drc-dev/drc/internal/gtid"
 	"github.com/drc-dev/drc/internal/tablepattern"
+)
+
+// Flavor is the source's server family. It decides the GTID form and the
+// variable that holds the source's position.
+type Flavor string
+
+// The flavors reconcile understands.
+const (
+	FlavorMariaDB Flavor = gtid.MariaDB // GTIDs domain-server-seq; position @@gtid_binlog_pos
+	FlavorMySQL   Flavor = gtid.MySQL   // GTIDs uuid:interval; position @@gtid_executed
 )
 
 // Defaults, used by NewConfig.
@@ -93,8 +104,9 @@ type Config struct {
 	// Restart ignores saved progress and starts the run over.
 	Restart bool
 
-	// Progress, when set, receives a progress display: a bar redrawn in place
-	// on a terminal, a line every ProgressInterval otherwise.
+	// Progress, when set, receives a progress bar redrawn in place: give it
+	// a terminal. Without it, progress (rows, rate, ETA) is logged as a
+	// record every ProgressInterval.
 	Progress         io.Writer
 	ProgressInterval time.Duration
 

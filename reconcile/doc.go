@@ -105,7 +105,8 @@
 // applier's drc_meta.apply_checkpoint row(s) for Cluster, which the applier
 // writes in the same transaction as the rows it applies. "Passed" means, for
 // MariaDB, that for each domain of the source position the checkpoint's
-// seq_no is at least as large; for MySQL, set containment (GTIDSet.Contains).
+// seq_no is at least as large; for MySQL, set containment (gtid.Set.Contains,
+// whose doc says what a domain listed twice means).
 // Every partition's row must have passed: reconcile does not know which
 // partition carries a table, and waiting for all can only delay a verdict.
 //

@@ -4,35 +4,39 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
+	"log/slog"
+	"math"
 	"strings"
 	"sync/atomic"
 	"time"
 )
 
-// progress shows rows done, rate and ETA while a run goes. On a terminal it
-// redraws one bar in place; otherwise (a log file, a pipe) it writes a line
-// every interval, since carriage returns would only clutter the file.
+// progress shows rows done, rate and ETA while a run goes. Given a writer
+// (a terminal) it redraws one bar in place there; otherwise it logs a
+// record every interval, so that a log read by a machine stays one record
+// per line.
 type progress struct {
-	w        io.Writer
-	tty      bool
+	w        io.Writer // the terminal, or nil: log records
+	log      *slog.Logger
 	interval time.Duration
 	total    atomic.Int64 // estimated rows of all tables
 	done     atomic.Int64
 	began    time.Time
+	now      func() time.Time
 }
 
-func newProgress(w io.Writer, interval time.Duration) *progress {
-	if w == nil {
+// newProgress returns the run's progress display: a bar on w when w is
+// set, else records on log every interval; nil (nothing shown) when
+// neither can be.
+func newProgress(w io.Writer, interval time.Duration, log *slog.Logger) *progress {
+	p := &progress{w: w, log: log, interval: interval, now: time.Now}
+	switch {
+	case w != nil:
+		p.interval = 200 * time.Millisecond
+	case log == nil || interval <= 0:
 		return nil
 	}
-	p := &progress{w: w, interval: interval, began: time.Now()}
-	if f, ok := w.(*os.File); ok {
-		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			p.tty = true
-			p.interval = 200 * time.Millisecond
-		}
-	}
+	p.began = p.now()
 	return p
 }
 
@@ -64,39 +68,60 @@ func (p *progress) run(ctx context.Context) {
 	}
 }
 
+// progressState is what one drawing shows.
+type progressState struct {
+	done, total int64
+	rate        float64 // rows per second
+	eta         time.Duration
+	etaKnown    bool
+	frac        float64
+}
+
+func (p *progress) state() progressState {
+	s := progressState{done: p.done.Load(), total: p.total.Load(), frac: 1}
+	if s.total < s.done {
+		s.total = s.done // the estimate was low
+	}
+	if secs := p.now().Sub(p.began).Seconds(); secs > 0 {
+		s.rate = float64(s.done) / secs
+	}
+	switch {
+	case s.total == s.done:
+		s.etaKnown = true
+	case s.rate > 0:
+		s.eta = time.Duration(float64(s.total-s.done) / s.rate * float64(time.Second)).Round(time.Second)
+		s.etaKnown = true
+	}
+	if s.total > 0 {
+		s.frac = float64(s.done) / float64(s.total)
+	}
+	return s
+}
+
 func (p *progress) draw(final bool) {
-	done, total := p.done.Load(), p.total.Load()
-	if total < done {
-		total = done // the estimate was low
-	}
-	elapsed := time.Since(p.began)
-	rate := 0.0
-	if s := elapsed.Seconds(); s > 0 {
-		rate = float64(done) / s
-	}
-	eta := "?"
-	if rate > 0 && total > done {
-		eta = time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second).String()
-	} else if total == done {
-		eta = "0s"
-	}
-	frac := 1.0
-	if total > 0 {
-		frac = float64(done) / float64(total)
-	}
-	line := fmt.Sprintf("%s/%s rows  %s rows/s  ETA %s", count(done), count(total), count(int64(rate)), eta)
-	if p.tty {
-		const width = 30
-		n := int(frac * width)
-		bar := strings.Repeat("=", n) + strings.Repeat(" ", width-n)
-		end := ""
-		if final {
-			end = "\n"
+	s := p.state()
+	if p.w == nil {
+		args := []any{"rows_done", s.done, "rows_estimated", s.total,
+			"percent", math.Round(s.frac*1000) / 10, "rows_per_second", math.Round(s.rate)}
+		if s.etaKnown {
+			args = append(args, "eta_seconds", s.eta.Seconds())
 		}
-		fmt.Fprintf(p.w, "\r[%s] %3.0f%%  %s\x1b[K%s", bar, frac*100, line, end)
+		p.log.Info("reconcile progress", args...)
 		return
 	}
-	fmt.Fprintf(p.w, "reconcile: %3.0f%% %s\n", frac*100, line)
+	eta := "?"
+	if s.etaKnown {
+		eta = s.eta.String()
+	}
+	line := fmt.Sprintf("%s/%s rows  %s rows/s  ETA %s", count(s.done), count(s.total), count(int64(s.rate)), eta)
+	const width = 30
+	n := min(max(int(s.frac*width), 0), width)
+	bar := strings.Repeat("=", n) + strings.Repeat(" ", width-n)
+	end := ""
+	if final {
+		end = "\n"
+	}
+	fmt.Fprintf(p.w, "\r[%s] %3.0f%%  %s\x1b[K%s", bar, s.frac*100, line, end)
 }
 
 // count formats n with thousands separators.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/drc-dev/drc/internal/gtid"
 	"github.com/drc-dev/drc/internal/mysqlerr"
 	"github.com/drc-dev/drc/internal/tablepattern"
 )
@@ -44,6 +45,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (*Report, error) 
 		return nil, err
 	}
 	defer closePools()
+	if err := checkPrivileges(ctx, src, tgt, cfg.Repair); err != nil {
+		return nil, err
+	}
 	flavor := cfg.Flavor
 	if flavor == "" {
 		if flavor, err = detectFlavor(ctx, src); err != nil {
@@ -74,7 +78,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (*Report, error) 
 	if cfg.Settle {
 		// Fail now, not at the first candidate: without the applier's
 		// checkpoint no difference could ever be settled.
-		if _, err := ckpt.passed(ctx, GTIDSet{}); err != nil {
+		if _, err := ckpt.passed(ctx, gtid.Set{}); err != nil {
 			if errors.Is(err, ErrNoCheckpoint) {
 				return nil, fmt.Errorf("%w; start the applier for cluster %q, or turn settling off (--no-settle) if nothing replicates into the target", err, cfg.Cluster)
 			}
@@ -121,7 +125,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (*Report, error) 
 	if cfg.Repair {
 		rep.Mode = "repair"
 	}
-	prog := newProgress(cfg.Progress, cfg.ProgressInterval)
+	prog := newProgress(cfg.Progress, cfg.ProgressInterval, logger)
 	results := make([]TableResult, len(names))
 	var runs []*tableRun
 	for i, name := range names {
@@ -164,7 +168,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (*Report, error) 
 		case err != nil:
 			tr.res.Status = StatusError
 			tr.res.Error = err.Error()
-			logger.Error("table failed", "table", tr.t.Name.String(), "err", err)
+			logger.Error("table failed", "table", tr.t.Name.String(), "error", err)
 		default:
 			logger.Info("table compared", "table", tr.t.Name.String(), "status", tr.res.Status,
 				"rows", tr.res.Rows, "differences", tr.res.Missing+tr.res.Extra+tr.res.Changed, "unsettled", tr.res.Unsettled)
@@ -201,6 +205,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (*Report, error) 
 	}
 	if rep.Unsettled == nil {
 		rep.Unsettled = []Unsettled{}
+	}
+	if ctx.Err() == nil {
+		met.finished(rep)
 	}
 	if err := ctx.Err(); err != nil {
 		return rep, fmt.Errorf("reconcile run %s interrupted (run it again to resume): %w", runID, err)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/drc-dev/drc/internal/drcmeta"
+	"github.com/drc-dev/drc/internal/gtid"
 )
 
 // checkpoint reads the applier's progress from the target's
@@ -24,7 +25,7 @@ type checkpoint struct {
 // All partitions must pass: reconcile does not know which partition carries
 // a table, and waiting for all of them can only delay a verdict, never turn
 // lag into drift.
-func (c *checkpoint) passed(ctx context.Context, pos GTIDSet) (bool, error) {
+func (c *checkpoint) passed(ctx context.Context, pos gtid.Set) (bool, error) {
 	cks, err := drcmeta.ReadCheckpoints(ctx, c.db, c.cluster)
 	if err != nil {
 		return false, err
@@ -34,7 +35,7 @@ func (c *checkpoint) passed(ctx context.Context, pos GTIDSet) (bool, error) {
 	}
 	ok := true
 	for _, ck := range cks {
-		set, err := ParseGTIDSet(c.flavor, ck.GTIDSet)
+		set, err := gtid.Parse(string(c.flavor), ck.GTIDSet)
 		if err != nil {
 			return false, fmt.Errorf("applier checkpoint of %s part %d: %w", c.cluster, ck.Part, err)
 		}
@@ -48,7 +49,7 @@ func (c *checkpoint) passed(ctx context.Context, pos GTIDSet) (bool, error) {
 // wait polls until the checkpoint passes pos, and reports false if timeout
 // elapses first. Polls start at 10ms (a caught-up applier answers at once)
 // and back off to 250ms.
-func (c *checkpoint) wait(ctx context.Context, pos GTIDSet, timeout time.Duration) (bool, error) {
+func (c *checkpoint) wait(ctx context.Context, pos gtid.Set, timeout time.Duration) (bool, error) {
 	deadline := time.Now().Add(timeout)
 	delay := 10 * time.Millisecond
 	for {
@@ -114,16 +115,16 @@ type settler struct {
 	lockWait time.Duration // longest the source rows stay locked per attempt
 	maxLag   time.Duration // repair throttle; 0: none
 
-	waitFor    func(ctx context.Context, pos GTIDSet, timeout time.Duration) (bool, error)
-	sourcePos  func(ctx context.Context) (GTIDSet, error)
-	readSource func(ctx context.Context, keys []rowKey) (map[string]rowImage, GTIDSet, error)
+	waitFor    func(ctx context.Context, pos gtid.Set, timeout time.Duration) (bool, error)
+	sourcePos  func(ctx context.Context) (gtid.Set, error)
+	readSource func(ctx context.Context, keys []rowKey) (map[string]rowImage, gtid.Set, error)
 	readTarget func(ctx context.Context, keys []rowKey) (map[string]rowImage, error)
-	lockSource func(ctx context.Context, keys []rowKey) (map[string]rowImage, GTIDSet, error)
+	lockSource func(ctx context.Context, keys []rowKey) (map[string]rowImage, gtid.Set, error)
 	release    func(ctx context.Context)
 	columns    []string // column names, for the columns that differ
 }
 
-func (s *settler) unsettledReason(pos GTIDSet, timeout time.Duration) string {
+func (s *settler) unsettledReason(pos gtid.Set, timeout time.Duration) string {
 	return fmt.Sprintf("target applier checkpoint did not pass source position %s within %s", pos, timeout)
 }
 
@@ -151,7 +152,7 @@ func (s *settler) diffRow(k rowKey, src, tgt rowImage) (confirmed, bool) {
 }
 
 // filter runs the cheap rounds and returns the keys still differing.
-func (s *settler) filter(ctx context.Context, keys []rowKey, pos GTIDSet) ([]rowKey, []unsettledKey, error) {
+func (s *settler) filter(ctx context.Context, keys []rowKey, pos gtid.Set) ([]rowKey, []unsettledKey, error) {
 	pending := keys
 	for round := 0; s.settle && round < s.rounds && len(pending) > 0; round++ {
 		ok, err := s.waitFor(ctx, pos, s.timeout)
@@ -221,7 +222,7 @@ func (s *settler) confirmBatch(ctx context.Context, keys []rowKey, apply func(co
 		backoff = min(backoff*2, 2*time.Second)
 		return err
 	}
-	var lastPos GTIDSet
+	var lastPos gtid.Set
 	for {
 		if s.settle {
 			left := time.Until(deadline)

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/drc-dev/drc/internal/gtid"
 )
 
 // world is a fake source, target and applier. The source commits
@@ -63,8 +65,8 @@ func (w *world) tick() {
 	}
 }
 
-func (w *world) pos() GTIDSet {
-	s, err := ParseGTIDSet(FlavorMariaDB, fmt.Sprintf("0-1-%d", len(w.log)))
+func (w *world) pos() gtid.Set {
+	s, err := gtid.Parse(string(FlavorMariaDB), fmt.Sprintf("0-1-%d", len(w.log)))
 	if err != nil {
 		panic(err)
 	}
@@ -96,22 +98,23 @@ func (w *world) settler(settle bool) *settler {
 	return &settler{
 		settle: settle, rounds: 3, timeout: 200 * time.Millisecond, lockWait: 50 * time.Millisecond,
 		columns: []string{"id", "v"},
-		waitFor: func(_ context.Context, pos GTIDSet, _ time.Duration) (bool, error) {
+		waitFor: func(_ context.Context, pos gtid.Set, _ time.Duration) (bool, error) {
 			w.mu.Lock()
 			defer w.mu.Unlock()
 			if w.stuck {
 				return false, nil
 			}
-			want := int(pos.domains[0])
+			var want int // the world's positions are 0-1-n
+			fmt.Sscanf(pos.String(), "0-1-%d", &want)
 			w.applyTo(want + w.ahead)
 			return true, nil
 		},
-		sourcePos: func(context.Context) (GTIDSet, error) {
+		sourcePos: func(context.Context) (gtid.Set, error) {
 			w.mu.Lock()
 			defer w.mu.Unlock()
 			return w.pos(), nil
 		},
-		readSource: func(_ context.Context, keys []rowKey) (map[string]rowImage, GTIDSet, error) {
+		readSource: func(_ context.Context, keys []rowKey) (map[string]rowImage, gtid.Set, error) {
 			w.mu.Lock()
 			defer w.mu.Unlock()
 			w.tick()
@@ -126,7 +129,7 @@ func (w *world) settler(settle bool) *settler {
 			w.applyTo(w.applied + 1)
 			return w.rows(w.tgt, keys), nil
 		},
-		lockSource: func(_ context.Context, keys []rowKey) (map[string]rowImage, GTIDSet, error) {
+		lockSource: func(_ context.Context, keys []rowKey) (map[string]rowImage, gtid.Set, error) {
 			w.mu.Lock()
 			defer w.mu.Unlock()
 			w.tick()
@@ -148,7 +151,7 @@ func (w *world) settler(settle bool) *settler {
 	}
 }
 
-func settleAll(t *testing.T, s *settler, keys []rowKey, pos GTIDSet) ([]confirmed, []unsettledKey) {
+func settleAll(t *testing.T, s *settler, keys []rowKey, pos gtid.Set) ([]confirmed, []unsettledKey) {
 	t.Helper()
 	ctx := context.Background()
 	pending, uns, err := s.filter(ctx, keys, pos)
@@ -261,11 +264,11 @@ func TestSettleOff(t *testing.T) {
 	w := newWorld(10)
 	w.tgt[4] = "drifted"
 	s := w.settler(false)
-	s.waitFor = func(context.Context, GTIDSet, time.Duration) (bool, error) {
+	s.waitFor = func(context.Context, gtid.Set, time.Duration) (bool, error) {
 		t.Fatal("waited for a checkpoint with settling off")
 		return false, nil
 	}
-	diffs, uns := settleAll(t, s, []rowKey{intKey(4), intKey(5)}, GTIDSet{})
+	diffs, uns := settleAll(t, s, []rowKey{intKey(4), intKey(5)}, gtid.Set{})
 	if len(uns) != 0 || !slices.Equal(diffKeys(diffs), []int{4}) {
 		t.Fatalf("diffs %v unsettled %v", diffKeys(diffs), uns)
 	}

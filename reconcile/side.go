@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/drc-dev/drc/internal/gtid"
 	"github.com/drc-dev/drc/internal/mysqlerr"
 )
 
@@ -66,12 +67,12 @@ type sideConn struct {
 }
 
 // position reads the current source position. Only meaningful on the source.
-func (s *sideConn) position(ctx context.Context) (GTIDSet, error) {
+func (s *sideConn) position(ctx context.Context) (gtid.Set, error) {
 	var text string
 	if err := s.conn.QueryRowContext(ctx, "SELECT "+positionQuery(s.flavor)).Scan(&text); err != nil {
-		return GTIDSet{}, fmt.Errorf("read %s position: %w", s.side, err)
+		return gtid.Set{}, fmt.Errorf("read %s position: %w", s.side, err)
 	}
-	return ParseGTIDSet(s.flavor, text)
+	return gtid.Parse(string(s.flavor), text)
 }
 
 // hashParts hashes parts in one statement. With snapshot (the source), the
@@ -79,7 +80,7 @@ func (s *sideConn) position(ctx context.Context) (GTIDSet, error) {
 // position read in it, after the snapshot was taken: an upper bound of what
 // the snapshot contains (everything visible in it was binlogged earlier),
 // which is what settling needs. truncated reports a GROUP_CONCAT cut short.
-func (s *sideConn) hashParts(ctx context.Context, parts []keyRange, snapshot bool) (hashes []partHash, pos GTIDSet, truncated bool, err error) {
+func (s *sideConn) hashParts(ctx context.Context, parts []keyRange, snapshot bool) (hashes []partHash, pos gtid.Set, truncated bool, err error) {
 	q, err := s.b.partsHashSQL(s.side, parts)
 	if err != nil {
 		return nil, pos, false, fmt.Errorf("hash %s: %w", s.b.t.Name, err)
@@ -135,7 +136,7 @@ func (s *sideConn) hashParts(ctx context.Context, parts []keyRange, snapshot boo
 		}
 	}
 	if snapshot {
-		if pos, err = ParseGTIDSet(s.flavor, posText.String); err != nil {
+		if pos, err = gtid.Parse(string(s.flavor), posText.String); err != nil {
 			return nil, pos, false, fmt.Errorf("hash %s on %s: %w", s.b.t.Name, s.side, err)
 		}
 	}
@@ -280,7 +281,7 @@ func (s *sideConn) nextKey(ctx context.Context, after rowKey) ([]byte, error) {
 // readRows reads whole rows by key, keyed by rowKey.id(). With snapshot it runs
 // in a consistent-snapshot transaction and returns the position read in it
 // (see hashParts).
-func (s *sideConn) readRows(ctx context.Context, keys []rowKey, snapshot bool) (rows map[string]rowImage, pos GTIDSet, err error) {
+func (s *sideConn) readRows(ctx context.Context, keys []rowKey, snapshot bool) (rows map[string]rowImage, pos gtid.Set, err error) {
 	if snapshot {
 		if _, err := s.conn.ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT"); err != nil {
 			return nil, pos, fmt.Errorf("read rows of %s on %s: start snapshot: %w", s.b.t.Name, s.side, err)
@@ -304,8 +305,8 @@ func (s *sideConn) readRows(ctx context.Context, keys []rowKey, snapshot bool) (
 // and while the transaction stays open no writer can change the rows, so no
 // later transaction touches them either. The caller ends the transaction
 // with release.
-func (s *sideConn) lockRows(ctx context.Context, keys []rowKey, lockWait int) (map[string]rowImage, GTIDSet, error) {
-	var pos GTIDSet
+func (s *sideConn) lockRows(ctx context.Context, keys []rowKey, lockWait int) (map[string]rowImage, gtid.Set, error) {
+	var pos gtid.Set
 	if s.lockWait != lockWait {
 		if _, err := s.conn.ExecContext(ctx, fmt.Sprintf("SET SESSION innodb_lock_wait_timeout = %d", lockWait)); err != nil {
 			return nil, pos, fmt.Errorf("lock rows of %s: %w", s.b.t.Name, err)

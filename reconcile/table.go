@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/drc-dev/drc/internal/gtid"
 )
 
 // tableRun compares one table. It owns four connections for the table's
@@ -102,7 +104,7 @@ type scanned struct {
 	last       bool
 	rows       int64      // source rows
 	mismatched []mismatch // parts whose hashes differed
-	pos        GTIDSet    // source position of the chunk's snapshot
+	pos        gtid.Set   // source position of the chunk's snapshot
 }
 
 // mismatch is a part whose hashes differed, with both hashes.
@@ -121,7 +123,7 @@ func (tr *tableRun) scan(ctx context.Context, pl planner, lo rowKey, chunkNo int
 		}
 		chunkBegan := time.Now()
 		var sh, th []partHash
-		var pos GTIDSet
+		var pos gtid.Set
 		var scut, tcut bool
 		err = both(ctx,
 			func(ctx context.Context) (err error) {
@@ -366,21 +368,21 @@ func (tr *tableRun) settler() *settler {
 		timeout:  tr.cfg.SettleTimeout,
 		lockWait: tr.cfg.LockWait,
 		maxLag:   tr.cfg.MaxLag,
-		waitFor: func(ctx context.Context, pos GTIDSet, timeout time.Duration) (bool, error) {
+		waitFor: func(ctx context.Context, pos gtid.Set, timeout time.Duration) (bool, error) {
 			began := time.Now()
 			ok, err := tr.ckpt.wait(ctx, pos, timeout)
 			tr.met.settleWait.Observe(time.Since(began).Seconds())
 			return ok, err
 		},
 		sourcePos: tr.settleSrc.position,
-		readSource: func(ctx context.Context, keys []rowKey) (map[string]rowImage, GTIDSet, error) {
+		readSource: func(ctx context.Context, keys []rowKey) (map[string]rowImage, gtid.Set, error) {
 			return tr.settleSrc.readRows(ctx, keys, true)
 		},
 		readTarget: func(ctx context.Context, keys []rowKey) (map[string]rowImage, error) {
 			rows, _, err := tr.settleTgt.readRows(ctx, keys, false)
 			return rows, err
 		},
-		lockSource: func(ctx context.Context, keys []rowKey) (map[string]rowImage, GTIDSet, error) {
+		lockSource: func(ctx context.Context, keys []rowKey) (map[string]rowImage, gtid.Set, error) {
 			// innodb_lock_wait_timeout is in whole seconds; two is enough for
 			// a writer's transaction to finish, short enough not to stall.
 			return tr.settleSrc.lockRows(ctx, keys, 2)
@@ -403,7 +405,7 @@ type settledKey struct {
 
 // settleKeys settles candidate keys read at source position pos, repairs
 // what is confirmed when asked to, and verifies the repairs.
-func (tr *tableRun) settleKeys(ctx context.Context, keys []rowKey, pos GTIDSet) ([]settledKey, error) {
+func (tr *tableRun) settleKeys(ctx context.Context, keys []rowKey, pos gtid.Set) ([]settledKey, error) {
 	var res []settledKey
 	s := tr.settler()
 	pending, uns, err := s.filter(ctx, keys, pos)
@@ -537,7 +539,7 @@ func (tr *tableRun) applyRepairs(ctx context.Context, diffs []confirmed) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		tr.log.Warn("repair batch failed, retrying row by row", "table", tr.t.Name.String(), "err", err)
+		tr.log.Warn("repair batch failed, retrying row by row", "table", tr.t.Name.String(), "error", err)
 		for i, q := range stmts {
 			if err := execRepairs(ctx, tr.writer, []string{q}); err != nil {
 				if ctx.Err() != nil {

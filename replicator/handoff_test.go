@@ -13,6 +13,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/go-mysql-org/go-mysql/replication"
 
+	"github.com/drc-dev/drc/internal/gtid"
 	"github.com/drc-dev/drc/replicator/event"
 )
 
@@ -171,12 +172,10 @@ func TestPublisherNeverCommitsHalfATransaction(t *testing.T) {
 	// transaction commits: one record is then in the batch, one held back.
 	pauseAt := -1
 	var gtids []string
-	var gtid string
 	for i, ev := range evs {
 		switch e := ev.Event.(type) {
 		case *replication.MariadbGTIDEvent:
-			gtid = e.GTID.String()
-			gtids = append(gtids, gtid)
+			gtids = append(gtids, e.GTID.String())
 		case *replication.RowsEvent:
 			if pauseAt < 0 && len(e.Rows) >= 2 {
 				pauseAt = i + 1
@@ -191,7 +190,7 @@ func TestPublisherNeverCommitsHalfATransaction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pos, err := ParsePosition("mariadb", "")
+	pos, err := gtid.Parse(gtid.MariaDB, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/drc-dev/drc/internal/gtid"
 	"github.com/drc-dev/drc/internal/kafkaconn"
 	"github.com/drc-dev/drc/replicator/event"
 )
@@ -156,6 +157,7 @@ type tailRecord struct {
 	Seq     int    `json:"seq"`
 	GTIDSet string `json:"gtid_set"`
 	Last    bool   `json:"last"`
+	TS      int64  `json:"ts"`
 }
 
 // resumePosition finds the newest committed position in the topic: the
@@ -181,8 +183,8 @@ func resumePosition(ctx context.Context, client sarama.Client, topic, cluster, f
 	for _, cand := range tails {
 		// Every record's gtid_set is a prefix of one binlog history, so the
 		// newest is the one that contains the others.
-		if !ok || cand.Contains(pos) {
-			pos, ok = cand, true
+		if !ok || cand.Position.Contains(pos) {
+			pos, ok = cand.Position, true
 		}
 	}
 	if ok {
@@ -191,9 +193,21 @@ func resumePosition(ctx context.Context, client sarama.Client, topic, cluster, f
 	return pos, ok, nil
 }
 
+// Tail is the committed tail of one partition of the topic: its newest
+// transaction-final record of the cluster.
+type Tail struct {
+	// Position is that record's gtid_set: the source position after its
+	// transaction.
+	Position Position
+	// Time is that record's ts: the source commit time of its transaction
+	// (to the second on MariaDB), or when the replicator published it for
+	// a position marker.
+	Time time.Time
+}
+
 // partitionTails is the committed tail of each partition that has one:
-// the gtid_set of its last transaction-final record (see resumePosition).
-func partitionTails(ctx context.Context, client sarama.Client, topic, cluster, flavor string, key []byte, log *slog.Logger) (map[int32]Position, error) {
+// its last transaction-final record (see resumePosition).
+func partitionTails(ctx context.Context, client sarama.Client, topic, cluster, flavor string, key []byte, log *slog.Logger) (map[int32]Tail, error) {
 	parts, err := client.Partitions(topic)
 	if err != nil {
 		return nil, fmt.Errorf("partitions of %s: %w", topic, err)
@@ -203,20 +217,20 @@ func partitionTails(ctx context.Context, client sarama.Client, topic, cluster, f
 		return nil, fmt.Errorf("tail consumer: %w", err)
 	}
 	defer consumer.Close()
-	tails := make(map[int32]Position, len(parts))
+	tails := make(map[int32]Tail, len(parts))
 	for _, p := range parts {
-		set, found, err := tailOfPartition(ctx, client, consumer, topic, cluster, p, key, log)
+		last, found, err := tailOfPartition(ctx, client, consumer, topic, cluster, p, key, log)
 		if err != nil {
 			return nil, err
 		}
 		if !found {
 			continue
 		}
-		tail, err := ParsePosition(flavor, set)
+		tail, err := gtid.Parse(flavor, last.GTIDSet)
 		if err != nil {
 			return nil, fmt.Errorf("topic %s partition %d: last record's gtid_set: %w", topic, p, err)
 		}
-		tails[p] = tail
+		tails[p] = Tail{Position: tail, Time: time.UnixMilli(last.TS)}
 	}
 	return tails, nil
 }
@@ -241,6 +255,21 @@ func PublishedPosition(ctx context.Context, cfg Config) (pos Position, ok bool, 
 // has one (empty for an empty or missing topic): what an applier of that
 // partition can apply through. It only reads.
 func PublishedTails(ctx context.Context, cfg Config) (map[int32]Position, error) {
+	tails, err := PublishedTailTimes(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int32]Position, len(tails))
+	for p, t := range tails {
+		out[p] = t.Position
+	}
+	return out, nil
+}
+
+// PublishedTailTimes is PublishedTails with the time of each tail: how
+// fresh what the topic holds is, whatever the source's heartbeat row says.
+// It only reads.
+func PublishedTailTimes(ctx context.Context, cfg Config) (map[int32]Tail, error) {
 	cfg.setDefaults()
 	client, err := newKafkaClient(cfg)
 	if err != nil {
@@ -257,44 +286,44 @@ func PublishedTails(ctx context.Context, cfg Config) (map[int32]Position, error)
 	return partitionTails(ctx, client, cfg.Topic, cfg.Cluster, cfg.Flavor, cfg.RecordKey, slog.New(slog.DiscardHandler))
 }
 
-func tailOfPartition(ctx context.Context, client sarama.Client, consumer sarama.Consumer, topic, cluster string, p int32, key []byte, log *slog.Logger) (string, bool, error) {
+func tailOfPartition(ctx context.Context, client sarama.Client, consumer sarama.Consumer, topic, cluster string, p int32, key []byte, log *slog.Logger) (tailRecord, bool, error) {
 	oldest, err := client.GetOffset(topic, p, sarama.OffsetOldest)
 	if err != nil {
-		return "", false, fmt.Errorf("oldest offset of %s/%d: %w", topic, p, err)
+		return tailRecord{}, false, fmt.Errorf("oldest offset of %s/%d: %w", topic, p, err)
 	}
 	newest, err := client.GetOffset(topic, p, sarama.OffsetNewest)
 	if err != nil {
-		return "", false, fmt.Errorf("newest offset of %s/%d: %w", topic, p, err)
+		return tailRecord{}, false, fmt.Errorf("newest offset of %s/%d: %w", topic, p, err)
 	}
 	unverified := false
 	for window := int64(64); ; window *= 8 {
 		start := max(oldest, newest-window)
-		set, found, bad, err := scanForLast(ctx, consumer, topic, cluster, p, start, newest, key, log)
+		last, found, bad, err := scanForLast(ctx, consumer, topic, cluster, p, start, newest, key, log)
 		unverified = unverified || bad
 		if err != nil || found {
-			return set, found, err
+			return last, found, err
 		}
 		if start == oldest {
 			if unverified {
-				return "", false, permanent(fmt.Errorf("topic %s partition %d holds transactions of cluster %s, but %w: "+
+				return tailRecord{}, false, permanent(fmt.Errorf("topic %s partition %d holds transactions of cluster %s, but %w: "+
 					"refusing to guess where to resume (if signing was just turned on for an existing topic, set replicator.start_gtid to the position the topic reached; see README, Security)", topic, p, cluster, errNoneVerified))
 			}
-			return "", false, nil
+			return tailRecord{}, false, nil
 		}
 	}
 }
 
-// scanForLast reads [start, end) with read_committed and returns the
-// gtid_set of the last transaction-final record of cluster in it (with a
-// key, of the last whose signature verifies); bad reports final records of
-// cluster that did not verify.
-func scanForLast(ctx context.Context, consumer sarama.Consumer, topic, cluster string, p int32, start, end int64, key []byte, log *slog.Logger) (set string, found, bad bool, err error) {
+// scanForLast reads [start, end) with read_committed and returns the last
+// transaction-final record of cluster in it (with a key, the last whose
+// signature verifies); bad reports final records of cluster that did not
+// verify.
+func scanForLast(ctx context.Context, consumer sarama.Consumer, topic, cluster string, p int32, start, end int64, key []byte, log *slog.Logger) (last tailRecord, found, bad bool, err error) {
 	if start >= end {
-		return "", false, false, nil
+		return tailRecord{}, false, false, nil
 	}
 	pc, err := consumer.ConsumePartition(topic, p, start)
 	if err != nil {
-		return "", false, false, fmt.Errorf("read tail of %s/%d from %d: %w", topic, p, start, err)
+		return tailRecord{}, false, false, fmt.Errorf("read tail of %s/%d from %d: %w", topic, p, start, err)
 	}
 	defer pc.Close()
 	var asm event.Assembler
@@ -315,11 +344,11 @@ func scanForLast(ctx context.Context, consumer sarama.Consumer, topic, cluster s
 	for {
 		select {
 		case <-ctx.Done():
-			return "", false, false, ctx.Err()
+			return tailRecord{}, false, false, ctx.Err()
 		case err := <-pc.Errors():
-			return "", false, false, fmt.Errorf("read tail of %s/%d: %w", topic, p, err)
+			return tailRecord{}, false, false, fmt.Errorf("read tail of %s/%d: %w", topic, p, err)
 		case <-idle.C:
-			return set, found, bad, nil
+			return last, found, bad, nil
 		case m := <-pc.Messages():
 			value, _, whole, err := asm.Add(FragmentHeader(m.Headers), m.Value, m.Offset)
 			switch {
@@ -351,11 +380,11 @@ func scanForLast(ctx context.Context, consumer sarama.Consumer, topic, cluster s
 				case r.Last && r.GTIDSet == "":
 					foreign(m.Offset, "a final record without gtid_set")
 				case r.Last:
-					set, found = r.GTIDSet, true
+					last, found = r, true
 				}
 			}
 			if m.Offset >= end-2 {
-				return set, found, bad, nil
+				return last, found, bad, nil
 			}
 			idle.Reset(time.Second)
 		}
@@ -411,6 +440,18 @@ func Header(hs []*sarama.RecordHeader, name string) []byte {
 // log line is the operator's signal, and a matching one marks recovery.
 const stallAfter = 5 * time.Second
 
+// shutdownGrace bounds how long a stopping session waits for sarama to
+// wind down (an abort, the producer's close, the client's) before it
+// leaves the rest to the process exit. sarama retries a transaction call
+// up to Producer.Transaction.Retry.Max times and takes no context: with
+// the broker down, a commit, the abort after it and the producer's close
+// each sit out that schedule, which kept SIGTERM waiting 21 s.
+const shutdownGrace = 2 * time.Second
+
+// errStopping is what a sarama call the publisher stopped waiting for
+// returns: the session is stopping (its ctx ended).
+var errStopping = errors.New("kafka call abandoned: the session is stopping")
+
 // publisher owns the transactional producer of one session.
 type publisher struct {
 	producer sarama.AsyncProducer
@@ -418,10 +459,41 @@ type publisher struct {
 	done     chan struct{}
 	inTxn    bool
 	log      *slog.Logger
+	// stopping is closed when the session's ctx ends; abandoned is set
+	// when a sarama call was still running then, so close neither aborts
+	// (the call holds sarama's transaction lock) nor waits for it
+	// unbounded.
+	stopping  chan struct{}
+	abandoned bool
+	unwatch   func() bool
 }
 
-// stalled runs fn and logs once if it blocks longer than stallAfter, and
-// once more when it completes.
+// call runs fn, a sarama call that retries on its own schedule and takes
+// no context, and waits for it, or until the session stops. A call left
+// running then ends on sarama's schedule; the process exit ends it
+// sooner. What it may still do is all-or-nothing on the broker: a Kafka
+// transaction it was committing is committed whole or aborted (by the
+// next producer of the cluster, or by the transaction timeout), never
+// committed half.
+func (p *publisher) call(fn func() error) error {
+	select {
+	case <-p.stopping:
+		return errStopping
+	default:
+	}
+	res := make(chan error, 1)
+	go func() { res <- fn() }()
+	select {
+	case err := <-res:
+		return err
+	case <-p.stopping:
+		p.abandoned = true
+		return errStopping
+	}
+}
+
+// stalled runs fn (through call) and logs once if it blocks longer than
+// stallAfter, and once more when it completes.
 func (p *publisher) stalled(what string, fn func() error) error {
 	start := time.Now()
 	var fired atomic.Bool
@@ -429,7 +501,7 @@ func (p *publisher) stalled(what string, fn func() error) error {
 		fired.Store(true)
 		p.log.Warn("kafka unavailable; waiting for it", "operation", what, "waited", stallAfter)
 	})
-	err := fn()
+	err := p.call(fn)
 	// After an error the failed session is logged, and its recovery, by Run.
 	if (!t.Stop() || fired.Load()) && err == nil {
 		p.log.Info("kafka available again", "operation", what, "waited", time.Since(start).Round(time.Millisecond))
@@ -437,18 +509,27 @@ func (p *publisher) stalled(what string, fn func() error) error {
 	return err
 }
 
-func newPublisher(client sarama.Client, log *slog.Logger) (*publisher, error) {
+// newPublisher starts the session's transactional producer. When ctx
+// ends, every call the publisher is waiting in returns errStopping.
+func newPublisher(ctx context.Context, client sarama.Client, log *slog.Logger) (*publisher, error) {
+	pub := &publisher{errs: make(chan error, 1), done: make(chan struct{}), log: log, stopping: make(chan struct{})}
+	pub.unwatch = context.AfterFunc(ctx, func() { close(pub.stopping) })
 	// NewAsyncProducerFromClient initialises the transactional id, which
 	// fences any other producer of this cluster and aborts its open
 	// transaction.
-	p, err := sarama.NewAsyncProducerFromClient(client)
+	var p sarama.AsyncProducer
+	err := pub.call(func() (err error) {
+		p, err = sarama.NewAsyncProducerFromClient(client)
+		return err
+	})
 	if err != nil {
+		pub.unwatch()
 		if errors.Is(err, sarama.ErrProducerFenced) {
 			return nil, permanent(&kafkaError{&fencedError{err}})
 		}
 		return nil, fmt.Errorf("kafka transactional producer: %w", err)
 	}
-	pub := &publisher{producer: p, errs: make(chan error, 1), done: make(chan struct{}), log: log}
+	pub.producer = p
 	go func() {
 		defer close(pub.done)
 		for perr := range p.Errors() {
@@ -512,20 +593,33 @@ func (p *publisher) commit() error {
 
 // close aborts an open transaction and stops the producer. Nothing here
 // commits: sarama's shutdown never ends a transaction. If the abort fails
-// (broker down), the open transaction stays open on the broker until the
-// next session's producer initialises the same transactional id, which
-// aborts it, or until the transaction timeout aborts it; either way its
-// records are never committed, and read_committed readers wait at it
-// rather than see them.
+// (broker down), or the session is stopping and it is not tried, the open
+// transaction stays open on the broker until the next session's producer
+// initialises the same transactional id, which aborts it, or until the
+// transaction timeout aborts it; either way its records are never
+// committed, and read_committed readers wait at it rather than see them.
+// A stopping session waits at most shutdownGrace for the producer.
 func (p *publisher) close() {
-	if p.inTxn {
-		if err := p.producer.AbortTxn(); err != nil {
+	if p.inTxn && !p.abandoned {
+		if err := p.call(p.producer.AbortTxn); err != nil && !errors.Is(err, errStopping) {
 			p.log.Warn("could not abort the open kafka transaction; the next session's producer aborts it", "error", err)
 		}
 		p.inTxn = false
 	}
 	p.producer.AsyncClose()
-	<-p.done
+	defer p.unwatch()
+	select {
+	case <-p.done:
+		return
+	case <-p.stopping:
+	}
+	t := time.NewTimer(shutdownGrace)
+	defer t.Stop()
+	select {
+	case <-p.done:
+	case <-t.C:
+		p.log.Warn("kafka producer still flushing at shutdown; leaving it to the process exit (an open transaction is committed whole or aborted, never half)", "waited", shutdownGrace)
+	}
 }
 
 // fencedError is a producer that Kafka fenced: another replicator of the

@@ -19,6 +19,8 @@ type metrics struct {
 	lag          prometheus.GaugeFunc
 	lastTS       atomic.Int64 // unix ns: source commit time of the newest published transaction; 0: none yet
 	lastSeq      *prometheus.GaugeVec
+	lastTSGauge  prometheus.GaugeFunc
+	heartbeatTS  prometheus.Gauge
 	purgeHorizon prometheus.Gauge
 	errors       *prometheus.CounterVec
 	skipped      *prometheus.CounterVec
@@ -50,7 +52,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "drc_replicator_fragmented_records_total", Help: "Records larger than one Kafka record, published as fragments."}),
 		markers: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "drc_replicator_position_markers_total", Help: "Position markers published while the source was idle after transactions that published nothing."}),
+		heartbeatTS: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "drc_replicator_last_heartbeat_write_timestamp_seconds",
+			Help: "Wall-clock time of the replicator's last successful heartbeat write on the source (every heartbeat_interval, independent of Kafka): recent while the source is up and advancing."}),
 	}
+	m.lastTSGauge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "drc_replicator_last_published_timestamp_seconds",
+		Help: "Source commit time of the newest transaction committed to Kafka (heartbeats included); 0 before the first. time() minus it is drc_replicator_lag_seconds.",
+	}, func() float64 { return float64(m.lastTS.Load()) / 1e9 })
 	// Publish lag is computed when scraped, from the newest published
 	// transaction (heartbeats included, every heartbeat_interval), so it
 	// keeps growing while nothing is published; NaN before the first.
@@ -67,7 +76,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, k := range errorKinds {
 		m.errors.WithLabelValues(k) // every series exists from start, at 0
 	}
-	for _, c := range []prometheus.Collector{m.events, m.bytes, m.txns, m.kafkaTxns, m.lag, m.lastSeq, m.purgeHorizon, m.errors, m.skipped, m.fragmented, m.markers} {
+	for _, c := range []prometheus.Collector{m.events, m.bytes, m.txns, m.kafkaTxns, m.lag, m.lastTSGauge, m.heartbeatTS, m.lastSeq, m.purgeHorizon, m.errors, m.skipped, m.fragmented, m.markers} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register replicator metrics: %w", err)
 		}

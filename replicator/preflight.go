@@ -69,24 +69,12 @@ func Preflight(ctx context.Context, db *sql.DB, flavor string) error {
 		}
 	}
 
-	g, err := grants.Current(ctx, db)
+	need, err := grants.Need(grants.Replicator, flavor, grants.Options{})
+	if err == nil {
+		err = grants.Check(ctx, db, "the replicator's account on the source", need)
+	}
 	if err != nil {
 		errs = append(errs, &PreflightError{"privileges", err.Error()})
-	} else {
-		for _, p := range []struct {
-			name     string
-			synonyms []string
-		}{
-			{"REPLICATION SLAVE", []string{"REPLICATION SLAVE", "REPLICATION REPLICA"}},
-			// MariaDB 10.5+ calls it BINLOG MONITOR (SLAVE MONITOR is
-			// another privilege: it shows replica status, not binlogs).
-			{"REPLICATION CLIENT", []string{"REPLICATION CLIENT", "BINLOG MONITOR"}},
-			{"SELECT", []string{"SELECT"}},
-		} {
-			if !g.Global(p.synonyms...) {
-				errs = append(errs, &PreflightError{"privilege " + p.name, fmt.Sprintf("the replicator's user lacks it; GRANT %s ON *.* TO the user", p.name)})
-			}
-		}
 	}
 	// drc_meta holds the heartbeat (and the skips an operator orders).
 	if err := drcmeta.Ensure(ctx, db); err != nil {

@@ -166,8 +166,10 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Replicator, 
 // Run replicates until ctx is cancelled or a permanent error occurs. A
 // transient failure (source restart, broker outage, network) ends the
 // session; the next one resumes from the committed tail of the topic after
-// a capped exponential backoff. Run returns after all its goroutines stop;
-// it returns nil when ctx is cancelled.
+// a capped exponential backoff. Run returns after all its goroutines stop
+// (at shutdown, a session stuck in a sarama call is given
+// sessionStopGrace, see stoppableSession); it returns nil when ctx is
+// cancelled.
 func (r *Replicator) Run(ctx context.Context) error {
 	dsn, err := r.cfg.DSN()
 	if err != nil {
@@ -200,7 +202,7 @@ func (r *Replicator) Run(ctx context.Context) error {
 	failures := retry.NewFailures(r.log, "replication session failed; retrying")
 	for {
 		start := time.Now()
-		err := r.session(ctx, db, &st)
+		err := r.stoppableSession(ctx, db, &st)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -233,6 +235,39 @@ func (r *Replicator) Run(ctx context.Context) error {
 			return nil
 		case <-time.After(wait):
 		}
+	}
+}
+
+// sessionStopGrace bounds how long Run waits, once ctx has ended, for a
+// session to return. The publisher gives up on sarama's retries at once
+// and on its close after shutdownGrace, but the Kafka client's calls that
+// take no context (connecting, describing the topic, reading its tail
+// offsets, closing) can each sit out sarama's retry schedule while the
+// broker is down or frozen; a role must still stop within 5 s of SIGTERM.
+const sessionStopGrace = shutdownGrace + time.Second
+
+// stoppableSession runs one session and returns its error. Once ctx has
+// ended it waits at most sessionStopGrace for the session, then returns
+// ctx's error and leaves the session to end on its own or with the
+// process: it only unwinds then (every stage watches ctx), and whatever it
+// leaves in Kafka is committed whole or aborted, never half (see
+// publisher.call).
+func (r *Replicator) stoppableSession(ctx context.Context, db *sql.DB, st *sessionState) error {
+	res := make(chan error, 1)
+	go func() { res <- r.session(ctx, db, st) }()
+	select {
+	case err := <-res:
+		return err
+	case <-ctx.Done():
+	}
+	t := time.NewTimer(sessionStopGrace)
+	defer t.Stop()
+	select {
+	case err := <-res:
+		return err
+	case <-t.C:
+		r.log.Warn("replication session still winding down at shutdown; leaving it to the process exit", "waited", sessionStopGrace)
+		return ctx.Err()
 	}
 }
 
@@ -341,20 +376,24 @@ func (r *Replicator) heartbeat(ctx context.Context, db *sql.DB, st *sessionState
 			r.log.Info("heartbeat write recovered")
 			failing = false
 		}
+		r.metrics.heartbeatTS.SetToCurrentTime()
 		if time.Since(expireRead) > time.Minute {
-			if e, err := binlogExpiry(ctx, db); err == nil {
+			if e, err := BinlogExpiry(ctx, db); err == nil {
 				expire, expireRead = e, time.Now()
 			}
 		}
-		r.metrics.purgeHorizon.Set(purgeHorizon(st.position(), expire, time.Now()))
+		r.metrics.purgeHorizon.Set(PurgeHorizon(st.position(), expire, time.Now()))
 	}
 }
 
-// purgeHorizon is how long remains before the source may purge the binlog
-// holding the replicator's position: binlogs are purged by age, so events
-// committed at pos become purgeable at pos+expire. +Inf when the source
-// never purges by age.
-func purgeHorizon(pos time.Time, expire time.Duration, now time.Time) float64 {
+// PurgeHorizon is how long, in seconds, remains before the source may
+// purge the binlog holding the replicator's position: binlogs are purged
+// by age, so events committed at pos (the source commit time of the newest
+// published transaction; zero when none is known, counted as now) become
+// purgeable at pos+expire. +Inf when the source never purges by age
+// (expire <= 0). It is the one computation behind both
+// drc_replicator_purge_horizon_seconds and drc status, so the two agree.
+func PurgeHorizon(pos time.Time, expire time.Duration, now time.Time) float64 {
 	if expire <= 0 {
 		return math.Inf(1)
 	}
@@ -364,7 +403,11 @@ func purgeHorizon(pos time.Time, expire time.Duration, now time.Time) float64 {
 	return pos.Add(expire).Sub(now).Seconds()
 }
 
-func binlogExpiry(ctx context.Context, db *sql.DB) (time.Duration, error) {
+// BinlogExpiry is the source's binlog expiry by age:
+// binlog_expire_logs_seconds, or expire_logs_days where the server has
+// only that; 0 when binlogs never expire by age. The purge horizon's other
+// input (PurgeHorizon).
+func BinlogExpiry(ctx context.Context, db Queryer) (time.Duration, error) {
 	var secs sql.NullFloat64
 	err := db.QueryRowContext(ctx, "SELECT @@GLOBAL.binlog_expire_logs_seconds").Scan(&secs)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/replication"
 
 	"github.com/drc-dev/drc/internal/drcmeta"
+	"github.com/drc-dev/drc/internal/gtid"
 	"github.com/drc-dev/drc/internal/mysqlconn"
 	"github.com/drc-dev/drc/replicator/event"
 )
@@ -73,7 +74,7 @@ func (r *Replicator) session(ctx context.Context, db *sql.DB, st *sessionState) 
 	if err := ensureTopic(client, r.cfg); err != nil {
 		return &kafkaError{err}
 	}
-	pub, err := newPublisher(client, r.log)
+	pub, err := newPublisher(ctx, client, r.log)
 	if err != nil {
 		return &kafkaError{err}
 	}
@@ -121,7 +122,7 @@ func (r *Replicator) session(ctx context.Context, db *sql.DB, st *sessionState) 
 		// Checked in the first session only: later sessions of this
 		// process find the skipped transaction behind them.
 		r.skipChecked = true
-		skip, err := ParsePosition(r.cfg.Flavor, r.cfg.SkipGTID)
+		skip, err := gtid.Parse(r.cfg.Flavor, r.cfg.SkipGTID)
 		if err != nil {
 			return permanent(fmt.Errorf("--skip-gtid %q: %w", r.cfg.SkipGTID, err))
 		}
@@ -174,7 +175,7 @@ func (r *Replicator) startSync(ctx context.Context, db *sql.DB, pos Position) (*
 	sc.TLSConfig = tc
 	event.SyncerConfig(&sc)
 	syncer := replication.NewBinlogSyncer(sc)
-	streamer, err := syncer.StartSyncGTID(pos.GTIDSet().Clone())
+	streamer, err := syncer.StartSyncGTID(pos.GoMySQL())
 	if err != nil {
 		syncer.Close()
 		return nil, nil, fmt.Errorf("start binlog dump at %s: %w", pos, err)
@@ -1035,7 +1036,7 @@ func (r *Replicator) binlogTLS(ctx context.Context, db *sql.DB) (*tls.Config, er
 // the source's current binlog position.
 func (r *Replicator) startPosition(ctx context.Context, db *sql.DB) (Position, error) {
 	if r.cfg.StartGTID != "" {
-		p, err := ParsePosition(r.cfg.Flavor, r.cfg.StartGTID)
+		p, err := gtid.Parse(r.cfg.Flavor, r.cfg.StartGTID)
 		if err != nil {
 			return Position{}, permanent(fmt.Errorf("replicator.start_gtid: %w", err))
 		}
@@ -1060,7 +1061,7 @@ func ServerPosition(ctx context.Context, q Queryer, flavor string) (Position, er
 	if err := q.QueryRowContext(ctx, query).Scan(&s); err != nil {
 		return Position{}, fmt.Errorf("read the server's GTID position: %w", err)
 	}
-	return ParsePosition(flavor, strings.ReplaceAll(s, "\n", ""))
+	return gtid.Parse(flavor, s)
 }
 
 // CheckPurged fails with ErrPurged, naming the first missing GTID, when the
@@ -1104,35 +1105,18 @@ func CheckPurged(ctx context.Context, db *sql.DB, pos Position) error {
 	if startStr.String == "" {
 		return nil
 	}
-	start, err := ParsePosition("mariadb", startStr.String)
+	start, err := gtid.Parse(gtid.MariaDB, startStr.String)
 	if err != nil {
 		return err
 	}
-	if pos.Contains(start) {
+	// The first GTID after pos that start (the oldest binlog's starting
+	// state) shows was purged.
+	missing, ok := pos.FirstMissing(start)
+	if !ok {
 		return nil
 	}
 	return permanent(fmt.Errorf("%w: GTID %s is needed next but is gone: the oldest binlog %s starts after %s, and drc resumes after %s; this region needs a new bootstrap (drc bootstrap)",
-		ErrPurged, firstMissing(pos, start), first, start, pos))
-}
-
-// firstMissing names the first MariaDB GTID after pos that start (the
-// oldest binlog's starting state) shows was purged.
-func firstMissing(pos, start Position) string {
-	have, _ := pos.GTIDSet().(*mysql.MariadbGTIDSet)
-	need, _ := start.GTIDSet().(*mysql.MariadbGTIDSet)
-	if have == nil || need == nil {
-		return start.String()
-	}
-	for domain, g := range need.Sets {
-		var seq uint64
-		if h, ok := have.Sets[domain]; ok {
-			seq = h.SequenceNumber
-		}
-		if seq < g.SequenceNumber {
-			return fmt.Sprintf("%d-%d-%d", domain, g.ServerID, seq+1)
-		}
-	}
-	return start.String()
+		ErrPurged, missing, first, start, pos))
 }
 
 // publishMarker commits a heartbeat record without an image whose gtid_set

@@ -13,6 +13,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/drc-dev/drc/internal/drcmeta"
+	"github.com/drc-dev/drc/internal/gtid"
 	"github.com/drc-dev/drc/replicator/event"
 	"github.com/go-mysql-org/go-mysql/replication"
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,7 +26,7 @@ func testReader(t *testing.T, allow ...string) (*reader, chan *batch) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pos, err := ParsePosition("mariadb", "1-1-10")
+	pos, err := gtid.Parse(gtid.MariaDB, "1-1-10")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +210,7 @@ func TestReaderDoesNotPublishAccountStatements(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pos, _ := ParsePosition("mariadb", "1-1-10")
+	pos, _ := gtid.Parse(gtid.MariaDB, "1-1-10")
 	out := make(chan *batch, 4)
 	rd := newReader(r, pos, out, make(chan *batch, 4))
 	stmts := []string{

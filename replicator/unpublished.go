@@ -165,7 +165,7 @@ func PublishPosition(ctx context.Context, cfg Config, expect, pos Position) erro
 	if err := ensureTopic(client, cfg); err != nil {
 		return &kafkaError{err}
 	}
-	pub, err := newPublisher(client, r.log)
+	pub, err := newPublisher(ctx, client, r.log)
 	if err != nil {
 		return &kafkaError{err}
 	}
@@ -174,11 +174,10 @@ func PublishPosition(ctx context.Context, cfg Config, expect, pos Position) erro
 	if err != nil {
 		return &kafkaError{err}
 	}
-	same := func(x, y Position) bool { return x.Contains(y) && y.Contains(x) }
 	switch {
-	case ok && same(tail, pos):
+	case ok && tail.Equal(pos):
 		return nil
-	case !ok || !same(tail, expect):
+	case !ok || !tail.Equal(expect):
 		return fmt.Errorf("%w: the topic's committed tail is %s, not %s", ErrTailMoved, tail, expect)
 	}
 	return r.publishMarker(ctx, pub, pos)

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -97,10 +96,10 @@ func bootstrapConfig(c config.Config, progress io.Writer) bootstrap.Config {
 	bc.Partitions = c.Kafka.Partitions
 	bc.Workers = c.Bootstrap.Workers
 	bc.ChunkRows = c.Bootstrap.ChunkRows
-	bc.Progress = progress
-	if f, ok := progress.(*os.File); ok {
-		bc.ProgressTerminal = isTerminal(f)
-	}
+	// A terminal shows a display redrawn in place; otherwise progress is
+	// logged as records, so stderr stays one log.
+	bc.Progress = progressOut(progress)
+	bc.ProgressTerminal = bc.Progress != nil
 	return bc
 }
 
@@ -146,7 +145,8 @@ func verifyBootstrap(rt *runtime, c config.Config, res *bootstrap.Result, stdout
 	rc.ChunkTime = c.Reconcile.ChunkTime
 	rc.SettleTimeout = c.Reconcile.SettleTimeout
 	rc.MaxLag = c.Reconcile.MaxLag
-	rc.Progress = stderr
+	rc.Progress = progressOut(stderr)
+	rc.Registerer = rt.reg
 	rep, err := reconcile.Run(rt.ctx, rc, rt.log)
 	if err != nil {
 		return 0, fmt.Errorf("verify: %w", err)

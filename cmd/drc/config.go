@@ -30,9 +30,12 @@ values, and exits 2.`,
 			if err != nil {
 				return err
 			}
-			for _, w := range cfg.Warnings() {
-				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+			// Warnings are log records, like every line on stderr.
+			log, err := newLogger(cfg.Log, cmd.ErrOrStderr())
+			if err != nil {
+				return &exitCodeError{exitError, err}
 			}
+			logConfigWarnings(log, cfg)
 			fmt.Fprint(cmd.OutOrStdout(), cfg.Redacted())
 			return nil
 		},

@@ -9,6 +9,7 @@ import (
 
 	"github.com/drc-dev/drc/config"
 	"github.com/drc-dev/drc/idgen"
+	"github.com/drc-dev/drc/internal/httpserve"
 )
 
 func newIDGenCmd() *cobra.Command {
@@ -23,7 +24,8 @@ leased from drc_meta.idgen_leases in the region's own MySQL.`,
 	serve := &cobra.Command{
 		Use:   "serve --config FILE",
 		Short: "Serve GET /v1/ids?count=N, GET /v1/ids/{id}, /healthz and /metrics",
-		Long: `serve leases a node id, then answers on idgen.listen:
+		Long: `serve leases a node id, then answers on idgen.listen (HTTPS with
+idgen.tls.cert and key, requiring client certificates with idgen.tls.client_ca):
   GET /v1/ids?count=N   N new IDs as decimal strings
   GET /v1/ids/{id}      an ID decomposed into time, region, node, sequence
   GET /healthz          lease and clock state (503 while not issuing)
@@ -43,11 +45,22 @@ another region's name (or its name under another number).`,
 				return &exitCodeError{exitError, err}
 			}
 			return runRole(cmd, cfg, func(rt *runtime) error {
+				tc, err := httpserve.TLS(cfg.IDGen.TLS).Server()
+				if err != nil {
+					return fmt.Errorf("idgen.tls: %w", err)
+				}
 				srv, err := idgen.NewServer(icfg, rt.log, rt.reg)
 				if err != nil {
 					return err
 				}
-				return srv.Run(rt.ctx)
+				ln, err := httpserve.Listen(icfg.Listen, tc)
+				if err != nil {
+					return fmt.Errorf("idgen.listen: %w", err)
+				}
+				if tc != nil {
+					rt.log.Info("idgen API speaks HTTPS", "client_certificates", cfg.IDGen.TLS.ClientCA != "")
+				}
+				return srv.Serve(rt.ctx, ln)
 			})
 		},
 	}

@@ -64,11 +64,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if errors.As(err, &ec) {
 		var le *loggedError
 		if ec.err != nil && !errors.As(ec.err, &le) {
-			fmt.Fprintf(stderr, "drc: %v\n", ec.err)
+			writeFatal(stderr, ec.err)
 		}
 		return ec.code
 	}
-	fmt.Fprintf(stderr, "drc: %v\n", err)
+	writeFatal(stderr, err)
 	return exitError
 }
 

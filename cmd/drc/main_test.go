@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,7 +55,12 @@ kafka: {brokers: ["127.0.0.1:9092"]}
 func TestIDGenDecomposeNegative(t *testing.T) {
 	var out, errOut bytes.Buffer
 	code := run(context.Background(), []string{"idgen", "decompose", "-5"}, &out, &errOut)
-	if code != exitError || !strings.Contains(errOut.String(), `invalid ID "-5"`) {
-		t.Errorf("decompose -5: exit %d, stderr %q; want 2 saying -5 is not an ID", code, errOut.String())
+	// stderr is not a terminal: the error is a JSON record.
+	var rec struct{ Level, Msg, Error string }
+	if err := json.Unmarshal(errOut.Bytes(), &rec); err != nil {
+		t.Fatalf("stderr is not one JSON record: %v: %q", err, errOut.String())
+	}
+	if code != exitError || rec.Level != "ERROR" || !strings.Contains(rec.Error, `invalid ID "-5"`) {
+		t.Errorf("decompose -5: exit %d, stderr %q; want 2 and an error record saying -5 is not an ID", code, errOut.String())
 	}
 }

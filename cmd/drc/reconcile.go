@@ -2,8 +2,9 @@ package main
 
 import (
 	"fmt"
-	"os"
+	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -16,6 +17,7 @@ func newReconcileCmd() *cobra.Command {
 		path, tables, output string
 		repair, noSettle     bool
 		restart, idRanges    bool
+		every                time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "reconcile --config FILE [--tables db.t,...] [--repair | --id-ranges] [--output json]",
@@ -42,22 +44,29 @@ issued NOT A DRC ID. The source region is allowed; so is the target region
 when the pair is two-way (the target region has run a replicator). Each
 side decodes with the layout in its drc_meta.idgen_layout, else the
 config's idgen layout. Exit codes: 0 nothing foreign, 1 foreign IDs or
-values that are not drc IDs, 2 error.`,
+values that are not drc IDs, 2 error.
+
+With metrics.listen set, reconcile serves /metrics while it runs
+(drc_reconcile_tables_differ, drc_reconcile_rows_differ,
+drc_reconcile_rows_checked_total, drc_reconcile_repairs_total,
+drc_reconcile_last_run_timestamp_seconds). A one-shot run's gauges vanish
+when it exits, so to alert on drift run it as a service with --every: it
+reconciles, waits the interval, and again, until SIGTERM (exit 0), printing
+each run's report; a failed run is logged and the next one goes ahead.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "text" && output != "json" {
 				return &exitCodeError{exitError, fmt.Errorf("--output must be text or json, got %q", output)}
 			}
-			if idRanges && (repair || noSettle || restart) {
-				return &exitCodeError{exitError, fmt.Errorf("--id-ranges compares no rows: it takes no --repair, --no-settle or --restart")}
+			if idRanges && (repair || noSettle || restart || every != 0) {
+				return &exitCodeError{exitError, fmt.Errorf("--id-ranges compares no rows: it takes no --repair, --no-settle, --restart or --every")}
+			}
+			if every < 0 || every > 0 && every < time.Minute {
+				return &exitCodeError{exitError, fmt.Errorf("--every must be at least 1m (or 0: run once), got %s", every)}
 			}
 			cfg, err := loadConfig(path)
 			if err != nil {
 				return err
-			}
-			log, err := newLogger(cfg.Log, cmd.ErrOrStderr())
-			if err != nil {
-				return &exitCodeError{exitError, err}
 			}
 			if idRanges {
 				return runIDRanges(cmd, cfg, tables, output)
@@ -79,30 +88,24 @@ values that are not drc IDs, 2 error.`,
 			rc.Settle = !noSettle
 			rc.Repair = repair
 			rc.Restart = restart
-			rc.Progress = os.Stderr
+			rc.Progress = progressOut(cmd.ErrOrStderr())
 			if err := rc.Validate(); err != nil {
 				return &exitCodeError{exitError, err}
 			}
-			rep, err := reconcile.Run(cmd.Context(), rc, log)
-			code := reconcile.ExitCode(rep, err)
-			if rep != nil {
-				var werr error
-				if output == "json" {
-					werr = rep.WriteJSON(cmd.OutOrStdout())
-				} else {
-					werr = rep.WriteText(cmd.OutOrStdout())
+			code := exitOK
+			err = runRole(cmd, cfg, func(rt *runtime) error {
+				rc.Registerer = rt.reg
+				if every > 0 {
+					return reconcileEvery(rt, rc, every, output, cmd.OutOrStdout())
 				}
-				if werr != nil && err == nil {
-					err = werr
-				}
+				var err error
+				code, err = reconcileOnce(rt, rc, output, cmd.OutOrStdout())
+				return err
+			})
+			if err != nil || code == exitOK {
+				return err
 			}
-			if code == exitOK {
-				return nil
-			}
-			if err == nil {
-				return &exitCodeError{code, nil}
-			}
-			return &exitCodeError{code, err}
+			return &exitCodeError{code, nil}
 		},
 	}
 	f := cmd.Flags()
@@ -112,8 +115,55 @@ values that are not drc IDs, 2 error.`,
 	f.StringVar(&output, "output", "text", "report format: text or json")
 	f.BoolVar(&noSettle, "no-settle", false, "do not wait for the applier checkpoint (only when nothing replicates into the target)")
 	f.BoolVar(&restart, "restart", false, "ignore the progress of an interrupted run and start over")
+	f.DurationVar(&every, "every", 0, "run again this long after each run ends, until SIGTERM, serving /metrics on metrics.listen throughout (at least 1m; 0: run once)")
 	f.BoolVar(&idRanges, "id-ranges", false, "instead of comparing rows, report IDs of the wrong region (or no drc IDs) in applier.tables[].id_columns on both sides")
 	return cmd
+}
+
+// reconcileOnce runs reconcile and writes its report; it returns the exit
+// code the report calls for. A run that failed (Run's error) returns its
+// error, for runRole to log and exit 2 with.
+func reconcileOnce(rt *runtime, rc reconcile.Config, output string, stdout io.Writer) (int, error) {
+	rep, err := reconcile.Run(rt.ctx, rc, rt.log)
+	code := reconcile.ExitCode(rep, err)
+	if rep != nil {
+		var werr error
+		if output == "json" {
+			werr = rep.WriteJSON(stdout)
+		} else {
+			werr = rep.WriteText(stdout)
+		}
+		if werr != nil && err == nil {
+			err = werr
+		}
+	}
+	return code, err
+}
+
+// reconcileEvery is reconcile --every: a run, then the interval, until
+// ctx ends. The metrics of the last finished run stay on /metrics between
+// runs; a failed run is logged (drc_reconcile_last_run_timestamp_seconds
+// then stops advancing) and does not stop the next.
+func reconcileEvery(rt *runtime, rc reconcile.Config, every time.Duration, output string, stdout io.Writer) error {
+	for {
+		code, err := reconcileOnce(rt, rc, output, stdout)
+		if rt.ctx.Err() != nil {
+			return nil
+		}
+		switch {
+		case err != nil:
+			rt.log.Error("reconcile run failed; trying again at the next interval", "error", err, "next_in", every)
+		default:
+			rt.log.Info("reconcile run finished", "exit_code", code, "next_in", every)
+		}
+		t := time.NewTimer(every)
+		select {
+		case <-rt.ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
 }
 
 // runIDRanges is reconcile --id-ranges.

@@ -3,74 +3,50 @@ package main
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
-	"io"
-	"math"
 	"strings"
-	"text/tabwriter"
 	"time"
 
-	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-sql-driver/mysql"
 	"github.com/spf13/cobra"
 
 	"github.com/drc-dev/drc/config"
-	"github.com/drc-dev/drc/internal/drcmeta"
-	"github.com/drc-dev/drc/replicator"
+	"github.com/drc-dev/drc/status"
 )
-
-// regionStatus is one line of `drc status`.
-type regionStatus struct {
-	Region   string `json:"region"`
-	Role     string `json:"role"`
-	Position string `json:"position,omitempty"` // the server's own GTID position
-	// Published is, on the source, the position after the newest
-	// transaction committed to the topic: where the replicator resumes.
-	Published string `json:"published,omitempty"`
-	// KafkaError says why Published could not be read. It is reported but
-	// does not fail status: the databases answer for themselves.
-	KafkaError string `json:"kafka_error,omitempty"`
-	// Checkpoint is the applier's GTID set on the target, per partition.
-	Checkpoint []drcmeta.Checkpoint `json:"checkpoint,omitempty"`
-	CaughtUp   *bool                `json:"caught_up,omitempty"`
-	// LagSeconds is now minus the newest source heartbeat applied here;
-	// on the source, the age of its own heartbeat row (is a replicator
-	// running?).
-	LagSeconds          *float64 `json:"lag_seconds,omitempty"`
-	PurgeHorizonSeconds *float64 `json:"purge_horizon_seconds,omitempty"`
-	// PurgeHorizonNever is set in JSON instead of PurgeHorizonSeconds when
-	// binlogs never expire by age (+Inf, which JSON cannot encode).
-	PurgeHorizonNever bool   `json:"purge_horizon_never,omitempty"`
-	Error             string `json:"error,omitempty"`
-}
-
-// forJSON replaces an infinite purge horizon, which encoding/json refuses,
-// by purge_horizon_never: true.
-func (r regionStatus) forJSON() regionStatus {
-	if r.PurgeHorizonSeconds != nil && math.IsInf(*r.PurgeHorizonSeconds, 0) {
-		r.PurgeHorizonSeconds, r.PurgeHorizonNever = nil, true
-	}
-	return r
-}
 
 func newStatusCmd() *cobra.Command {
 	var path, output string
-	var maxLag time.Duration
+	var lim status.Limits
 	cmd := &cobra.Command{
 		Use:   "status --config FILE",
-		Short: "Print position, checkpoint, lag and purge horizon per region",
-		Long: `status reads both regions' databases and prints, per region:
-  source  its GTID position, the topic's committed position (an error when
-          the source has purged binlogs the replicator still needs), the age
-          of its heartbeat row (a running replicator refreshes it every
-          heartbeat_interval), and the purge
-          horizon: binlog expiry minus the applier's lag, a lower bound on how
-          long the unapplied binlog stays available;
-  target  the applier checkpoint per partition, whether it has caught up
-          with the source position, and the end-to-end lag: now minus the
-          newest source heartbeat the applier has applied.
-With --max-lag, a lag above it exits 1. Errors reaching a region are shown
-on its line and exit 2.`,
+		Short: "Say whether the pipeline is healthy, and where it is stuck if not",
+		Long: `status reads the pipeline's source, Kafka and target, read-only, and prints:
+  source  its GTID position; the published position (the newest transaction
+          committed to the topic), its commit time and the publish lag (now
+          minus that time: it grows while nothing is published); the age of
+          the heartbeat row (is a replicator running?); the purge horizon,
+          the same number as drc_replicator_purge_horizon_seconds;
+  kafka   reachable or why not; per partition the high watermark, the
+          applier's checkpoint offset, records and source transactions
+          behind, the age of the oldest unapplied transaction;
+  target  the applier checkpoint, records and transactions behind, the
+          end-to-end lag (now minus the newest source heartbeat applied),
+          CAUGHT UP, conflicts recorded (counts, and the newest one's time,
+          table and kind: never row values), and the error the applier last
+          stopped on.
+CAUGHT UP: in every partition, the oldest transaction not yet applied was
+committed on the source at most --caught-up-within before this call (or
+there is none): the checkpoint holds all the source had published by then.
+
+Exit codes:
+  0  healthy
+  1  degraded: Kafka unreachable, target not caught up, lag above --max-lag
+     (or unknown), conflicts within --conflict-window, or the applier
+     stopped on an error
+  2  error: a database could not be read (down, wrong password or host,
+     missing grant), Kafka refused the credentials or a broker name does
+     not resolve, the source has purged binlogs the replicator needs, or
+     bad flags or config`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "text" && output != "json" {
@@ -80,201 +56,78 @@ on its line and exit 2.`,
 			if err != nil {
 				return err
 			}
+			if lim.CaughtUpWithin <= 0 {
+				lim.CaughtUpWithin = 2*cfg.Replicator.HeartbeatInterval + time.Second
+			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			defer cancel()
-			src, dst := collectStatus(ctx, cfg)
+			rep, err := collectStatus(ctx, cfg, lim)
+			if err != nil {
+				return &exitCodeError{exitError, err}
+			}
 			if output == "json" {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				if err := enc.Encode([]regionStatus{src.forJSON(), dst.forJSON()}); err != nil {
-					return err
-				}
+				err = status.WriteJSON(cmd.OutOrStdout(), rep)
 			} else {
-				writeStatus(cmd.OutOrStdout(), src, dst)
+				err = status.WriteText(cmd.OutOrStdout(), rep)
 			}
-			if src.Error != "" || dst.Error != "" {
-				return &exitCodeError{exitError, fmt.Errorf("status incomplete: %s", firstNonEmpty(src.Error, dst.Error))}
+			if err != nil {
+				return &exitCodeError{exitError, err}
 			}
-			if maxLag > 0 && (dst.LagSeconds == nil || *dst.LagSeconds > maxLag.Seconds()) {
+			switch rep.Health {
+			case status.Healthy:
+				return nil
+			case status.Degraded:
 				return &exitCodeError{exitProblem, nil}
 			}
-			return nil
+			return &exitCodeError{exitError, fmt.Errorf("status incomplete: %s", strings.Join(rep.Reasons, "; "))}
 		},
 	}
 	cmd.Flags().StringVar(&path, "config", "", "path of the drc YAML config (required)")
 	cmd.Flags().StringVar(&output, "output", "text", "text or json")
-	cmd.Flags().DurationVar(&maxLag, "max-lag", 0, "exit 1 when the end-to-end lag is above this (0: never)")
+	cmd.Flags().DurationVar(&lim.MaxLag, "max-lag", 0, "exit 1 when the end-to-end or publish lag is above this, or unknown (0: no limit)")
+	cmd.Flags().DurationVar(&lim.CaughtUpWithin, "caught-up-within", 0,
+		"how old the oldest unapplied transaction may be for CAUGHT UP (0: twice replicator.heartbeat_interval plus 1s, the resolution of MariaDB commit times)")
+	cmd.Flags().DurationVar(&lim.ConflictWindow, "conflict-window", time.Hour, "exit 1 when a conflict was recorded within this")
 	return cmd
 }
 
-func firstNonEmpty(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
-}
-
-func collectStatus(ctx context.Context, cfg config.Config) (src, dst regionStatus) {
-	src = regionStatus{Region: cfg.Source.Region, Role: "source"}
-	dst = regionStatus{Region: cfg.Target.Region, Role: "target"}
-	sdsn, err := cfg.Source.DSN("")
-	var sdb *sql.DB
-	if err == nil {
-		sdb, err = sql.Open("mysql", sdsn)
-	}
-	if err == nil {
-		defer sdb.Close()
-		src.Position, err = gtidPosition(ctx, sdb, cfg.Source.Flavor)
-	}
+// collectStatus wires the pipeline's servers and topic to status.Collect.
+// An error is one of the config: no server was reached.
+func collectStatus(ctx context.Context, cfg config.Config, lim status.Limits) (status.Report, error) {
+	src, err := openReadOnly(cfg.Source)
 	if err != nil {
-		src.Error = err.Error()
-	} else {
-		src.LagSeconds = heartbeatAge(ctx, sdb, cfg.Source.Region)
-		src.Published, src.KafkaError, src.Error = publishedStatus(ctx, cfg, sdb)
+		return status.Report{}, fmt.Errorf("source %s: %w", cfg.Source.Region, err)
 	}
-	expiry := binlogExpiry(ctx, sdb)
-
-	tdsn, err := cfg.Target.DSN("")
-	var tdb *sql.DB
-	if err == nil {
-		tdb, err = sql.Open("mysql", tdsn)
-	}
-	if err == nil {
-		defer tdb.Close()
-		dst.Position, err = gtidPosition(ctx, tdb, cfg.Target.Flavor)
-	}
-	if err == nil {
-		dst.Checkpoint, err = drcmeta.ReadCheckpoints(ctx, tdb, cfg.Cluster)
-	}
+	defer src.Close()
+	dst, err := openReadOnly(cfg.Target)
 	if err != nil {
-		dst.Error = err.Error()
-		return src, dst
+		return status.Report{}, fmt.Errorf("target %s: %w", cfg.Target.Region, err)
 	}
-	dst.LagSeconds = heartbeatAge(ctx, tdb, cfg.Source.Region)
-	if src.Position != "" && len(dst.Checkpoint) > 0 {
-		caught := checkpointCovers(cfg.Source.Flavor, dst.Checkpoint, src.Position)
-		dst.CaughtUp = &caught
+	defer dst.Close()
+	topic := &status.KafkaTopic{Replicator: replicatorConfig(cfg), Conn: cfg.Kafka.Conn(), Topic: cfg.TopicName()}
+	defer topic.Close()
+	p := status.Pipeline{
+		Cluster: cfg.Cluster, SourceRegion: cfg.Source.Region, TargetRegion: cfg.Target.Region,
+		SourceEndpoint: cfg.Source.Addr(), TargetEndpoint: cfg.Target.Addr(),
+		Kafka: cfg.Kafka.Conn(), Topic: cfg.TopicName(),
 	}
-	if expiry != nil && dst.LagSeconds != nil {
-		h := *expiry - *dst.LagSeconds
-		src.PurgeHorizonSeconds = &h
-	}
-	return src, dst
+	return status.Collect(ctx, p,
+		&status.Server{DB: src, Flavor: cfg.Source.Flavor, Cluster: cfg.Cluster},
+		&status.Server{DB: dst, Flavor: cfg.Target.Flavor, Cluster: cfg.Cluster},
+		topic, lim, time.Now()), nil
 }
 
-// publishedStatus reads the topic's committed position and checks that
-// the source still has every binlog transaction after it. A purged
-// position is an error: the replicator cannot resume, the region needs a
-// new bootstrap.
-func publishedStatus(ctx context.Context, cfg config.Config, sdb *sql.DB) (published, kafkaProblem, problem string) {
-	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	pos, ok, err := replicator.PublishedPosition(pctx, replicatorConfig(cfg))
+// openReadOnly opens a small pool to one server; status only reads.
+func openReadOnly(m config.MySQL) (*sql.DB, error) {
+	mc, err := m.Endpoint().Driver()
 	if err != nil {
-		return "", fmt.Sprintf("read the topic's committed position: %v", err), ""
+		return nil, err
 	}
-	if !ok {
-		return "", "", ""
-	}
-	if err := replicator.CheckPurged(ctx, sdb, pos); err != nil {
-		return pos.String(), "", err.Error()
-	}
-	return pos.String(), "", ""
-}
-
-func gtidPosition(ctx context.Context, db *sql.DB, flavor string) (string, error) {
-	pos, err := replicator.ServerPosition(ctx, db, flavor)
+	conn, err := mysql.NewConnector(mc)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	return pos.String(), nil
-}
-
-// heartbeatAge is now minus the heartbeat of region stored in db's
-// drc_meta.heartbeat, or nil when there is none.
-func heartbeatAge(ctx context.Context, db *sql.DB, region string) *float64 {
-	var ts int64
-	if err := db.QueryRowContext(ctx, "SELECT ts FROM drc_meta.heartbeat WHERE region = ?", region).Scan(&ts); err != nil {
-		return nil
-	}
-	age := time.Since(time.UnixMicro(ts)).Seconds()
-	return &age
-}
-
-// binlogExpiry is the source's binlog expiry in seconds, +Inf when binlogs
-// never expire by age, nil when it cannot be read.
-func binlogExpiry(ctx context.Context, db *sql.DB) *float64 {
-	if db == nil {
-		return nil
-	}
-	var secs float64
-	if err := db.QueryRowContext(ctx, "SELECT @@GLOBAL.binlog_expire_logs_seconds").Scan(&secs); err != nil {
-		return nil
-	}
-	if secs == 0 {
-		secs = math.Inf(1)
-	}
-	return &secs
-}
-
-// checkpointCovers reports whether every partition's checkpoint contains
-// the source position.
-func checkpointCovers(flavor string, cps []drcmeta.Checkpoint, pos string) bool {
-	want, err := mysql.ParseGTIDSet(flavor, pos)
-	if err != nil {
-		return false
-	}
-	for _, cp := range cps {
-		got, err := mysql.ParseGTIDSet(flavor, cp.GTIDSet)
-		if err != nil || !got.Contain(want) {
-			return false
-		}
-	}
-	return true
-}
-
-func writeStatus(w io.Writer, rows ...regionStatus) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "REGION\tROLE\tPOSITION\tCHECKPOINT\tCAUGHT UP\tLAG\tPURGE HORIZON\tERROR")
-	for _, r := range rows {
-		cp := "-"
-		for i, c := range r.Checkpoint {
-			if i == 0 {
-				cp = ""
-			} else {
-				cp += " "
-			}
-			cp += fmt.Sprintf("p%d:%s@%d", c.Part, c.GTIDSet, c.Offset)
-		}
-		caught := "-"
-		if r.CaughtUp != nil {
-			caught = fmt.Sprint(*r.CaughtUp)
-		}
-		problem := r.Error
-		if r.KafkaError != "" {
-			problem = strings.TrimPrefix(problem+"; kafka: "+r.KafkaError, "; ")
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Region, r.Role, dash(r.Position), cp, caught,
-			seconds(r.LagSeconds), seconds(r.PurgeHorizonSeconds), dash(problem))
-	}
-	tw.Flush()
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-func seconds(v *float64) string {
-	if v == nil {
-		return "-"
-	}
-	if math.IsInf(*v, 1) {
-		return "never"
-	}
-	return (time.Duration(*v * float64(time.Second))).Round(time.Millisecond).String()
+	db := sql.OpenDB(conn)
+	db.SetMaxOpenConns(2)
+	return db, nil
 }

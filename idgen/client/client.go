@@ -11,6 +11,14 @@
 //	defer c.Close()
 //	id, err := c.Next(ctx)
 //
+// Against servers that speak HTTPS (idgen.tls), give it the CA their
+// certificates chain to and, if they require client certificates, one of
+// yours:
+//
+//	tc, err := client.TLSFiles("/etc/drc/idgen-ca.pem", "/etc/svc/client.pem", "/etc/svc/client-key.pem")
+//	if err != nil { ... }
+//	c, err := client.New(client.Config{Addrs: []string{"https://idgen-a1:7070"}, TLS: tc})
+//
 // It imports nothing of drc's server side, so services do not pull in the
 // MySQL driver or Prometheus by using it.
 //
@@ -22,6 +30,8 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,6 +39,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,11 +52,20 @@ var ErrClosed = errors.New("idgen client: closed")
 
 // Config configures a Client. Zero fields get defaults.
 type Config struct {
-	// Addrs are the servers' base URLs, e.g. "http://127.0.0.1:7070"; a bare
-	// host:port gets "http://". A client starts at a random one and stays on
-	// a server that works, failing over to the next on network errors, 5xx
-	// and 429.
+	// Addrs are the servers' base URLs, e.g. "https://idgen-a1:7070"; a bare
+	// host:port gets "https://" when TLS is set, else "http://". A client
+	// starts at a random one and stays on a server that works, failing over
+	// to the next on network errors (a certificate that does not verify
+	// among them), 5xx and 429.
 	Addrs []string
+	// TLS is used for https:// servers: RootCAs are the CAs their
+	// certificates must chain to (nil: the system's), and Certificates
+	// the client certificate for servers that require one (idgen.tls.
+	// client_ca). TLSFiles builds one from PEM files. With TLS set, every
+	// address must be https://, so that the token and the IDs never cross
+	// the network in clear by a slip of one address. Set it on HTTPClient's
+	// transport instead when HTTPClient is set.
+	TLS *tls.Config
 	// Token is sent as "Authorization: Bearer <Token>" when set.
 	Token string
 	// Batch is how many IDs one background refill asks for; default 100.
@@ -117,14 +137,24 @@ func New(cfg Config) (*Client, error) {
 	if len(cfg.Addrs) == 0 {
 		return nil, errors.New("idgen client: no server addresses")
 	}
+	if cfg.TLS != nil && cfg.HTTPClient != nil {
+		return nil, errors.New("idgen client: TLS and HTTPClient are both set: set the TLS config on HTTPClient's transport")
+	}
 	c := &Client{cfg: cfg, want: make(chan struct{}, 1), attempt: make(chan struct{})}
+	scheme := "http"
+	if cfg.TLS != nil {
+		scheme = "https"
+	}
 	for _, a := range cfg.Addrs {
 		if !strings.Contains(a, "://") {
-			a = "http://" + a
+			a = scheme + "://" + a
 		}
 		u, err := url.Parse(a)
 		if err != nil || u.Host == "" {
-			return nil, fmt.Errorf("idgen client: address %q: want http://host:port", a)
+			return nil, fmt.Errorf("idgen client: address %q: want %s://host:port", a, scheme)
+		}
+		if cfg.TLS != nil && u.Scheme != "https" {
+			return nil, fmt.Errorf("idgen client: address %q is not https:// but Config.TLS is set", a)
 		}
 		c.addrs = append(c.addrs, strings.TrimRight(a, "/"))
 	}
@@ -144,6 +174,9 @@ func New(cfg Config) (*Client, error) {
 	if c.hc == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConnsPerHost = 64 // NextN callers may run many requests at once
+		if cfg.TLS != nil {
+			tr.TLSClientConfig = cfg.TLS.Clone()
+		}
 		c.hc = &http.Client{Transport: tr}
 		c.ownHTTP = true
 	}
@@ -155,6 +188,35 @@ func New(cfg Config) (*Client, error) {
 	c.wg.Add(1)
 	go c.refillLoop(ctx)
 	c.kick()
+	return c, nil
+}
+
+// TLSFiles returns a Config.TLS read from PEM files: caFile holds the CAs
+// the servers' certificates must chain to ("" trusts the system's), and
+// certFile and keyFile a client certificate and its key, for servers that
+// require one (both or neither). It needs TLS 1.2 at least.
+func TLSFiles(caFile, certFile, keyFile string) (*tls.Config, error) {
+	c := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("idgen client: CA file: %w", err)
+		}
+		c.RootCAs = x509.NewCertPool()
+		if !c.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("idgen client: CA file %s: no PEM certificate in it", caFile)
+		}
+	}
+	if (certFile == "") != (keyFile == "") {
+		return nil, errors.New("idgen client: a client certificate needs both its certificate and its key file")
+	}
+	if certFile != "" {
+		pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("idgen client: client certificate %s, key %s: %w", certFile, keyFile, err)
+		}
+		c.Certificates = []tls.Certificate{pair}
+	}
 	return c, nil
 }
 

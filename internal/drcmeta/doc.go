@@ -23,6 +23,7 @@
 //	reconcile_runs    one row per reconcile run
 //	reconcile_chunks  one row per chunk a reconcile run finished
 //	dr_operations     one row per switchover, failover or failback
+//	stop_errors       one row per cluster and role: the error it last stopped on
 //
 // # Versions and upgrades
 //

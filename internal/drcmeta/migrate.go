@@ -25,7 +25,7 @@ var (
 
 // Current is the drc_meta schema version this drc creates and migrates to:
 // the last migration's.
-const Current = 2
+const Current = 3
 
 // legacyVersion is what a drc_meta without schema_version is: the schema
 // drc created before it had versions.
@@ -48,6 +48,7 @@ type migration struct {
 // only: a released step has run on servers that will not run it again.
 var migrations = []migration{
 	{to: 2, adds: []string{"schema_version", "dr_operations", "quarantine"}, run: toVersion2},
+	{to: 3, adds: []string{"stop_errors"}},
 }
 
 // toVersion2: bootstrap created apply_checkpoint, and its own two tables,

@@ -81,7 +81,8 @@ func TestPending(t *testing.T) {
 		wantErr []string
 		newer   bool
 	}{
-		{found: legacyVersion, want: []int{2}},
+		{found: legacyVersion, want: []int{2, 3}},
+		{found: 2, want: []int{3}},
 		{found: Current},
 		{found: Current + 1, newer: true, wantErr: []string{fmt.Sprint(Current + 1), fmt.Sprint(Current), "upgrade drc"}},
 		{found: 0, wantErr: []string{"version 0"}},

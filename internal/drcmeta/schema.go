@@ -19,6 +19,7 @@ var tables = []table{
 	{"reconcile_chunks", reconcileChunksDDL},
 	{"dr_operations", drOperationsDDL},
 	{"quarantine", quarantineDDL},
+	{"stop_errors", stopErrorsDDL},
 }
 
 const createDatabase = "CREATE DATABASE IF NOT EXISTS drc_meta"
@@ -172,3 +173,14 @@ const quarantineDDL = `CREATE TABLE IF NOT EXISTS drc_meta.quarantine (
   undone_at TIMESTAMP(6) NULL,
   replayed_at TIMESTAMP(6) NULL,
   KEY by_operation (operation, id)) ENGINE=InnoDB`
+
+// stopErrorsDDL: one row per cluster and role, the permanent error the
+// role last stopped on, so that drc status can show it without the log.
+// The text is the error as the role logged it (no row values, SQL
+// redacted), cut to 1000 characters.
+const stopErrorsDDL = `CREATE TABLE IF NOT EXISTS drc_meta.stop_errors (
+  cluster VARCHAR(64) NOT NULL,
+  role VARCHAR(16) NOT NULL COMMENT 'applier',
+  error TEXT NOT NULL,
+  stopped_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+  PRIMARY KEY (cluster, role)) ENGINE=InnoDB`

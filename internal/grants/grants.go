@@ -16,9 +16,10 @@ import (
 // Grants are an account's grant statements, upper-cased.
 type Grants []string
 
-// Querier is what Current reads through: *sql.DB or *sql.Conn.
+// Querier is what Current and CheckRole read through: *sql.DB or *sql.Conn.
 type Querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 // Current returns the grants of the connection's own account, with those of

@@ -6,14 +6,17 @@
 package mysqlconn
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -207,4 +210,28 @@ func (e Endpoint) Driver() (*mysql.Config, error) {
 func (e Endpoint) tlsName() string {
 	h := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%s\x00%s\x00%s\x00%s", e.Host, e.TLS.mode(), e.TLS.CA, e.TLS.Cert, e.TLS.Key, e.TLS.ServerName)))
 	return "drc-" + hex.EncodeToString(h[:8])
+}
+
+// QuoteIdent quotes a MySQL identifier with backticks, doubling any
+// backtick inside it, so that names with spaces, dots, backticks or
+// non-ASCII letters are safe wherever drc puts them into SQL.
+func QuoteIdent(name string) string {
+	return "`" + strings.ReplaceAll(name, "`", "``") + "`"
+}
+
+// Queryer is what ServerFlavor reads through: *sql.DB, *sql.Conn or *sql.Tx.
+type Queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// ServerFlavor asks the server what it is: "mariadb" or "mysql".
+func ServerFlavor(ctx context.Context, q Queryer) (string, error) {
+	var v string
+	if err := q.QueryRowContext(ctx, "SELECT VERSION()").Scan(&v); err != nil {
+		return "", fmt.Errorf("read VERSION(): %w", err)
+	}
+	if strings.Contains(strings.ToLower(v), "mariadb") {
+		return "mariadb", nil
+	}
+	return "mysql", nil
 }

@@ -1,0 +1,133 @@
+// Package testpki makes throwaway certificate authorities and the server
+// and client certificates they sign, as PEM files, for tests of drc's TLS
+// code (unit tests of internal/httpserve, integration tests of HTTPS
+// listeners). It is test support: no drc role imports it.
+package testpki
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// CA is a certificate authority whose certificate is the PEM file CertFile.
+type CA struct {
+	Cert     *x509.Certificate
+	CertFile string
+	key      *ecdsa.PrivateKey
+	dir      string
+}
+
+// Leaf is an issued certificate: its PEM files and the parsed certificate,
+// whose NotAfter a test compares with what the code under test reports.
+type Leaf struct {
+	Cert     *x509.Certificate
+	CertFile string
+	KeyFile  string
+}
+
+// Usage says what a leaf certificate is for.
+type Usage int
+
+const (
+	// Server certificates name 127.0.0.1 and localhost.
+	Server Usage = iota
+	// Client certificates are for TLS client authentication.
+	Client
+)
+
+// NewCA creates a CA valid from two days ago until notAfter, writing its
+// certificate to a file named name+".pem" in dir.
+func NewCA(t testing.TB, dir, name string, notAfter time.Time) *CA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatalf("testpki: CA %s key: %v", name, err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: newSerial(t), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: notAfter,
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatalf("testpki: CA %s: %v", name, err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatalf("testpki: CA %s: %v", name, err)
+	}
+	ca := &CA{Cert: cert, key: key, dir: dir, CertFile: filepath.Join(dir, name+".pem")}
+	writePEM(t, ca.CertFile, "CERTIFICATE", der, 0o644)
+	return ca
+}
+
+// Issue signs a certificate for usage, valid from an hour ago until
+// notAfter, and writes it and its key to name+".pem" and name+"-key.pem"
+// in the CA's directory.
+func (ca *CA) Issue(t testing.TB, name string, usage Usage, notAfter time.Time) Leaf {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatalf("testpki: %s key: %v", name, err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: newSerial(t), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter,
+		KeyUsage: x509.KeyUsageDigitalSignature,
+	}
+	switch usage {
+	case Server:
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
+		tmpl.DNSNames = []string{"localhost"}
+	case Client:
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	default:
+		t.Fatalf("testpki: %s: unknown usage %d", name, usage)
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatalf("testpki: %s: %v", name, err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatalf("testpki: %s: %v", name, err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatalf("testpki: %s key: %v", name, err)
+	}
+	l := Leaf{Cert: cert, CertFile: filepath.Join(ca.dir, name+".pem"), KeyFile: filepath.Join(ca.dir, name+"-key.pem")}
+	writePEM(t, l.CertFile, "CERTIFICATE", der, 0o644)
+	writePEM(t, l.KeyFile, "EC PRIVATE KEY", kder, 0o600)
+	return l
+}
+
+// newSerial is a random 64-bit serial number, so that no two certificates
+// of a test share one.
+func newSerial(t testing.TB) *big.Int {
+	t.Helper()
+	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 63))
+	if err != nil {
+		t.Fatalf("testpki: serial: %v", err)
+	}
+	return n
+}
+
+func writePEM(t testing.TB, path, typ string, der []byte, mode os.FileMode) {
+	t.Helper()
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), mode); err != nil {
+		t.Fatalf("testpki: %v", fmt.Errorf("write %s: %w", path, err))
+	}
+}

@@ -1,0 +1,217 @@
+package status
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/drc-dev/drc/internal/kafkaconn"
+	"github.com/drc-dev/drc/replicator"
+)
+
+// KafkaTopic is the Topic of a pipeline on its brokers. Close it when
+// done.
+type KafkaTopic struct {
+	// Replicator is the source's replicator config: the tail is read as
+	// the replicator reads it when it resumes (replicator.PublishedTailTimes).
+	Replicator replicator.Config
+	Conn       kafkaconn.Conn
+	Topic      string
+	// PendingWait bounds the wait for a committed record after a
+	// checkpoint offset: the offsets between it and the high watermark
+	// may all be transaction markers, which a read_committed reader never
+	// sees. Default 1.5 s.
+	PendingWait time.Duration
+
+	client sarama.Client
+}
+
+var _ Topic = (*KafkaTopic)(nil)
+
+// Close closes the connection to the brokers, if one was opened.
+func (k *KafkaTopic) Close() error {
+	if k.client == nil {
+		return nil
+	}
+	return k.client.Close()
+}
+
+func (k *KafkaTopic) connect() (sarama.Client, error) {
+	if k.client != nil {
+		return k.client, nil
+	}
+	sc, err := k.Conn.Config()
+	if err != nil {
+		return nil, err
+	}
+	sc.Consumer.IsolationLevel = sarama.ReadCommitted
+	sc.Consumer.Fetch.Default = 64 << 10 // only the first record is read
+	// status waits for no broker: one attempt, then it reports.
+	sc.Metadata.Retry.Max = 1
+	sc.Metadata.Retry.Backoff = 100 * time.Millisecond
+	c, err := sarama.NewClient(k.Conn.Brokers, sc)
+	if err != nil {
+		return nil, err
+	}
+	k.client = c
+	return c, nil
+}
+
+// Tails is replicator.PublishedTailTimes.
+func (k *KafkaTopic) Tails(ctx context.Context) (map[int32]replicator.Tail, error) {
+	return replicator.PublishedTailTimes(ctx, k.Replicator)
+}
+
+// Ends reads each partition's high watermark.
+func (k *KafkaTopic) Ends(ctx context.Context) (map[int32]int64, error) {
+	c, err := k.connect()
+	if err != nil {
+		return nil, err
+	}
+	topics, err := c.Topics()
+	if err != nil {
+		return nil, fmt.Errorf("list topics: %w", err)
+	}
+	ends := map[int32]int64{}
+	if !slices.Contains(topics, k.Topic) {
+		return ends, nil
+	}
+	parts, err := c.Partitions(k.Topic)
+	if err != nil {
+		return nil, fmt.Errorf("partitions of %s: %w", k.Topic, err)
+	}
+	for _, p := range parts {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		end, err := c.GetOffset(k.Topic, p, sarama.OffsetNewest)
+		if err != nil {
+			return nil, fmt.Errorf("high watermark of %s/%d: %w", k.Topic, p, err)
+		}
+		ends[p] = end
+	}
+	return ends, nil
+}
+
+// Pending reads the first committed record at or after each offset, all
+// partitions at once.
+func (k *KafkaTopic) Pending(ctx context.Context, from map[int32]int64) (map[int32]Pending, error) {
+	c, err := k.connect()
+	if err != nil {
+		return nil, err
+	}
+	consumer, err := sarama.NewConsumerFromClient(c)
+	if err != nil {
+		return nil, fmt.Errorf("consumer: %w", err)
+	}
+	defer consumer.Close()
+	wait := k.PendingWait
+	if wait <= 0 {
+		wait = 1500 * time.Millisecond
+	}
+	type result struct {
+		part  int32
+		found bool
+		p     Pending
+		err   error
+	}
+	results := make(chan result, len(from))
+	var wg sync.WaitGroup
+	for part, off := range from {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, found, err := k.firstRecord(ctx, consumer, part, off, wait)
+			results <- result{part, found, p, err}
+		}()
+	}
+	wg.Wait()
+	close(results)
+	out := map[int32]Pending{}
+	var errs []error
+	for r := range results {
+		switch {
+		case r.err != nil:
+			errs = append(errs, r.err)
+		case r.found:
+			out[r.part] = r.p
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// firstRecord waits up to wait for the first committed record of part at
+// or after off (the oldest retained when off is negative or no longer
+// retained) and returns its offset and source commit time.
+func (k *KafkaTopic) firstRecord(ctx context.Context, consumer sarama.Consumer, part int32, off int64, wait time.Duration) (Pending, bool, error) {
+	start := off
+	if start < 0 {
+		start = sarama.OffsetOldest
+	}
+	pc, err := consumer.ConsumePartition(k.Topic, part, start)
+	if errors.Is(err, sarama.ErrOffsetOutOfRange) {
+		// Retention removed what the checkpoint points at: the applier
+		// stops on it; what remains is all unapplied.
+		pc, err = consumer.ConsumePartition(k.Topic, part, sarama.OffsetOldest)
+	}
+	if err != nil {
+		return Pending{}, false, fmt.Errorf("read %s/%d from offset %d: %w", k.Topic, part, off, err)
+	}
+	defer pc.Close()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return Pending{}, false, ctx.Err()
+		case <-timer.C:
+			return Pending{}, false, nil
+		case err := <-pc.Errors():
+			return Pending{}, false, fmt.Errorf("read %s/%d from offset %d: %w", k.Topic, part, off, err)
+		case m := <-pc.Messages():
+			if ts, ok := recordTS(m.Value); ok {
+				return Pending{Offset: m.Offset, At: time.UnixMilli(ts)}, true, nil
+			}
+			// Not a drc record (someone else wrote to the topic): the
+			// applier passes it too.
+		}
+	}
+}
+
+// recordTS reads the ts field of an event format v1 record. It needs only
+// the record's beginning, where the format puts ts, so the first fragment
+// of a fragmented record is enough.
+func recordTS(value []byte) (int64, bool) {
+	dec := json.NewDecoder(bytes.NewReader(value))
+	dec.UseNumber()
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return 0, false
+	}
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return 0, false
+		}
+		if key != "ts" {
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return 0, false
+			}
+			continue
+		}
+		var n json.Number
+		if err := dec.Decode(&n); err != nil {
+			return 0, false
+		}
+		ts, err := n.Int64()
+		return ts, err == nil
+	}
+	return 0, false
+}
