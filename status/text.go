@@ -85,7 +85,7 @@ func WriteText(w io.Writer, rep Report) error {
 	line("  checkpoint\t%s", cp)
 	line("  behind\t%s records, %s source transactions", num(t.RecordsBehind), num(t.TransactionsBehind))
 	line("  lag\t%s (end to end: the newest source heartbeat applied)", secs(t.LagSeconds))
-	line("  caught up\t%s (the oldest unapplied transaction is at most %s old)", yesNo(t.CaughtUp), seconds(t.CaughtUpWithinSeconds))
+	line("  caught up\t%s (rule: nothing unapplied older than %s)", yesNo(t.CaughtUp), seconds(t.CaughtUpWithinSeconds))
 	if c := t.Conflicts; c != nil {
 		text := fmt.Sprintf("%d in the last %s, %d in all", c.Recent, seconds(c.WindowSeconds), c.Total)
 		if n := c.Newest; n != nil {

@@ -96,6 +96,7 @@ Exit codes: 0 ok, 1 the command worked and found a problem, 2 bad input or an er
 		newReconcileCmd(),
 		newBootstrapCmd(),
 		newStatusCmd(),
+		newGrantsCmd(),
 		newSwitchoverCmd(),
 		newFailoverCmd(),
 		newFailbackCmd(),
