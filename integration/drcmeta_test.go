@@ -45,8 +45,8 @@ func testDrcMetaUpgrade(t *testing.T, flavor harness.Flavor) {
 	if err := drcmeta.Ensure(ctx, openAs(t, m, "repl", "repl")); err != nil {
 		t.Fatalf("Ensure on a new server as the replicator: %v", err)
 	}
-	if got := len(engines(ctx, t, db)); got != 11 {
-		t.Errorf("Ensure on a new server created %d tables, want 11", got)
+	if got := len(engines(ctx, t, db)); got != 12 {
+		t.Errorf("Ensure on a new server created %d tables, want 12", got)
 	}
 	m.Exec(t, "DROP DATABASE drc_meta")
 

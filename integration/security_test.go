@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
@@ -40,21 +41,32 @@ func (l *lockedBuffer) String() string {
 }
 
 // TestNoSecretLeavesTheSource: account statements written on a, with a
-// canary password, appear in no topic record and in no applier log line
-// at any level; the DR region keeps its own accounts. A forged DDL record
-// that carries two statements runs neither.
+// canary password, appear in no topic record, in no replicator or applier
+// log line at any level, in no metric and in no `drc status` output; the
+// DR region keeps its own accounts. A forged DDL record that carries two
+// statements runs neither.
 func TestNoSecretLeavesTheSource(t *testing.T) {
 	p := newApplyPair(t, nil)
 	p.app.stop(t)
+	p.rep.stop(t)
 	var logs lockedBuffer
-	a, err := applier.New(applyConfig(p.b, p.k, p.cluster, p.topic), slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})), prometheus.NewRegistry())
+	debug := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	regs := []*prometheus.Registry{prometheus.NewRegistry(), prometheus.NewRegistry()}
+	rc := replicatorConfig(p.a, p.k, p.cluster, p.topic)
+	rc.StartGTID = p.a.BinlogGTIDPos(t) // the topic may still be empty
+	rep, err := replicator.New(rc, debug, regs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := applier.New(applyConfig(p.b, p.k, p.cluster, p.topic), debug, regs[1])
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
+	done, repDone := make(chan error, 1), make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	go func() { repDone <- rep.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done; <-repDone })
 
 	const canary = "canary-pw-5d1e"
 	p.a.Exec(t, "CREATE DATABASE s", "CREATE TABLE s.t (id INT PRIMARY KEY) COMMENT 'x'",
@@ -72,6 +84,28 @@ func TestNoSecretLeavesTheSource(t *testing.T) {
 	}
 	if n := queryInt(t, p.b, "SELECT COUNT(*) FROM mysql.user WHERE user = 'app'"); n != 0 {
 		t.Errorf("the account reached b")
+	}
+	for i, reg := range regs {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(mfs) == 0 {
+			t.Fatalf("registry %d exported nothing", i)
+		}
+		for _, mf := range mfs {
+			if strings.Contains(mf.String(), canary) {
+				t.Errorf("metric %s carries the canary", mf.GetName())
+			}
+		}
+	}
+	cfgPath := writeConfig(t, p.a, p.b, p.k, p.cluster, p.topic, "")
+	status, _ := exec.Command(drcBinary(t), "status", "--config", cfgPath, "--output", "json").CombinedOutput()
+	if !strings.Contains(string(status), p.cluster) && !strings.Contains(string(status), "gtid") {
+		t.Errorf("drc status printed no status:\n%s", status)
+	}
+	if strings.Contains(string(status), canary) {
+		t.Errorf("drc status shows the canary:\n%s", status)
 	}
 
 	// A DDL record with two statements, as a forger would write it.
