@@ -63,7 +63,8 @@ func TestRolesWaitForUnreachableServers(t *testing.T) {
 }
 
 // TestRolesExitOnWrongPassword: a wrong password is a setting no retry
-// fixes; replicate, apply and idgen serve exit 2 and name the endpoint.
+// fixes; every role (replicate, apply, idgen serve, reconcile, bootstrap,
+// status) exits 2 and names the endpoint.
 func TestRolesExitOnWrongPassword(t *testing.T) {
 	bin := drcBinary(t)
 	a := harness.StartMariaDB(t, harness.ServerOptions{ServerID: 93, GTIDDomainID: 93})
@@ -83,7 +84,7 @@ func TestRolesExitOnWrongPassword(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	for _, args := range [][]string{{"replicate"}, {"apply"}, {"idgen", "serve"}} {
+	for _, args := range [][]string{{"replicate"}, {"apply"}, {"idgen", "serve"}, {"reconcile", "--no-settle"}, {"bootstrap", "--tables", "x.*"}, {"status"}} {
 		name := strings.Join(args, " ")
 		logPath := filepath.Join(dir, strings.ReplaceAll(name, " ", "_")+".log")
 		r := startRole(t, bin, logPath, append(args, "--config", bad)...)

@@ -239,13 +239,21 @@ func openSides(ctx context.Context, src *sql.DB, srcDSN string, tgt *sql.DB, tgt
 	close = func() { closeSrc(); closeTgt() }
 	if err := s.PingContext(ctx); err != nil {
 		close()
-		return nil, nil, nil, fmt.Errorf("connect to source: %w", err)
+		return nil, nil, nil, fmt.Errorf("connect to source%s: %w", dsnAddr(srcDSN), err)
 	}
 	if err := t.PingContext(ctx); err != nil {
 		close()
-		return nil, nil, nil, fmt.Errorf("connect to target: %w", err)
+		return nil, nil, nil, fmt.Errorf("connect to target%s: %w", dsnAddr(tgtDSN), err)
 	}
 	return s, t, close, nil
+}
+
+// dsnAddr is " host:port" of dsn, for errors, or "" (a pool was given).
+func dsnAddr(dsn string) string {
+	if mc, err := mysql.ParseDSN(dsn); err == nil && dsn != "" {
+		return " " + mc.Addr
+	}
+	return ""
 }
 
 func pool(db *sql.DB, dsn string, concurrency int) (*sql.DB, func(), error) {
