@@ -14,6 +14,8 @@ import (
 
 // Source reads the source server. Every method only reads.
 type Source interface {
+	// Privileges fails naming what the account lacks to read the rest.
+	Privileges(ctx context.Context) error
 	// Position is the server's GTID position in its flavor's text form.
 	Position(ctx context.Context) (string, error)
 	// Heartbeat is the ts of region's row of drc_meta.heartbeat; ok is
@@ -28,6 +30,7 @@ type Source interface {
 
 // Target reads the target server. Every method only reads.
 type Target interface {
+	Privileges(ctx context.Context) error
 	Position(ctx context.Context) (string, error)
 	Heartbeat(ctx context.Context, region string) (ts time.Time, ok bool, err error)
 	// Checkpoints is the applier checkpoint, one row per partition (none
@@ -81,7 +84,11 @@ func Collect(ctx context.Context, p Pipeline, src Source, dst Target, topic Topi
 }
 
 func readSource(ctx context.Context, p Pipeline, src Source, r *Readings) {
-	pos, err := src.Position(ctx)
+	err := src.Privileges(ctx)
+	pos := ""
+	if err == nil {
+		pos, err = src.Position(ctx)
+	}
 	if err != nil {
 		r.SourceErr = endpointError("source", p.SourceRegion, p.SourceEndpoint, err)
 		return
@@ -99,7 +106,11 @@ func readTarget(ctx context.Context, p Pipeline, dst Target, lim Limits, r *Read
 	fail := func(err error) {
 		r.TargetErr = endpointError("target", p.TargetRegion, p.TargetEndpoint, err)
 	}
-	pos, err := dst.Position(ctx)
+	err := dst.Privileges(ctx)
+	pos := ""
+	if err == nil {
+		pos, err = dst.Position(ctx)
+	}
 	if err != nil {
 		fail(err)
 		return

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/drc-dev/drc/internal/drcmeta"
+	"github.com/drc-dev/drc/internal/grants"
 	"github.com/drc-dev/drc/internal/mysqlerr"
 	"github.com/drc-dev/drc/replicator"
 )
@@ -17,12 +18,20 @@ type Server struct {
 	DB      *sql.DB
 	Flavor  string // the server's flavor, mariadb or mysql: that of its own GTID position
 	Cluster string
+	// Role is the grants.Role the account is checked against:
+	// grants.StatusSource or grants.StatusTarget.
+	Role grants.Role
 }
 
 var (
 	_ Source = (*Server)(nil)
 	_ Target = (*Server)(nil)
 )
+
+// Privileges is grants.CheckRole for s.Role.
+func (s *Server) Privileges(ctx context.Context) error {
+	return grants.CheckRole(ctx, s.DB, "status", s.Role, grants.Options{})
+}
 
 // Position is replicator.ServerPosition as text.
 func (s *Server) Position(ctx context.Context) (string, error) {

@@ -364,6 +364,9 @@ type fakeSource struct {
 	purged   func(replicator.Position) error
 }
 
+func (f fakeSource) Privileges(context.Context) error { return nil }
+func (f fakeTarget) Privileges(context.Context) error { return nil }
+
 func (f fakeSource) Position(context.Context) (string, error) {
 	if f.position != nil {
 		return f.position()

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/drc-dev/drc/config"
+	"github.com/drc-dev/drc/internal/grants"
 	"github.com/drc-dev/drc/status"
 )
 
@@ -112,8 +113,8 @@ func collectStatus(ctx context.Context, cfg config.Config, lim status.Limits) (s
 		Kafka: cfg.Kafka.Conn(), Topic: cfg.TopicName(),
 	}
 	return status.Collect(ctx, p,
-		&status.Server{DB: src, Flavor: cfg.Source.Flavor, Cluster: cfg.Cluster},
-		&status.Server{DB: dst, Flavor: cfg.Target.Flavor, Cluster: cfg.Cluster},
+		&status.Server{DB: src, Flavor: cfg.Source.Flavor, Cluster: cfg.Cluster, Role: grants.StatusSource},
+		&status.Server{DB: dst, Flavor: cfg.Target.Flavor, Cluster: cfg.Cluster, Role: grants.StatusTarget},
 		topic, lim, time.Now()), nil
 }
 
