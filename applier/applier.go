@@ -146,6 +146,7 @@ func (a *Applier) Run(ctx context.Context) error {
 		}
 		a.metrics.errors.WithLabelValues(errorKind(err)).Inc()
 		if IsPermanent(err) {
+			err = redactServerMessage(err)
 			a.recordStop(ctx, err)
 			return err // the caller logs it
 		}
@@ -243,7 +244,12 @@ func (a *Applier) session(ctx context.Context) error {
 	// that needs the privilege; read every session, so a grant revoked
 	// while the applier runs stops it at its next session.
 	who := fmt.Sprintf("applier: target %s:%d", a.cfg.Host, a.cfg.Port)
-	if err := grants.CheckRole(ctx, db, who, grants.Applier, grants.Options{DDLKinds: a.cfg.DDLKinds, Triggers: a.cfg.Triggers}); err != nil {
+	var readOnly bool
+	if err := db.QueryRowContext(ctx, "SELECT @@GLOBAL.read_only").Scan(&readOnly); err != nil {
+		return fmt.Errorf("%s: read read_only: %w", who, err)
+	}
+	opt := grants.Options{DDLKinds: a.cfg.DDLKinds, Triggers: a.cfg.Triggers, ReadOnly: readOnly}
+	if err := grants.CheckRole(ctx, db, who, grants.Applier, opt); err != nil {
 		if _, missing := errors.AsType[*grants.MissingError](err); missing {
 			return permanent(err)
 		}
@@ -341,19 +347,28 @@ func (a *Applier) session(ctx context.Context) error {
 	db.SetMaxOpenConns(len(parts)*(workers+1) + 2)
 	db.SetMaxIdleConns(len(parts)*(workers+1) + 2)
 
+	ps := make([]*partition, 0, len(parts))
+	for _, part := range parts {
+		src := newKafkaSource(&a.cfg, client, consumer, om, part)
+		defer src.close()
+		log := a.log.With("partition", part)
+		ps = append(ps, &partition{
+			cfg: &a.cfg, policies: a.policies, m: a.metrics, log: log, src: src,
+			tgt:   &sqlTarget{a: a, cfg: &a.cfg, m: a.metrics, log: log, db: db, ctlDB: ctlDB, schema: schema, topic: a.cfg.Topic, part: part},
+			topic: a.cfg.Topic, part: part, workers: workers,
+		})
+	}
+	return runPartitions(ctx, ps)
+}
+
+// runPartitions runs the session's partitions until the first fails, which
+// stops the others, and returns that first error (ctx's when none failed).
+func runPartitions(ctx context.Context, ps []*partition) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, len(parts))
+	errc := make(chan error, len(ps))
 	var wg sync.WaitGroup
-	for _, part := range parts {
-		p := &partition{
-			a: a, cfg: &a.cfg, m: a.metrics, log: a.log.With("partition", part),
-			db: db, ctlDB: ctlDB, client: client, consumer: consumer, om: om, schema: schema,
-			topic: a.cfg.Topic, part: part, workers: workers,
-		}
-		if len(a.cfg.RecordKey) > 0 {
-			p.signer = event.NewSigner(a.cfg.RecordKey, a.cfg.Topic, part)
-		}
+	for _, p := range ps {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

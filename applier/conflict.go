@@ -46,7 +46,7 @@ func (w *worker) classify(ctx context.Context, pl *plan, before *event.Row) stri
 // conflict resolves one conflict by the table's policy and records it in
 // drc_meta.conflicts, in the same transaction as the resolution.
 func (w *worker) conflict(ctx context.Context, t *txn, pl *plan, r *event.Record, kind string) error {
-	pol := w.p.a.policies.Conflict(r.DB, r.Table)
+	pol := w.tgt.a.policies.Conflict(r.DB, r.Table)
 	// The image that names the target row the conflict is about: the after
 	// image for a duplicate key (under the primary key or any unique key),
 	// the before image for a missing or different row.
@@ -63,15 +63,15 @@ func (w *worker) conflict(ctx context.Context, t *txn, pl *plan, r *event.Record
 	case SourceWins:
 		sourceWins = true
 	case RegionPriority:
-		sourceWins = pol.sourceWinsByRegion(r.Origin, w.p.cfg.Region)
+		sourceWins = pol.sourceWinsByRegion(r.Origin, w.tgt.cfg.Region)
 	case Auto:
-		twoWay, err := w.p.a.pair.twoWay(ctx, w.conn)
+		twoWay, err := w.tgt.a.pair.twoWay(ctx, w.conn)
 		if err != nil {
 			return err
 		}
 		// One-way: the source is where the write was accepted. Two-way:
 		// both sides must pick the same row; the region name decides.
-		sourceWins = !twoWay || pol.sourceWinsByRegion(r.Origin, w.p.cfg.Region)
+		sourceWins = !twoWay || pol.sourceWinsByRegion(r.Origin, w.tgt.cfg.Region)
 	case NewerWins:
 		if sourceWins, err = w.newer(ctx, t, pl, r, pol.Column, keyIdx, target != nil); err != nil {
 			return err
@@ -84,7 +84,7 @@ func (w *worker) conflict(ctx context.Context, t *txn, pl *plan, r *event.Record
 			return err
 		}
 		return permanent(fmt.Errorf("%w: %s on %s in transaction %s (%s partition %d, %s starts at offset %d): %s",
-			ErrConflict, r.Op, pl.q, r.GTID, w.p.topic, w.p.part, t.label(), t.first, kind))
+			ErrConflict, r.Op, pl.q, r.GTID, w.tgt.topic, w.tgt.part, t.label(), t.first, kind))
 	}
 	resolution := resolvedTarget
 	if sourceWins {
@@ -104,12 +104,12 @@ func (w *worker) conflict(ctx context.Context, t *txn, pl *plan, r *event.Record
 // recorded and the applier stopped; under record the conflict is recorded
 // in the transaction and the row applied as usual.
 func (w *worker) guardRow(ctx context.Context, t *txn, pl *plan, r *event.Record) error {
-	g := w.p.a.guard
+	g := w.tgt.a.guard
 	f := g.check(r, pl, time.Now())
 	if f == nil {
 		return nil
 	}
-	if w.p.a.policies.ForeignID(r.DB, r.Table) == ForeignIDRecord {
+	if w.tgt.a.policies.ForeignID(r.DB, r.Table) == ForeignIDRecord {
 		return w.recordConflict(ctx, t, pl, r, kindForeignID, nil, resolvedSource, f.detail)
 	}
 	if _, err := w.conn.ExecContext(ctx, "ROLLBACK"); err != nil {
@@ -120,7 +120,7 @@ func (w *worker) guardRow(ctx context.Context, t *txn, pl *plan, r *event.Record
 	}
 	return permanent(fmt.Errorf("%w: foreign_id: %s on %s in transaction %s (%s partition %d, %s starts at offset %d): %s. "+
 		"The row is recorded in drc_meta.conflicts; fix the writer, then set applier.foreign_id (or the table's) to record to apply such rows",
-		ErrConflict, r.Op, pl.q, r.GTID, w.p.topic, w.p.part, t.label(), t.first, g.describe(r, f)))
+		ErrConflict, r.Op, pl.q, r.GTID, w.tgt.topic, w.tgt.part, t.label(), t.first, g.describe(r, f)))
 }
 
 // applySource makes the target hold the source's result for the row.
@@ -371,15 +371,15 @@ func (w *worker) recordConflict(ctx context.Context, t *txn, pl *plan, r *event.
 	_, err := w.conn.ExecContext(ctx, `INSERT INTO drc_meta.conflicts
 		(cluster, gtid, db, tbl, op, kind, pk, source_before, source_after, target_row, resolution, detail)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		w.p.cfg.Cluster, r.GTID, r.DB, r.Table, string(r.Op), kind, keyJSON(keyImg),
+		w.tgt.cfg.Cluster, r.GTID, r.DB, r.Table, string(r.Op), kind, keyJSON(keyImg),
 		imageJSON(r.Before), imageJSON(r.After), tgt, resolution, detail)
 	if err != nil {
 		return classifyApply(fmt.Errorf("transaction %s: record conflict on %s: %w", r.GTID, pl.q, err))
 	}
-	w.p.m.conflicts.WithLabelValues(r.DB+"."+r.Table, kind, resolution).Inc()
+	w.tgt.m.conflicts.WithLabelValues(r.DB+"."+r.Table, kind, resolution).Inc()
 	// offset is the first record of the transaction: where --skip-offset
 	// and a reader of the topic find it.
-	w.p.log.Warn("conflict", "gtid", r.GTID, "topic", w.p.topic, "partition", w.p.part, "offset", t.first,
+	w.tgt.log.Warn("conflict", "gtid", r.GTID, "topic", w.tgt.topic, "partition", w.tgt.part, "offset", t.first,
 		"table", r.DB+"."+r.Table, "op", r.Op, "kind", kind, "resolution", resolution)
 	return nil
 }
@@ -424,7 +424,7 @@ func (w *worker) newer(ctx context.Context, t *txn, pl *plan, r *event.Record, c
 	case 1:
 		return true, nil
 	case 2:
-		return t.origin < w.p.cfg.Region, nil
+		return t.origin < w.tgt.cfg.Region, nil
 	}
 	return false, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/drc-dev/drc/internal/mysqlerr"
+	"github.com/drc-dev/drc/replicator"
 )
 
 // Sentinel errors of the applier. Run returns them wrapped, with the
@@ -174,3 +175,21 @@ func decodeError(topic string, part int32, offset int64, err error) error {
 	return permanent(fmt.Errorf("%w at topic %s partition %d offset %d: %w (nothing of its transaction was applied; inspect it with a read_committed consumer at that offset; "+
 		"to pass over it and its transaction deliberately, run drc apply --skip-offset %d:%d, then repair with drc reconcile)", ErrDecode, topic, part, offset, err, part, offset))
 }
+
+// redactServerMessage shows err with every quoted part replaced
+// (replicator.RedactSQL) when it carries a server error about a statement:
+// the server's message can quote a row's value (Duplicate entry '...',
+// Incorrect string value: '...'), and the error goes to the log at ERROR
+// and to drc_meta.stop_errors, which drc status prints. A refused login
+// keeps its text: it names the account, not data.
+func redactServerMessage(err error) error {
+	if mysqlerr.Number(err) == 0 || mysqlerr.Denied(err) {
+		return err
+	}
+	return redactedError{err}
+}
+
+type redactedError struct{ err error }
+
+func (e redactedError) Error() string { return replicator.RedactSQL(e.err.Error()) }
+func (e redactedError) Unwrap() error { return e.err }

@@ -93,7 +93,7 @@ func (w *worker) tryFast(ctx context.Context, t *txn) (bool, error) {
 	}
 	if err == nil && matches(got, want) {
 		t.rows, t.heartbeat = rows, hb
-		w.p.m.fastTxns.Add(float64(t.count))
+		w.tgt.m.fastTxns.Add(float64(t.count))
 		return true, nil
 	}
 	// A duplicate key or a row count that differs: a conflict. Undo the
@@ -141,7 +141,7 @@ func (w *worker) fastSQL(ctx context.Context, t *txn) (q []byte, want []int64, r
 		n := int64(1)
 		switch r.Op {
 		case event.OpInsert:
-			pl, err := w.p.schema.plan(ctx, r.After.Table)
+			pl, err := w.tgt.schema.plan(ctx, r.After.Table)
 			if err != nil {
 				return nil, nil, rows, 0, err
 			}
@@ -152,11 +152,11 @@ func (w *worker) fastSQL(ctx context.Context, t *txn) (q []byte, want []int64, r
 					break
 				}
 				if j > i {
-					if plj, err := w.p.schema.plan(ctx, rj.After.Table); err != nil || plj != pl {
+					if plj, err := w.tgt.schema.plan(ctx, rj.After.Table); err != nil || plj != pl {
 						break
 					}
 				}
-				if pl.ids != nil && w.p.a.guard.check(rj, pl, now) != nil {
+				if pl.ids != nil && w.tgt.a.guard.check(rj, pl, now) != nil {
 					return nil, nil, rows, 0, errGuarded
 				}
 				if args, err = appendArgs(args, rj.After, pl.cols); err != nil {
@@ -169,12 +169,12 @@ func (w *worker) fastSQL(ctx context.Context, t *txn) (q []byte, want []int64, r
 			build = func() string { return buildInsert(pl.q, pl.colRefs, m) }
 			i = j
 		case event.OpUpdate, event.OpDelete:
-			pl, err := w.p.schema.plan(ctx, r.Before.Table)
+			pl, err := w.tgt.schema.plan(ctx, r.Before.Table)
 			if err != nil {
 				return nil, nil, rows, 0, err
 			}
 			if r.Op == event.OpUpdate {
-				if pl.ids != nil && w.p.a.guard.check(r, pl, now) != nil {
+				if pl.ids != nil && w.tgt.a.guard.check(r, pl, now) != nil {
 					return nil, nil, rows, 0, errGuarded
 				}
 				k, build, args, err = updateStmt(pl, r, args)

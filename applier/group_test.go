@@ -14,7 +14,7 @@ func testPartition(t *testing.T) *partition {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &partition{cfg: &Config{LargeTxnBytes: 1 << 20}, m: m, keys: map[uint64]*txn{}}
+	return &partition{cfg: &Config{LargeTxnBytes: 1 << 20}, m: m, keys: map[uint64]*txn{}, src: &fakeSource{}, tgt: &fakeTarget{}}
 }
 
 func TestGroupJoin(t *testing.T) {

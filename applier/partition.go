@@ -2,7 +2,6 @@ package applier
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,9 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/IBM/sarama"
-
-	"github.com/drc-dev/drc/internal/drcmeta"
 	"github.com/drc-dev/drc/internal/gtid"
 	"github.com/drc-dev/drc/internal/mysqlerr"
 	"github.com/drc-dev/drc/replicator"
@@ -69,28 +65,21 @@ const (
 )
 
 // partition applies one partition of the topic: a coordinator (run) reads
-// records, assembles transactions and dispatches them in order to workers;
-// workers apply them concurrently and commit them in order.
+// records from src, assembles transactions and dispatches them in order to
+// workers; workers apply them concurrently with tgt's executors and commit
+// them in order. Nothing in it talks to Kafka or to the target server
+// directly (see stages.go).
 type partition struct {
-	a        *Applier
 	cfg      *Config
+	policies *policies
 	m        *metrics
 	log      *slog.Logger
-	db       *sql.DB
-	ctlDB    *sql.DB // without multiStatements: the control connection, DDL
-	client   sarama.Client
-	consumer sarama.Consumer
-	om       sarama.OffsetManager
-	schema   *schemaCache
+	src      recordSource
+	tgt      target
 	topic    string
 	part     int32
 	workers  int
 
-	pom       sarama.PartitionOffsetManager
-	ctl       *sql.Conn
-	dec       event.Decoder
-	asm       event.Assembler // the decoder's: joins fragmented records
-	signer    *event.Signer   // the decoder's, with Config.RecordKey: verifies transactions
 	hasher    *writeSetHasher
 	work      chan *txn
 	committed chan *txn
@@ -99,12 +88,9 @@ type partition struct {
 	cur      *txn    // being assembled
 	skipping bool    // cur is already applied
 	opSkip   *opSkip // an operator's skip in progress (skip.go)
-	// recordSkip writes a drc_meta.skipped row; nil: on the session's
-	// control connection (a seam for unit tests).
-	recordSkip func(context.Context, drcmeta.Skip) error
-	chunk      []*event.Record
-	chunkLen   int
-	expect     int // next seq in cur
+	chunk    []*event.Record
+	chunkLen int
+	expect   int // next seq in cur
 
 	seq  uint64
 	last *txn // last dispatched
@@ -121,28 +107,19 @@ type partition struct {
 }
 
 func (p *partition) run(ctx context.Context) error {
-	var err error
-	p.ctl, err = openSession(ctx, p.ctlDB, p.cfg.LockWaitTimeout)
-	if err != nil {
-		return err
-	}
-	defer p.ctl.Close()
-	ck, ok, err := readPartCheckpoint(ctx, p.ctl, p.cfg.Cluster, p.part)
+	defer p.tgt.Close()
+	ck, ok, err := p.tgt.Checkpoint(ctx)
 	if err != nil {
 		return err
 	}
 	if p.applied, err = gtid.Parse(p.cfg.Flavor, ck.GTIDSet); err != nil {
 		return permanent(fmt.Errorf("checkpoint of %s partition %d: %w", p.cfg.Cluster, p.part, err))
 	}
-	start := sarama.OffsetOldest
+	start := offsetOldest
 	if ok && ck.Offset >= 0 {
-		oldest, err := p.client.GetOffset(p.topic, p.part, sarama.OffsetOldest)
+		oldest, newest, err := p.src.Retained(ctx)
 		if err != nil {
-			return fmt.Errorf("kafka %s/%d oldest offset: %w", p.topic, p.part, err)
-		}
-		newest, err := p.client.GetOffset(p.topic, p.part, sarama.OffsetNewest)
-		if err != nil {
-			return fmt.Errorf("kafka %s/%d newest offset: %w", p.topic, p.part, err)
+			return err
 		}
 		if ck.Offset < oldest || ck.Offset > newest {
 			return permanent(fmt.Errorf("%w: %s partition %d checkpoint offset %d is outside the retained offsets %d..%d; the target needs drc bootstrap",
@@ -152,18 +129,6 @@ func (p *partition) run(ctx context.Context) error {
 		p.m.resumed(p.part, ck.Offset)
 	}
 	p.log.Info("applying", "topic", p.topic, "from_offset", start, "gtid_set", ck.GTIDSet, "workers", p.workers)
-
-	pc, err := p.consumer.ConsumePartition(p.topic, p.part, start)
-	if err != nil {
-		return fmt.Errorf("kafka consume %s/%d at %d: %w", p.topic, p.part, start, err)
-	}
-	defer pc.Close()
-	if p.om != nil {
-		if pom, err := p.om.ManagePartition(p.topic, p.part); err == nil {
-			p.pom = pom
-			defer pom.AsyncClose()
-		}
-	}
 
 	p.hasher = newWriteSetHasher()
 	p.keys = map[uint64]*txn{}
@@ -177,16 +142,15 @@ func (p *partition) run(ctx context.Context) error {
 		wg.Wait()
 	}()
 	for i := 0; i < p.workers; i++ {
-		conn, err := openSession(ctx, p.db, p.cfg.LockWaitTimeout)
+		x, err := p.tgt.Executor(ctx, i)
 		if err != nil {
 			return err
 		}
-		w := newWorker(p, i, conn)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer conn.Close()
-			if err := w.loop(ctx); err != nil {
+			defer x.Close()
+			if err := p.runWorker(ctx, x); err != nil {
 				p.errc <- err
 				cancel()
 			}
@@ -196,13 +160,14 @@ func (p *partition) run(ctx context.Context) error {
 	defer p.m.workers.Sub(float64(p.workers))
 
 	decoded := make(chan []decoded, 2)
+	srcErr := make(chan error, 1)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		p.decode(ctx, pc.Messages(), decoded)
+		srcErr <- p.src.Read(ctx, start, decoded)
 	}()
 
-	err = p.coordinate(ctx, pc, decoded)
+	err = p.coordinate(ctx, decoded, srcErr)
 	select {
 	case werr := <-p.errc:
 		return werr // a worker's error is the cause; coordinate saw the cancel
@@ -211,8 +176,8 @@ func (p *partition) run(ctx context.Context) error {
 	return err
 }
 
-// decoded is one Kafka record after decoding; a record that came in
-// fragments spans the offsets from..offset.
+// decoded is one Kafka record after decoding, as a recordSource delivers
+// it; a record that came in fragments spans the offsets from..offset.
 type decoded struct {
 	rec    *event.Record
 	offset int64
@@ -222,100 +187,9 @@ type decoded struct {
 	err    error     // a decode error: the last item the decoder sends
 }
 
-// Limits of one batch from the decoder to the coordinator.
-const (
-	decodeBatchRecords = 128
-	decodeBatchBytes   = 1 << 20
-)
-
-// decode is the partition's decoder: it decodes records as they arrive, in
-// order, and hands them to the coordinator in small batches, so decoding
-// runs alongside assembly and dispatch. It stops after an undecodable
-// record, when msgs closes, or when ctx ends. What it holds is bounded by
-// the channel's capacity times one batch.
-func (p *partition) decode(ctx context.Context, msgs <-chan *sarama.ConsumerMessage, out chan<- []decoded) {
-	defer close(out)
-	for {
-		var msg *sarama.ConsumerMessage
-		open := true
-		select { // wait for the first record
-		case msg, open = <-msgs:
-		case <-ctx.Done():
-			return
-		}
-		var batch []decoded
-		bytes := 0
-	fill:
-		for open {
-			value, from, whole, err := p.asm.Add(replicator.FragmentHeader(msg.Headers), msg.Value, msg.Offset)
-			d := decoded{offset: msg.Offset, from: from, size: len(msg.Value), ts: msg.Timestamp, err: err}
-			if err != nil {
-				d.from = msg.Offset
-			}
-			if err == nil && !whole {
-				// A fragment of a record larger than a Kafka record:
-				// the record is decoded with its last fragment.
-				bytes += len(msg.Value)
-				select {
-				case msg, open = <-msgs:
-					continue
-				case <-ctx.Done():
-					return
-				}
-			}
-			if err == nil {
-				d.size = len(value)
-				d.rec, d.err = p.dec.Decode(value)
-				if d.err == nil && p.signer != nil {
-					d.err = p.verify(d.rec, msg, value)
-				}
-			}
-			batch = append(batch, d)
-			bytes += d.size
-			if d.err != nil || len(batch) >= decodeBatchRecords || bytes >= decodeBatchBytes {
-				break
-			}
-			select { // take what has already arrived, without waiting
-			case msg, open = <-msgs:
-			default:
-				break fill
-			}
-		}
-		if len(batch) > 0 {
-			select {
-			case out <- batch:
-			case <-ctx.Done():
-				return
-			}
-			if batch[len(batch)-1].err != nil && len(p.cfg.SkipOffsets) == 0 {
-				// The coordinator stops at it. (With skips requested it
-				// may pass over it: the records after it are needed.)
-				return
-			}
-		}
-		if !open {
-			return // the consumer closed
-		}
-	}
-}
-
-// verify feeds a decoded record to the partition's signer and, at a
-// transaction's last record, checks the transaction's signature: a
-// transaction that does not verify was not written by this cluster's
-// replicator (or was changed), and nothing of it may be applied.
-func (p *partition) verify(rec *event.Record, msg *sarama.ConsumerMessage, value []byte) error {
-	if rec.Seq == 0 {
-		p.signer.Reset()
-	}
-	p.signer.Add(msg.Key, value)
-	if rec.Last && !p.signer.Verify(replicator.Header(msg.Headers, event.SignatureHeader)) {
-		return fmt.Errorf("%w: transaction %s does not carry a valid signature for kafka.record_key (unsigned, signed with another key, or changed since it was signed)", ErrUnsigned, rec.GTID)
-	}
-	return nil
-}
-
-// coordinate is the coordinator's loop.
-func (p *partition) coordinate(ctx context.Context, pc sarama.PartitionConsumer, in <-chan []decoded) error {
+// coordinate is the coordinator's loop: records from in, commits from the
+// workers, until an error. srcErr has the source's end.
+func (p *partition) coordinate(ctx context.Context, in <-chan []decoded, srcErr <-chan error) error {
 	defer func() {
 		p.m.queueBytes.Set(0)
 		p.m.queueTxns.Set(0)
@@ -336,14 +210,27 @@ func (p *partition) coordinate(ctx context.Context, pc sarama.PartitionConsumer,
 			p.pending = nil
 		case t := <-p.committed:
 			p.release(t)
-		case err := <-pc.Errors():
-			return fmt.Errorf("kafka consume %s/%d: %w", p.topic, p.part, err)
+		case err := <-srcErr:
+			if err != nil {
+				return err
+			}
+			srcErr = nil // the source ended: what it sent is still read
 		case batch, ok := <-batches:
 			if !ok {
 				if err := p.cause(ctx); err != nil {
 					return err
 				}
-				return fmt.Errorf("kafka consume %s/%d: consumer closed", p.topic, p.part)
+				if srcErr != nil { // the source sends its end after closing in
+					select {
+					case err := <-srcErr:
+						if err != nil {
+							return err
+						}
+					case <-ctx.Done():
+						return p.cause(ctx)
+					}
+				}
+				return fmt.Errorf("kafka consume %s/%d: records ended", p.topic, p.part)
 			}
 			for i := range batch {
 				if err := p.record(ctx, &batch[i]); err != nil {
@@ -362,6 +249,125 @@ func (p *partition) coordinate(ctx context.Context, pc sarama.PartitionConsumer,
 				}
 			}
 		}
+	}
+}
+
+// runWorker is one of the partition's workers: it takes transactions from
+// the coordinator and applies them with x, one at a time, until ctx ends
+// or a transaction fails.
+func (p *partition) runWorker(ctx context.Context, x executor) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case t := <-p.work:
+			if err := p.apply(ctx, x, t); err != nil {
+				x.Rollback()
+				if ctx.Err() != nil && !IsPermanent(err) {
+					return nil
+				}
+				return err
+			}
+			select {
+			case p.committed <- t:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+	}
+}
+
+// apply runs one transaction on x: once the latest earlier transaction
+// sharing a key with it has committed, its rows; once every earlier
+// transaction has committed, its checkpoint and COMMIT.
+func (p *partition) apply(ctx context.Context, x executor, t *txn) error {
+	if t.waitFor != nil {
+		select {
+		case <-t.waitFor.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	began := time.Now()
+	// Whether an earlier transaction was still in flight when this one
+	// started: only then can a foreign-key failure be an ordering one.
+	prevPending := t.prev != nil && !isClosed(t.prev.done)
+	err := x.Apply(ctx, t, false)
+	if err != nil && mysqlerr.ForeignKey(err) && t.more == nil && prevPending {
+		// A foreign key's other row is written by an earlier transaction
+		// that has not committed yet, and the write-set did not see the
+		// link (a key the target's schema does not declare the same way,
+		// a collation the hash folds differently). Apply it again once
+		// every earlier transaction has committed, in source order.
+		p.m.fkOrdered.Inc()
+		x.Rollback()
+		t.rows = [3]int{} // counted again by the second attempt
+		select {
+		case <-t.prev.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		err = x.Apply(ctx, t, true)
+	}
+	if err != nil {
+		return err
+	}
+	if t.abandoned {
+		// Nothing of it commits, not even the inserts still batched; the
+		// complete copy follows.
+		x.Rollback()
+		close(t.done)
+		return nil
+	}
+	busy := time.Since(began)
+	if t.prev != nil {
+		waited := time.Now()
+		select {
+		case <-t.prev.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		p.m.commitWaitNs.Add(time.Since(waited).Seconds())
+	}
+	commitStart := time.Now()
+	if err := x.Commit(ctx, t); err != nil {
+		return err
+	}
+	now := time.Now()
+	busy += now.Sub(commitStart)
+	close(t.done)
+	t.recs = nil
+	p.observe(t, now, busy)
+	return nil
+}
+
+func (p *partition) observe(t *txn, now time.Time, busy time.Duration) {
+	m := p.m
+	m.busy.Add(busy.Seconds())
+	m.txns.Add(float64(t.count))
+	if t.rows[0] > 0 {
+		m.rows.WithLabelValues("insert").Add(float64(t.rows[0]))
+	}
+	if t.rows[1] > 0 {
+		m.rows.WithLabelValues("update").Add(float64(t.rows[1]))
+	}
+	if t.rows[2] > 0 {
+		m.rows.WithLabelValues("delete").Add(float64(t.rows[2]))
+	}
+	if t.ts > 0 {
+		m.latency.Observe(max(0, float64(now.UnixMilli()-t.ts)/1e3))
+	}
+	if t.heartbeat > 0 {
+		m.heartbeat(t.heartbeat)
+	}
+}
+
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -551,7 +557,7 @@ func (p *partition) dispatch(ctx context.Context, t *txn) error {
 			if img == nil {
 				img = r.Before
 			}
-			pl, err := p.schema.plan(ctx, img.Table)
+			pl, err := p.tgt.Plan(ctx, img.Table)
 			if err != nil {
 				return err
 			}
@@ -681,9 +687,7 @@ func (p *partition) release(t *txn) {
 	if t.next > p.maxDone {
 		p.maxDone = t.next
 		p.m.checkpointed(p.part, t.next, t.lastTS)
-		if p.pom != nil {
-			p.pom.MarkOffset(t.next, "")
-		}
+		p.src.Committed(t.next)
 	}
 }
 
@@ -737,7 +741,6 @@ func (p *partition) ddl(ctx context.Context, t *txn) error {
 			return err
 		}
 	}
-	p.schema.invalidate()
 	t.recs = rows
 	if err := p.dispatch(ctx, t); err != nil {
 		return err
@@ -757,7 +760,7 @@ func (p *partition) ddl(ctx context.Context, t *txn) error {
 // rename) are taken as applied. Statements that re-run without error
 // (ALTER ... MODIFY) simply run twice, with the same result.
 func (p *partition) applyDDL(ctx context.Context, t *txn, r *event.Record) error {
-	action := p.a.policies.DDL(r.DB, r.Table)
+	action := p.policies.DDL(r.DB, r.Table)
 	log := p.log.With("gtid", t.gtid, "db", r.DB, "table", r.Table)
 	switch action {
 	case DDLSkip:
@@ -786,15 +789,7 @@ func (p *partition) applyDDL(ctx context.Context, t *txn, r *event.Record) error
 		return permanent(fmt.Errorf("%w: %s (kind %s) of transaction %s at %s partition %d offset %d; applier.ddl_kinds allows %s: add %s to it to run such statements, or pass over this one with drc apply --skip-offset %d:%d",
 			ErrDDLKind, st.Label(), kind, t.gtid, p.topic, p.part, t.first, strings.Join(p.cfg.DDLKinds, ", "), kind, p.part, t.first))
 	}
-	if r.DB != "" {
-		if _, err := p.ctl.ExecContext(ctx, "USE "+quoteIdent(r.DB)); err != nil && mysqlerr.Number(err) != erBadDB {
-			return classifyApply(fmt.Errorf("ddl of transaction %s: USE %s: %w", t.gtid, r.DB, err))
-		}
-	}
-	// DDL commits implicitly, so no checkpoint write can precede it in its
-	// transaction; the origin comment tells this region's replicator not to
-	// send the statement back (two-way replication).
-	_, err := p.ctl.ExecContext(ctx, replicator.DDLOriginComment(r.Origin)+r.SQL)
+	err := p.tgt.ExecDDL(ctx, r)
 	if err != nil && !p.anyDone && alreadyApplied(err) {
 		p.m.ddl.WithLabelValues("already_applied").Inc()
 		log.Warn("DDL was already applied before a restart", "statement", replicator.ClassifyStatement(r.SQL, r.DB).Label(), "error", err)
@@ -813,13 +808,4 @@ func (p *partition) applyDDL(ctx context.Context, t *txn, r *event.Record) error
 	log.Info("DDL applied", "statement", replicator.ClassifyStatement(r.SQL, r.DB).Label())
 	log.Debug("DDL applied", "sql", replicator.RedactSQL(r.SQL))
 	return nil
-}
-
-func alreadyApplied(err error) bool {
-	switch mysqlerr.Number(err) {
-	case erTableExists, erBadTable, erDupFieldName, erDupKeyName, erCantDropFieldKey,
-		erDBCreateExists, erDBDropExists, erNoSuchTable, erBadField:
-		return true
-	}
-	return false
 }

@@ -170,7 +170,7 @@ func TestReplayedPrefixOfStreamingTransaction(t *testing.T) {
 // partition and the offset its transaction starts at.
 func TestRowErrorNamesThePosition(t *testing.T) {
 	p := framingPartition(t, 1<<20)
-	w := &worker{p: p}
+	w := &worker{tgt: &sqlTarget{topic: p.topic, part: p.part}}
 	tx := &txn{gtid: "1-1-5", first: 1234}
 	err := w.rowError(tx, &event.Record{GTID: "1-1-5", Op: event.OpInsert, DB: "s", Table: "t"}, errors.New("bad value"))
 	for _, want := range []string{"1-1-5", "drc.test", "partition 0", "offset 1234", "bad value"} {

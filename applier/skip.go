@@ -114,11 +114,7 @@ func (p *partition) endSkip(ctx context.Context) error {
 	part := p.part
 	skip := drcmeta.Skip{Cluster: p.cfg.Cluster, Role: "applier", GTID: s.gtid,
 		Partition: &part, Offsets: offsets, Tables: s.tables, Reason: "drc apply --skip-offset"}
-	record := p.recordSkip
-	if record == nil {
-		record = func(ctx context.Context, s drcmeta.Skip) error { return drcmeta.RecordSkip(ctx, p.ctl, s) }
-	}
-	if err := record(ctx, skip); err != nil {
+	if err := p.tgt.RecordSkip(ctx, skip); err != nil {
 		return err
 	}
 	// An empty transaction whose checkpoint moves past the skipped

@@ -30,7 +30,7 @@ func TestOperatorSkip(t *testing.T) {
 	p := framingPartition(t, 1<<20)
 	p.cfg.SkipOffsets = []SkipOffset{{Partition: 0, Offset: 101}}
 	var recorded []drcmeta.Skip
-	p.recordSkip = func(_ context.Context, s drcmeta.Skip) error { recorded = append(recorded, s); return nil }
+	p.tgt = &fakeTarget{recordSkip: func(_ context.Context, s drcmeta.Skip) error { recorded = append(recorded, s); return nil }}
 	ctx := context.Background()
 
 	if err := feed(t, p, 100, hb("1-1-5", 0, false)); err != nil {
@@ -78,7 +78,7 @@ func TestOperatorSkipOfUnframedRecord(t *testing.T) {
 	p := framingPartition(t, 1<<20)
 	p.cfg.SkipOffsets = []SkipOffset{{Partition: 0, Offset: 101}}
 	var recorded []drcmeta.Skip
-	p.recordSkip = func(_ context.Context, s drcmeta.Skip) error { recorded = append(recorded, s); return nil }
+	p.tgt = &fakeTarget{recordSkip: func(_ context.Context, s drcmeta.Skip) error { recorded = append(recorded, s); return nil }}
 	if err := feed(t, p, 100, hb("1-1-5", 0, true)); err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestOperatorSkipDoesNotSwallowUnnamedRecords(t *testing.T) {
 	p := framingPartition(t, 1<<20)
 	p.cfg.SkipOffsets = []SkipOffset{{Partition: 0, Offset: 100}}
 	var recorded []drcmeta.Skip
-	p.recordSkip = func(_ context.Context, s drcmeta.Skip) error { recorded = append(recorded, s); return nil }
+	p.tgt = &fakeTarget{recordSkip: func(_ context.Context, s drcmeta.Skip) error { recorded = append(recorded, s); return nil }}
 	if err := feed(t, p, 100, hb("1-1-5", 0, false)); err != nil {
 		t.Fatal(err)
 	}

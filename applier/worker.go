@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/drc-dev/drc/internal/mysqlerr"
 	"github.com/drc-dev/drc/replicator/event"
 )
 
@@ -19,9 +18,10 @@ const (
 	maxStmtCache    = 256
 )
 
-// worker applies transactions on one target connection.
+// worker is the executor of one target connection: it applies
+// transactions with SQL.
 type worker struct {
-	p    *partition
+	tgt  *sqlTarget
 	id   int
 	conn *sql.Conn
 	slot slotKey
@@ -93,30 +93,14 @@ type stmtKey struct {
 	set  uint64
 }
 
-func newWorker(p *partition, id int, conn *sql.Conn) *worker {
-	return &worker{p: p, id: id, conn: conn, slot: newSlotKey(p.cfg.Cluster, p.part, id), stmts: map[stmtKey]*sql.Stmt{}, texts: map[stmtKey]string{}}
+func newWorker(tgt *sqlTarget, id int, conn *sql.Conn) *worker {
+	return &worker{tgt: tgt, id: id, conn: conn, slot: newSlotKey(tgt.cfg.Cluster, tgt.part, id), stmts: map[stmtKey]*sql.Stmt{}, texts: map[stmtKey]string{}}
 }
 
-func (w *worker) loop(ctx context.Context) error {
-	defer w.closeStmts()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case t := <-w.p.work:
-			if err := w.apply(ctx, t); err != nil {
-				if ctx.Err() != nil && !IsPermanent(err) {
-					return nil
-				}
-				return err
-			}
-			select {
-			case w.p.committed <- t:
-			case <-ctx.Done():
-				return nil
-			}
-		}
-	}
+// Close closes the statements and the connection.
+func (w *worker) Close() {
+	w.closeStmts()
+	w.conn.Close()
 }
 
 func (w *worker) closeStmts() {
@@ -127,93 +111,44 @@ func (w *worker) closeStmts() {
 	clear(w.texts)
 }
 
-// apply runs one transaction: the slot checkpoint row first (it names the
-// origin), the rows, then, once every earlier transaction has committed,
-// the partition's checkpoint row and COMMIT.
-func (w *worker) apply(ctx context.Context, t *txn) (err error) {
-	if v := w.p.schema.Version(); v != w.version {
+// Apply writes the slot checkpoint row first (it names the origin), then
+// the rows: in one round trip when it can (fast.go), else with prepared
+// statements.
+func (w *worker) Apply(ctx context.Context, t *txn, again bool) error {
+	if v := w.tgt.schema.Version(); v != w.version {
 		w.closeStmts()
 		w.version = v
 	}
-	if t.waitFor != nil {
-		select {
-		case <-t.waitFor.done:
-		case <-ctx.Done():
-			return ctx.Err()
+	if !again {
+		fast, err := w.tryFast(ctx, t)
+		if err != nil || fast {
+			return err
 		}
 	}
-	began := time.Now()
-	defer func() {
-		if err != nil {
-			w.reset()
-		}
-		if w.lax {
-			// Best effort on error: a broken connection is dropped anyway.
-			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			if _, rerr := w.conn.ExecContext(rctx, restoreModeSQL); rerr != nil && err == nil {
-				err = classifyApply(fmt.Errorf("restore sql_mode after transaction %s: %w", t.gtid, rerr))
-			}
-			cancel()
-			w.lax = false
-		}
-	}()
-	// Whether an earlier transaction was still in flight when this one
-	// started: only then can a foreign-key failure be an ordering one.
-	prevPending := t.prev != nil && !isClosed(t.prev.done)
-	fast, err := w.tryFast(ctx, t)
-	if err == nil && !fast {
-		err = w.applySlow(ctx, t)
-	}
-	if err != nil && mysqlerr.ForeignKey(err) && t.more == nil && prevPending {
-		// A foreign key's other row is written by an earlier transaction
-		// that has not committed yet, and the write-set did not see the
-		// link (a key the target's schema does not declare the same way,
-		// a collation the hash folds differently). Apply it again once
-		// every earlier transaction has committed, in source order.
-		w.p.m.fkOrdered.Inc()
-		w.reset()
-		t.rows = [3]int{} // counted again by the second attempt
-		select {
-		case <-t.prev.done:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		fast = false
-		err = w.applySlow(ctx, t)
-	}
-	if err != nil {
-		return err
-	}
-	if !fast {
-		if t.abandoned {
-			// Nothing of it commits, not even the inserts still batched;
-			// the complete copy follows.
-			w.reset()
-			close(t.done)
-			return nil
-		}
-	}
-	busy := time.Since(began)
-	if t.prev != nil {
-		waited := time.Now()
-		select {
-		case <-t.prev.done:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		w.p.m.commitWaitNs.Add(time.Since(waited).Seconds())
-	}
-	commitStart := time.Now()
-	ck := Checkpoint{Cluster: w.p.cfg.Cluster, Part: w.p.part, Offset: t.next, GTIDSet: t.set, Origin: t.origin, LastGTID: t.lastGTID}
+	return w.applySlow(ctx, t)
+}
+
+// Commit writes the partition's checkpoint row and commits, in one round
+// trip.
+func (w *worker) Commit(ctx context.Context, t *txn) error {
+	ck := Checkpoint{Cluster: w.tgt.cfg.Cluster, Part: w.tgt.part, Offset: t.next, GTIDSet: t.set, Origin: t.origin, LastGTID: t.lastGTID}
 	if _, err := w.conn.ExecContext(ctx, commitSQL(ck)); err != nil {
 		return classifyApply(fmt.Errorf("commit transaction %s: %w", t.gtid, err))
 	}
-	now := time.Now()
-	busy += now.Sub(commitStart)
-	close(t.done)
-	t.recs = nil
-	w.observe(t, now, busy)
 	return nil
+}
+
+// Rollback rolls back the open target transaction, drops the batched
+// rows and restores the session's sql_mode. Best effort: a broken
+// connection rolls back by itself, and is dropped.
+func (w *worker) Rollback() {
+	w.reset()
+	if w.lax {
+		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		w.conn.ExecContext(rctx, restoreModeSQL)
+		cancel()
+		w.lax = false
+	}
 }
 
 // reset rolls back the open target transaction and drops the batched
@@ -223,15 +158,6 @@ func (w *worker) reset() {
 	rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	w.conn.ExecContext(rctx, "ROLLBACK")
 	cancel()
-}
-
-func isClosed(c <-chan struct{}) bool {
-	select {
-	case <-c:
-		return true
-	default:
-		return false
-	}
 }
 
 // applySlow applies t with prepared statements: BEGIN with the slot row,
@@ -270,27 +196,6 @@ func (w *worker) applySlow(ctx context.Context, t *txn) error {
 	return w.flush(ctx, t)
 }
 
-func (w *worker) observe(t *txn, now time.Time, busy time.Duration) {
-	m := w.p.m
-	m.busy.Add(busy.Seconds())
-	m.txns.Add(float64(t.count))
-	if t.rows[0] > 0 {
-		m.rows.WithLabelValues("insert").Add(float64(t.rows[0]))
-	}
-	if t.rows[1] > 0 {
-		m.rows.WithLabelValues("update").Add(float64(t.rows[1]))
-	}
-	if t.rows[2] > 0 {
-		m.rows.WithLabelValues("delete").Add(float64(t.rows[2]))
-	}
-	if t.ts > 0 {
-		m.latency.Observe(max(0, float64(now.UnixMilli()-t.ts)/1e3))
-	}
-	if t.heartbeat > 0 {
-		m.heartbeat(t.heartbeat)
-	}
-}
-
 // record applies one record, or adds an insert to the pending batch.
 func (w *worker) record(ctx context.Context, t *txn, r *event.Record) error {
 	if !enumZero(r) {
@@ -319,7 +224,7 @@ func (w *worker) record(ctx context.Context, t *txn, r *event.Record) error {
 func (w *worker) recordOne(ctx context.Context, t *txn, r *event.Record) error {
 	switch r.Op {
 	case event.OpInsert:
-		pl, err := w.p.schema.plan(ctx, r.After.Table)
+		pl, err := w.tgt.schema.plan(ctx, r.After.Table)
 		if err != nil {
 			return err
 		}
@@ -343,7 +248,7 @@ func (w *worker) recordOne(ctx context.Context, t *txn, r *event.Record) error {
 		if err := w.flush(ctx, t); err != nil {
 			return err
 		}
-		pl, err := w.p.schema.plan(ctx, r.Before.Table)
+		pl, err := w.tgt.schema.plan(ctx, r.Before.Table)
 		if err != nil {
 			return err
 		}
@@ -368,7 +273,7 @@ func (w *worker) recordOne(ctx context.Context, t *txn, r *event.Record) error {
 }
 
 func (w *worker) maxRows(pl *plan) int {
-	return min(w.p.cfg.BatchRows, maxPlaceholders/max(1, len(pl.cols)))
+	return min(w.tgt.cfg.BatchRows, maxPlaceholders/max(1, len(pl.cols)))
 }
 
 // stmt returns the prepared statement for k, preparing build() once.
@@ -443,7 +348,7 @@ func (w *worker) flush(ctx context.Context, t *txn) error {
 
 func (w *worker) rowError(t *txn, r *event.Record, err error) error {
 	return classifyApply(fmt.Errorf("apply transaction %s (%s on %s) at topic %s partition %d, its transaction from offset %d: %w",
-		r.GTID, r.Op, qualify(r.DB, r.Table), w.p.topic, w.p.part, t.first, err))
+		r.GTID, r.Op, qualify(r.DB, r.Table), w.tgt.topic, w.tgt.part, t.first, err))
 }
 
 // insertOne inserts one row; a duplicate key is a conflict.

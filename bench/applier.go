@@ -14,6 +14,7 @@ import (
 	"github.com/drc-dev/drc/idgen"
 	"github.com/drc-dev/drc/integration/harness"
 	"github.com/drc-dev/drc/internal/gtid"
+	"github.com/drc-dev/drc/internal/mysqlconn"
 	"github.com/drc-dev/drc/replicator"
 )
 
@@ -342,11 +343,11 @@ func nativeApplyTime(ctx context.Context, env *Env, ds *Dataset) (time.Duration,
 		"SET SESSION sql_log_bin = 0",
 		"CREATE DATABASE " + ds.DB,
 		"RESET MASTER",
-		"SET GLOBAL gtid_slave_pos = '" + ds.StartGTID + "'",
+		"SET GLOBAL gtid_slave_pos = " + mysqlconn.QuoteString(ds.StartGTID),
 		"SET GLOBAL slave_parallel_threads = " + strconv.Itoa(applierWorkers),
 		"SET GLOBAL slave_parallel_mode = 'optimistic'",
-		fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=%d, MASTER_USER='%s', MASTER_PASSWORD='%s', MASTER_USE_GTID=slave_pos",
-			src.Host, src.Port, src.User, src.Password),
+		fmt.Sprintf("CHANGE MASTER TO MASTER_HOST=%s, MASTER_PORT=%d, MASTER_USER=%s, MASTER_PASSWORD=%s, MASTER_USE_GTID=slave_pos",
+			mysqlconn.QuoteString(src.Host), src.Port, mysqlconn.QuoteString(src.User), mysqlconn.QuoteString(src.Password)),
 	} {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			return 0, fmt.Errorf("%.60s: %w", q, err)

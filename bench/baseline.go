@@ -10,6 +10,7 @@ import (
 	"github.com/sony/sonyflake/v2"
 
 	"github.com/drc-dev/drc/integration/harness"
+	"github.com/drc-dev/drc/internal/mysqlconn"
 )
 
 // Keys of the baseline figures, for later suites' ratios.
@@ -120,7 +121,7 @@ func BulkCopy(ctx context.Context, src, dst *sql.DB, srcTable, dstTable string, 
 	}
 	quoted := make([]string, len(cols))
 	for i, c := range cols {
-		quoted[i] = "`" + strings.ReplaceAll(c, "`", "``") + "`"
+		quoted[i] = mysqlconn.QuoteIdent(c)
 	}
 	insertSQL := func(rows int) string {
 		tuple := "(" + strings.TrimSuffix(strings.Repeat("?,", len(cols)), ",") + ")"

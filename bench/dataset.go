@@ -10,12 +10,14 @@ import (
 	"math/rand/v2"
 	"os/exec"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/replication"
 
 	"github.com/drc-dev/drc/integration/harness"
 	"github.com/drc-dev/drc/internal/gtid"
+	"github.com/drc-dev/drc/internal/mysqlconn"
 )
 
 // Dataset is a source whose binlog holds a sysbench table, written by
@@ -123,7 +125,7 @@ func (e *Env) generateDataset(ctx context.Context, f harness.Flavor) (*Dataset, 
 	if err := harness.Catch(func() { ds.EndGTID = src.BinlogGTIDPos(e.runTB) }); err != nil {
 		return nil, fmt.Errorf("dataset: end position: %w", err)
 	}
-	if err := binlogEnd(ctx, db, f, ds); err != nil {
+	if err := binlogEnd(ctx, db, ds); err != nil {
 		return nil, fmt.Errorf("dataset: %w", err)
 	}
 
@@ -142,20 +144,22 @@ func (e *Env) generateDataset(ctx context.Context, f harness.Flavor) (*Dataset, 
 	return ds, nil
 }
 
-// binlogEnd sets ds.EndFile and EndPos from the source's binlog status:
-// SHOW MASTER STATUS on MariaDB (File, Position, Binlog_Do_DB,
-// Binlog_Ignore_DB); MySQL 8.4 removed it for SHOW BINARY LOG STATUS, which
-// adds Executed_Gtid_Set.
-func binlogEnd(ctx context.Context, db *sql.DB, f harness.Flavor, ds *Dataset) error {
-	var doDB, ignoreDB, executed string
-	if f == harness.FlavorMySQL {
-		if err := db.QueryRowContext(ctx, "SHOW BINARY LOG STATUS").Scan(&ds.EndFile, &ds.EndPos, &doDB, &ignoreDB, &executed); err != nil {
-			return fmt.Errorf("show binary log status: %w", err)
-		}
-		return nil
+// binlogEnd sets ds.EndFile and EndPos from the source's binlog status
+// (mysqlconn.Flavor.BinlogStatusQuery): File, Position, Binlog_Do_DB,
+// Binlog_Ignore_DB, and on MySQL Executed_Gtid_Set.
+func binlogEnd(ctx context.Context, db *sql.DB, ds *Dataset) error {
+	f, version, err := mysqlconn.ServerFlavor(ctx, db)
+	if err != nil {
+		return err
 	}
-	if err := db.QueryRowContext(ctx, "SHOW MASTER STATUS").Scan(&ds.EndFile, &ds.EndPos, &doDB, &ignoreDB); err != nil {
-		return fmt.Errorf("show master status: %w", err)
+	var doDB, ignoreDB, executed string
+	dest := []any{&ds.EndFile, &ds.EndPos, &doDB, &ignoreDB}
+	if f == mysqlconn.MySQL {
+		dest = append(dest, &executed)
+	}
+	q := f.BinlogStatusQuery(version)
+	if err := db.QueryRowContext(ctx, q).Scan(dest...); err != nil {
+		return fmt.Errorf("%s: %w", strings.ToLower(q), err)
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/drc-dev/drc/applier"
 	"github.com/drc-dev/drc/integration/harness"
 	"github.com/drc-dev/drc/internal/gtid"
+	"github.com/drc-dev/drc/internal/mysqlconn"
 	"github.com/drc-dev/drc/replicator"
 )
 
@@ -70,7 +71,7 @@ func measureLag(ctx context.Context, env *Env) ([]Row, error) {
 		}
 	}
 	var start string
-	if err := sdb.QueryRowContext(ctx, "SELECT @@global.gtid_binlog_pos").Scan(&start); err != nil {
+	if err := sdb.QueryRowContext(ctx, mysqlconn.MariaDB.PositionQuery()).Scan(&start); err != nil {
 		return nil, err
 	}
 	env.Logf("lag: sysbench prepare, %d tables of %d rows", lagTables, lagTableSize)
@@ -273,7 +274,7 @@ func waitTopic(ctx context.Context, k *harness.Kafka, topic string, rdone chan e
 // current gtid_binlog_pos, read once at the start.
 func waitCaughtUp(ctx context.Context, sdb, tdb *sql.DB, cluster string, limit time.Duration, failed func() error) error {
 	var pos string
-	if err := sdb.QueryRowContext(ctx, "SELECT @@global.gtid_binlog_pos").Scan(&pos); err != nil {
+	if err := sdb.QueryRowContext(ctx, mysqlconn.MariaDB.PositionQuery()).Scan(&pos); err != nil {
 		return err
 	}
 	want, err := gtid.Parse(gtid.MariaDB, pos)

@@ -11,6 +11,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/replication"
 
 	"github.com/drc-dev/drc/integration/harness"
+	"github.com/drc-dev/drc/internal/mysqlconn"
 )
 
 // The MySQL suites run the MariaDB suites' measurements on a MySQL dataset
@@ -144,11 +145,11 @@ func nativeMySQLApply(ctx context.Context, env *Env, ds *Dataset) (nativeApplied
 		"SET SESSION sql_log_bin = 0",
 		"CREATE DATABASE " + ds.DB,
 		"RESET BINARY LOGS AND GTIDS", // 8.4+: RESET MASTER is gone
-		"SET GLOBAL gtid_purged = '" + ds.StartGTID + "'",
+		"SET GLOBAL gtid_purged = " + mysqlconn.QuoteString(ds.StartGTID),
 		"SET GLOBAL replica_parallel_workers = " + strconv.Itoa(applierWorkers),
 		"SET GLOBAL replica_preserve_commit_order = ON",
-		fmt.Sprintf("CHANGE REPLICATION SOURCE TO SOURCE_HOST='%s', SOURCE_PORT=%d, SOURCE_USER='%s', SOURCE_PASSWORD='%s', SOURCE_AUTO_POSITION=1, GET_SOURCE_PUBLIC_KEY=1",
-			src.Host, src.Port, src.User, src.Password),
+		fmt.Sprintf("CHANGE REPLICATION SOURCE TO SOURCE_HOST=%s, SOURCE_PORT=%d, SOURCE_USER=%s, SOURCE_PASSWORD=%s, SOURCE_AUTO_POSITION=1, GET_SOURCE_PUBLIC_KEY=1",
+			mysqlconn.QuoteString(src.Host), src.Port, mysqlconn.QuoteString(src.User), mysqlconn.QuoteString(src.Password)),
 	} {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			return res, fmt.Errorf("%.60s: %w", q, err)
@@ -178,7 +179,7 @@ func nativeMySQLApply(ctx context.Context, env *Env, ds *Dataset) (nativeApplied
 		}
 		if time.Now().After(deadline) {
 			var executed string
-			_ = db.QueryRowContext(ctx, "SELECT @@global.gtid_executed").Scan(&executed)
+			_ = db.QueryRowContext(ctx, mysqlconn.MySQL.PositionQuery()).Scan(&executed)
 			return res, fmt.Errorf("%s not executed in 15 minutes (gtid_executed %s)", ds.EndGTID, executed)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/drc-dev/drc/integration/harness"
 	"github.com/drc-dev/drc/internal/drcmeta"
+	"github.com/drc-dev/drc/internal/mysqlconn"
 	"github.com/drc-dev/drc/reconcile"
 )
 
@@ -252,7 +253,7 @@ func (p *reconcilePair) runDRC(ctx context.Context, cluster string) (time.Durati
 	}
 	defer bdb.Close()
 	var pos string
-	if err := adb.QueryRowContext(ctx, "SELECT @@gtid_binlog_pos").Scan(&pos); err != nil {
+	if err := adb.QueryRowContext(ctx, mysqlconn.MariaDB.PositionQuery()).Scan(&pos); err != nil {
 		return 0, nil, err
 	}
 	if err := drcmeta.Ensure(ctx, bdb); err != nil {

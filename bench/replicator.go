@@ -19,6 +19,7 @@ import (
 	"github.com/drc-dev/drc/integration/harness"
 	"github.com/drc-dev/drc/internal/gtid"
 	"github.com/drc-dev/drc/internal/kafkaconn"
+	"github.com/drc-dev/drc/internal/mysqlconn"
 	"github.com/drc-dev/drc/replicator"
 )
 
@@ -160,7 +161,7 @@ func measureRSS(ctx context.Context, env *Env) ([]Row, error) {
 		return nil, err
 	}
 	var start string
-	if err := db.QueryRowContext(ctx, "SELECT @@global.gtid_binlog_pos").Scan(&start); err != nil {
+	if err := db.QueryRowContext(ctx, mysqlconn.MariaDB.PositionQuery()).Scan(&start); err != nil {
 		return nil, err
 	}
 	dir, err := os.MkdirTemp("", "drc-bench-rss-")
@@ -198,7 +199,7 @@ metrics: {listen: "127.0.0.1:0"}
 	}
 	// Wait until the transaction is published: its GTID is in the tail.
 	var end string
-	if err := db.QueryRowContext(ctx, "SELECT @@global.gtid_binlog_pos").Scan(&end); err != nil {
+	if err := db.QueryRowContext(ctx, mysqlconn.MariaDB.PositionQuery()).Scan(&end); err != nil {
 		return nil, err
 	}
 	want, _ := gtid.Parse(gtid.MariaDB, end)

@@ -15,6 +15,7 @@ import (
 	"github.com/drc-dev/drc/integration/harness"
 	"github.com/drc-dev/drc/internal/drcmeta"
 	"github.com/drc-dev/drc/internal/gtid"
+	"github.com/drc-dev/drc/internal/mysqlconn"
 	"github.com/drc-dev/drc/replicator"
 )
 
@@ -122,8 +123,10 @@ func measureSwitchover(ctx context.Context, env *Env, flavor harness.Flavor) ([]
 		}
 		run(ap.Run)
 	}
-	if _, err := bdb.ExecContext(ctx, "SET GLOBAL read_only = ON"); err != nil {
-		return nil, err
+	for _, q := range mysqlconn.Flavor(flavor).StandbyStatements() {
+		if _, err := bdb.ExecContext(ctx, q); err != nil {
+			return nil, err
+		}
 	}
 	pos, err := replicator.ServerPosition(ctx, adb, string(flavor))
 	if err != nil {

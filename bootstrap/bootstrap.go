@@ -277,8 +277,7 @@ func targetSession(ctx context.Context, db *sql.DB, writer bool) (*sql.Conn, err
 	}
 	if _, err := conn.ExecContext(ctx, "SET SESSION sql_log_bin = 0"); err != nil {
 		conn.Close()
-		switch mysqlerr.Number(err) {
-		case erSpecificAccessDenied, erAccessDenied, erDBAccessDenied:
+		if mysqlerr.Denied(err) {
 			return nil, fmt.Errorf("target: %w: %v", ErrNoBinlogPrivilege, err)
 		}
 		return nil, fmt.Errorf("target: SET sql_log_bin=0: %w", err)

@@ -10,6 +10,8 @@ import (
 	"math"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // task is one chunk on its way from the snapshot reader to a writer.
@@ -62,26 +64,16 @@ type copyCounts struct {
 // run copies every table and returns when the reader and all writers have
 // stopped. The first error cancels the rest.
 func (c *copier) run(ctx context.Context, tables []*tableRun) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
+	eg, gctx := errgroup.WithContext(ctx)
 	tasks := make(chan *task, 2*len(c.writers))
-	var wg sync.WaitGroup
 	for _, w := range c.writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := c.write(ctx, w, tasks); err != nil {
-				cancel(err)
-			}
-		}()
+		eg.Go(func() error { return c.write(gctx, w, tasks) })
 	}
-	readErr := c.read(ctx, tables, tasks)
-	close(tasks)
-	if readErr != nil {
-		cancel(readErr)
-	}
-	wg.Wait()
-	if err := context.Cause(ctx); err != nil && err != context.Canceled {
+	eg.Go(func() error {
+		defer close(tasks)
+		return c.read(gctx, tables, tasks)
+	})
+	if err := eg.Wait(); err != nil {
 		return err
 	}
 	return ctx.Err()

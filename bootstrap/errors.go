@@ -48,10 +48,3 @@ var (
 	// ErrNoTables: no table matched.
 	ErrNoTables = errors.New("no table matches")
 )
-
-// MySQL error numbers bootstrap reacts to.
-const (
-	erSpecificAccessDenied = 1227
-	erAccessDenied         = 1045
-	erDBAccessDenied       = 1044
-)

@@ -1,9 +1,12 @@
 package bootstrap
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
 
-// metrics are bootstrap's Prometheus series; a nil *metrics records
-// nothing.
+// metrics are bootstrap's Prometheus series. With a nil Registerer they
+// are kept up to date but registered nowhere.
 type metrics struct {
 	rows       prometheus.Counter
 	chunks     *prometheus.CounterVec
@@ -24,41 +27,33 @@ const (
 var phases = []string{phaseSnapshot, phaseCopy, phaseHandover, phaseDone}
 
 func newMetrics(reg prometheus.Registerer) *metrics {
-	if reg == nil {
-		return nil
-	}
+	f := promauto.With(reg)
 	m := &metrics{
-		rows: prometheus.NewCounter(prometheus.CounterOpts{
+		rows: f.NewCounter(prometheus.CounterOpts{
 			Name: "drc_bootstrap_rows_written_total",
 			Help: "Rows written to the target by bootstrap.",
 		}),
-		chunks: prometheus.NewCounterVec(prometheus.CounterOpts{
+		chunks: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "drc_bootstrap_chunks_total",
 			Help: "Chunks handled by bootstrap, by outcome: copied, unchanged (resumed, still equal), rewritten (resumed, changed).",
 		}, []string{"outcome"}),
-		lockSecs: prometheus.NewGauge(prometheus.GaugeOpts{
+		lockSecs: f.NewGauge(prometheus.GaugeOpts{
 			Name: "drc_bootstrap_source_lock_seconds",
 			Help: "How long bootstrap held a lock on the source to take its snapshot.",
 		}),
-		tables: prometheus.NewGauge(prometheus.GaugeOpts{
+		tables: f.NewGauge(prometheus.GaugeOpts{
 			Name: "drc_bootstrap_tables",
 			Help: "Tables the bootstrap copies.",
 		}),
-		tablesDone: prometheus.NewGauge(prometheus.GaugeOpts{
+		tablesDone: f.NewGauge(prometheus.GaugeOpts{
 			Name: "drc_bootstrap_tables_done",
 			Help: "Tables the bootstrap has copied completely.",
 		}),
-		phases: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		phases: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "drc_bootstrap_phase",
 			Help: "1 for the phase the bootstrap is in (snapshot, copy, handover, done), 0 for the others.",
 		}, []string{"phase"}),
 	}
-	m.rows = register(reg, m.rows)
-	m.chunks = register(reg, m.chunks)
-	m.lockSecs = register(reg, m.lockSecs)
-	m.tables = register(reg, m.tables)
-	m.tablesDone = register(reg, m.tablesDone)
-	m.phases = register(reg, m.phases)
 	m.tables.Set(0)
 	m.tablesDone.Set(0)
 	m.phase(phaseSnapshot)
@@ -67,9 +62,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 
 // phase marks the run's current phase.
 func (m *metrics) phase(name string) {
-	if m == nil {
-		return
-	}
 	for _, p := range phases {
 		v := 0.0
 		if p == name {
@@ -79,43 +71,15 @@ func (m *metrics) phase(name string) {
 	}
 }
 
-func (m *metrics) tablesTotal(n int) {
-	if m != nil {
-		m.tables.Set(float64(n))
-	}
-}
+func (m *metrics) tablesTotal(n int) { m.tables.Set(float64(n)) }
 
-func (m *metrics) tableDone() {
-	if m != nil {
-		m.tablesDone.Inc()
-	}
-}
+func (m *metrics) tableDone() { m.tablesDone.Inc() }
 
 func (m *metrics) chunk(o outcome, rows int) {
-	if m == nil {
-		return
-	}
 	m.chunks.WithLabelValues(string(o)).Inc()
 	if o != outcomeUnchanged {
 		m.rows.Add(float64(rows))
 	}
 }
 
-func (m *metrics) lock(secs float64) {
-	if m != nil {
-		m.lockSecs.Set(secs)
-	}
-}
-
-// register registers c, or returns the collector already registered under
-// its name (a second run in the same process).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
-			if old, ok := are.ExistingCollector.(C); ok {
-				return old
-			}
-		}
-	}
-	return c
-}
+func (m *metrics) lock(secs float64) { m.lockSecs.Set(secs) }

@@ -17,7 +17,7 @@ func TestProgressLogsRecordsWithoutAWriter(t *testing.T) {
 	var buf bytes.Buffer
 	began := time.Unix(1000, 0)
 	now := began
-	p := newProgress(nil, false, time.Second, func() time.Time { return now }, slog.New(slog.NewJSONHandler(&buf, nil)), nil)
+	p := newProgress(nil, false, time.Second, func() time.Time { return now }, slog.New(slog.NewJSONHandler(&buf, nil)), newMetrics(nil))
 	a := p.table("d.a", 1000, 0)
 	p.table("d.b", 500, 0) // not started: no record of its own
 	a.start(began)
@@ -53,7 +53,7 @@ func TestProgressLogsRecordsWithoutAWriter(t *testing.T) {
 func TestProgressPlainLinesOnAWriter(t *testing.T) {
 	var w, logged bytes.Buffer
 	now := time.Unix(1000, 0)
-	p := newProgress(&w, false, time.Second, func() time.Time { return now }, slog.New(slog.NewJSONHandler(&logged, nil)), nil)
+	p := newProgress(&w, false, time.Second, func() time.Time { return now }, slog.New(slog.NewJSONHandler(&logged, nil)), newMetrics(nil))
 	tp := p.table("d.a", 10, 0)
 	tp.start(now)
 	p.draw(false)
@@ -103,8 +103,11 @@ func TestMetricsTablesAndPhase(t *testing.T) {
 			t.Errorf("drc_bootstrap_phase{phase=%q} = %v, want %v", ph, got, want)
 		}
 	}
-	var nilM *metrics // a run without a registerer records nothing
-	nilM.phase(phaseDone)
-	nilM.tableDone()
-	nilM.tablesTotal(1)
+	// Without a registerer the metrics are kept up to date, registered
+	// nowhere.
+	unreg := newMetrics(nil)
+	unreg.tablesTotal(2)
+	if got := testutil.ToFloat64(unreg.tables); got != 2 {
+		t.Errorf("unregistered drc_bootstrap_tables = %v, want 2", got)
+	}
 }

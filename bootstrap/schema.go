@@ -9,16 +9,9 @@ import (
 	"strings"
 
 	"github.com/drc-dev/drc/internal/infoschema"
+	"github.com/drc-dev/drc/internal/mysqlconn"
 	"github.com/drc-dev/drc/internal/mysqlerr"
 	"github.com/drc-dev/drc/internal/tablepattern"
-)
-
-// systemSchemas are never copied.
-var systemSchemas = []string{"mysql", "information_schema", "performance_schema", "sys", "drc_meta"}
-
-const (
-	erNoSuchTable = 1146
-	erBadDB       = 1049
 )
 
 // discoverTables lists the source's base tables that match the patterns
@@ -29,27 +22,18 @@ func discoverTables(ctx context.Context, db *sql.DB, flavor string, patterns []s
 	if err != nil {
 		return nil, err
 	}
-	q := "SELECT TABLE_SCHEMA, TABLE_NAME, COALESCE(TABLE_ROWS, 0) FROM information_schema.TABLES " +
-		"WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA NOT IN ('" + strings.Join(systemSchemas, "','") + "') " +
-		"ORDER BY TABLE_SCHEMA, TABLE_NAME"
-	rows, err := db.QueryContext(ctx, q)
+	all, err := infoschema.BaseTables(ctx, db)
 	if err != nil {
-		return nil, fmt.Errorf("list source tables: %w", err)
+		return nil, fmt.Errorf("source: %w", err)
 	}
 	var tables []*Table
-	for rows.Next() {
-		t := &Table{}
-		if err := rows.Scan(&t.DB, &t.Name, &t.EstRows); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("list source tables: %w", err)
+	for _, it := range all {
+		if infoschema.IsSystem(it.DB) {
+			continue
 		}
-		if len(pats) == 0 || pats.Match(t.DB, t.Name) {
-			tables = append(tables, t)
+		if len(pats) == 0 || pats.Match(it.DB, it.Name) {
+			tables = append(tables, &Table{DB: it.DB, Name: it.Name, EstRows: it.Rows})
 		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list source tables: %w", err)
 	}
 	if len(tables) == 0 {
 		return nil, fmt.Errorf("%w %v on the source", ErrNoTables, patterns)
@@ -73,60 +57,36 @@ func discoverTables(ctx context.Context, db *sql.DB, flavor string, patterns []s
 
 // describe fills t's columns, primary key and CREATE TABLE text.
 func describe(ctx context.Context, db *sql.DB, flavor string, t *Table) error {
-	rows, err := db.QueryContext(ctx, `SELECT COLUMN_NAME, DATA_TYPE, COALESCE(CHARACTER_SET_NAME, ''),
-		COALESCE(COLLATION_NAME, ''), COALESCE(NUMERIC_PRECISION, 0), COALESCE(NUMERIC_SCALE, 0), EXTRA
-		FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, t.DB, t.Name)
+	cols, err := infoschema.Columns(ctx, db, t.DB, t.Name)
 	if err != nil {
-		return fmt.Errorf("columns of %s: %w", t, err)
+		return fmt.Errorf("source: %w", err)
 	}
 	byName := map[string]int{}
-	for rows.Next() {
-		var c Column
-		var extra string
-		if err := rows.Scan(&c.Name, &c.DataType, &c.Charset, &c.Collation, &c.Precision, &c.Scale, &extra); err != nil {
-			rows.Close()
-			return fmt.Errorf("columns of %s: %w", t, err)
-		}
-		if infoschema.IsGenerated(extra) {
+	for _, ic := range cols {
+		if ic.Generated {
 			continue // computed by the target itself
 		}
-		c.DataType = strings.ToLower(c.DataType)
-		c.Kind = kindOf(c.DataType, flavor)
+		c := Column{Name: ic.Name, DataType: ic.DataType, Kind: kindOf(ic.DataType, flavor),
+			Charset: ic.Charset, Collation: ic.Collation, Precision: int(ic.Precision), Scale: int(ic.Scale)}
 		if c.Kind != KindBytes {
 			c.Charset, c.Collation = "", ""
 		}
 		byName[c.Name] = len(t.Columns)
 		t.Columns = append(t.Columns, c)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("columns of %s: %w", t, err)
-	}
-
-	rows, err = db.QueryContext(ctx, `SELECT COLUMN_NAME FROM information_schema.STATISTICS
-		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND INDEX_NAME = 'PRIMARY' ORDER BY SEQ_IN_INDEX`, t.DB, t.Name)
+	keys, err := infoschema.UniqueKeys(ctx, db, t.DB, t.Name)
 	if err != nil {
-		return fmt.Errorf("primary key of %s: %w", t, err)
+		return fmt.Errorf("source: %w", err)
 	}
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			rows.Close()
-			return fmt.Errorf("primary key of %s: %w", t, err)
-		}
+	if len(keys) == 0 || !keys[0].Primary() {
+		return fmt.Errorf("%s: %w", t, ErrNoPrimaryKey)
+	}
+	for _, name := range keys[0].Columns {
 		i, ok := byName[name]
 		if !ok {
-			rows.Close()
 			return fmt.Errorf("primary key of %s: column %s is generated; not supported", t, name)
 		}
 		t.PK = append(t.PK, i)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("primary key of %s: %w", t, err)
-	}
-	if len(t.PK) == 0 {
-		return fmt.Errorf("%s: %w", t, ErrNoPrimaryKey)
 	}
 	for _, p := range t.PK {
 		switch t.Columns[p].DataType {
@@ -148,7 +108,7 @@ type queryRower interface {
 
 func showCreateTable(ctx context.Context, db queryRower, dbName, table string) (string, error) {
 	var name, create string
-	err := db.QueryRowContext(ctx, "SHOW CREATE TABLE "+QuoteIdent(dbName)+"."+QuoteIdent(table)).Scan(&name, &create)
+	err := db.QueryRowContext(ctx, "SHOW CREATE TABLE "+mysqlconn.QuoteIdent(dbName)+"."+mysqlconn.QuoteIdent(table)).Scan(&name, &create)
 	if err != nil {
 		return "", fmt.Errorf("show create table %s.%s: %w", dbName, table, err)
 	}
@@ -173,13 +133,13 @@ func prepareTarget(ctx context.Context, src *sql.DB, conn *sql.Conn, tables []*T
 	var missing []*Table
 	for _, t := range tables {
 		have, err := showCreateTable(ctx, conn, t.DB, t.Name)
-		switch n := mysqlerr.Number(err); {
+		switch {
 		case err == nil:
 			if normalizeCreate(have) != normalizeCreate(t.Create) {
 				differ = append(differ, fmt.Sprintf("%s:\n  source: %s\n  target: %s", t,
 					oneLine(normalizeCreate(t.Create)), oneLine(normalizeCreate(have))))
 			}
-		case n == erNoSuchTable || n == erBadDB:
+		case mysqlerr.NoSuchTable(err):
 			missing = append(missing, t)
 		default:
 			return nil, fmt.Errorf("target: %w", err)
@@ -194,14 +154,14 @@ func prepareTarget(ctx context.Context, src *sql.DB, conn *sql.Conn, tables []*T
 		if !dbs[t.DB] {
 			dbs[t.DB] = true
 			var name, create string
-			if err := src.QueryRowContext(ctx, "SHOW CREATE DATABASE IF NOT EXISTS "+QuoteIdent(t.DB)).Scan(&name, &create); err != nil {
+			if err := src.QueryRowContext(ctx, "SHOW CREATE DATABASE IF NOT EXISTS "+mysqlconn.QuoteIdent(t.DB)).Scan(&name, &create); err != nil {
 				return nil, fmt.Errorf("source: show create database %s: %w", t.DB, err)
 			}
 			if _, err := conn.ExecContext(ctx, create); err != nil {
 				return nil, fmt.Errorf("target: create database %s: %w", t.DB, err)
 			}
 		}
-		if _, err := conn.ExecContext(ctx, "USE "+QuoteIdent(t.DB)); err != nil {
+		if _, err := conn.ExecContext(ctx, "USE "+mysqlconn.QuoteIdent(t.DB)); err != nil {
 			return nil, fmt.Errorf("target: use %s: %w", t.DB, err)
 		}
 		if _, err := conn.ExecContext(ctx, t.Create); err != nil {

@@ -6,31 +6,13 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/drc-dev/drc/internal/mysqlconn"
 )
 
 // This file builds every statement the copy runs, apart from running it, so
 // that quoting, range predicates and literal encoding are unit-tested
 // without a database.
-
-// QuoteIdent quotes a MySQL identifier with backticks, doubling any backtick
-// inside it. Names with spaces, dots, backticks or non-ASCII letters are
-// therefore safe everywhere bootstrap puts them into SQL.
-func QuoteIdent(name string) string {
-	return "`" + strings.ReplaceAll(name, "`", "``") + "`"
-}
-
-// quoteString quotes s as a single-quoted SQL string literal that is safe
-// under any sql_mode (NO_BACKSLASH_ESCAPES or not): only printable ASCII is
-// written verbatim, anything else goes through a hex literal.
-func quoteString(s string) string {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c > 0x7e || c == '\\' {
-			return "X'" + hex.EncodeToString([]byte(s)) + "'"
-		}
-	}
-	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
-}
 
 // Kind is how a column's values are written as SQL literals and bound as
 // range parameters.
@@ -110,22 +92,27 @@ type Table struct {
 func (t *Table) String() string { return t.DB + "." + t.Name }
 
 // Quoted is the quoted db.table form used in SQL.
-func (t *Table) Quoted() string { return QuoteIdent(t.DB) + "." + QuoteIdent(t.Name) }
+func (t *Table) Quoted() string {
+	return mysqlconn.QuoteIdent(t.DB) + "." + mysqlconn.QuoteIdent(t.Name)
+}
 
 func (t *Table) columnList() string {
 	names := make([]string, len(t.Columns))
 	for i, c := range t.Columns {
-		names[i] = QuoteIdent(c.Name)
+		names[i] = mysqlconn.QuoteIdent(c.Name)
 	}
 	return strings.Join(names, ", ")
 }
 
-func (t *Table) pkList() string {
+func (t *Table) pkList() string { return strings.Join(t.pkColumns(), ", ") }
+
+// pkColumns are the primary key's columns, quoted, in key order.
+func (t *Table) pkColumns() []string {
 	names := make([]string, len(t.PK))
 	for i, p := range t.PK {
-		names[i] = QuoteIdent(t.Columns[p].Name)
+		names[i] = mysqlconn.QuoteIdent(t.Columns[p].Name)
 	}
-	return strings.Join(names, ", ")
+	return names
 }
 
 // param is the placeholder for one key column's value. Byte-valued keys
@@ -155,67 +142,25 @@ func arg(c Column, v any) any {
 	return v
 }
 
-// keyBound writes "key > lo" (gt) or "key <= hi" (!gt) for a possibly
-// composite key, as the expanded form
-//
-//	a >= x AND (a > x OR (a = x AND b > y))
-//
-// whose leading term the range optimizer turns into an index range (row
-// constructors are not always optimized on MariaDB). It returns the
-// condition and its arguments.
-func (t *Table) keyBound(k Key, gt bool) (string, []any) {
-	var b strings.Builder
-	var args []any
-	first := t.Columns[t.PK[0]]
-	lead, strict, last := "<=", "<", "<="
-	if gt {
-		lead, strict, last = ">=", ">", ">"
-	}
-	if len(t.PK) == 1 {
-		fmt.Fprintf(&b, "%s %s %s", QuoteIdent(first.Name), last, param(first))
-		return b.String(), []any{arg(first, k[0])}
-	}
-	fmt.Fprintf(&b, "%s %s %s AND (", QuoteIdent(first.Name), lead, param(first))
-	args = append(args, arg(first, k[0]))
-	for i := range t.PK {
-		if i > 0 {
-			b.WriteString(" OR ")
-		}
-		b.WriteByte('(')
-		for j := 0; j < i; j++ {
-			c := t.Columns[t.PK[j]]
-			fmt.Fprintf(&b, "%s = %s AND ", QuoteIdent(c.Name), param(c))
-			args = append(args, arg(c, k[j]))
-		}
-		c := t.Columns[t.PK[i]]
-		op := strict
-		if i == len(t.PK)-1 {
-			op = last
-		}
-		fmt.Fprintf(&b, "%s %s %s)", QuoteIdent(c.Name), op, param(c))
-		args = append(args, arg(c, k[i]))
-	}
-	b.WriteByte(')')
-	return b.String(), args
-}
-
 // rangeWhere is the WHERE clause of a chunk (lo, hi]; a nil bound is open.
 // It returns "" when both are open.
 func (t *Table) rangeWhere(lo, hi Key) (string, []any) {
-	var conds []string
 	var args []any
-	if lo != nil {
-		c, a := t.keyBound(lo, true)
-		conds, args = append(conds, "("+c+")"), append(args, a...)
+	bind := func(k Key) func(int) string {
+		if k == nil {
+			return nil
+		}
+		return func(i int) string {
+			c := t.Columns[t.PK[i]]
+			args = append(args, arg(c, k[i]))
+			return param(c)
+		}
 	}
-	if hi != nil {
-		c, a := t.keyBound(hi, false)
-		conds, args = append(conds, "("+c+")"), append(args, a...)
-	}
-	if len(conds) == 0 {
+	cond := mysqlconn.KeyRange(t.pkColumns(), bind(lo), bind(hi))
+	if cond == "" {
 		return "", nil
 	}
-	return " WHERE " + strings.Join(conds, " AND "), args
+	return " WHERE " + cond, args
 }
 
 // SelectChunk reads rows of (lo, hi] in key order, at most limit of them
@@ -337,12 +282,12 @@ func appendLiteral(b *bytes.Buffer, c Column, v any) error {
 func appendBytes(b *bytes.Buffer, c Column, x []byte) error {
 	switch c.Kind {
 	case KindInteger, KindDecimal, KindFloat:
-		if !isNumberText(x) {
+		if !mysqlconn.IsNumber(x) {
 			return fmt.Errorf("value %q is not a number", x)
 		}
 		b.Write(x)
 	case KindTemporal:
-		b.WriteString(quoteString(string(x)))
+		b.WriteString(mysqlconn.QuoteString(string(x)))
 	case KindJSON:
 		b.WriteString("CONVERT(X'")
 		b.WriteString(hex.EncodeToString(x))
@@ -353,16 +298,4 @@ func appendBytes(b *bytes.Buffer, c Column, x []byte) error {
 		b.WriteByte('\'')
 	}
 	return nil
-}
-
-func isNumberText(x []byte) bool {
-	if len(x) == 0 {
-		return false
-	}
-	for _, c := range x {
-		if !(c >= '0' && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E') {
-			return false
-		}
-	}
-	return true
 }

@@ -12,8 +12,6 @@ import (
 	"strings"
 	"time"
 
-	gomysql "github.com/go-mysql-org/go-mysql/mysql"
-
 	"github.com/drc-dev/drc/applier"
 	"github.com/drc-dev/drc/internal/drcmeta"
 	"github.com/drc-dev/drc/internal/gtid"
@@ -462,7 +460,7 @@ func undo(ctx context.Context, a Server, operation int64) (int, error) {
 				return fmt.Errorf("undo %s seq %d on %s.%s: %w", rec.GTID, rec.Seq, rec.DB, rec.Table, err)
 			}
 			res, err := tx.ExecContext(ctx, query, args...)
-			if mysqlerr.Number(err) == gomysql.ER_DUP_ENTRY {
+			if mysqlerr.DuplicateKey(err) {
 				return undoConflict(a, rec, "a row with its key exists again")
 			}
 			if err != nil {
@@ -658,7 +656,7 @@ func replayTxn(ctx context.Context, s Server, stmts *applier.RowStatements, txn 
 				return fmt.Errorf("replay %s seq %d on %s.%s: %w", rec.GTID, rec.Seq, rec.DB, rec.Table, err)
 			}
 			res, err := tx.ExecContext(ctx, query, args...)
-			if mysqlerr.Number(err) == gomysql.ER_DUP_ENTRY {
+			if mysqlerr.DuplicateKey(err) {
 				why = fmt.Sprintf("%s on %s.%s: a row with its key exists", rec.Op, rec.DB, rec.Table)
 				return nil
 			}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 	"time"
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
@@ -16,6 +15,7 @@ import (
 	"github.com/drc-dev/drc/internal/drcmeta"
 	"github.com/drc-dev/drc/internal/grants"
 	"github.com/drc-dev/drc/internal/gtid"
+	"github.com/drc-dev/drc/internal/mysqlconn"
 	"github.com/drc-dev/drc/internal/mysqlerr"
 	"github.com/drc-dev/drc/replicator"
 )
@@ -32,7 +32,7 @@ type Server struct {
 
 func (s Server) String() string { return s.Region + " (" + s.Addr + ")" }
 
-func (s Server) mysql() bool { return s.Flavor == "mysql" }
+func (s Server) flavor() mysqlconn.Flavor { return mysqlconn.Flavor(s.Flavor) }
 
 // readOnly reports whether the server refuses ordinary writes.
 func (s Server) readOnly(ctx context.Context) (bool, error) {
@@ -52,15 +52,9 @@ func (s Server) position(ctx context.Context) (replicator.Position, error) {
 	return p, nil
 }
 
-// fenceVariable is what refuses every write: super_read_only on MySQL,
-// which binds accounts with SUPER too; read_only on MariaDB, which has no
-// stronger switch (accounts with READ_ONLY ADMIN still write: README).
-func (s Server) fenceVariable() string {
-	if s.mysql() {
-		return "super_read_only"
-	}
-	return "read_only"
-}
+// fenceVariable is what refuses every write (mysqlconn.Flavor.FenceVariable;
+// on MariaDB accounts with READ_ONLY ADMIN still write: README).
+func (s Server) fenceVariable() string { return s.flavor().FenceVariable() }
 
 // Txn is an open write transaction found on the old primary at the fence.
 // Its statements are not read: only who held it and for how long.
@@ -188,11 +182,7 @@ func mergeTxns(seen, more []Txn, killed bool) []Txn {
 
 // makeWritable lifts every write fence.
 func (s Server) makeWritable(ctx context.Context) error {
-	stmts := []string{"SET GLOBAL read_only = OFF"}
-	if s.mysql() {
-		stmts = []string{"SET GLOBAL super_read_only = OFF", "SET GLOBAL read_only = OFF"}
-	}
-	for _, q := range stmts {
+	for _, q := range s.flavor().WritableStatements() {
 		if _, err := s.DB.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("%s: %s: %w", s, q, err)
 		}
@@ -204,11 +194,7 @@ func (s Server) makeWritable(ctx context.Context) error {
 // whose account bypasses read_only, writes to it: on MySQL this lifts
 // super_read_only (which binds the applier too) and keeps read_only.
 func (s Server) makeStandby(ctx context.Context) error {
-	stmts := []string{"SET GLOBAL read_only = ON"}
-	if s.mysql() {
-		stmts = append(stmts, "SET GLOBAL super_read_only = OFF")
-	}
-	for _, q := range stmts {
+	for _, q := range s.flavor().StandbyStatements() {
 		if _, err := s.DB.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("%s: %s: %w", s, q, err)
 		}
@@ -301,12 +287,11 @@ var binlogOff = []string{"SET SESSION sql_log_bin = 0"}
 // checkFlavor refuses a server that is not the flavor the config says:
 // the fence and the GTID position differ between them.
 func (s Server) checkFlavor(ctx context.Context) error {
-	var version string
-	if err := s.DB.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
-		return fmt.Errorf("%s: read VERSION(): %w", s, err)
+	f, version, err := mysqlconn.ServerFlavor(ctx, s.DB)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s, err)
 	}
-	isMariaDB := strings.Contains(strings.ToLower(version), "mariadb")
-	if isMariaDB != (s.Flavor == "mariadb") {
+	if f != s.flavor() {
 		return fmt.Errorf("%s is %s, but its config says flavor %s", s, version, s.Flavor)
 	}
 	return nil

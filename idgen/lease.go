@@ -10,9 +10,8 @@ import (
 	"sort"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
-
 	"github.com/drc-dev/drc/internal/grants"
+	"github.com/drc-dev/drc/internal/mysqlconn"
 	"github.com/drc-dev/drc/internal/mysqlerr"
 )
 
@@ -113,7 +112,7 @@ func NewSQLLeaseStore(db *sql.DB, schema string, layout Layout) (*SQLLeaseStore,
 	return &SQLLeaseStore{db: db, schema: schema, layout: layout}, nil
 }
 
-func (s *SQLLeaseStore) table(name string) string { return "`" + s.schema + "`." + name }
+func (s *SQLLeaseStore) table(name string) string { return mysqlconn.QuoteIdent(s.schema) + "." + name }
 
 // DDL returns the statements EnsureLayout runs to create the schema and
 // tables, for docs and for operators who create them by hand.
@@ -324,14 +323,7 @@ func raceLost(err error) bool {
 	if errors.Is(err, errRaceLost) {
 		return true
 	}
-	var me *mysql.MySQLError
-	if errors.As(err, &me) {
-		switch me.Number {
-		case 1213, 1205, 1062: // deadlock, lock wait timeout, duplicate key
-			return true
-		}
-	}
-	return false
+	return mysqlerr.LockConflict(err) || mysqlerr.DuplicateKey(err)
 }
 
 type leaseRow struct {

@@ -1,9 +1,8 @@
 package idgen
 
 import (
-	"fmt"
-
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
 // metrics are the HTTP-side metrics; node state is exported by
@@ -14,28 +13,29 @@ type metrics struct {
 	served   prometheus.Counter       // IDs returned over HTTP
 }
 
-func newMetrics(reg prometheus.Registerer, n *Node) (*metrics, error) {
+// newMetrics creates the metrics on reg; with a nil reg they are kept up
+// to date but registered nowhere.
+func newMetrics(reg prometheus.Registerer, n *Node) *metrics {
+	f := promauto.With(reg)
 	m := &metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+		requests: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "drc_idgen_http_requests_total",
 			Help: "HTTP requests by handler and status code.",
 		}, []string{"handler", "code"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		duration: f.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "drc_idgen_http_request_duration_seconds",
 			Help:    "HTTP request latency by handler, from headers read to response written.",
 			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .1, .5, 1},
 		}, []string{"handler"}),
-		served: prometheus.NewCounter(prometheus.CounterOpts{
+		served: f.NewCounter(prometheus.CounterOpts{
 			Name: "drc_idgen_http_ids_served_total",
 			Help: "IDs returned by GET /v1/ids.",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.served, newNodeCollector(n)} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("idgen metrics: register: %w", err)
-		}
+	if reg != nil {
+		reg.MustRegister(newNodeCollector(n))
 	}
-	return m, nil
+	return m
 }
 
 type nodeCollector struct {

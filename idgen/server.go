@@ -68,11 +68,7 @@ func NewServer(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (*Serv
 		return nil, err
 	}
 	s.node = node
-	m, err := newMetrics(reg, node)
-	if err != nil {
-		return nil, err
-	}
-	s.handler = s.routes(m, reg)
+	s.handler = s.routes(newMetrics(reg, node), reg)
 	return s, nil
 }
 

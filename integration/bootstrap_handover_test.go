@@ -7,6 +7,7 @@ import (
 
 	"github.com/drc-dev/drc/bootstrap"
 	"github.com/drc-dev/drc/integration/harness"
+	"github.com/drc-dev/drc/internal/mysqlconn"
 )
 
 // TestBootstrapHandsOverToApplier is the DR walkthrough with the real
@@ -57,7 +58,7 @@ func testBootstrapHandsOverToApplier(t *testing.T, flavor harness.Flavor) {
 	app.stop(t)
 	rep.stop(t)
 
-	assertSameTables(t, a, b, "bs.items", bootstrap.QuoteIdent(bsDB2)+"."+bootstrap.QuoteIdent(bsTable2))
+	assertSameTables(t, a, b, "bs.items", mysqlconn.QuoteIdent(bsDB2)+"."+mysqlconn.QuoteIdent(bsTable2))
 	if c := conflictCount(t, b, cluster); c != 0 {
 		t.Errorf("%d conflicts after the handover, want 0", c)
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/drc-dev/drc/integration/harness"
+	"github.com/drc-dev/drc/internal/mysqlconn"
 	"github.com/drc-dev/drc/reconcile"
 )
 
@@ -368,7 +369,7 @@ func (p *pair) testRepair(t *testing.T) {
 // tables that cannot be compared. Settling is off: nothing replicates.
 func (p *pair) testQuotingAndKeys(t *testing.T) {
 	db := harness.UniqueName("rc`q é")
-	q := reconcile.QuoteIdent
+	q := mysqlconn.QuoteIdent
 	tbl := q(db) + "." + q("tä`ble x")
 	for _, m := range []*harness.Server{p.a, p.b} {
 		m.Exec(t, "CREATE DATABASE "+q(db),

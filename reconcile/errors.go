@@ -2,8 +2,6 @@ package reconcile
 
 import (
 	"errors"
-
-	"github.com/drc-dev/drc/internal/mysqlerr"
 )
 
 // Errors of this package, matched with errors.Is. The wrapping error names
@@ -24,23 +22,3 @@ var (
 	// (= max_allowed_packet), so it cannot be hashed in the database.
 	ErrRowTooLarge = errors.New("row too large to hash: raise max_allowed_packet")
 )
-
-// MySQL error numbers reconcile reacts to.
-const (
-	erLockWaitTimeout = 1205
-	erLockDeadlock    = 1213
-	erAccessDenied    = 1227 // ER_SPECIFIC_ACCESS_DENIED_ERROR
-	erNoSuchTable     = 1146
-	// A function the server lacks is looked up as a stored function: 1305
-	// ER_SP_DOES_NOT_EXIST, or 1046 ER_NO_DB_ERROR with no database
-	// selected (MD5() on MySQL 9).
-	erNoSuchFunction = 1305
-	erNoDatabase     = 1046
-)
-
-// isLockConflict reports whether a locking read lost to a writer (timeout or
-// deadlock): the confirmation is retried, not failed.
-func isLockConflict(err error) bool {
-	n := mysqlerr.Number(err)
-	return n == erLockWaitTimeout || n == erLockDeadlock
-}

@@ -3,37 +3,18 @@ package reconcile
 import (
 	"context"
 	"sync"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // both runs f and g concurrently (one per side, typically) and returns when
 // both have returned. The first to fail cancels the other; its error is
 // returned, not the other's resulting cancellation.
 func both(ctx context.Context, f, g func(context.Context) error) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	gerr := make(chan error, 1)
-	go func() {
-		err := g(ctx)
-		if err != nil {
-			cancel(err)
-		}
-		gerr <- err
-	}()
-	ferr := f(ctx)
-	if ferr != nil {
-		cancel(ferr)
-	}
-	errG := <-gerr
-	if cause := context.Cause(ctx); cause != nil && cause != context.Canceled {
-		// Whichever failed first is the cause; the other saw a cancellation.
-		if ferr != nil || errG != nil {
-			return cause
-		}
-	}
-	if ferr != nil {
-		return ferr
-	}
-	return errG
+	eg, ctx := errgroup.WithContext(ctx)
+	eg.Go(func() error { return f(ctx) })
+	eg.Go(func() error { return g(ctx) })
+	return eg.Wait()
 }
 
 // forEach calls f for every item on at most n goroutines and returns when

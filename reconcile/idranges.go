@@ -16,6 +16,8 @@ import (
 
 	"github.com/drc-dev/drc/idgen"
 	"github.com/drc-dev/drc/internal/drcmeta"
+	"github.com/drc-dev/drc/internal/infoschema"
+	"github.com/drc-dev/drc/internal/mysqlconn"
 	"github.com/drc-dev/drc/internal/tablepattern"
 )
 
@@ -366,7 +368,7 @@ func (c *IDRangesConfig) scanColumn(ctx context.Context, db idSource, t TableNam
 func (c *IDRangesConfig) idColumnsOf(t TableName) []string {
 	sel := func(pattern string) bool {
 		p, err := tablepattern.Parse(pattern) // checked by Validate
-		return err == nil && p.Match(t.DB, t.Name) && (p.Literal() || !slices.Contains(systemSchemas, t.DB))
+		return err == nil && p.Match(t.DB, t.Name) && (p.Literal() || !infoschema.IsSystem(t.DB))
 	}
 	if len(c.Tables) > 0 && !slices.ContainsFunc(c.Tables, sel) {
 		return nil
@@ -410,7 +412,7 @@ func drcBounds(l idgen.Layout, now time.Time) idBounds {
 // last IDs in time. BETWEEN with BIGINT literals compares signed and
 // unsigned columns by value.
 func idGroupsSQL(t TableName, col string, l idgen.Layout, b idBounds) string {
-	c := QuoteIdent(col)
+	c := mysqlconn.QuoteIdent(col)
 	isDRC := fmt.Sprintf("%s BETWEEN %d AND %d", c, b.lo, b.hi)
 	return fmt.Sprintf("SELECT IF(%[2]s, (%[1]s >> %[3]d) & %[4]d, NULL), IF(%[2]s, %[1]s & %[5]d, NULL), "+
 		"COUNT(*), MIN(%[1]s), MAX(%[1]s) FROM %[6]s WHERE %[1]s IS NOT NULL GROUP BY 1, 2",

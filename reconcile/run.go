@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -16,12 +15,11 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/drc-dev/drc/internal/gtid"
+	"github.com/drc-dev/drc/internal/infoschema"
+	"github.com/drc-dev/drc/internal/mysqlconn"
 	"github.com/drc-dev/drc/internal/mysqlerr"
 	"github.com/drc-dev/drc/internal/tablepattern"
 )
-
-// systemSchemas are never selected by a glob pattern.
-var systemSchemas = []string{"mysql", "information_schema", "performance_schema", "sys", "drc_meta"}
 
 // Run compares the configured tables of the source and the target, settles
 // candidate differences against the applier's checkpoint, repairs them when
@@ -50,9 +48,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (*Report, error) 
 	}
 	flavor := cfg.Flavor
 	if flavor == "" {
-		if flavor, err = detectFlavor(ctx, src); err != nil {
-			return nil, fmt.Errorf("source: %w", err)
+		f, _, err := mysqlconn.ServerFlavor(ctx, src)
+		if err != nil {
+			return nil, fmt.Errorf("source: detect flavor: %w", err)
 		}
+		flavor = Flavor(f)
 	}
 	if cfg.Digest == DigestMD5 {
 		// MySQL 9 has no MD5(): fail before any work, naming the way out.
@@ -61,7 +61,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (*Report, error) 
 			db   *sql.DB
 		}{{"source", src}, {"target", tgt}} {
 			_, err := side.db.ExecContext(ctx, "DO MD5('')")
-			if n := mysqlerr.Number(err); n == erNoSuchFunction || n == erNoDatabase {
+			if mysqlerr.NoSuchFunction(err) {
 				return nil, fmt.Errorf("digest md5: the %s has no MD5() (MySQL 9 dropped it); use the default digest, sha256: %w", side.name, err)
 			}
 			if err != nil {
@@ -308,11 +308,11 @@ func resolveTables(ctx context.Context, src, tgt *sql.DB, patterns []string) ([]
 		}
 		for _, n := range names {
 			if len(ps) == 0 {
-				seen[n] = !slices.Contains(systemSchemas, n.DB)
+				seen[n] = !infoschema.IsSystem(n.DB)
 				continue
 			}
 			for _, p := range ps {
-				if p.Match(n.DB, n.Name) && (p.Literal() || !slices.Contains(systemSchemas, n.DB)) {
+				if p.Match(n.DB, n.Name) && (p.Literal() || !infoschema.IsSystem(n.DB)) {
 					seen[n] = true
 				}
 			}
@@ -339,18 +339,13 @@ func resolveTables(ctx context.Context, src, tgt *sql.DB, patterns []string) ([]
 }
 
 func listTables(ctx context.Context, db *sql.DB) ([]TableName, error) {
-	rows, err := db.QueryContext(ctx, "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE'")
+	ts, err := infoschema.BaseTables(ctx, db)
 	if err != nil {
-		return nil, fmt.Errorf("list tables: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	var out []TableName
-	for rows.Next() {
-		var n TableName
-		if err := rows.Scan(&n.DB, &n.Name); err != nil {
-			return nil, fmt.Errorf("list tables: %w", err)
-		}
-		out = append(out, n)
+	out := make([]TableName, len(ts))
+	for i, t := range ts {
+		out[i] = TableName{DB: t.DB, Name: t.Name}
 	}
-	return out, rows.Err()
+	return out, nil
 }

@@ -2,12 +2,12 @@ package reconcile
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/drc-dev/drc/internal/infoschema"
+	"github.com/drc-dev/drc/internal/mysqlconn"
 )
 
 // colClass is how a column's values are encoded, compared, bound and
@@ -144,81 +144,30 @@ type rawTable struct {
 	unique  []rawIndex // PRIMARY first when present
 }
 
-// querier is what schema loading needs from a connection or pool.
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
 // loadRawTable reads a table's columns and unique indexes from
 // information_schema.
-func loadRawTable(ctx context.Context, q querier, t TableName) (rawTable, error) {
+func loadRawTable(ctx context.Context, q infoschema.Querier, t TableName) (rawTable, error) {
 	var rt rawTable
-	rows, err := q.QueryContext(ctx,
-		`SELECT COALESCE(TABLE_ROWS, 0) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND TABLE_TYPE = 'BASE TABLE'`,
-		t.DB, t.Name)
+	it, ok, err := infoschema.BaseTable(ctx, q, t.DB, t.Name)
+	if err != nil || !ok {
+		return rt, err
+	}
+	rt.exists, rt.rows = true, it.Rows
+	cols, err := infoschema.Columns(ctx, q, t.DB, t.Name)
 	if err != nil {
-		return rt, fmt.Errorf("read table %s: %w", t, err)
+		return rt, err
 	}
-	for rows.Next() {
-		rt.exists = true
-		if err := rows.Scan(&rt.rows); err != nil {
-			rows.Close()
-			return rt, fmt.Errorf("read table %s: %w", t, err)
-		}
+	for _, c := range cols {
+		rt.columns = append(rt.columns, rawColumn{name: c.Name, dataType: c.DataType, columnType: c.ColumnType,
+			charset: c.Charset, collation: c.Collation, nullable: c.Nullable, generated: c.Generated,
+			precision: c.Precision, scale: c.Scale})
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return rt, fmt.Errorf("read table %s: %w", t, err)
-	}
-	if !rt.exists {
-		return rt, nil
-	}
-
-	rows, err = q.QueryContext(ctx, `SELECT COLUMN_NAME, LOWER(DATA_TYPE), LOWER(COLUMN_TYPE),
-		COALESCE(CHARACTER_SET_NAME, ''), COALESCE(COLLATION_NAME, ''), IS_NULLABLE = 'YES',
-		COALESCE(EXTRA, ''), COALESCE(NUMERIC_PRECISION, 0), COALESCE(NUMERIC_SCALE, 0)
-		FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?
-		ORDER BY ORDINAL_POSITION`, t.DB, t.Name)
+	keys, err := infoschema.UniqueKeys(ctx, q, t.DB, t.Name)
 	if err != nil {
-		return rt, fmt.Errorf("read columns of %s: %w", t, err)
+		return rt, err
 	}
-	for rows.Next() {
-		var c rawColumn
-		var extra string
-		if err := rows.Scan(&c.name, &c.dataType, &c.columnType, &c.charset, &c.collation, &c.nullable, &extra, &c.precision, &c.scale); err != nil {
-			rows.Close()
-			return rt, fmt.Errorf("read columns of %s: %w", t, err)
-		}
-		c.generated = infoschema.IsGenerated(extra)
-		rt.columns = append(rt.columns, c)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return rt, fmt.Errorf("read columns of %s: %w", t, err)
-	}
-
-	rows, err = q.QueryContext(ctx, `SELECT INDEX_NAME, COLUMN_NAME, SUB_PART IS NOT NULL
-		FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0
-		ORDER BY INDEX_NAME = 'PRIMARY' DESC, INDEX_NAME, SEQ_IN_INDEX`, t.DB, t.Name)
-	if err != nil {
-		return rt, fmt.Errorf("read indexes of %s: %w", t, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var name, col string
-		var partial bool
-		if err := rows.Scan(&name, &col, &partial); err != nil {
-			return rt, fmt.Errorf("read indexes of %s: %w", t, err)
-		}
-		if n := len(rt.unique); n == 0 || rt.unique[n-1].name != name {
-			rt.unique = append(rt.unique, rawIndex{name: name})
-		}
-		ix := &rt.unique[len(rt.unique)-1]
-		ix.cols = append(ix.cols, col)
-		ix.partial = ix.partial || partial
-	}
-	if err := rows.Err(); err != nil {
-		return rt, fmt.Errorf("read indexes of %s: %w", t, err)
+	for _, k := range keys {
+		rt.unique = append(rt.unique, rawIndex{name: k.Name, cols: k.Columns, partial: k.Partial})
 	}
 	return rt, nil
 }
@@ -247,14 +196,14 @@ func planTable(name TableName, src, tgt rawTable, flavor Flavor) (*tablePlan, st
 		srcNames[sc.name] = true
 		tc, ok := tgtCols[sc.name]
 		if !ok {
-			return nil, fmt.Sprintf("schema differs: column %s missing on target", QuoteIdent(sc.name))
+			return nil, fmt.Sprintf("schema differs: column %s missing on target", mysqlconn.QuoteIdent(sc.name))
 		}
 		if sc.generated || tc.generated {
 			continue
 		}
 		sClass := classify(sc.dataType, sc.columnType, flavor)
 		if tClass := classify(tc.dataType, tc.columnType, flavor); sClass != tClass {
-			return nil, fmt.Sprintf("schema differs: column %s is %s on source, %s on target", QuoteIdent(sc.name), sc.columnType, tc.columnType)
+			return nil, fmt.Sprintf("schema differs: column %s is %s on source, %s on target", mysqlconn.QuoteIdent(sc.name), sc.columnType, tc.columnType)
 		}
 		col := tableColumn{
 			Name: sc.name, DataType: sc.dataType, ColumnType: sc.columnType,
@@ -273,7 +222,7 @@ func planTable(name TableName, src, tgt rawTable, flavor Flavor) (*tablePlan, st
 	}
 	for _, tc := range tgt.columns {
 		if !srcNames[tc.name] {
-			return nil, fmt.Sprintf("schema differs: column %s missing on source", QuoteIdent(tc.name))
+			return nil, fmt.Sprintf("schema differs: column %s missing on source", mysqlconn.QuoteIdent(tc.name))
 		}
 	}
 	if len(charsets) > 1 {
@@ -321,7 +270,7 @@ func indexLabel(name string) string {
 	if name == "PRIMARY" {
 		return "primary key"
 	}
-	return "unique key " + QuoteIdent(name)
+	return "unique key " + mysqlconn.QuoteIdent(name)
 }
 
 // keyUnusable says why a unique index cannot order and identify rows, or "".
@@ -332,27 +281,27 @@ func keyUnusable(ix rawIndex, src, tgt map[string]rawColumn, colIndex map[string
 	for _, name := range ix.cols {
 		s, t := src[name], tgt[name]
 		if s.nullable || t.nullable {
-			return fmt.Sprintf("column %s is nullable", QuoteIdent(name))
+			return fmt.Sprintf("column %s is nullable", mysqlconn.QuoteIdent(name))
 		}
 		i, ok := colIndex[name]
 		if !ok {
-			return fmt.Sprintf("column %s is generated", QuoteIdent(name))
+			return fmt.Sprintf("column %s is generated", mysqlconn.QuoteIdent(name))
 		}
 		// Both sides must order keys identically, or the same range would
 		// select different rows on each side.
 		if s.collation != t.collation {
-			return fmt.Sprintf("column %s has collation %s on source, %s on target", QuoteIdent(name), s.collation, t.collation)
+			return fmt.Sprintf("column %s has collation %s on source, %s on target", mysqlconn.QuoteIdent(name), s.collation, t.collation)
 		}
 		switch cols[i].class {
 		case classFloat:
-			return fmt.Sprintf("column %s is %s: approximate values cannot bound ranges exactly", QuoteIdent(name), s.dataType)
+			return fmt.Sprintf("column %s is %s: approximate values cannot bound ranges exactly", mysqlconn.QuoteIdent(name), s.dataType)
 		case classBit, classJSON:
-			return fmt.Sprintf("column %s is %s, which reconcile cannot use as a key", QuoteIdent(name), s.dataType)
+			return fmt.Sprintf("column %s is %s, which reconcile cannot use as a key", mysqlconn.QuoteIdent(name), s.dataType)
 		case classString:
 			if s.dataType == "enum" || s.dataType == "set" {
 				// ENUM sorts by index but compares to strings by text: ranges
 				// bounded by text would not follow the index order.
-				return fmt.Sprintf("column %s is %s, which sorts by index, not by value", QuoteIdent(name), s.dataType)
+				return fmt.Sprintf("column %s is %s, which sorts by index, not by value", mysqlconn.QuoteIdent(name), s.dataType)
 			}
 		}
 	}

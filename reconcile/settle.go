@@ -9,6 +9,7 @@ import (
 
 	"github.com/drc-dev/drc/internal/drcmeta"
 	"github.com/drc-dev/drc/internal/gtid"
+	"github.com/drc-dev/drc/internal/mysqlerr"
 )
 
 // checkpoint reads the applier's progress from the target's
@@ -258,7 +259,7 @@ func (s *settler) confirmBatch(ctx context.Context, keys []rowKey, apply func(co
 
 		src, pos, err := s.lockSource(ctx, keys)
 		if err != nil {
-			if isLockConflict(err) && time.Until(deadline) > 0 {
+			if mysqlerr.LockConflict(err) && time.Until(deadline) > 0 {
 				if err := retry(); err != nil {
 					return nil, nil, err
 				}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
+
+	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/drc-dev/drc/internal/gtid"
+	"github.com/drc-dev/drc/internal/mysqlconn"
 	"github.com/drc-dev/drc/internal/mysqlerr"
 )
 
@@ -42,14 +44,6 @@ func openConn(ctx context.Context, pool *sql.DB) (*sql.Conn, error) {
 	return c, nil
 }
 
-// positionQuery reads the source's current GTID position.
-func positionQuery(f Flavor) string {
-	if f == FlavorMySQL {
-		return "@@global.gtid_executed"
-	}
-	return "@@global.gtid_binlog_pos"
-}
-
 // partHash is one part's row count and digest on one side.
 type partHash struct {
 	count  int64
@@ -69,7 +63,7 @@ type sideConn struct {
 // position reads the current source position. Only meaningful on the source.
 func (s *sideConn) position(ctx context.Context) (gtid.Set, error) {
 	var text string
-	if err := s.conn.QueryRowContext(ctx, "SELECT "+positionQuery(s.flavor)).Scan(&text); err != nil {
+	if err := s.conn.QueryRowContext(ctx, mysqlconn.Flavor(s.flavor).PositionQuery()).Scan(&text); err != nil {
 		return gtid.Set{}, fmt.Errorf("read %s position: %w", s.side, err)
 	}
 	return gtid.Parse(string(s.flavor), text)
@@ -125,7 +119,7 @@ func (s *sideConn) hashParts(ctx context.Context, parts []keyRange, snapshot boo
 	var posText sql.NullString
 	probe := "SELECT @@warning_count, NULL"
 	if snapshot {
-		probe = "SELECT @@warning_count, " + positionQuery(s.flavor)
+		probe = "SELECT @@warning_count, " + mysqlconn.Flavor(s.flavor).PositionVariable()
 	}
 	if err := s.conn.QueryRowContext(ctx, probe).Scan(&warnings, &posText); err != nil {
 		return nil, pos, false, fmt.Errorf("hash %s on %s: read warnings: %w", s.b.t.Name, s.side, err)
@@ -154,11 +148,11 @@ func (s *sideConn) groupConcatCut(ctx context.Context) (bool, error) {
 	cut := false
 	for rows.Next() {
 		var level, msg string
-		var code int
+		var code uint16
 		if err := rows.Scan(&level, &code, &msg); err != nil {
 			return false, fmt.Errorf("hash %s on %s: show warnings: %w", s.b.t.Name, s.side, err)
 		}
-		if code == 1260 {
+		if code == gomysql.ER_CUT_VALUE_GROUP_CONCAT {
 			cut = true
 		}
 	}
@@ -386,7 +380,7 @@ func (s *sideConn) selectBatch(ctx context.Context, keys []rowKey, lock bool, ou
 // ADMIN.
 func markRepairs(ctx context.Context, c *sql.Conn) error {
 	if _, err := c.ExecContext(ctx, "SET SESSION sql_log_bin = 0"); err != nil {
-		if n := mysqlerr.Number(err); n == erAccessDenied || n == 1045 || n == 1044 {
+		if mysqlerr.Denied(err) {
 			return fmt.Errorf("%w: SET SESSION sql_log_bin=0 on the target: %v (grant BINLOG ADMIN or SUPER to the reconcile user, or run without repair and apply the printed SQL yourself)", ErrRepairNotMarked, err)
 		}
 		return fmt.Errorf("SET SESSION sql_log_bin=0 on the target: %w", err)
@@ -417,16 +411,4 @@ func abbreviate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
-}
-
-// detectFlavor asks the server what it is.
-func detectFlavor(ctx context.Context, db *sql.DB) (Flavor, error) {
-	var v string
-	if err := db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&v); err != nil {
-		return "", fmt.Errorf("detect flavor: %w", err)
-	}
-	if strings.Contains(strings.ToLower(v), "mariadb") {
-		return FlavorMariaDB, nil
-	}
-	return FlavorMySQL, nil
 }

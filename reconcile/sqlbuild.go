@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/drc-dev/drc/internal/mysqlconn"
 )
 
 // This file builds every statement reconcile runs against the compared
@@ -79,7 +81,7 @@ func (b *builder) from(s dbSide) string {
 	}
 	// FORCE INDEX keeps the scan on the key, so rows arrive in key order and
 	// ranges are index ranges, whatever the optimizer's statistics say.
-	return b.t.Name.Quoted() + " FORCE INDEX (" + QuoteIdent(ix) + ")"
+	return b.t.Name.Quoted() + " FORCE INDEX (" + mysqlconn.QuoteIdent(ix) + ")"
 }
 
 // rowEncoding is the canonical encoding of one row as a SQL expression. The
@@ -100,7 +102,7 @@ func (b *builder) from(s dbSide) string {
 func (b *builder) rowEncoding() string {
 	var fields, nulls []string
 	for _, c := range b.t.Columns {
-		q := QuoteIdent(c.Name)
+		q := mysqlconn.QuoteIdent(c.Name)
 		switch c.class {
 		case classString:
 			x := q
@@ -142,7 +144,7 @@ func (b *builder) rowEncoding() string {
 func (b *builder) keyList() string {
 	names := make([]string, len(b.t.Key))
 	for i, k := range b.t.Key {
-		names[i] = QuoteIdent(b.t.Columns[k].Name)
+		names[i] = mysqlconn.QuoteIdent(b.t.Columns[k].Name)
 	}
 	return strings.Join(names, ", ")
 }
@@ -156,10 +158,7 @@ func (b *builder) keySelect() string {
 	return strings.Join(names, ", ")
 }
 
-// rangeCond is the WHERE condition selecting r. Composite keys use the
-// expanded form (a > x OR (a = x AND b > y) …) with a leading a >= x, which
-// the range optimizer turns into a tight index range; row constructors are
-// not range-optimized everywhere.
+// rangeCond is the WHERE condition selecting r (mysqlconn.KeyRange).
 //
 // Key values are written as literals (see literal), not bound as
 // parameters: every statement is then one round trip in the text protocol,
@@ -168,59 +167,36 @@ func (b *builder) keySelect() string {
 // collation).
 func (b *builder) rangeCond(r keyRange) (string, error) {
 	cols := b.t.KeyColumns()
-	var conds []string
-	bound := func(k rowKey, strict, last string) error {
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = mysqlconn.QuoteIdent(c.Name)
+	}
+	bound := func(k rowKey) (func(int) string, error) {
+		if k == nil {
+			return nil, nil
+		}
 		lits := make([]string, len(cols))
 		for i, c := range cols {
 			l, err := literal(c, k[i])
 			if err != nil {
-				return err
+				return nil, err
 			}
 			lits[i] = l
 		}
-		if len(cols) == 1 {
-			conds = append(conds, QuoteIdent(cols[0].Name)+" "+last+" "+lits[0])
-			return nil
-		}
-		lead := ">="
-		if strict == "<" {
-			lead = "<="
-		}
-		conds = append(conds, QuoteIdent(cols[0].Name)+" "+lead+" "+lits[0])
-		var ors []string
-		for i := range cols {
-			var ands []string
-			for j := 0; j < i; j++ {
-				ands = append(ands, QuoteIdent(cols[j].Name)+" = "+lits[j])
-			}
-			op := strict
-			if i == len(cols)-1 {
-				op = last
-			}
-			ands = append(ands, QuoteIdent(cols[i].Name)+" "+op+" "+lits[i])
-			if len(ands) == 1 {
-				ors = append(ors, ands[0])
-			} else {
-				ors = append(ors, "("+strings.Join(ands, " AND ")+")")
-			}
-		}
-		conds = append(conds, "("+strings.Join(ors, " OR ")+")")
-		return nil
+		return func(i int) string { return lits[i] }, nil
 	}
-	if r.Lo != nil {
-		if err := bound(r.Lo, ">", ">"); err != nil {
-			return "", err
-		}
+	lo, err := bound(r.Lo)
+	if err != nil {
+		return "", err
 	}
-	if r.Hi != nil {
-		if err := bound(r.Hi, "<", "<="); err != nil {
-			return "", err
-		}
+	hi, err := bound(r.Hi)
+	if err != nil {
+		return "", err
 	}
-	if len(conds) == 0 {
-		return "TRUE", nil
+	if cond := mysqlconn.KeyRange(names, lo, hi); cond != "" {
+		return cond, nil
 	}
-	return strings.Join(conds, " AND "), nil
+	return "TRUE", nil
 }
 
 // partsHashSQL hashes each part in one statement (UNION ALL), returning
@@ -290,7 +266,7 @@ func (b *builder) nextKeySQL(s dbSide, after rowKey) (string, error) {
 // values are read as text, so a pool opened with parseTime=true still yields
 // the server's own form (which repairs send back as literals).
 func selectExpr(c tableColumn) string {
-	q := QuoteIdent(c.Name)
+	q := mysqlconn.QuoteIdent(c.Name)
 	switch c.class {
 	case classFloat:
 		return "CAST(" + q + " AS DOUBLE)"
@@ -312,7 +288,7 @@ func (b *builder) keysCond(keys []rowKey) (string, error) {
 			}
 			lits[i] = l
 		}
-		return QuoteIdent(cols[0].Name) + " IN (" + strings.Join(lits, ", ") + ")", nil
+		return mysqlconn.QuoteIdent(cols[0].Name) + " IN (" + strings.Join(lits, ", ") + ")", nil
 	}
 	ors := make([]string, len(keys))
 	for i, k := range keys {
@@ -362,57 +338,31 @@ func (b *builder) key(r rowImage) rowKey {
 // built as literal SQL so that what --repair runs is exactly what the dry run
 // prints; key bounds use the same forms.
 //
-// Printable ASCII text (no backslash) is single-quoted, quotes doubled, which
-// reads the same with or without NO_BACKSLASH_ESCAPES and in any connection
-// character set. Other text is a hex literal with a utf8mb4 introducer
-// (reconcile reads with character_set_results=utf8mb4; the server converts
-// to the column's charset), and binary values a plain hex literal. So no
-// value is ever spliced into SQL unescaped.
+// Text is mysqlconn.QuoteString, which reads the same with or without
+// NO_BACKSLASH_ESCAPES and in any connection character set (reconcile reads
+// with character_set_results=utf8mb4; the server converts to the column's
+// charset), and binary values a plain hex literal. So no value is ever
+// spliced into SQL unescaped.
 func literal(c tableColumn, v []byte) (string, error) {
 	if v == nil {
 		return "NULL", nil
 	}
 	switch c.class {
 	case classInt, classUint, classDecimal, classFloat:
-		if !numeric(v) {
-			return "", fmt.Errorf("column %s: value %q is not a number", QuoteIdent(c.Name), v)
+		if !mysqlconn.IsNumber(v) {
+			return "", fmt.Errorf("column %s: value %q is not a number", mysqlconn.QuoteIdent(c.Name), v)
 		}
 		return string(v), nil
 	case classTemporal, classTimestamp:
 		if !temporal(v) {
-			return "", fmt.Errorf("column %s: value %q is not a date or time", QuoteIdent(c.Name), v)
+			return "", fmt.Errorf("column %s: value %q is not a date or time", mysqlconn.QuoteIdent(c.Name), v)
 		}
-		return "'" + string(v) + "'", nil
+		return mysqlconn.QuoteString(string(v)), nil
 	case classBinary, classBit, classVector:
 		return "X'" + strings.ToUpper(hex.EncodeToString(v)) + "'", nil
 	default:
-		if plainText(v) {
-			return "'" + strings.ReplaceAll(string(v), "'", "''") + "'", nil
-		}
-		return "_utf8mb4 X'" + strings.ToUpper(hex.EncodeToString(v)) + "'", nil
+		return mysqlconn.QuoteString(string(v)), nil
 	}
-}
-
-// plainText: printable ASCII without backslash.
-func plainText(v []byte) bool {
-	for _, c := range v {
-		if c < 0x20 || c > 0x7e || c == '\\' {
-			return false
-		}
-	}
-	return true
-}
-
-func numeric(v []byte) bool {
-	if len(v) == 0 {
-		return false
-	}
-	for _, c := range v {
-		if !(c >= '0' && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E') {
-			return false
-		}
-	}
-	return true
 }
 
 func temporal(v []byte) bool {
@@ -436,7 +386,7 @@ func (b *builder) keyWhere(k rowKey) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		conds[i] = QuoteIdent(c.Name) + " = " + lit
+		conds[i] = mysqlconn.QuoteIdent(c.Name) + " = " + lit
 	}
 	return strings.Join(conds, " AND "), nil
 }
@@ -450,7 +400,7 @@ func (b *builder) insertSQL(r rowImage) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		names[i] = QuoteIdent(c.Name)
+		names[i] = mysqlconn.QuoteIdent(c.Name)
 		vals[i] = lit
 	}
 	return fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s)", b.t.Name.Quoted(), strings.Join(names, ", "), strings.Join(vals, ", ")), nil
@@ -469,7 +419,7 @@ func (b *builder) updateSQL(r rowImage) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		sets = append(sets, QuoteIdent(c.Name)+" = "+lit)
+		sets = append(sets, mysqlconn.QuoteIdent(c.Name)+" = "+lit)
 	}
 	if len(sets) == 0 {
 		return "", fmt.Errorf("table %s: only key columns, nothing to update", b.t.Name)

@@ -87,7 +87,13 @@ const (
 	DDLKindEvent    = "event"
 	DDLKindSequence = "sequence"
 	DDLKindAdmin    = "admin" // ANALYZE, OPTIMIZE, REPAIR, FLUSH, ...
-	DDLKindOther    = "other" // a statement replicator.allow_ddl let through
+	DDLKindOther    = "other" // a statement replicator.allow_ddl let through, plugins, versioned-comment tricks
+
+	// Kinds no applier.ddl_kinds can allow: a DDL record carrying one is
+	// not drc's replicator's (it publishes none), and stops the applier.
+	DDLKindAccount = "account" // users, roles, grants, passwords, servers
+	DDLKindDML     = "dml"     // statement-format row changes
+	DDLKindNone    = "none"    // transaction control, XA
 )
 
 // DDLKinds lists every DDL kind, in the order documentation shows them.
@@ -97,8 +103,27 @@ func DDLKinds() []string {
 }
 
 // DDLKind is the kind of a DDL statement as applier.ddl_kinds names it.
+// Statements no DDL kind allows come out as DDLKindAccount, DDLKindDML or
+// DDLKindNone (transaction control, XA), which applier.ddl_kinds cannot
+// list. A statement whose meaning depends on a versioned comment before
+// its object word (CREATE /*!99999 TABLE ... */ TRIGGER ..., which a
+// server skipping that version reads as a trigger), a plugin statement
+// (INSTALL, UNINSTALL, CREATE FUNCTION ... SONAME: a shared library on the
+// target) and anything the classifier cannot place are DDLKindOther.
 func (st Statement) DDLKind() string {
+	if strings.Contains(st.SQL, "/*!") || strings.Contains(st.SQL, "/*M!") {
+		plain := ClassifyStatement(stripVersionedComments(st.SQL), st.DB)
+		if plain.Kind != st.Kind || plain.Verb != st.Verb || plain.Object != st.Object {
+			return DDLKindOther
+		}
+	}
 	switch st.Kind {
+	case KindAccount:
+		return DDLKindAccount
+	case KindDML:
+		return DDLKindDML
+	case KindIgnore, KindXA:
+		return DDLKindNone
 	case KindTable:
 		if st.Object == "INDEX" || st.Object == "KEY" {
 			return DDLKindIndex
@@ -107,6 +132,9 @@ func (st Statement) DDLKind() string {
 	case KindDatabase:
 		return DDLKindDatabase
 	case KindAdmin:
+		if w, _ := word(skipSpaceAndComments(st.SQL)); w == "INSTALL" || w == "UNINSTALL" {
+			return DDLKindOther
+		}
 		return DDLKindAdmin
 	case KindObject:
 		switch st.Object {
@@ -115,6 +143,9 @@ func (st Statement) DDLKind() string {
 		case "TRIGGER":
 			return DDLKindTrigger
 		case "PROCEDURE", "FUNCTION", "PACKAGE":
+			if indexWord(st.SQL, "SONAME") >= 0 {
+				return DDLKindOther
+			}
 			return DDLKindRoutine
 		case "EVENT":
 			return DDLKindEvent
@@ -123,6 +154,29 @@ func (st Statement) DDLKind() string {
 		}
 	}
 	return DDLKindOther
+}
+
+// stripVersionedComments removes /*!NNNNN ... */ and /*M!NNNNN ... */
+// comments whole, as a server that skips their version reads the text.
+func stripVersionedComments(sql string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(sql, "/*!")
+		if j := strings.Index(sql, "/*M!"); j >= 0 && (i < 0 || j < i) {
+			i = j
+		}
+		if i < 0 {
+			b.WriteString(sql)
+			return b.String()
+		}
+		b.WriteString(sql[:i])
+		end := strings.Index(sql[i:], "*/")
+		if end < 0 {
+			return b.String()
+		}
+		b.WriteByte(' ')
+		sql = sql[i+end+2:]
+	}
 }
 
 // ClassifyStatement places a query event's SQL. defaultDB is the event's

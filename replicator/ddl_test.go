@@ -124,7 +124,22 @@ func TestDDLKind(t *testing.T) {
 		"CREATE EVENT e ON SCHEDULE EVERY 1 DAY DO SELECT 1": DDLKindEvent,
 		"CREATE SEQUENCE s":                                  DDLKindSequence,
 		"OPTIMIZE TABLE t":                                   DDLKindAdmin,
-		"XA START 'x'":                                       DDLKindOther,
+		"XA START 'x'":                                       DDLKindNone,
+		"GRANT ALL ON *.* TO u":                              DDLKindAccount,
+		"SET PASSWORD FOR u = PASSWORD('x')":                 DDLKindAccount,
+		"INSERT INTO mysql.user VALUES (1)":                  DDLKindDML,
+		"BEGIN":                                              DDLKindNone,
+		"INSTALL SONAME 'ha_x'":                              DDLKindOther,
+		"UNINSTALL PLUGIN server_audit":                      DDLKindOther,
+		"CREATE FUNCTION f RETURNS STRING SONAME 'udf.so'":   DDLKindOther,
+		"FROBNICATE THE TABLE":                               DDLKindOther,
+		// A versioned comment that changes what the statement is.
+		"CREATE /*!99999 TABLE x (a int) */ TRIGGER tr BEFORE INSERT ON t FOR EACH ROW SET @a=1":                          DDLKindOther,
+		"/*M!999999 CREATE TABLE x (a int) */ CREATE DEFINER=`u`@`%` TRIGGER tr BEFORE INSERT ON t FOR EACH ROW SET @a=1": DDLKindOther,
+		"/*!50001 CREATE ALGORITHM=UNDEFINED */ /*!50001 VIEW v AS SELECT 1 */":                                           DDLKindOther,
+		// ...and one that does not.
+		"CREATE TABLE p (id INT) /*!50100 PARTITION BY HASH (id) PARTITIONS 2 */": DDLKindTable,
+		"CREATE DATABASE /*!32312 IF NOT EXISTS*/ d":                              DDLKindDatabase,
 	} {
 		if got := ClassifyStatement(sql, "s").DDLKind(); got != want {
 			t.Errorf("DDLKind(%q) = %q, want %q", sql, got, want)

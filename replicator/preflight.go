@@ -9,6 +9,7 @@ import (
 
 	"github.com/drc-dev/drc/internal/drcmeta"
 	"github.com/drc-dev/drc/internal/grants"
+	"github.com/drc-dev/drc/internal/mysqlconn"
 	"github.com/drc-dev/drc/internal/mysqlerr"
 )
 
@@ -34,11 +35,8 @@ func Preflight(ctx context.Context, db *sql.DB, flavor string) error {
 		"binlog_row_image":    "FULL",
 		"binlog_row_metadata": "FULL",
 	}
-	if flavor == "mysql" {
-		want["gtid_mode"] = "ON"
-		want["enforce_gtid_consistency"] = "ON"
-	} else {
-		want["gtid_strict_mode"] = "1"
+	for _, g := range mysqlconn.Flavor(flavor).GTIDSettings() {
+		want[g.Name] = g.Value
 	}
 	for _, name := range []string{"log_bin", "binlog_format", "binlog_row_image", "binlog_row_metadata", "gtid_mode", "enforce_gtid_consistency", "gtid_strict_mode"} {
 		w, ok := want[name]

@@ -1045,25 +1045,6 @@ func (r *Replicator) startPosition(ctx context.Context, db *sql.DB) (Position, e
 	return ServerPosition(ctx, db, r.cfg.Flavor)
 }
 
-// Queryer is a *sql.DB, *sql.Conn or *sql.Tx.
-type Queryer interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-// ServerPosition is the GTID set a server has written to its binlog:
-// @@gtid_binlog_pos on MariaDB, @@gtid_executed on MySQL.
-func ServerPosition(ctx context.Context, q Queryer, flavor string) (Position, error) {
-	query := "SELECT @@GLOBAL.gtid_binlog_pos"
-	if flavor == "mysql" {
-		query = "SELECT @@GLOBAL.gtid_executed"
-	}
-	var s string
-	if err := q.QueryRowContext(ctx, query).Scan(&s); err != nil {
-		return Position{}, fmt.Errorf("read the server's GTID position: %w", err)
-	}
-	return gtid.Parse(flavor, s)
-}
-
 // CheckPurged fails with ErrPurged, naming the first missing GTID, when the
 // source no longer has every transaction after pos in its binlogs. The
 // replicator checks it at every session start; drc status checks the

@@ -10,6 +10,7 @@ import (
 
 	"github.com/drc-dev/drc/bootstrap"
 	"github.com/drc-dev/drc/config"
+	"github.com/drc-dev/drc/internal/mysqlconn"
 	"github.com/drc-dev/drc/reconcile"
 )
 
@@ -139,7 +140,8 @@ func verifyBootstrap(rt *runtime, c config.Config, res *bootstrap.Result, stdout
 	rc.Cluster = c.Cluster
 	for _, t := range res.Tables {
 		db, tbl, _ := strings.Cut(t, ".")
-		rc.Tables = append(rc.Tables, bootstrapPatternPart(db)+"."+bootstrapPatternPart(tbl))
+		// Backtick-quoted pattern parts match literally.
+		rc.Tables = append(rc.Tables, mysqlconn.QuoteIdent(db)+"."+mysqlconn.QuoteIdent(tbl))
 	}
 	rc.Concurrency = c.Reconcile.Concurrency
 	rc.ChunkTime = c.Reconcile.ChunkTime
@@ -156,7 +158,3 @@ func verifyBootstrap(rt *runtime, c config.Config, res *bootstrap.Result, stdout
 	}
 	return rep.ExitCode(), nil
 }
-
-// bootstrapPatternPart makes a name a literal part of a reconcile table
-// pattern.
-func bootstrapPatternPart(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }

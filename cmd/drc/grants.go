@@ -16,6 +16,7 @@ func newGrantsCmd() *cobra.Command {
 		flavor, account, config string
 		roles, ddlKinds         []string
 		repair, triggersFire    bool
+		readOnly                bool
 	)
 	cmd := &cobra.Command{
 		Use:   "grants",
@@ -34,7 +35,7 @@ and applier.triggers, and idgen's the idgen.mysql schema.`,
   drc grants --flavor mariadb --config /etc/drc/drc.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opt := grants.Options{DDLKinds: ddlKinds, Repair: repair}
+			opt := grants.Options{DDLKinds: ddlKinds, Repair: repair, ReadOnly: readOnly}
 			if triggersFire {
 				opt.Triggers = applier.TriggersFire
 			}
@@ -82,6 +83,7 @@ and applier.triggers, and idgen's the idgen.mysql schema.`,
 	f.StringSliceVar(&ddlKinds, "ddl-kinds", nil, "the applier's applier.ddl_kinds (default table,index,database)")
 	f.BoolVar(&triggersFire, "triggers-fire", false, "the applier runs with applier.triggers: fire (it then needs no TRIGGER)")
 	f.BoolVar(&repair, "repair", false, "reconcile-target: with --repair")
+	f.BoolVar(&readOnly, "read-only", false, "applier: its target has read_only on (a DR standby), which it must write past")
 	f.StringVar(&config, "config", "", "take the applier's ddl_kinds and triggers from this config file")
 	return cmd
 }

@@ -93,6 +93,12 @@ each run's report; a failed run is logged and the next one goes ahead.`,
 				return &exitCodeError{exitError, err}
 			}
 			code := exitOK
+			if every == 0 {
+				// One run ends before a scrape could see its gauges, and
+				// metrics.listen is often held by the applier or the
+				// replicator of the same file: only --every serves them.
+				cfg.Metrics.Listen = ""
+			}
 			err = runRole(cmd, cfg, func(rt *runtime) error {
 				rc.Registerer = rt.reg
 				if every > 0 {

@@ -34,12 +34,22 @@ func Current(ctx context.Context, q Querier) (Grants, error) {
 		if more, err := show(ctx, q, "SHOW GRANTS FOR CURRENT_USER() USING "+strings.Join(roles, ", ")); err == nil {
 			lines = more
 		} else {
-			for _, r := range roles {
+			// MariaDB: each role's own grants, and those of the roles
+			// granted to it in turn.
+			seen := map[string]bool{}
+			for len(roles) > 0 {
+				r := roles[0]
+				roles = roles[1:]
+				if seen[r] {
+					continue
+				}
+				seen[r] = true
 				more, err := show(ctx, q, "SHOW GRANTS FOR "+r)
 				if err != nil {
 					return nil, err
 				}
 				lines = append(lines, more...)
+				roles = append(roles, grantedRoles(more)...)
 			}
 		}
 	}

@@ -16,6 +16,11 @@ import (
 type Privilege struct {
 	Names []string
 	DB    string
+	// Data marks a privilege on the replicated tables, which a role cannot
+	// list before it runs: granted ON *.*, or on a database or a table,
+	// it passes (the server then checks each table), so that accounts
+	// granted per schema are not refused.
+	Data bool
 	// Why says what the role does with it, for the error that names it.
 	Why string
 }
@@ -39,12 +44,12 @@ func (g Grants) Has(p Privilege) bool {
 	if g.Global(p.Names...) {
 		return true
 	}
-	if p.DB == "" {
+	if p.DB == "" && !p.Data {
 		return false
 	}
 	for _, line := range g {
-		privs, db, ok := databasePrivileges(line)
-		if !ok || !likeMatch(db, strings.ToUpper(p.DB)) {
+		privs, db, ok := scopedPrivileges(line)
+		if !ok || !p.Data && (strings.Contains(db, "`") || !likeMatch(db, strings.ToUpper(p.DB))) {
 			continue
 		}
 		for _, have := range privs {
@@ -68,12 +73,18 @@ func (g Grants) Missing(need []Privilege) []Privilege {
 }
 
 // Statements renders privileges as GRANT statements to account, one per
-// scope, ON *.* first: what README lists and `drc grants` prints.
+// scope in the order privs first names it, leaving out a privilege on a
+// database that the grant ON *.* already gives: what README lists and
+// `drc grants` prints. A privilege on the replicated data is granted ON
+// *.*; granting it on each replicated database instead passes too.
 func Statements(privs []Privilege, account string) []string {
 	var scopes []string
 	by := map[string][]string{}
 	for _, p := range privs {
 		on := p.On()
+		if p.DB != "" && slices.ContainsFunc(privs, func(o Privilege) bool { return o.DB == "" && o.Names[0] == p.Names[0] }) {
+			continue // the grant ON *.* covers it
+		}
 		if _, ok := by[on]; !ok {
 			scopes = append(scopes, on)
 		}
@@ -122,21 +133,23 @@ func Check(ctx context.Context, q Querier, who string, need []Privilege) error {
 // CheckRole is Check with the privileges role needs on the server q
 // reaches, whose flavor it asks.
 func CheckRole(ctx context.Context, q Querier, who string, role Role, opt Options) error {
-	flavor, err := mysqlconn.ServerFlavor(ctx, q)
+	flavor, _, err := mysqlconn.ServerFlavor(ctx, q)
 	if err != nil {
 		return fmt.Errorf("%s: %w", who, err)
 	}
-	need, err := Need(role, flavor, opt)
+	need, err := Need(role, string(flavor), opt)
 	if err != nil {
 		return fmt.Errorf("%s: %w", who, err)
 	}
 	return Check(ctx, q, who, need)
 }
 
-// databasePrivileges returns the privilege list and the database (upper
-// case, unquoted, LIKE pattern as granted) of a "GRANT ... ON `db`.* TO"
-// line; ok is false for global, table and routine grants.
-func databasePrivileges(line string) (privs []string, db string, ok bool) {
+// scopedPrivileges returns the privilege list and the scope of a "GRANT
+// ... ON `db`.* TO" line (db: upper case, unquoted, the LIKE pattern as
+// granted) or of a table grant "ON `db`.`t`" (db then keeps the quoted
+// table part, which matches no database); ok is false for global grants,
+// role grants and routine grants.
+func scopedPrivileges(line string) (privs []string, db string, ok bool) {
 	rest, found := strings.CutPrefix(line, "GRANT ")
 	if !found {
 		return nil, "", false
@@ -149,7 +162,13 @@ func databasePrivileges(line string) (privs []string, db string, ok bool) {
 	if to := indexOutside(target, " TO "); to >= 0 {
 		target = target[:to]
 	}
+	if strings.HasPrefix(target, "PROCEDURE ") || strings.HasPrefix(target, "FUNCTION ") || strings.HasPrefix(target, "PACKAGE ") {
+		return nil, "", false
+	}
 	name, ok := strings.CutSuffix(target, ".*")
+	if !ok {
+		name, ok = target, strings.Contains(target, ".")
+	}
 	if !ok || name == "*" {
 		return nil, "", false
 	}

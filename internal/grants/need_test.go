@@ -89,9 +89,22 @@ func TestNeed(t *testing.T) {
 	if has(app, "CREATE VIEW") || !has(appView, "CREATE VIEW") {
 		t.Errorf("CREATE VIEW: without view kind %v, with it %v", has(app, "CREATE VIEW"), has(appView, "CREATE VIEW"))
 	}
-	// A privilege needed ON *.* is not asked for again on drc_meta.
-	if slices.ContainsFunc(app, func(p Privilege) bool { return p.DB != "" && p.Names[0] == "INSERT" }) {
-		t.Error("applier needs INSERT on drc_meta besides INSERT ON *.*")
+	// A statement ON *.* is not repeated on drc_meta.
+	if st := Statements(app, "u"); len(st) != 1 || !strings.Contains(st[0], "ON *.*") {
+		t.Errorf("applier's statements = %q, want one, ON *.*", st)
+	}
+	// Data privileges granted per schema pass; drc_meta's still count.
+	perSchema := Grants{
+		"GRANT ALL PRIVILEGES ON `APP`.* TO `U`@`%`",
+		"GRANT TRIGGER ON `APP`.`ORDERS` TO `U`@`%`",
+	}
+	missing := perSchema.Missing(app)
+	if len(missing) == 0 || slices.ContainsFunc(missing, func(p Privilege) bool { return p.DB == "" }) {
+		t.Errorf("an applier granted ALL on its schema lacks %v; want only drc_meta's privileges", missing)
+	}
+	perSchema = append(perSchema, "GRANT ALL PRIVILEGES ON `DRC_META`.* TO `U`@`%`")
+	if missing := perSchema.Missing(app); len(missing) != 0 {
+		t.Errorf("an applier granted ALL on its schema and on drc_meta lacks %v", missing)
 	}
 	if _, err := Need(Replicator, "oracle", Options{}); err == nil {
 		t.Error("Need accepted flavor oracle")

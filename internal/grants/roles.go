@@ -43,6 +43,9 @@ type Options struct {
 	// MetaDB is the database of drc's own tables when it is not drc_meta
 	// (idgen.Config.Schema).
 	MetaDB string
+	// ReadOnly: the applier's target has read_only on (a DR standby), which
+	// its account must write past.
+	ReadOnly bool
 }
 
 // Flavor names as the config spells them.
@@ -68,10 +71,15 @@ func Need(role Role, flavor string, opt Options) ([]Privilege, error) {
 	noBinlog := why(on("BINLOG ADMIN", "SUPER"), "SET sql_log_bin = 0, so its writes are not replicated")
 	// MariaDB 10.5+ lists REPLICATION CLIENT as BINLOG MONITOR; SUPER no
 	// longer covers either.
-	binlogMonitor := why(on("BINLOG MONITOR", "REPLICATION CLIENT"), "list the binlogs")
+	// MySQL's drc reads its positions from variables (gtid_executed,
+	// gtid_purged), which need no privilege.
+	var binlogMonitor []Privilege
+	writeReadOnly := why(on("READ_ONLY ADMIN"), "write while read_only is on (this region is a standby)")
 	if mysql {
 		noBinlog = why(on("SESSION_VARIABLES_ADMIN", "SYSTEM_VARIABLES_ADMIN", "SUPER"), "SET sql_log_bin = 0, so its writes are not replicated")
-		binlogMonitor = why(on("REPLICATION CLIENT"), "read the binlog position and list the binlogs")
+		writeReadOnly = why(on("CONNECTION_ADMIN", "SUPER"), "write while read_only is on (this region is a standby)")
+	} else {
+		binlogMonitor = []Privilege{why(on("BINLOG MONITOR", "REPLICATION CLIENT"), "list the binlogs (where the binlog was purged up to)")}
 	}
 	metaOwner := []Privilege{
 		meta("SELECT", "read its state in drc_meta"),
@@ -81,29 +89,32 @@ func Need(role Role, flavor string, opt Options) ([]Privilege, error) {
 		meta("CREATE", "create the drc_meta tables"),
 		meta("ALTER", "upgrade drc_meta's schema"),
 	}
-	readAll := why(on("SELECT"), "read the replicated tables")
+	data := func(name, w string) Privilege { return Privilege{Names: []string{name}, Data: true, Why: w} }
+	readAll := data("SELECT", "read the replicated tables")
 	write := []Privilege{
-		why(on("INSERT"), "apply row changes"),
-		why(on("UPDATE"), "apply row changes"),
-		why(on("DELETE"), "apply row changes"),
+		data("INSERT", "apply row changes"),
+		data("UPDATE", "apply row changes"),
+		data("DELETE", "apply row changes"),
 	}
 
 	switch role {
 	case Replicator:
-		return []Privilege{
-			why(on("REPLICATION SLAVE", "REPLICATION REPLICA"), "read the binlog stream"),
-			binlogMonitor,
+		need := append([]Privilege{why(on("REPLICATION SLAVE", "REPLICATION REPLICA"), "read the binlog stream")}, binlogMonitor...)
+		return append(need,
 			meta("SELECT", "read drc_meta (heartbeat, skips)"),
 			meta("INSERT", "write the heartbeat"),
 			meta("UPDATE", "write the heartbeat"),
 			meta("CREATE", "create the drc_meta tables"),
 			meta("ALTER", "upgrade drc_meta's schema"),
-		}, nil
+		), nil
 	case Applier:
 		need := append([]Privilege{readAll}, write...)
-		need = append(need, ddlPrivileges(opt.DDLKinds)...)
+		need = append(need, ddlPrivileges(opt.DDLKinds, mysql)...)
 		if opt.Triggers != "fire" {
-			need = append(need, why(on("TRIGGER"), "see the target's triggers (applier.triggers: stop)"))
+			need = append(need, data("TRIGGER", "see the target's triggers (applier.triggers: stop)"))
+		}
+		if opt.ReadOnly {
+			need = append(need, writeReadOnly)
 		}
 		return dedupe(append(need, metaOwner...)), nil
 	case BootstrapSource:
@@ -113,9 +124,10 @@ func Need(role Role, flavor string, opt Options) ([]Privilege, error) {
 		}
 		return need, nil
 	case BootstrapTarget:
-		need := append([]Privilege{readAll}, write...)
-		need = append(need, ddlPrivileges([]string{"table", "index"})...)
-		return dedupe(append(append(need, noBinlog), metaOwner...)), nil
+		// It creates the tables and copies rows; a resumed copy deletes
+		// the rows of its unfinished chunks first.
+		need := []Privilege{readAll, write[0], write[2], data("CREATE", "create the copied databases and tables"), noBinlog}
+		return dedupe(append(need, metaOwner...)), nil
 	case ReconcileSource:
 		return []Privilege{readAll}, nil
 	case ReconcileTarget:
@@ -128,7 +140,7 @@ func Need(role Role, flavor string, opt Options) ([]Privilege, error) {
 	case IDGen:
 		return metaOwner, nil
 	case StatusSource:
-		return []Privilege{binlogMonitor, meta("SELECT", "read the heartbeat")}, nil
+		return append(binlogMonitor, meta("SELECT", "read the heartbeat")), nil
 	case DR:
 		if mysql {
 			return []Privilege{
@@ -138,7 +150,8 @@ func Need(role Role, flavor string, opt Options) ([]Privilege, error) {
 			}, nil
 		}
 		return []Privilege{
-			why(on("READ_ONLY ADMIN", "SUPER"), "set read_only (fence, promote)"),
+			// MariaDB 10.11 took READ_ONLY ADMIN out of SUPER.
+			why(on("READ_ONLY ADMIN"), "set read_only (fence, promote)"),
 			why(on("CONNECTION ADMIN", "SUPER"), "end other accounts' connections when fencing"),
 			why(on("BINLOG ADMIN", "SUPER"), "keep its own drc_meta records out of the binlog (sql_log_bin = 0)"),
 			why(on("PROCESS"), "see every open transaction when fencing"),
@@ -149,11 +162,21 @@ func Need(role Role, flavor string, opt Options) ([]Privilege, error) {
 	return nil, fmt.Errorf("unknown role %q", role)
 }
 
-// ddlPrivileges are what running replicated DDL of kinds needs.
-func ddlPrivileges(kinds []string) []Privilege {
-	p := func(name, why string) Privilege { return Privilege{Names: []string{name}, Why: why} }
+// ddlPrivileges are what running replicated DDL of kinds needs. Views,
+// triggers, routines and events arrive with the DEFINER the source gave
+// them, which only an account that may name another definer can run.
+func ddlPrivileges(kinds []string, mysql bool) []Privilege {
+	p := func(name, why string) Privilege { return Privilege{Names: []string{name}, Data: true, Why: why} }
+	definer := Privilege{Names: []string{"SET USER", "SUPER"}, Why: "run replicated DDL that names its DEFINER"}
+	if mysql {
+		definer.Names = []string{"SET_ANY_DEFINER", "SET_USER_ID", "SUPER"}
+	}
 	var out []Privilege
 	for _, k := range kinds {
+		switch k {
+		case "view", "trigger", "routine", "event":
+			out = append(out, definer)
+		}
 		switch k {
 		case "table", "database", "sequence":
 			out = append(out, p("CREATE", "run replicated "+k+" DDL"), p("ALTER", "run replicated "+k+" DDL"),
@@ -173,13 +196,11 @@ func ddlPrivileges(kinds []string) []Privilege {
 	return out
 }
 
-// dedupe keeps the first of each privilege, and drops one on a database
-// that privs also need ON *.*, which covers it.
+// dedupe keeps the first of each privilege on each scope.
 func dedupe(privs []Privilege) []Privilege {
 	var out []Privilege
 	for _, p := range privs {
-		if !slices.ContainsFunc(privs, func(o Privilege) bool { return p.DB != "" && o.DB == "" && o.Names[0] == p.Names[0] }) &&
-			!slices.ContainsFunc(out, func(o Privilege) bool { return o.DB == p.DB && o.Names[0] == p.Names[0] }) {
+		if !slices.ContainsFunc(out, func(o Privilege) bool { return o.DB == p.DB && o.Names[0] == p.Names[0] }) {
 			out = append(out, p)
 		}
 	}

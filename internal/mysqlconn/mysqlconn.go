@@ -1,22 +1,31 @@
-// Package mysqlconn is how every drc role connects to a MySQL or MariaDB
-// server: the address, the session defaults every role relies on (TCP, UTC
-// time zone, a connect timeout) and transport security, built once. A role
-// starts from Endpoint.Driver and adds only what is its own (multi-statement
-// batches, read timeouts, interpolation).
+// Package mysqlconn is how every drc role talks to a MySQL or MariaDB
+// server:
+//   - connecting (this file): the address, the session defaults every role
+//     relies on (TCP, UTC time zone, a connect timeout) and transport
+//     security, built once. A role starts from Endpoint.Driver and adds
+//     only what is its own (multi-statement batches, read timeouts,
+//     interpolation);
+//   - the SQL dialect both flavors share (dialect.go): identifier quoting,
+//     string literals safe under any sql_mode, and keyset range predicates;
+//   - the flavor (flavor.go): which server it is, and every statement that
+//     differs between MariaDB and MySQL (GTID position, write fences,
+//     binlog status).
+//
+// Reading information_schema is internal/infoschema's, and classifying
+// errors internal/mysqlerr's. All three live under internal/ because no
+// role owns them: each role connects, quotes and asks the flavor the same
+// way, and a copy kept in one role drifts from the others.
 package mysqlconn
 
 import (
-	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -210,28 +219,4 @@ func (e Endpoint) Driver() (*mysql.Config, error) {
 func (e Endpoint) tlsName() string {
 	h := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%s\x00%s\x00%s\x00%s", e.Host, e.TLS.mode(), e.TLS.CA, e.TLS.Cert, e.TLS.Key, e.TLS.ServerName)))
 	return "drc-" + hex.EncodeToString(h[:8])
-}
-
-// QuoteIdent quotes a MySQL identifier with backticks, doubling any
-// backtick inside it, so that names with spaces, dots, backticks or
-// non-ASCII letters are safe wherever drc puts them into SQL.
-func QuoteIdent(name string) string {
-	return "`" + strings.ReplaceAll(name, "`", "``") + "`"
-}
-
-// Queryer is what ServerFlavor reads through: *sql.DB, *sql.Conn or *sql.Tx.
-type Queryer interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-// ServerFlavor asks the server what it is: "mariadb" or "mysql".
-func ServerFlavor(ctx context.Context, q Queryer) (string, error) {
-	var v string
-	if err := q.QueryRowContext(ctx, "SELECT VERSION()").Scan(&v); err != nil {
-		return "", fmt.Errorf("read VERSION(): %w", err)
-	}
-	if strings.Contains(strings.ToLower(v), "mariadb") {
-		return "mariadb", nil
-	}
-	return "mysql", nil
 }

@@ -96,6 +96,39 @@ func NoSuchTable(err error) bool {
 	return false
 }
 
+// LockConflict reports a statement that lost to another transaction's
+// locks: a lock wait timeout or a deadlock. The transaction (or, after a
+// timeout, the statement) is rolled back; running it again can succeed.
+func LockConflict(err error) bool {
+	switch Number(err) {
+	case gomysql.ER_LOCK_WAIT_TIMEOUT, gomysql.ER_LOCK_DEADLOCK:
+		return true
+	}
+	return false
+}
+
+// DuplicateKey reports a write refused by a primary or unique key: the
+// row is already there. MySQL and MariaDB name the key in different
+// numbers depending on what they know of it.
+func DuplicateKey(err error) bool {
+	switch Number(err) {
+	case gomysql.ER_DUP_ENTRY, gomysql.ER_DUP_ENTRY_WITH_KEY_NAME, gomysql.ER_DUP_UNKNOWN_IN_INDEX:
+		return true
+	}
+	return false
+}
+
+// NoSuchFunction reports a call of a function the server lacks. The server
+// looks an unknown name up as a stored function: ER_SP_DOES_NOT_EXIST, or
+// ER_NO_DB_ERROR when no database is selected (MD5() on MySQL 9).
+func NoSuchFunction(err error) bool {
+	switch Number(err) {
+	case gomysql.ER_SP_DOES_NOT_EXIST, gomysql.ER_NO_DB_ERROR:
+		return true
+	}
+	return false
+}
+
 // Error numbers that go-mysql's table lacks.
 const (
 	erAccessDeniedChangeUser = 1873 // ER_ACCESS_DENIED_CHANGE_USER_ERROR

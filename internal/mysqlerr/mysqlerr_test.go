@@ -48,3 +48,32 @@ func TestClassify(t *testing.T) {
 		}
 	}
 }
+
+func TestKinds(t *testing.T) {
+	wrap := func(n uint16) error { return fmt.Errorf("exec: %w", &mysql.MySQLError{Number: n}) }
+	for _, tc := range []struct {
+		name                                    string
+		err                                     error
+		lockConflict, duplicate, noSuchFunction bool
+	}{
+		{"lock wait timeout", wrap(1205), true, false, false},
+		{"deadlock", &gomysql.MyError{Code: 1213}, true, false, false},
+		{"duplicate entry", wrap(1062), false, true, false},
+		{"duplicate entry, key named", wrap(1586), false, true, false},
+		{"duplicate in unknown index", wrap(1859), false, true, false},
+		{"no such stored function", wrap(1305), false, false, true},
+		{"no database selected", wrap(1046), false, false, true},
+		{"syntax", wrap(1064), false, false, false},
+		{"nil", nil, false, false, false},
+	} {
+		if got := LockConflict(tc.err); got != tc.lockConflict {
+			t.Errorf("%s: LockConflict = %v", tc.name, got)
+		}
+		if got := DuplicateKey(tc.err); got != tc.duplicate {
+			t.Errorf("%s: DuplicateKey = %v", tc.name, got)
+		}
+		if got := NoSuchFunction(tc.err); got != tc.noSuchFunction {
+			t.Errorf("%s: NoSuchFunction = %v", tc.name, got)
+		}
+	}
+}
