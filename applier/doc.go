@@ -11,6 +11,12 @@
 //	                      assemble transactions by gtid/seq/last,
 //	                      skip duplicates, write-sets, DDL, back-pressure
 //
+// The coordinator is the pure middle stage: it holds no connection, and
+// reaches Kafka through a recordSource (kafkaSource) and the target server
+// through a target (sqlTarget) whose executors (worker) run the SQL; see
+// stages.go for their contracts. Unit tests run whole sessions of it with
+// fakes in their place.
+//
 // The decoder goroutine decodes records in order, ahead of the
 // coordinator, and hands them over in batches of at most 128 records or
 // 1 MiB; it stops after an undecodable record, which the coordinator then

@@ -32,7 +32,7 @@ func grantReplicator(t *testing.T, k *harness.Kafka, user, topic, cluster string
 // topic, and its consumer group.
 func grantApplier(t *testing.T, k *harness.Kafka, user, topic, group string, read bool) {
 	t.Helper()
-	ops := []sarama.AclOperation{sarama.AclOperationDescribe}
+	ops := []sarama.AclOperation{sarama.AclOperationDescribe, sarama.AclOperationDescribeConfigs}
 	if read {
 		ops = append(ops, sarama.AclOperationRead)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -517,11 +518,35 @@ func newPublisher(ctx context.Context, client sarama.Client, log *slog.Logger) (
 	// NewAsyncProducerFromClient initialises the transactional id, which
 	// fences any other producer of this cluster and aborts its open
 	// transaction.
-	var p sarama.AsyncProducer
-	err := pub.call(func() (err error) {
-		p, err = sarama.NewAsyncProducerFromClient(client)
-		return err
+	var (
+		mu        sync.Mutex
+		p         sarama.AsyncProducer
+		abandoned bool
+	)
+	err := pub.call(func() error {
+		made, err := sarama.NewAsyncProducerFromClient(client)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if abandoned {
+			// Nobody owns it: left running, it would fence this
+			// process's next session when its init reached the broker.
+			made.AsyncClose()
+			return errStopping
+		}
+		p = made
+		return nil
 	})
+	if errors.Is(err, errStopping) {
+		mu.Lock()
+		abandoned = true
+		if p != nil {
+			p.AsyncClose()
+		}
+		mu.Unlock()
+	}
 	if err != nil {
 		pub.unwatch()
 		if errors.Is(err, sarama.ErrProducerFenced) {

@@ -172,6 +172,13 @@ func (k *KafkaTopic) firstRecord(ctx context.Context, consumer sarama.Consumer, 
 		case <-ctx.Done():
 			return Pending{}, false, ctx.Err()
 		case <-timer.C:
+			// Nothing but transaction markers follow the checkpoint, or
+			// the fetch is slow. One marker ends the last applied
+			// transaction; more offsets than that unread cannot be
+			// called caught up.
+			if hw := pc.HighWaterMarkOffset(); off >= 0 && hw > off+1 {
+				return Pending{}, false, fmt.Errorf("read %s/%d from offset %d: no record within %s although the partition ends at %d; cannot tell whether the applier is behind", k.Topic, part, off, wait, hw)
+			}
 			return Pending{}, false, nil
 		case err := <-pc.Errors():
 			return Pending{}, false, fmt.Errorf("read %s/%d from offset %d: %w", k.Topic, part, off, err)

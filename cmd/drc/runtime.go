@@ -114,7 +114,7 @@ func roleCertFiles(cmd *cobra.Command, cfg config.Config) []httpserve.CertFile {
 	case "apply":
 		endpoint("target", cfg.Target.TLS)
 		endpoint("kafka", cfg.Kafka.TLS)
-	case "bootstrap":
+	case "bootstrap", "reconcile":
 		endpoint("source", cfg.Source.TLS)
 		endpoint("target", cfg.Target.TLS)
 	case "idgen serve":

@@ -7,6 +7,8 @@
 package helm
 
 import (
+	"io"
+	"log"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -41,6 +43,13 @@ const (
 	releaseNS       = "replication"
 	secretsMountDir = "/etc/drc/secrets/"
 )
+
+// TestMain quiets Helm's chart loader, which logs through the standard
+// logger each time it follows files/'s symbolic links.
+func TestMain(m *testing.M) {
+	log.SetOutput(io.Discard)
+	os.Exit(m.Run())
+}
 
 func TestLint(t *testing.T) {
 	for _, tc := range []struct {
@@ -107,14 +116,14 @@ func TestTemplateTwoPipelines(t *testing.T) {
 		}
 	}
 
-	type want struct {
+	type deployment struct {
 		args     []string
 		replicas int32
 		region   string
 		secret   string
 		memLimit string
 	}
-	wants := map[string]want{
+	wants := map[string]deployment{
 		"drc-shop-replicator": {[]string{"replicate"}, 1, "a", "drc-shop", "460MiB"},
 		"drc-shop-applier":    {[]string{"apply"}, 1, "b", "drc-shop", "1843MiB"},
 		"drc-crm-applier":     {[]string{"apply"}, 1, "b", "drc-crm", "921MiB"},
@@ -258,14 +267,14 @@ func TestTemplateTwoPipelines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var want monitoringv1.PrometheusRuleSpec
-	if err := yaml.UnmarshalStrict(src, &want); err != nil {
+	var srcRules monitoringv1.PrometheusRuleSpec
+	if err := yaml.UnmarshalStrict(src, &srcRules); err != nil {
 		t.Fatalf("%s does not decode strictly as a PrometheusRule spec: %v", alertsFile, err)
 	}
-	if len(want.Groups) == 0 {
+	if len(srcRules.Groups) == 0 {
 		t.Fatalf("%s has no groups", alertsFile)
 	}
-	if !reflect.DeepEqual(rules[0].Spec, want) {
+	if !reflect.DeepEqual(rules[0].Spec, srcRules) {
 		t.Errorf("the PrometheusRule's groups differ from %s", alertsFile)
 	}
 
@@ -294,7 +303,7 @@ func TestTemplateRefusesBadValues(t *testing.T) {
 		values map[string]any
 		want   string
 	}{
-		{"unknown role", pipeline("roles", []any{"replicater"}), "replicater"},
+		{"unknown role", pipeline("roles", []any{"replicater"}), "roles"},
 		{"no roles", pipeline("roles", []any{}), "roles"},
 		{"no cluster", pipeline("cluster", ""), "cluster"},
 		{"secrets and existingSecret", pipeline("secrets", map[string]any{"a": "b"}, "existingSecret", "x"), "existingSecret"},

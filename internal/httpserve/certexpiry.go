@@ -3,6 +3,7 @@ package httpserve
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,8 +20,8 @@ type CertFile struct {
 
 // CertExpiry is a prometheus.Collector exporting
 // drc_tls_certificate_expiry_seconds{file, use}: the seconds until the
-// soonest NotAfter of the certificates in each file (a CA bundle or a
-// chain holds several), negative once it has passed. The files are read
+// certificates in each file stop being of use (fileExpiry: a chain's
+// soonest NotAfter, a CA bundle's latest), negative once it has passed. The files are read
 // once, by NewCertExpiry, as the role reads them once when it starts; the
 // value is computed at each scrape.
 type CertExpiry struct {
@@ -44,7 +45,7 @@ func NewCertExpiry(files []CertFile, now func() time.Time) (*CertExpiry, error) 
 	}
 	c := &CertExpiry{
 		desc: prometheus.NewDesc("drc_tls_certificate_expiry_seconds",
-			"Seconds until the soonest-expiring certificate in a file the role reads expires (negative once expired); file is its path, use the config key naming it. Read when the role starts.",
+			"Seconds until a certificate file the role reads stops verifying: a certificate chain's soonest expiry, a CA bundle's latest (negative once passed); file is its path, use the config key naming it. Read when the role starts.",
 			[]string{"file", "use"}, nil),
 		now: now,
 	}
@@ -55,7 +56,7 @@ func NewCertExpiry(files []CertFile, now func() time.Time) (*CertExpiry, error) 
 			continue // one series per file and use
 		}
 		seen[f] = true
-		na, err := soonestExpiry(f.Path)
+		na, err := fileExpiry(f.Path, strings.HasSuffix(f.Use, "ca"))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", f.Use, err))
 			continue
@@ -76,7 +77,12 @@ func (c *CertExpiry) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-func soonestExpiry(path string) (time.Time, error) {
+// fileExpiry is when the certificates of path stop being of use: for a
+// certificate file (a leaf and its chain) the soonest NotAfter, when the
+// chain stops verifying; for a CA file (ca, client_ca) the latest, since a
+// bundle keeps verifying while one of its CAs is valid (a rotation puts the
+// old and the new CA in one file).
+func fileExpiry(path string, ca bool) (time.Time, error) {
 	data, err := readPEM(path)
 	if err != nil {
 		return time.Time{}, err
@@ -85,11 +91,11 @@ func soonestExpiry(path string) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, err
 	}
-	soonest := certs[0].NotAfter
+	at := certs[0].NotAfter
 	for _, c := range certs[1:] {
-		if c.NotAfter.Before(soonest) {
-			soonest = c.NotAfter
+		if c.NotAfter.Before(at) != ca {
+			at = c.NotAfter
 		}
 	}
-	return soonest, nil
+	return at, nil
 }
