@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # binaries from running servers side by side on a 2-core machine.
 TESTFLAGS ?= -count=1 -timeout 30m -p 1
 
-.PHONY: build test unit deps bench demo chaos fmt vet clean sandbox-up sandbox-down check-deploy
+.PHONY: build test unit deps bench demo chaos fmt vet clean sandbox-up sandbox-down check-deploy image check-packaging
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/drc ./cmd/drc
@@ -15,9 +15,12 @@ build:
 deps:
 	deploy/local/install
 
-test: deps build check-deploy
+# The packaging tests run in check-packaging, on the archive make image
+# wrote, so the last line leaves them out.
+PACKAGING_PKGS = ./deploy/image ./deploy/helm
+test: deps build check-deploy check-packaging
 	$(GO) vet ./...
-	$(GO) test $(TESTFLAGS) ./...
+	$(GO) test $(TESTFLAGS) $$($(GO) list ./... | grep -v -e /deploy/image -e /deploy/helm)
 
 # check-deploy checks deploy/ in seconds, with no server: the Prometheus
 # alert rules (promtool check rules) and their unit tests (promtool test
@@ -35,6 +38,29 @@ check-deploy:
 	PROMTOOL=$(PROMTOOL) deploy/grafana/check-dashboard
 	deploy/check-metric-names
 	deploy/systemd/verify
+
+# image writes drc's container image to bin/drc-image.tar without Docker
+# (deploy/image): an OCI image archive, also loadable by docker load, holding
+# the static binary, the CA certificates, the tz database and the user drc
+# (uid 65532). File times are the last commit's, so a clean tree gives the
+# same digest every time.
+IMAGE ?= drc:$(VERSION)
+CA_CERTS ?= /etc/ssl/certs/ca-certificates.crt
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+image:
+	mkdir -p bin/image
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o bin/image/drc ./cmd/drc
+	$(GO) run ./deploy/image -drc bin/image/drc -ca-certs $(CA_CERTS) \
+		-zoneinfo "$$($(GO) env GOROOT)/lib/time/zoneinfo.zip" -version $(VERSION) \
+		-tag $(IMAGE) -created $(SOURCE_DATE_EPOCH) -o bin/drc-image.tar
+
+# check-packaging tests what make image wrote (unpacks it and runs drc
+# version from its root filesystem) and the Helm chart in deploy/helm/drc
+# (helm lint, helm template with two values files, every manifest decoded
+# strictly into its Kubernetes type), with Helm's Go module: no helm,
+# docker or cluster needed.
+check-packaging: image
+	DRC_IMAGE_TAR=$(CURDIR)/bin/drc-image.tar DRC_IMAGE_VERSION=$(VERSION) $(GO) test -count=1 $(PACKAGING_PKGS)
 
 # unit runs only the hermetic tests (no servers): everything but integration/.
 unit:

@@ -203,6 +203,17 @@ scrape_configs:
 	stopped := time.Now()
 	api.waitAlert(t, "DrcApplierNoProgress", "firing", 120*time.Second)
 	t.Logf("DrcApplierNoProgress fired %s after the broker stopped", time.Since(stopped).Round(time.Second))
+	// The running applier's lag keeps growing while the broker is away:
+	// every heartbeat it applied was written before the broker stopped.
+	if wait := 30*time.Second - time.Since(stopped); wait > 0 {
+		time.Sleep(wait)
+	}
+	since := time.Since(stopped)
+	if lag := app.counter(t, "drc_applier_lag_seconds"); lag < since.Seconds() {
+		t.Errorf("drc_applier_lag_seconds = %.1f %s after the broker stopped, want at least that", lag, since.Round(time.Second))
+	} else {
+		t.Logf("drc_applier_lag_seconds = %.1f %s after the broker stopped", lag, since.Round(time.Second))
+	}
 	if n := writes(); n == 0 {
 		t.Errorf("the writer wrote nothing on the source")
 	}

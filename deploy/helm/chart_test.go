@@ -124,7 +124,7 @@ func TestTemplateTwoPipelines(t *testing.T) {
 		memLimit string
 	}
 	wants := map[string]deployment{
-		"drc-shop-replicator": {[]string{"replicate"}, 1, "a", "drc-shop", "460MiB"},
+		"drc-shop-replicator": {[]string{"replicate"}, 1, "a", "drc-shop", ""}, // drc's own 160 MiB
 		"drc-shop-applier":    {[]string{"apply"}, 1, "b", "drc-shop", "1843MiB"},
 		"drc-crm-applier":     {[]string{"apply"}, 1, "b", "drc-crm", "921MiB"},
 		"drc-crm-idgen":       {[]string{"idgen", "serve"}, 3, "b", "drc-crm", "230MiB"},
@@ -389,10 +389,10 @@ type object struct {
 
 // newObject is the typed value each kind the chart renders decodes into.
 var newObject = map[string]func() any{
-	"apps/v1 Deployment":                      func() any { return &appsv1.Deployment{} },
-	"v1 Service":                              func() any { return &corev1.Service{} },
-	"v1 ConfigMap":                            func() any { return &corev1.ConfigMap{} },
-	"v1 Secret":                               func() any { return &corev1.Secret{} },
+	"apps/v1 Deployment": func() any { return &appsv1.Deployment{} },
+	"v1 Service":         func() any { return &corev1.Service{} },
+	"v1 ConfigMap":       func() any { return &corev1.ConfigMap{} },
+	"v1 Secret":          func() any { return &corev1.Secret{} },
 	"monitoring.coreos.com/v1 ServiceMonitor": func() any { return &monitoringv1.ServiceMonitor{} },
 	"monitoring.coreos.com/v1 PrometheusRule": func() any { return &monitoringv1.PrometheusRule{} },
 }

@@ -33,8 +33,9 @@ import (
 // is static.
 func TestImage(t *testing.T) {
 	dir := t.TempDir()
+	// make check-packaging: the archive make image wrote, and its version.
 	archive := os.Getenv("DRC_IMAGE_TAR")
-	wantVersion := "" // any, for an archive built elsewhere
+	wantVersion := os.Getenv("DRC_IMAGE_VERSION")
 	if archive == "" {
 		wantVersion = "imagetest-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 		archive = filepath.Join(dir, "drc-image.tar")
