@@ -26,7 +26,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"gopkg.in/yaml.v3"
 
-	"github.com/drc-dev/drc/idgen"
 	"github.com/drc-dev/drc/integration/harness"
 	"github.com/drc-dev/drc/replicator"
 )
@@ -378,29 +377,8 @@ func startIDGenOn(t *testing.T, m *harness.Server) string {
 	t.Helper()
 	cfg := idgenConfig(1, nil, harness.UniqueName("drc_meta"))
 	cfg.DSN = m.DSN("")
-	srv, err := idgen.NewServer(cfg, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-served; err != nil {
-			t.Errorf("idgen Serve: %v", err)
-		}
-	})
-	select {
-	case <-srv.Node().Ready():
-	case <-time.After(30 * time.Second):
-		t.Fatalf("idgen not ready: %+v", srv.Node().State())
-	}
-	resp, err := http.Get("http://" + ln.Addr().String() + "/v1/ids?count=1")
+	_, addr := serveIDGen(t, cfg)
+	resp, err := http.Get("http://" + addr + "/v1/ids?count=1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -408,7 +386,7 @@ func startIDGenOn(t *testing.T, m *harness.Server) string {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("idgen GET /v1/ids: %s", resp.Status)
 	}
-	return ln.Addr().String()
+	return addr
 }
 
 // startWriter inserts a row into al.t every 50ms until the test ends; the

@@ -450,17 +450,11 @@ type noRelease struct{ *idgen.SQLLeaseStore }
 
 func (noRelease) Release(context.Context, idgen.Lease, int64) error { return nil }
 
-// The HTTP server on a real lease database: bad requests get 4xx JSON
-// errors, a backward clock step gets 503 at once, and the Go client fails
-// over from a dead address and gets unique IDs.
-func TestIDGenHTTP(t *testing.T) {
-	m := harness.StartMariaDB(t, harness.ServerOptions{})
-	clk := &stepClock{}
-	cfg := idgenConfig(3, nil, harness.UniqueName("drc_meta"))
-	cfg.DSN = m.DSN("")
-	cfg.Token = "tok"
-	cfg.MaxCount = 1000
-	cfg.Clock = clk
+// serveIDGen runs an in-process idgen server of cfg on a loopback port
+// until the test ends, waits until it issues, and returns it and its
+// host:port.
+func serveIDGen(t *testing.T, cfg idgen.Config) (*idgen.Server, string) {
+	t.Helper()
 	srv, err := idgen.NewServer(cfg, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -475,15 +469,31 @@ func TestIDGenHTTP(t *testing.T) {
 	t.Cleanup(func() {
 		cancel()
 		if err := <-served; err != nil {
-			t.Errorf("Serve: %v", err)
+			t.Errorf("idgen Serve: %v", err)
 		}
 	})
 	select {
 	case <-srv.Node().Ready():
 	case <-time.After(30 * time.Second):
-		t.Fatalf("not ready: %+v", srv.Node().State())
+		t.Fatalf("idgen not ready: %+v", srv.Node().State())
 	}
-	base := "http://" + ln.Addr().String()
+	return srv, ln.Addr().String()
+}
+
+// The HTTP server on a real lease database: bad requests get 4xx JSON
+// errors, a backward clock step gets 503 at once, and the Go client fails
+// over from a dead address and gets unique IDs.
+func TestIDGenHTTP(t *testing.T) {
+	m := harness.StartMariaDB(t, harness.ServerOptions{})
+	clk := &stepClock{}
+	cfg := idgenConfig(3, nil, harness.UniqueName("drc_meta"))
+	cfg.DSN = m.DSN("")
+	cfg.Token = "tok"
+	cfg.MaxCount = 1000
+	cfg.Clock = clk
+	_, addr := serveIDGen(t, cfg)
+	ctx := context.Background()
+	base := "http://" + addr
 
 	do := func(path, token string) (int, string) {
 		req, _ := http.NewRequest("GET", base+path, nil)
