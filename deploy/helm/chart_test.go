@@ -387,14 +387,23 @@ type object struct {
 	obj        any
 }
 
-// newObject is the typed value each kind the chart renders decodes into.
-var newObject = map[string]func() any{
-	"apps/v1 Deployment": func() any { return &appsv1.Deployment{} },
-	"v1 Service":         func() any { return &corev1.Service{} },
-	"v1 ConfigMap":       func() any { return &corev1.ConfigMap{} },
-	"v1 Secret":          func() any { return &corev1.Secret{} },
-	"monitoring.coreos.com/v1 ServiceMonitor": func() any { return &monitoringv1.ServiceMonitor{} },
-	"monitoring.coreos.com/v1 PrometheusRule": func() any { return &monitoringv1.PrometheusRule{} },
+// newObject is the typed value a kind the chart renders decodes into.
+func newObject(apiVersion, kind string) (any, bool) {
+	switch apiVersion + " " + kind {
+	case "apps/v1 Deployment":
+		return &appsv1.Deployment{}, true
+	case "v1 Service":
+		return &corev1.Service{}, true
+	case "v1 ConfigMap":
+		return &corev1.ConfigMap{}, true
+	case "v1 Secret":
+		return &corev1.Secret{}, true
+	case "monitoring.coreos.com/v1 ServiceMonitor":
+		return &monitoringv1.ServiceMonitor{}, true
+	case "monitoring.coreos.com/v1 PrometheusRule":
+		return &monitoringv1.PrometheusRule{}, true
+	}
+	return nil, false
 }
 
 // render runs `helm template` on the chart with vals and decodes every
@@ -414,11 +423,10 @@ func render(t *testing.T, vals map[string]any) []object {
 		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
 			t.Fatalf("manifest is not YAML: %v\n%s", err, doc)
 		}
-		mk, ok := newObject[meta.APIVersion+" "+meta.Kind]
+		obj, ok := newObject(meta.APIVersion, meta.Kind)
 		if !ok {
 			t.Fatalf("unexpected manifest %s %s:\n%s", meta.APIVersion, meta.Kind, doc)
 		}
-		obj := mk()
 		if err := yaml.UnmarshalStrict([]byte(doc), obj); err != nil {
 			t.Fatalf("%s does not decode strictly: %v\n%s", meta.Kind, err, doc)
 		}
