@@ -97,7 +97,7 @@ func measureApplier(ctx context.Context, env *Env) ([]Row, error) {
 	wholeRate := off.wholeRate
 
 	// 3. The same range through native MariaDB parallel replication.
-	native, err := nativeApplyTime(ctx, env, ds)
+	native, nativeCPU, err := nativeApplyTime(ctx, env, ds)
 	if err != nil {
 		return rows, fmt.Errorf("native replica: %w", err)
 	}
@@ -108,7 +108,7 @@ func measureApplier(ctx context.Context, env *Env) ([]Row, error) {
 		Row{Metric: "applier whole range against the native replica", Value: wholeRate / nativeRate, Unit: "ratio",
 			Goal: Ratio(wholeRate, nativeRate, "native", "≥ 1.0")},
 	)
-	return rows, nil
+	return append(rows, applyCPURows(harness.FlavorMariaDB, ds.Rows, off.cpu, nativeCPU)...), nil
 }
 
 // publishRange publishes the dataset's binlog range to a fresh topic with an
@@ -153,6 +153,9 @@ type applied struct {
 	applySecs       float64
 	whole           time.Duration
 	conflicts       float64
+	// cpu is the whole range's CPU time of "drc" (the bench process, which
+	// hosts the applier), "target" and "broker".
+	cpu CPUUse
 }
 
 // applyRange applies the published range of topic into a fresh server of
@@ -180,6 +183,10 @@ func applyRange(ctx context.Context, env *Env, k *harness.Kafka, ds *Dataset, cl
 		mutate(&cfg)
 	}
 	a, err := applier.New(cfg, slog.New(slog.DiscardHandler), areg)
+	if err != nil {
+		return applied{}, err
+	}
+	span, err := StartCPU(CPUProc{"drc", 0}, CPUProc{"target", target.Pid()}, CPUProc{"broker", k.Pid()})
 	if err != nil {
 		return applied{}, err
 	}
@@ -222,6 +229,10 @@ func applyRange(ctx context.Context, env *Env, k *harness.Kafka, ds *Dataset, cl
 		}
 	}
 	whole := time.Since(began)
+	cpu, err := span.Stop()
+	if err != nil {
+		return applied{}, err
+	}
 	acancel()
 	<-adone
 	adone <- nil
@@ -236,6 +247,7 @@ func applyRange(ctx context.Context, env *Env, k *harness.Kafka, ds *Dataset, cl
 	return applied{
 		rate: float64(ds.Rows) / applySecs, wholeRate: float64(ds.Rows) / whole.Seconds(),
 		applySecs: applySecs, whole: whole, conflicts: counterSum(areg, "drc_applier_conflicts_total"),
+		cpu: cpu,
 	}, nil
 }
 
@@ -323,58 +335,100 @@ func counterSum(g prometheus.Gatherer, name string) float64 {
 
 // nativeApplyTime starts a fresh MariaDB replica of the dataset's source at
 // StartGTID with parallel replication and times START SLAVE until it has
-// applied EndGTID.
-func nativeApplyTime(ctx context.Context, env *Env, ds *Dataset) (time.Duration, error) {
-	replica, err := env.StartMariaDB(harness.ServerOptions{ServerID: 3, GTIDDomainID: 3})
+// applied EndGTID. It also returns the CPU time the replica ("replica") and
+// the source ("source", which sends the binlog) used meanwhile.
+func nativeApplyTime(ctx context.Context, env *Env, ds *Dataset) (time.Duration, CPUUse, error) {
+	replica, db, err := startNativeReplica(ctx, env, ds.Source, ds.StartGTID, 3, ds.DB)
 	if err != nil {
-		return 0, err
-	}
-	db, err := sqlOpen(replica, "")
-	if err != nil {
-		return 0, err
+		return 0, CPUUse{}, err
 	}
 	defer db.Close()
-	db.SetMaxOpenConns(1) // one session: sql_log_bin = 0 must hold
-	src := ds.Source
-	for _, q := range []string{
-		// The database is created before StartGTID on the source; created
-		// here it must not enter the replica's own binlog, or
-		// gtid_slave_pos would conflict with it.
-		"SET SESSION sql_log_bin = 0",
-		"CREATE DATABASE " + ds.DB,
-		"RESET MASTER",
-		"SET GLOBAL gtid_slave_pos = " + mysqlconn.QuoteString(ds.StartGTID),
-		"SET GLOBAL slave_parallel_threads = " + strconv.Itoa(applierWorkers),
-		"SET GLOBAL slave_parallel_mode = 'optimistic'",
-		fmt.Sprintf("CHANGE MASTER TO MASTER_HOST=%s, MASTER_PORT=%d, MASTER_USER=%s, MASTER_PASSWORD=%s, MASTER_USE_GTID=slave_pos",
-			mysqlconn.QuoteString(src.Host), src.Port, mysqlconn.QuoteString(src.User), mysqlconn.QuoteString(src.Password)),
-	} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			return 0, fmt.Errorf("%.60s: %w", q, err)
-		}
-	}
 	env.Logf("applier: native replica %s applying %s..%s", replica.Addr(), ds.StartGTID, ds.EndGTID)
+	span, err := StartCPU(CPUProc{"replica", replica.Pid()}, CPUProc{"source", ds.Source.Pid()})
+	if err != nil {
+		return 0, CPUUse{}, err
+	}
 	began := time.Now()
 	if _, err := db.ExecContext(ctx, "START SLAVE"); err != nil {
-		return 0, err
+		return 0, CPUUse{}, err
 	}
 	var res sql.NullInt64
 	if err := db.QueryRowContext(ctx, "SELECT MASTER_GTID_WAIT(?, 900)", ds.EndGTID).Scan(&res); err != nil {
-		return 0, err
+		return 0, CPUUse{}, err
 	}
 	took := time.Since(began)
+	cpu, err := span.Stop()
+	if err != nil {
+		return 0, CPUUse{}, err
+	}
 	if !res.Valid || res.Int64 != 0 {
 		var errs string
 		_ = db.QueryRowContext(ctx, "SELECT CONCAT_WS(' / ', @@gtid_slave_pos, @@gtid_current_pos)").Scan(&errs)
-		return 0, fmt.Errorf("MASTER_GTID_WAIT(%s) returned %v (positions %s)", ds.EndGTID, res, errs)
+		return 0, CPUUse{}, fmt.Errorf("MASTER_GTID_WAIT(%s) returned %v (positions %s)", ds.EndGTID, res, errs)
 	}
 	var n int
 	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+ds.DB+"."+ds.Table).Scan(&n); err != nil {
-		return 0, err
+		return 0, CPUUse{}, err
 	}
 	if n != ds.Rows {
-		return 0, fmt.Errorf("native replica holds %d rows, want %d", n, ds.Rows)
+		return 0, CPUUse{}, fmt.Errorf("native replica holds %d rows, want %d", n, ds.Rows)
 	}
 	_, _ = db.ExecContext(ctx, "STOP SLAVE")
-	return took, nil
+	return took, cpu, nil
+}
+
+// startNativeReplica starts a fresh MariaDB (server id and GTID domain id)
+// and points it at src from startGTID with slave_parallel_threads =
+// applierWorkers in optimistic mode, the applier's parallelism. The
+// databases in dbs, created on src before startGTID, are created on it
+// first. The caller runs START SLAVE on the returned pool, which holds one
+// session, and closes it.
+func startNativeReplica(ctx context.Context, env *Env, src *harness.Server, startGTID string, id uint32, dbs ...string) (*harness.Server, *sql.DB, error) {
+	replica, err := env.StartMariaDB(harness.ServerOptions{ServerID: id, GTIDDomainID: id})
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := sqlOpen(replica, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	db.SetMaxOpenConns(1) // one session: sql_log_bin = 0 must hold
+	// The databases are created before startGTID on the source; created
+	// here they must not enter the replica's own binlog, or gtid_slave_pos
+	// would conflict with it.
+	stmts := []string{"SET SESSION sql_log_bin = 0"}
+	for _, d := range dbs {
+		stmts = append(stmts, "CREATE DATABASE "+d)
+	}
+	stmts = append(stmts,
+		"RESET MASTER",
+		"SET GLOBAL gtid_slave_pos = "+mysqlconn.QuoteString(startGTID),
+		"SET GLOBAL slave_parallel_threads = "+strconv.Itoa(applierWorkers),
+		"SET GLOBAL slave_parallel_mode = 'optimistic'",
+		fmt.Sprintf("CHANGE MASTER TO MASTER_HOST=%s, MASTER_PORT=%d, MASTER_USER=%s, MASTER_PASSWORD=%s, MASTER_USE_GTID=slave_pos",
+			mysqlconn.QuoteString(src.Host), src.Port, mysqlconn.QuoteString(src.User), mysqlconn.QuoteString(src.Password)),
+	)
+	for _, q := range stmts {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			db.Close()
+			return nil, nil, fmt.Errorf("native replica %s: %.60s: %w", replica.Addr(), q, err)
+		}
+	}
+	return replica, db, nil
+}
+
+// applyCPURows reports the CPU cost of the whole-range apply: drc (the
+// applier, in the bench process) plus the target server, against the native
+// replica's server for the same rows. The broker's share (it serves the
+// applier's fetches) and the source's (it serves the native replica's binlog
+// dump) are given in the text, outside the ratio.
+func applyCPURows(f harness.Flavor, rows int, drc, native CPUUse) []Row {
+	mine := drc.PerMillion(rows, "drc", "target")
+	theirs := native.PerMillion(rows, "replica")
+	return []Row{
+		{Metric: flavorMetric(f, fmt.Sprintf("CPU cost, native replica applying the range (%s)", native.Describe(rows))),
+			Value: theirs, Unit: "CPU s/1M rows", Goal: "baseline (replica only)"},
+		{Metric: flavorMetric(f, fmt.Sprintf("CPU cost, applier whole range: drc + target (%s)", drc.Describe(rows))),
+			Value: mine, Unit: "CPU s/1M rows", Goal: Ratio(mine, theirs, "native replica", "")},
+	}
 }

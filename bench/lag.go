@@ -41,12 +41,18 @@ const (
 //     oltp_write_only rate is measured with nothing else running;
 //  2. a replicator (heartbeat every 100 ms) and an applier (4 workers)
 //     replicate everything into a fresh target and catch up;
+//     Alongside, a native MariaDB replica of the same source (from the same
+//     position, slave_parallel_threads=4 optimistic, as the applier's
+//     baseline) catches up too;
 //  3. sysbench runs at 50%, then at 20%, of the maximum rate while a poller on the target
 //     reads the source's heartbeat row every 5 ms: each new heartbeat
 //     gives one sample, its arrival time on the target minus its write
-//     time on the source (one clock, one machine);
-//  4. after the load the target drains and its tables must match the
-//     source's by CHECKSUM TABLE.
+//     time on the source (one clock, one machine). A second poller samples
+//     the same heartbeat rows on the native replica, which receives them
+//     through the source's binlog, so the two lags are measured the same
+//     way under the same load, at the same time;
+//  4. after the load the target and the replica drain and their tables
+//     must match the source's by CHECKSUM TABLE.
 func measureLag(ctx context.Context, env *Env) ([]Row, error) {
 	k, err := env.Kafka()
 	if err != nil {
@@ -130,8 +136,22 @@ func measureLag(ctx context.Context, env *Env) ([]Row, error) {
 		}
 	}
 
+	// The native replica starts where the replicator started, so it also
+	// replicates drc_meta (created by the replicator) and its heartbeats.
+	_, ndb, err := startNativeReplica(ctx, env, src, start, 23, "sbtest")
+	if err != nil {
+		return nil, err
+	}
+	defer ndb.Close()
+	if _, err := ndb.ExecContext(ctx, "START SLAVE"); err != nil {
+		return nil, fmt.Errorf("native replica: %w", err)
+	}
+
 	env.Logf("lag: catching up")
 	if err := waitCaughtUp(ctx, sdb, tdb, cluster, 5*time.Minute, failed); err != nil {
+		return nil, err
+	}
+	if err := waitNativeCaughtUp(ctx, sdb, ndb, 5*time.Minute); err != nil {
 		return nil, err
 	}
 
@@ -140,7 +160,7 @@ func measureLag(ctx context.Context, env *Env) ([]Row, error) {
 	// 50% is the load; 20% shows the lag where this machine's two
 	// cores are not saturated by source, Kafka, drc and target together.
 	for _, share := range []float64{0.5, 0.2} {
-		phase, err := lagPhase(ctx, env, src, sdb, tdb, cluster, int(maxTPS*share), share, failed)
+		phase, err := lagPhase(ctx, env, src, sdb, tdb, ndb, cluster, int(maxTPS*share), share, failed)
 		if err != nil {
 			return rows, err
 		}
@@ -149,20 +169,21 @@ func measureLag(ctx context.Context, env *Env) ([]Row, error) {
 	return rows, nil
 }
 
-// lagPhase runs sysbench at rate tx/s while sampling the heartbeat lag,
-// waits for the target to drain, checks the tables match, and returns the
-// phase's rows.
-func lagPhase(ctx context.Context, env *Env, src *harness.Server, sdb, tdb *sql.DB, cluster string, rate int, share float64, failed func() error) ([]Row, error) {
+// lagPhase runs sysbench at rate tx/s while sampling the heartbeat lag on
+// the target (tdb) and on the native replica (ndb), waits for both to drain,
+// checks the tables match, and returns the phase's rows.
+func lagPhase(ctx context.Context, env *Env, src *harness.Server, sdb, tdb, ndb *sql.DB, cluster string, rate int, share float64, failed func() error) ([]Row, error) {
 	if rate < 1 {
 		return nil, fmt.Errorf("lag phase at %.0f%% of the maximum: rate %d tps", share*100, rate)
 	}
 	env.Logf("lag: sysbench at %d tps (%.0f%% of the maximum) for %v", rate, share*100, lagRunTime)
 	pollCtx, stopPoll := context.WithCancel(ctx)
-	samples := make(chan []time.Duration, 1)
+	samples, nativeSamples := make(chan []time.Duration, 1), make(chan []time.Duration, 1)
 	go func() { samples <- pollHeartbeatLag(pollCtx, env, tdb, "a") }()
+	go func() { nativeSamples <- pollHeartbeatLag(pollCtx, nil, ndb, "a") }()
 	gotTPS, serr := runSysbench(ctx, src, "run", "--time="+strconv.Itoa(int(lagRunTime.Seconds())), "--rate="+strconv.Itoa(rate))
 	stopPoll()
-	lags := <-samples
+	lags, nativeLags := <-samples, <-nativeSamples
 	if serr != nil {
 		return nil, serr
 	}
@@ -174,6 +195,9 @@ func lagPhase(ctx context.Context, env *Env, src *harness.Server, sdb, tdb *sql.
 		return nil, err
 	}
 	drain := time.Since(drainBegan)
+	if err := waitNativeCaughtUp(ctx, sdb, ndb, 5*time.Minute); err != nil {
+		return nil, err
+	}
 	for i := 1; i <= lagTables; i++ {
 		q := fmt.Sprintf("CHECKSUM TABLE sbtest.sbtest%d", i)
 		var name string
@@ -187,18 +211,31 @@ func lagPhase(ctx context.Context, env *Env, src *harness.Server, sdb, tdb *sql.
 		if a != b {
 			return nil, fmt.Errorf("after the lag run at %d tps, %s differs: source %v, target %v", rate, name, a, b)
 		}
+		var c sql.NullInt64
+		if err := ndb.QueryRowContext(ctx, q).Scan(&name, &c); err != nil {
+			return nil, err
+		}
+		if a != c {
+			return nil, fmt.Errorf("after the lag run at %d tps, %s differs: source %v, native replica %v", rate, name, a, c)
+		}
 	}
-	if len(lags) < 10 {
-		return nil, fmt.Errorf("only %d heartbeat samples in %v", len(lags), lagRunTime)
+	if len(lags) < 10 || len(nativeLags) < 10 {
+		return nil, fmt.Errorf("only %d heartbeat samples on the target and %d on the native replica in %v", len(lags), len(nativeLags), lagRunTime)
 	}
 	slices.Sort(lags)
+	slices.Sort(nativeLags)
 	q := func(p float64) float64 { return lags[int(p*float64(len(lags)-1))].Seconds() }
+	nq := func(p float64) float64 { return nativeLags[int(p*float64(len(nativeLags)-1))].Seconds() }
 	load := fmt.Sprintf("%.0f%% of maximum: %d tps asked, %d samples", share*100, rate, len(lags))
-	goal := "-"
+	goal := Ratio(q(0.99), nq(0.99), "native p99", "")
 	if share == 0.5 {
-		goal = lagGoal(q(0.99))
+		goal = lagGoal(q(0.99)) + "; " + Ratio(q(0.99), nq(0.99), "native p99", "≤ 1.0")
 	}
+	nload := fmt.Sprintf("%.0f%% of maximum, %d samples", share*100, len(nativeLags))
 	return []Row{
+		{Metric: fmt.Sprintf("native MariaDB replication lag p50, slave_parallel_threads=%d optimistic, the same heartbeats, running alongside drc (%s)", applierWorkers, nload),
+			Value: nq(0.50), Unit: "s", Goal: "baseline"},
+		{Metric: "native MariaDB replication lag p99 (" + nload + ")", Value: nq(0.99), Unit: "s", Goal: "baseline"},
 		{Metric: fmt.Sprintf("sysbench rate achieved with replication running (%s)", load), Value: gotTPS, Unit: "tx/s", Goal: "-"},
 		{Metric: "end-to-end lag p50, source heartbeat write to its arrival on the target (" + load + ")", Value: q(0.50), Unit: "s", Goal: "-"},
 		{Metric: "end-to-end lag p99 (" + load + ")", Value: q(0.99), Unit: "s", Goal: goal},
@@ -322,6 +359,8 @@ func topicExists(k *harness.Kafka, topic string) (bool, error) {
 // Heartbeats written before the poll began (a backlog of the previous
 // phase still arriving) are not samples of this phase. It logs the latest
 // sample every 5 seconds.
+//
+// A nil env logs nothing.
 func pollHeartbeatLag(ctx context.Context, env *Env, tdb *sql.DB, region string) []time.Duration {
 	var out []time.Duration
 	var last int64
@@ -335,7 +374,7 @@ func pollHeartbeatLag(ctx context.Context, env *Env, tdb *sql.DB, region string)
 			return out
 		case <-t.C:
 		}
-		if time.Since(logged) >= 5*time.Second && len(out) > 0 {
+		if env != nil && time.Since(logged) >= 5*time.Second && len(out) > 0 {
 			logged = time.Now()
 			env.Logf("lag: %2.0fs into the load, lag %.2fs (%d samples)", time.Since(began).Seconds(), out[len(out)-1].Seconds(), len(out))
 		}
@@ -352,4 +391,24 @@ func pollHeartbeatLag(ctx context.Context, env *Env, tdb *sql.DB, region string)
 			last = ts
 		}
 	}
+}
+
+// waitNativeCaughtUp waits until the native replica has applied the
+// source's current gtid_binlog_pos, read once at the start, and fails with
+// the replica's error if replication stopped.
+func waitNativeCaughtUp(ctx context.Context, sdb, ndb *sql.DB, limit time.Duration) error {
+	var pos string
+	if err := sdb.QueryRowContext(ctx, mysqlconn.MariaDB.PositionQuery()).Scan(&pos); err != nil {
+		return err
+	}
+	var res sql.NullInt64
+	if err := ndb.QueryRowContext(ctx, "SELECT MASTER_GTID_WAIT(?, ?)", pos, int(limit.Seconds())).Scan(&res); err != nil {
+		return fmt.Errorf("native replica: wait for %s: %w", pos, err)
+	}
+	if !res.Valid || res.Int64 != 0 {
+		var at string
+		_ = ndb.QueryRowContext(ctx, "SELECT @@gtid_slave_pos").Scan(&at)
+		return fmt.Errorf("native replica did not reach %s in %v (gtid_slave_pos %s)", pos, limit, at)
+	}
+	return nil
 }

@@ -82,13 +82,14 @@ func measureMySQLApplier(ctx context.Context, env *Env) ([]Row, error) {
 		return rows, fmt.Errorf("native replica: %w", err)
 	}
 	nativeRate := float64(ds.Rows) / native.took.Seconds()
-	return append(rows,
+	rows = append(rows,
 		Row{Metric: fmt.Sprintf("native MySQL replica, replica_parallel_workers=%d, replica_preserve_commit_order=ON, WRITESET (%d of %d transactions not after their predecessor), START REPLICA to WAIT_FOR_EXECUTED_GTID_SET (%.2fs)",
 			applierWorkers, native.parallel, native.txns, native.took.Seconds()),
 			Value: nativeRate, Unit: "rows/s", Goal: "baseline"},
 		Row{Metric: flavorMetric(f, "applier whole range against the native replica"), Value: a.wholeRate / nativeRate, Unit: "ratio",
 			Goal: Ratio(a.wholeRate, nativeRate, "native", "≥ 1.0")},
-	), nil
+	)
+	return append(rows, applyCPURows(f, ds.Rows, a.cpu, native.cpu)...), nil
 }
 
 // nativeApplied is what nativeMySQLApply measured, and the dataset's
@@ -99,6 +100,8 @@ type nativeApplied struct {
 	// source's logical clock lets start before their predecessor commits
 	// (last_committed below sequence_number-1).
 	txns, parallel int
+	// cpu is the CPU time of "replica" and "source" while it applied.
+	cpu CPUUse
 }
 
 // nativeMySQLApply starts a fresh MySQL replica of the dataset's source at
@@ -157,6 +160,10 @@ func nativeMySQLApply(ctx context.Context, env *Env, ds *Dataset) (nativeApplied
 	}
 	env.Logf("applier: native MySQL replica %s applying %s..%s (%d transactions, %d parallelizable)",
 		replica.Addr(), ds.StartGTID, ds.EndGTID, res.txns, res.parallel)
+	span, err := StartCPU(CPUProc{"replica", replica.Pid()}, CPUProc{"source", src.Pid()})
+	if err != nil {
+		return res, err
+	}
 	began := time.Now()
 	if _, err := db.ExecContext(ctx, "START REPLICA"); err != nil {
 		return res, err
@@ -184,6 +191,9 @@ func nativeMySQLApply(ctx context.Context, env *Env, ds *Dataset) (nativeApplied
 		}
 	}
 	res.took = time.Since(began)
+	if res.cpu, err = span.Stop(); err != nil {
+		return res, err
+	}
 	var n int
 	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+ds.DB+"."+ds.Table).Scan(&n); err != nil {
 		return res, err

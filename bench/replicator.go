@@ -54,6 +54,10 @@ func measureReplicator(ctx context.Context, env *Env, f harness.Flavor) ([]Row, 
 	if err != nil {
 		return nil, err
 	}
+	span, err := StartCPU(CPUProc{"drc", 0}, CPUProc{"broker", k.Pid()}, CPUProc{"source", ds.Source.Pid()})
+	if err != nil {
+		return nil, err
+	}
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- r.Run(rctx) }()
@@ -92,14 +96,27 @@ func measureReplicator(ctx context.Context, env *Env, f harness.Flavor) ([]Row, 
 	}
 	secs := time.Since(first).Seconds()
 	rate := events / secs
+	pubCPU, err := span.Stop()
+	if err != nil {
+		return nil, err
+	}
 	base, _ := env.Result(FlavorKey(f, KeyBinlogDecode))
 	stop()
 	// The same number of records of the same size through a bare sarama
 	// transactional producer: the ceiling Kafka sets on this machine.
+	bareSpan, err := StartCPU(CPUProc{"producer", 0}, CPUProc{"broker", k.Pid()})
+	if err != nil {
+		return nil, err
+	}
 	bare, err := bareProduceRate(ctx, k.Bootstrap, cfg.Topic+".bare", ds.Rows, int(bytes/events))
 	if err != nil {
 		return nil, fmt.Errorf("bare sarama produce: %w", err)
 	}
+	bareCPU, err := bareSpan.Stop()
+	if err != nil {
+		return nil, err
+	}
+	pubPerM, barePerM := pubCPU.PerMillion(ds.Rows, "drc", "broker"), bareCPU.PerMillion(ds.Rows)
 	return []Row{
 		{Metric: flavorMetric(f, fmt.Sprintf("bare sarama transactional producer, %d records of %d bytes, lz4, 4 MiB transactions", ds.Rows, int(bytes/events))),
 			Value: bare, Unit: "records/s", Goal: "baseline"},
@@ -108,6 +125,12 @@ func measureReplicator(ctx context.Context, env *Env, f harness.Flavor) ([]Row, 
 			Value: rate, Unit: "events/s", Goal: Ratio(rate, base, "bare decode", "≥ 0.5")},
 		{Metric: flavorMetric(f, "replicator: record bytes published"), Value: bytes / (1 << 20) / secs, Unit: "MiB/s", Goal: "-"},
 		{Metric: flavorMetric(f, "replicator: average record size (key + JSON value)"), Value: bytes / events, Unit: "bytes/event", Goal: "-"},
+		{Metric: flavorMetric(f, fmt.Sprintf("CPU cost, bare producer + broker (%s)", bareCPU.Describe(ds.Rows))),
+			Value: barePerM, Unit: "CPU s/1M rows", Goal: "baseline"},
+		// The source's binlog dump is outside the ratio: the bare producer
+		// reads no binlog (the decode baseline does).
+		{Metric: flavorMetric(f, fmt.Sprintf("CPU cost, replicator publish: drc + broker, start to last event (%s)", pubCPU.Describe(ds.Rows))),
+			Value: pubPerM, Unit: "CPU s/1M rows", Goal: Ratio(pubPerM, barePerM, "bare producer", "")},
 	}, nil
 }
 

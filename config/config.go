@@ -254,6 +254,8 @@ func Default() Config {
 			TimeUnit: time.Millisecond, StartTime: "2025-01-01T00:00:00Z",
 			LeaseTTL: 30 * time.Second, MaxClockWait: 5 * time.Second,
 			BackwardBudget: 10 * time.Millisecond, MaxCount: 10000,
+			// Used only with mysql.host set (else the source block is).
+			MySQL: MySQL{Flavor: "mariadb", Port: 3306, User: "drc"},
 		},
 		Reconcile: Reconcile{Concurrency: 2, ChunkTime: 500 * time.Millisecond, SettleTimeout: 60 * time.Second, MaxLag: 5 * time.Second},
 		Bootstrap: Bootstrap{Workers: 4, ChunkRows: 10000},

@@ -315,11 +315,13 @@ func TestWarnings(t *testing.T) {
 	if strings.Contains(got, "source.tls") || strings.Contains(got, "s3cret") {
 		t.Errorf("warnings:\n%s", got)
 	}
-	if err := os.Chmod(pw, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if cfg, err = Parse([]byte(y), noEnv); err != nil || strings.Contains(strings.Join(cfg.Warnings(), "\n"), "password_file") {
-		t.Errorf("a 0600 file still warned: %v %v", err, cfg.Warnings())
+	for _, mode := range []os.FileMode{0o600, 0o640} { // the file's group is this process's own
+		if err := os.Chmod(pw, mode); err != nil {
+			t.Fatal(err)
+		}
+		if cfg, err = Parse([]byte(y), noEnv); err != nil || strings.Contains(strings.Join(cfg.Warnings(), "\n"), "password_file") {
+			t.Errorf("a %#o file of the process's own group still warned: %v %v", mode, err, cfg.Warnings())
+		}
 	}
 }
 

@@ -6,9 +6,11 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/drc-dev/drc/internal/kafkaconn"
@@ -107,6 +109,28 @@ func readSecretFile(path string) ([]byte, error) {
 	return b, nil
 }
 
+// readableByOthers reports a file that users other than drc's can read:
+// readable by everyone, or by a group drc's process is not in. A group of
+// drc's own (systemd's 0640 root:drc, a Kubernetes fsGroup) is its own.
+func readableByOthers(fi os.FileInfo) bool {
+	perm := fi.Mode().Perm()
+	if perm&0o004 != 0 {
+		return true
+	}
+	if perm&0o040 == 0 {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return true
+	}
+	if int(st.Gid) == os.Getgid() {
+		return false
+	}
+	groups, err := os.Getgroups()
+	return err != nil || !slices.Contains(groups, int(st.Gid))
+}
+
 func (c *Config) readSecrets() error {
 	read := func(field, file string, dst *string) error {
 		if file == "" {
@@ -119,8 +143,8 @@ func (c *Config) readSecrets() error {
 		if err != nil {
 			return fmt.Errorf("%s_file: %w", field, err)
 		}
-		if fi, err := os.Stat(file); err == nil && fi.Mode().Perm()&0o044 != 0 {
-			c.secretWarnings = append(c.secretWarnings, fmt.Sprintf("%s_file %s can be read by other users (mode %#o); chmod 600 it", field, file, fi.Mode().Perm()))
+		if fi, err := os.Stat(file); err == nil && readableByOthers(fi) {
+			c.secretWarnings = append(c.secretWarnings, fmt.Sprintf("%s_file %s can be read by other users (mode %#o); chmod 600 it, or 640 with a group only drc is in", field, file, fi.Mode().Perm()))
 		}
 		*dst = strings.TrimRight(string(b), "\r\n")
 		return nil
