@@ -150,7 +150,7 @@ func (a *Applier) Run(ctx context.Context) error {
 			a.recordStop(ctx, err)
 			return err // the caller logs it
 		}
-		if isLockConflict(err) {
+		if mysqlerr.LockConflict(err) {
 			a.serialUntil = time.Now().Add(time.Minute)
 		}
 		if time.Since(start) > time.Minute {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strings"
 
 	"github.com/IBM/sarama"
 	"github.com/go-sql-driver/mysql"
@@ -45,25 +44,6 @@ var (
 	ErrCheckpointGone = errors.New("checkpoint offset not in the topic")
 )
 
-// MySQL error numbers the applier decides on.
-const (
-	erDBCreateExists    = 1007
-	erDBDropExists      = 1008
-	erBadDB             = 1049
-	erTableExists       = 1050
-	erBadTable          = 1051
-	erBadField          = 1054
-	erDupFieldName      = 1060
-	erDupKeyName        = 1061
-	erDupEntry          = 1062
-	erCantDropFieldKey  = 1091
-	erNoSuchTable       = 1146
-	erLockWaitTimeout   = 1205
-	erLockDeadlock      = 1213
-	erDupEntryWithKey   = 1586
-	erDupUnknownInIndex = 1859
-)
-
 // permanentError marks a failure that a restart from the checkpoint
 // cannot fix.
 type permanentError struct{ err error }
@@ -87,19 +67,6 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &pe)
 }
 
-func isDupKey(err error) bool {
-	switch mysqlerr.Number(err) {
-	case erDupEntry, erDupEntryWithKey, erDupUnknownInIndex:
-		return true
-	}
-	return false
-}
-
-func isLockConflict(err error) bool {
-	n := mysqlerr.Number(err)
-	return n == erLockWaitTimeout || n == erLockDeadlock
-}
-
 // classifyApply decides whether a statement's error is transient: the
 // connection, the server going away, lock waits and read-only targets
 // retry; an error the server returns about the data or the schema will
@@ -112,25 +79,7 @@ func classifyApply(err error) error {
 	if !errors.As(err, &me) {
 		return err // network, driver.ErrBadConn, context: transient
 	}
-	switch {
-	case me.Number == erLockWaitTimeout || me.Number == erLockDeadlock:
-		return err
-	case me.Number == 1290 || me.Number == 1836: // read-only, read-only transaction
-		return err
-	case me.Number == 1927 || me.Number == 1053: // connection killed, server shutdown
-		return err
-	case me.Number == 4031 && strings.Contains(me.Message, "inactivity"):
-		// MySQL: disconnected for inactivity. (MariaDB's 4031 is a missing
-		// trigger in CREATE TRIGGER ... FOLLOWS, which no retry fixes; the
-		// applier does not know the target's flavor, the message tells.)
-		return err
-	case me.Number == 3032 || me.Number == 3169: // MySQL: server offline mode, session killed
-		return err
-	case me.Number == 3100 || me.Number == 3101: // MySQL group replication: hook error, rollback during commit
-		return err
-	case me.Number == 3024 || me.Number == 1969: // statement time limit (MySQL, MariaDB)
-		return err
-	case me.Number >= 2000 && me.Number < 3000: // client-side (3000 and up are the server's again)
+	if mysqlerr.Retryable(err) {
 		return err
 	}
 	return permanent(err)
@@ -154,7 +103,7 @@ func errorKind(err error) string {
 		return "ddl"
 	case errors.Is(err, ErrCheckpointGone):
 		return "checkpoint"
-	case errors.As(err, &me) && isLockConflict(err):
+	case errors.As(err, &me) && mysqlerr.LockConflict(err):
 		return "mysql_lock"
 	case errors.As(err, &me):
 		return "mysql"

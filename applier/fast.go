@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/drc-dev/drc/internal/mysqlerr"
 	"github.com/drc-dev/drc/replicator/event"
 )
 
@@ -84,7 +85,7 @@ func (w *worker) tryFast(ctx context.Context, t *txn) (bool, error) {
 		got = mr.AllRowsAffected()
 		return nil
 	})
-	if err != nil && !isDupKey(err) {
+	if err != nil && !mysqlerr.DuplicateKey(err) {
 		// Not a conflict: a lock timeout, a deadlock, a value the target
 		// rejects, a lost connection. The prepared path would meet it too;
 		// the caller rolls back and the session decides (apply's defer,

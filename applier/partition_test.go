@@ -166,7 +166,7 @@ func (m *memTarget) target(part int32) *fakeTarget {
 			m.mu.Lock()
 			defer m.mu.Unlock()
 			if m.tables[r.Table] {
-				return &mysql.MySQLError{Number: erTableExists, Message: fmt.Sprintf("Table '%s' already exists", r.Table)}
+				return &mysql.MySQLError{Number: 1050, Message: fmt.Sprintf("Table '%s' already exists", r.Table)}
 			}
 			m.tables[r.Table] = true
 			m.log = append(m.log, fmt.Sprintf("%d:ddl %s", part, r.GTID))

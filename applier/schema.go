@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/drc-dev/drc/internal/infoschema"
+	"github.com/drc-dev/drc/internal/mysqlconn"
 	"github.com/drc-dev/drc/replicator/event"
 )
 
@@ -278,7 +279,7 @@ func (s *schemaCache) readTriggers(ctx context.Context) (map[[2]string][]string,
 			return nil, err
 		}
 		k := [2]string{db, tbl}
-		m[k] = append(m[k], "trigger "+quoteIdent(n))
+		m[k] = append(m[k], "trigger "+mysqlconn.QuoteIdent(n))
 	}
 	return m, rows.Err()
 }

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/drc-dev/drc/internal/mysqlconn"
 	"github.com/drc-dev/drc/replicator/event"
 )
 
@@ -16,13 +17,10 @@ import (
 // origin, GTIDs, offsets) are written as literals, through quoteString, so
 // the checkpoint can share a round trip with BEGIN/COMMIT.
 
-// quoteIdent quotes a MySQL identifier: `a“b`.
-func quoteIdent(s string) string {
-	return "`" + strings.ReplaceAll(s, "`", "``") + "`"
-}
-
 // qualify returns `db`.`table`.
-func qualify(db, table string) string { return quoteIdent(db) + "." + quoteIdent(table) }
+func qualify(db, table string) string {
+	return mysqlconn.QuoteIdent(db) + "." + mysqlconn.QuoteIdent(table)
+}
 
 // quoteString returns a single-quoted SQL string literal. The target
 // session's sql_mode (event.SessionSQL) leaves backslash escapes on, so
@@ -64,7 +62,7 @@ func buildInsert(q string, cols []*event.Column, n int) string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(quoteIdent(c.Name))
+		b.WriteString(mysqlconn.QuoteIdent(c.Name))
 	}
 	b.WriteString(") VALUES ")
 	row := rowPlaceholders(cols)
@@ -102,7 +100,7 @@ func writeWhere(b *strings.Builder, where []*event.Column, nKey int) {
 		if i > 0 {
 			b.WriteString(" AND ")
 		}
-		b.WriteString(c.Compared(quoteIdent(c.Name)))
+		b.WriteString(c.Compared(mysqlconn.QuoteIdent(c.Name)))
 		if i < nKey {
 			b.WriteString(" = ")
 		} else {
@@ -124,7 +122,7 @@ func buildUpdate(q string, set, where []*event.Column, nKey int) string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(quoteIdent(c.Name))
+		b.WriteString(mysqlconn.QuoteIdent(c.Name))
 		b.WriteString(" = ")
 		b.WriteString(c.Placeholder())
 	}
@@ -173,7 +171,7 @@ func buildDeleteByKey(q string, key []*event.Column) string {
 // key values.
 func buildNewer(q string, col *event.Column, key []*event.Column) string {
 	var b strings.Builder
-	c, ph := quoteIdent(col.Name), col.Placeholder()
+	c, ph := mysqlconn.QuoteIdent(col.Name), col.Placeholder()
 	b.WriteString("SELECT CASE WHEN ")
 	b.WriteString(c)
 	b.WriteString(" IS NULL THEN 1 WHEN ")

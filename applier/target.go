@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 
+	gomysql "github.com/go-mysql-org/go-mysql/mysql"
+
 	"github.com/drc-dev/drc/internal/drcmeta"
+	"github.com/drc-dev/drc/internal/mysqlconn"
 	"github.com/drc-dev/drc/internal/mysqlerr"
 	"github.com/drc-dev/drc/replicator"
 	"github.com/drc-dev/drc/replicator/event"
@@ -83,7 +86,7 @@ func (s *sqlTarget) ExecDDL(ctx context.Context, r *event.Record) error {
 		return err
 	}
 	if r.DB != "" {
-		if _, err := ctl.ExecContext(ctx, "USE "+quoteIdent(r.DB)); err != nil && mysqlerr.Number(err) != erBadDB {
+		if _, err := ctl.ExecContext(ctx, "USE "+mysqlconn.QuoteIdent(r.DB)); err != nil && mysqlerr.Number(err) != gomysql.ER_BAD_DB_ERROR {
 			return classifyApply(fmt.Errorf("USE %s: %w", r.DB, err))
 		}
 	}
@@ -96,8 +99,9 @@ func (s *sqlTarget) ExecDDL(ctx context.Context, r *event.Record) error {
 // was not written, meets these when it runs again.
 func alreadyApplied(err error) bool {
 	switch mysqlerr.Number(err) {
-	case erTableExists, erBadTable, erDupFieldName, erDupKeyName, erCantDropFieldKey,
-		erDBCreateExists, erDBDropExists, erNoSuchTable, erBadField:
+	case gomysql.ER_TABLE_EXISTS_ERROR, gomysql.ER_BAD_TABLE_ERROR, gomysql.ER_DUP_FIELDNAME, gomysql.ER_DUP_KEYNAME,
+		gomysql.ER_CANT_DROP_FIELD_OR_KEY, gomysql.ER_DB_CREATE_EXISTS, gomysql.ER_DB_DROP_EXISTS,
+		gomysql.ER_NO_SUCH_TABLE, gomysql.ER_BAD_FIELD_ERROR:
 		return true
 	}
 	return false

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/drc-dev/drc/internal/mysqlerr"
 	"github.com/drc-dev/drc/replicator/event"
 )
 
@@ -335,7 +336,7 @@ func (w *worker) flush(ctx context.Context, t *txn) error {
 	if err == nil {
 		return nil
 	}
-	if !isDupKey(err) {
+	if !mysqlerr.DuplicateKey(err) {
 		return w.rowError(t, w.batch[0], err)
 	}
 	for _, r := range w.batch {
@@ -363,7 +364,7 @@ func (w *worker) insertOne(ctx context.Context, t *txn, pl *plan, r *event.Recor
 	}
 	_, err = s.ExecContext(ctx, args...)
 	clear(args)
-	if isDupKey(err) {
+	if mysqlerr.DuplicateKey(err) {
 		return w.conflict(ctx, t, pl, r, kindDuplicateKey)
 	}
 	if err != nil {
@@ -392,7 +393,7 @@ func (w *worker) execRow(ctx context.Context, t *txn, pl *plan, r *event.Record,
 	}
 	res, err := s.ExecContext(ctx, args...)
 	clear(args)
-	if isDupKey(err) {
+	if mysqlerr.DuplicateKey(err) {
 		return w.conflict(ctx, t, pl, r, kindDuplicateKey)
 	}
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"syscall"
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
@@ -139,7 +140,42 @@ const (
 	// require_secure_transport=ON (MySQL's number, and MariaDB's).
 	erSecureTransportRequired      = 3159
 	erMariaSecureTransportRequired = 4036
+
+	erInactivity           = 4031 // MySQL ER_CLIENT_INTERACTION_TIMEOUT (MariaDB: another error)
+	erServerOfflineMode    = 3032 // MySQL ER_SERVER_OFFLINE_MODE
+	erSessionWasKilled     = 3169 // MySQL ER_SESSION_WAS_KILLED
+	erRunHookError         = 3100 // MySQL group replication: ER_RUN_HOOK_ERROR
+	erRollbackDuringCommit = 3101 // MySQL group replication: ER_TRANSACTION_ROLLBACK_DURING_COMMIT
+	erQueryTimeout         = 3024 // MySQL ER_QUERY_TIMEOUT (max_execution_time)
+	erStatementTimeout     = 1969 // MariaDB ER_STATEMENT_TIMEOUT (max_statement_time)
 )
+
+// Retryable reports a server error about a statement that a later attempt
+// can get past: a lock conflict, a read-only server (a standby being
+// promoted), a killed connection or a shutting-down server, a statement
+// timeout, a group-replication rollback, or a client-side error. Any other
+// server error is about the data or the schema, and recurs.
+func Retryable(err error) bool {
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) {
+		return false
+	}
+	switch me.Number {
+	case gomysql.ER_LOCK_WAIT_TIMEOUT, gomysql.ER_LOCK_DEADLOCK,
+		gomysql.ER_OPTION_PREVENTS_STATEMENT, gomysql.ER_READ_ONLY_MODE,
+		erConnKilled, gomysql.ER_SERVER_SHUTDOWN,
+		erServerOfflineMode, erSessionWasKilled,
+		erRunHookError, erRollbackDuringCommit,
+		erQueryTimeout, erStatementTimeout:
+		return true
+	case erInactivity:
+		// MySQL: disconnected for inactivity. MariaDB's 4031 is a missing
+		// trigger in CREATE TRIGGER ... FOLLOWS, which no retry fixes; the
+		// message tells them apart.
+		return strings.Contains(me.Message, "inactivity")
+	}
+	return me.Number >= 2000 && me.Number < 3000 // client-side; 3000 and up are the server's again
+}
 
 // UnknownHost reports a host name that does not resolve.
 func UnknownHost(err error) bool {

@@ -77,3 +77,31 @@ func TestKinds(t *testing.T) {
 		}
 	}
 }
+
+func TestRetryable(t *testing.T) {
+	for _, tc := range []struct {
+		n    uint16
+		msg  string
+		want bool
+	}{
+		{1205, "Lock wait timeout exceeded", true},
+		{1213, "Deadlock found", true},
+		{1290, "--read-only", true},
+		{1927, "Connection was killed", true},
+		{1969, "Query execution was interrupted (max_statement_time exceeded)", true},
+		{4031, "The client was disconnected by the server because of inactivity", true},
+		{4031, "Referenced trigger 't' for the given action time and event type does not exist", false},
+		{2013, "Lost connection", true},
+		{1062, "Duplicate entry", false},
+		{1146, "Table doesn't exist", false},
+		{1366, "Incorrect string value", false},
+	} {
+		err := fmt.Errorf("apply: %w", &mysql.MySQLError{Number: tc.n, Message: tc.msg})
+		if got := Retryable(err); got != tc.want {
+			t.Errorf("Retryable(%d %q) = %v, want %v", tc.n, tc.msg, got, tc.want)
+		}
+	}
+	if Retryable(errors.New("no server error")) {
+		t.Error("Retryable of a non-server error")
+	}
+}

@@ -15,6 +15,8 @@ package tablepattern
 import (
 	"fmt"
 	"strings"
+
+	"github.com/drc-dev/drc/internal/mysqlconn"
 )
 
 // Pattern selects tables; the zero Pattern selects none.
@@ -94,7 +96,7 @@ func quoted(s string, glob bool) string {
 	if glob || !strings.ContainsAny(s, ".*`") {
 		return s
 	}
-	return "`" + strings.ReplaceAll(s, "`", "``") + "`"
+	return mysqlconn.QuoteIdent(s)
 }
 
 func matchPart(pattern string, glob bool, s string) bool {
