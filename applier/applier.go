@@ -11,6 +11,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/drc-dev/drc/idgen"
 	"github.com/drc-dev/drc/internal/drcmeta"
@@ -364,33 +365,14 @@ func (a *Applier) session(ctx context.Context) error {
 // runPartitions runs the session's partitions until the first fails, which
 // stops the others, and returns that first error (ctx's when none failed).
 func runPartitions(ctx context.Context, ps []*partition) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errc := make(chan error, len(ps))
-	var wg sync.WaitGroup
+	g, gctx := errgroup.WithContext(ctx)
 	for _, p := range ps {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := p.run(ctx)
-			if err != nil {
-				cancel()
-			}
-			errc <- err
-		}()
+		g.Go(func() error { return p.run(gctx) })
 	}
-	wg.Wait()
-	close(errc)
-	var first error
-	for err := range errc {
-		if err != nil && (first == nil || errors.Is(first, context.Canceled)) {
-			first = err
-		}
+	if err := g.Wait(); err != nil {
+		return err
 	}
-	if first == nil {
-		first = ctx.Err()
-	}
-	return first
+	return ctx.Err()
 }
 
 // openSession returns a dedicated target connection prepared for applying:
