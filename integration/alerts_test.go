@@ -141,7 +141,7 @@ scrape_configs:
 	// Every drc_ metric the rules and the dashboard name is scraped.
 	want := metricNames(t,
 		filepath.Join(root, "deploy", "prometheus", "drc-alerts.yaml"),
-		filepath.Join(root, "deploy", "grafana", "drc-dashboard.json"))
+		filepath.Join(root, "deploy", "grafana", "drc.json"))
 	var missing []string
 	deadline := time.Now().Add(60 * time.Second)
 	for {

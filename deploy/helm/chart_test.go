@@ -38,7 +38,7 @@ const (
 	chartDir        = "drc"
 	twoPipelines    = "drc/ci/two-pipelines-values.yaml"
 	alertsFile      = "../prometheus/drc-alerts.yaml"
-	dashboardFile   = "../grafana/drc-dashboard.json"
+	dashboardFile   = "../grafana/drc.json"
 	releaseName     = "drc"
 	releaseNS       = "replication"
 	secretsMountDir = "/etc/drc/secrets/"
@@ -278,12 +278,12 @@ func TestTemplateTwoPipelines(t *testing.T) {
 		t.Errorf("the PrometheusRule's groups differ from %s", alertsFile)
 	}
 
-	// The dashboard ConfigMap carries deploy/grafana/drc-dashboard.json.
+	// The dashboard ConfigMap carries deploy/grafana/drc.json.
 	dash, err := os.ReadFile(dashboardFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := configMaps["drc-dashboard"]; got == nil || strings.TrimSpace(got.Data["drc-dashboard.json"]) != strings.TrimSpace(string(dash)) {
+	if got := configMaps["drc-dashboard"]; got == nil || strings.TrimSpace(got.Data["drc.json"]) != strings.TrimSpace(string(dash)) {
 		t.Errorf("ConfigMap drc-dashboard does not hold %s", dashboardFile)
 	}
 }
