@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -56,6 +57,9 @@ func testPreflightNamesEachMissingPrivilege(t *testing.T, flavor harness.Flavor)
 		}
 		for i, p := range need {
 			less := append(append([]grants.Privilege{}, need[:i]...), need[i+1:]...)
+			if slices.ContainsFunc(less, func(o grants.Privilege) bool { return o.DB == "" && o.Names[0] == p.Names[0] }) {
+				continue // a privilege on drc_meta that the one ON *.* gives as well
+			}
 			err := grants.CheckRole(ctx, openAs(t, m, account(less), "pw"), string(role), role, opt)
 			var me *grants.MissingError
 			if !errors.As(err, &me) || len(me.Missing) != 1 || me.Missing[0].String() != p.String() ||

@@ -21,6 +21,9 @@ type Privilege struct {
 	// it passes (the server then checks each table), so that accounts
 	// granted per schema are not refused.
 	Data bool
+	// NotIn is the database a Data privilege granted there does not count
+	// for: drc's own (drc_meta), whose grants say nothing of the data.
+	NotIn string
 	// Why says what the role does with it, for the error that names it.
 	Why string
 }
@@ -50,6 +53,9 @@ func (g Grants) Has(p Privilege) bool {
 	for _, line := range g {
 		privs, db, ok := scopedPrivileges(line)
 		if !ok || !p.Data && (strings.Contains(db, "`") || !likeMatch(db, strings.ToUpper(p.DB))) {
+			continue
+		}
+		if p.Data && p.NotIn != "" && (db == strings.ToUpper(p.NotIn) || strings.HasPrefix(db, strings.ToUpper(p.NotIn)+"`")) {
 			continue
 		}
 		for _, have := range privs {

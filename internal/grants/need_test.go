@@ -102,6 +102,10 @@ func TestNeed(t *testing.T) {
 	if len(missing) == 0 || slices.ContainsFunc(missing, func(p Privilege) bool { return p.DB == "" }) {
 		t.Errorf("an applier granted ALL on its schema lacks %v; want only drc_meta's privileges", missing)
 	}
+	// drc_meta's grants say nothing of the data.
+	if missing := (Grants{"GRANT ALL PRIVILEGES ON `DRC_META`.* TO `U`@`%`"}).Missing(app); !slices.ContainsFunc(missing, func(p Privilege) bool { return p.Data && p.Names[0] == "SELECT" }) {
+		t.Errorf("ALL on drc_meta alone passes for SELECT on the data: missing %v", missing)
+	}
 	perSchema = append(perSchema, "GRANT ALL PRIVILEGES ON `DRC_META`.* TO `U`@`%`")
 	if missing := perSchema.Missing(app); len(missing) != 0 {
 		t.Errorf("an applier granted ALL on its schema and on drc_meta lacks %v", missing)

@@ -87,9 +87,8 @@ func Need(role Role, flavor string, opt Options) ([]Privilege, error) {
 		meta("UPDATE", "write its state in drc_meta"),
 		meta("DELETE", "clear its state in drc_meta"),
 		meta("CREATE", "create the drc_meta tables"),
-		meta("ALTER", "upgrade drc_meta's schema"),
 	}
-	data := func(name, w string) Privilege { return Privilege{Names: []string{name}, Data: true, Why: w} }
+	data := func(name, w string) Privilege { return Privilege{Names: []string{name}, Data: true, NotIn: metaDB, Why: w} }
 	readAll := data("SELECT", "read the replicated tables")
 	write := []Privilege{
 		data("INSERT", "apply row changes"),
@@ -105,11 +104,10 @@ func Need(role Role, flavor string, opt Options) ([]Privilege, error) {
 			meta("INSERT", "write the heartbeat"),
 			meta("UPDATE", "write the heartbeat"),
 			meta("CREATE", "create the drc_meta tables"),
-			meta("ALTER", "upgrade drc_meta's schema"),
 		), nil
 	case Applier:
 		need := append([]Privilege{readAll}, write...)
-		need = append(need, ddlPrivileges(opt.DDLKinds, mysql)...)
+		need = append(need, ddlPrivileges(opt.DDLKinds, mysql, metaDB)...)
 		if opt.Triggers != "fire" {
 			need = append(need, data("TRIGGER", "see the target's triggers (applier.triggers: stop)"))
 		}
@@ -165,8 +163,8 @@ func Need(role Role, flavor string, opt Options) ([]Privilege, error) {
 // ddlPrivileges are what running replicated DDL of kinds needs. Views,
 // triggers, routines and events arrive with the DEFINER the source gave
 // them, which only an account that may name another definer can run.
-func ddlPrivileges(kinds []string, mysql bool) []Privilege {
-	p := func(name, why string) Privilege { return Privilege{Names: []string{name}, Data: true, Why: why} }
+func ddlPrivileges(kinds []string, mysql bool, metaDB string) []Privilege {
+	p := func(name, why string) Privilege { return Privilege{Names: []string{name}, Data: true, NotIn: metaDB, Why: why} }
 	definer := Privilege{Names: []string{"SET USER", "SUPER"}, Why: "run replicated DDL that names its DEFINER"}
 	if mysql {
 		definer.Names = []string{"SET_ANY_DEFINER", "SET_USER_ID", "SUPER"}
