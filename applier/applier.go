@@ -104,7 +104,7 @@ func (a *Applier) setGuard(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
-// New builds an Applier. Metrics are registered on reg.
+// New builds an Applier. Metrics are registered on reg (nil: not exported).
 func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Applier, error) {
 	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {
@@ -114,11 +114,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Applier, err
 	if err != nil {
 		return nil, err
 	}
-	m, err := newMetrics(reg)
-	if err != nil {
-		return nil, err
-	}
-	return &Applier{cfg: cfg, log: log, metrics: m, policies: pol, pair: &pairState{region: cfg.Region, log: log}}, nil
+	return &Applier{cfg: cfg, log: log, metrics: newMetrics(reg), policies: pol, pair: &pairState{region: cfg.Region, log: log}}, nil
 }
 
 // Run applies until ctx is cancelled or a permanent error occurs (see
@@ -183,7 +179,14 @@ func (a *Applier) recordStop(ctx context.Context, stop error) {
 	defer db.Close()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if err := drcmeta.RecordStop(ctx, db, a.cfg.Cluster, "applier", stop.Error()); err != nil {
+	err = drcmeta.RecordStop(ctx, db, a.cfg.Cluster, "applier", stop.Error())
+	switch {
+	case err == nil:
+	case mysqlerr.NoSuchTable(err):
+		// Stopped before drc_meta was made (a preflight refusal): there
+		// is nowhere to record it, and the log has it.
+		a.log.Debug("no drc_meta.stop_errors to record the stop error in", "error", err)
+	default:
 		a.log.Warn("could not record the stop error in the target's drc_meta.stop_errors", "error", err)
 	}
 }
