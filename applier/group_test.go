@@ -10,10 +10,7 @@ import (
 
 func testPartition(t *testing.T) *partition {
 	t.Helper()
-	m, err := newMetrics(prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := newMetrics(prometheus.NewRegistry())
 	return &partition{cfg: &Config{LargeTxnBytes: 1 << 20}, m: m, keys: map[uint64]*txn{}, src: &fakeSource{}, tgt: &fakeTarget{}}
 }
 

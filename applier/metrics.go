@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
 // errorKinds are the kind labels of drc_applier_errors_total (errorKind).
@@ -179,98 +180,102 @@ func (k *kafkaPositions) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+// newMetrics creates the metrics on reg; with a nil reg they are kept up
+// to date but registered nowhere. A second applier on one registry
+// panics: a process runs one.
+func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
 	m := &metrics{
-		heartbeatTS: prometheus.NewGauge(prometheus.GaugeOpts{
+		heartbeatTS: f.NewGauge(prometheus.GaugeOpts{
 			Name: "drc_applier_last_heartbeat_timestamp_seconds",
 			Help: "Source time of the newest heartbeat applied; time() minus it is the lag also while nothing arrives.",
 		}),
-		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+		latency: f.NewHistogram(prometheus.HistogramOpts{
 			Name:    "drc_applier_apply_latency_seconds",
 			Help:    "Source commit to target commit, per target transaction; a group counts once, from its first member's source commit (source clock in milliseconds).",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
 		}),
-		rows: prometheus.NewCounterVec(prometheus.CounterOpts{
+		rows: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "drc_applier_rows_total",
 			Help: "Row changes applied, by op.",
 		}, []string{"op"}),
-		txns: prometheus.NewCounter(prometheus.CounterOpts{
+		txns: f.NewCounter(prometheus.CounterOpts{
 			Name: "drc_applier_transactions_total",
 			Help: "Source transactions committed on the target (heartbeats included).",
 		}),
-		skipped: prometheus.NewCounter(prometheus.CounterOpts{
+		skipped: f.NewCounter(prometheus.CounterOpts{
 			Name: "drc_applier_skipped_transactions_total",
 			Help: "Transactions skipped because the checkpoint's GTID set already contains them (duplicates, bootstrap).",
 		}),
-		operatorSkips: prometheus.NewCounter(prometheus.CounterOpts{
+		operatorSkips: f.NewCounter(prometheus.CounterOpts{
 			Name: "drc_applier_operator_skips_total",
 			Help: "Transactions (or undecodable records) passed over on operator request (drc apply --skip-offset).",
 		}),
-		bytes: prometheus.NewCounter(prometheus.CounterOpts{
+		bytes: f.NewCounter(prometheus.CounterOpts{
 			Name: "drc_applier_consumed_bytes_total",
 			Help: "Bytes of Kafka record values consumed.",
 		}),
-		queueTxns: prometheus.NewGauge(prometheus.GaugeOpts{
+		queueTxns: f.NewGauge(prometheus.GaugeOpts{
 			Name: "drc_applier_queue_transactions",
 			Help: "Transactions read but not yet committed.",
 		}),
-		queueBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+		queueBytes: f.NewGauge(prometheus.GaugeOpts{
 			Name: "drc_applier_queue_bytes",
 			Help: "Record bytes read but not yet committed; bounded by max_queue_bytes.",
 		}),
-		conflicts: prometheus.NewCounterVec(prometheus.CounterOpts{
+		conflicts: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "drc_applier_conflicts_total",
 			Help: "Conflicts, by db.table, kind (duplicate_key, missing_row, before_mismatch) and resolution.",
 		}, []string{"table", "kind", "resolution"}),
-		workers: prometheus.NewGauge(prometheus.GaugeOpts{
+		workers: f.NewGauge(prometheus.GaugeOpts{
 			Name: "drc_applier_workers",
 			Help: "Apply workers (target connections) running.",
 		}),
-		busy: prometheus.NewCounter(prometheus.CounterOpts{
+		busy: f.NewCounter(prometheus.CounterOpts{
 			Name: "drc_applier_worker_busy_seconds_total",
 			Help: "Time workers spent applying; rate() divided by drc_applier_workers is the utilisation.",
 		}),
-		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+		errors: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "drc_applier_errors_total",
 			Help: "Failed sessions and stops, by kind (mysql, mysql_lock, kafka, network, decode, conflict, ddl, checkpoint, other).",
 		}, []string{"kind"}),
-		ddl: prometheus.NewCounterVec(prometheus.CounterOpts{
+		ddl: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "drc_applier_ddl_total",
 			Help: "DDL records, by action (apply, skip, stop, skip_trigger, stop_kind, already_applied); every action's series exists from start.",
 		}, []string{"action"}),
-		offset: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		offset: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "drc_applier_checkpoint_offset",
 			Help: "Kafka offset of the next record to apply, by partition (the committed checkpoint).",
 		}, []string{"partition"}),
-		fkOrdered: prometheus.NewCounter(prometheus.CounterOpts{
+		fkOrdered: f.NewCounter(prometheus.CounterOpts{
 			Name: "drc_applier_foreign_key_retries_total",
 			Help: "Transactions that failed a foreign-key check while earlier transactions were in flight, and were applied again after them, in source order.",
 		}),
-		replayed: prometheus.NewCounter(prometheus.CounterOpts{
+		replayed: f.NewCounter(prometheus.CounterOpts{
 			Name: "drc_applier_replayed_prefixes_total",
 			Help: "Incomplete copies of a transaction discarded because the same transaction started again at seq 0 (a replicator restarted inside it); the complete copy is applied.",
 		}),
-		largeTxns: prometheus.NewCounter(prometheus.CounterOpts{
+		largeTxns: f.NewCounter(prometheus.CounterOpts{
 			Name: "drc_applier_large_transactions_total",
 			Help: "Transactions over the large-transaction threshold, applied alone while streaming.",
 		}),
-		fastTxns: prometheus.NewCounter(prometheus.CounterOpts{
+		fastTxns: f.NewCounter(prometheus.CounterOpts{
 			Name: "drc_applier_one_round_trip_transactions_total",
 			Help: "Source transactions (grouped ones included) whose rows were applied in one round trip; the rest use prepared statements.",
 		}),
-		grouped: prometheus.NewCounter(prometheus.CounterOpts{
+		grouped: f.NewCounter(prometheus.CounterOpts{
 			Name: "drc_applier_grouped_transactions_total",
 			Help: "Source transactions applied inside an earlier one's target transaction, because every worker was busy.",
 		}),
-		serialWaits: prometheus.NewCounter(prometheus.CounterOpts{
+		serialWaits: f.NewCounter(prometheus.CounterOpts{
 			Name: "drc_applier_dependency_waits_total",
 			Help: "Transactions that waited for an earlier one because their write-sets overlap.",
 		}),
-		commitWaitNs: prometheus.NewCounter(prometheus.CounterOpts{
+		commitWaitNs: f.NewCounter(prometheus.CounterOpts{
 			Name: "drc_applier_commit_order_wait_seconds_total",
 			Help: "Time workers waited for earlier transactions to commit first.",
 		}),
-		lastCheckpoint: prometheus.NewGauge(prometheus.GaugeOpts{
+		lastCheckpoint: f.NewGauge(prometheus.GaugeOpts{
 			Name: "drc_applier_last_checkpoint_timestamp_seconds",
 			Help: "Wall-clock time the applier last committed a checkpoint that moved forward (any partition); the process's start until the first. With heartbeats flowing it moves every heartbeat_interval, so time() minus it is how long the applier has made no progress.",
 		}),
@@ -280,7 +285,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	// Lag is computed when scraped, from the newest heartbeat applied, so it
 	// keeps growing while nothing arrives (broker down, target stopped, a
 	// stalled applier); NaN until the first heartbeat is known.
-	m.lag = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+	m.lag = f.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "drc_applier_lag_seconds",
 		Help: "End-to-end replication lag, computed at scrape time: now minus the source time of the newest heartbeat applied (NaN before the first).",
 	}, func() float64 {
@@ -296,12 +301,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, a := range ddlActions {
 		m.ddl.WithLabelValues(a)
 	}
-	for _, c := range []prometheus.Collector{m.lag, m.heartbeatTS, m.latency, m.rows, m.txns, m.skipped, m.operatorSkips, m.bytes,
-		m.queueTxns, m.queueBytes, m.conflicts, m.workers, m.busy, m.errors, m.ddl, m.offset, m.largeTxns, m.replayed, m.fkOrdered, m.fastTxns, m.grouped,
-		m.serialWaits, m.commitWaitNs, m.lastCheckpoint, m.kafka} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	if reg != nil {
+		reg.MustRegister(m.kafka)
 	}
-	return m, nil
+	return m
 }

@@ -40,10 +40,7 @@ func partitionLabel(m *dto.Metric) string {
 
 func TestKafkaPositions(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	m, err := newMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := newMetrics(reg)
 	if got := gather(t, reg, "drc_applier_records_behind"); len(got) != 0 {
 		t.Fatalf("records_behind before anything is known = %v, want no series", got)
 	}
@@ -86,5 +83,19 @@ func TestKafkaPositions(t *testing.T) {
 
 	if v := gather(t, reg, "drc_applier_last_checkpoint_timestamp_seconds")[""]; time.Since(time.Unix(int64(v), 0)) > time.Minute {
 		t.Errorf("last checkpoint timestamp = %v, want about now", v)
+	}
+}
+
+// A nil Registerer keeps the metrics up to date, registered nowhere.
+func TestMetricsWithoutRegistry(t *testing.T) {
+	m := newMetrics(nil)
+	m.txns.Inc()
+	m.resumed(0, 5)
+	var d dto.Metric
+	if err := m.txns.Write(&d); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.GetCounter().GetValue(); got != 1 {
+		t.Errorf("transactions = %v, want 1", got)
 	}
 }

@@ -276,10 +276,7 @@ func newTestPartition(t *testing.T, part int32, workers int, topic *memTopic, tg
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := newMetrics(prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := newMetrics(prometheus.NewRegistry())
 	return &partition{cfg: &cfg, policies: pol, m: m, log: slog.New(slog.DiscardHandler),
 		src: topic.source(), tgt: tgt.target(part), topic: cfg.Topic, part: part, workers: workers}
 }

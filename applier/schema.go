@@ -173,50 +173,29 @@ func (s *schemaCache) table(ctx context.Context, db, name string) (*targetTable,
 			"Exclude it from replication (replicator.exclude); its history stays on the source",
 			ErrUnsupportedTable, qualify(db, name)))
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT COLUMN_NAME, DATA_TYPE, EXTRA
-		FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`, db, name)
+	cols, err := infoschema.Columns(ctx, s.db, db, name)
 	if err != nil {
-		return nil, fmt.Errorf("read the columns of %s: %w", qualify(db, name), err)
+		return nil, err
 	}
-	for rows.Next() {
-		var c, dataType, extra string
-		if err := rows.Scan(&c, &dataType, &extra); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		if infoschema.IsGenerated(extra) {
+	for _, c := range cols {
+		if c.Generated {
 			// Column names are case-insensitive: keyed in lower case.
-			tt.generated[strings.ToLower(c)] = true
+			tt.generated[strings.ToLower(c.Name)] = true
 		}
-		if strings.EqualFold(dataType, "json") {
-			tt.json = append(tt.json, c)
+		if c.DataType == "json" {
+			tt.json = append(tt.json, c.Name)
 		}
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	rows, err = s.db.QueryContext(ctx, `SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS
-		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0
-		ORDER BY INDEX_NAME, SEQ_IN_INDEX`, db, name)
+	// The primary key comes first, then the others by name. Only the
+	// target's unique keys that differ from the record's primary key are
+	// kept in a plan (newPlan), numbered in this order for the write-set;
+	// the numbers never leave the process.
+	keys, err := infoschema.UniqueKeys(ctx, s.db, db, name)
 	if err != nil {
-		return nil, fmt.Errorf("read unique keys of %s: %w", qualify(db, name), err)
-	}
-	defer rows.Close()
-	last := ""
-	for rows.Next() {
-		var idx, col string
-		if err := rows.Scan(&idx, &col); err != nil {
-			return nil, err
-		}
-		if idx != last || len(tt.uniques) == 0 {
-			tt.uniques = append(tt.uniques, nil)
-			last = idx
-		}
-		tt.uniques[len(tt.uniques)-1] = append(tt.uniques[len(tt.uniques)-1], col)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, err
+	}
+	for _, k := range keys {
+		tt.uniques = append(tt.uniques, k.Columns)
 	}
 	if tt.fkeys, err = s.foreignKeys(ctx, db, name); err != nil {
 		return nil, err

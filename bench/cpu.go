@@ -62,6 +62,15 @@ type CPUUse struct {
 	Used  []time.Duration
 }
 
+// With returns u with one more process whose CPU time was measured
+// otherwise (a child's, from its exec.Cmd's ProcessState).
+func (u CPUUse) With(name string, used time.Duration) CPUUse {
+	return CPUUse{
+		Procs: append(append([]CPUProc(nil), u.Procs...), CPUProc{Name: name, Pid: -1}),
+		Used:  append(append([]time.Duration(nil), u.Used...), used),
+	}
+}
+
 // Of returns the CPU time of the named processes together.
 func (u CPUUse) Of(names ...string) time.Duration {
 	var d time.Duration

@@ -70,22 +70,23 @@ func measureReconcile(ctx context.Context, env *Env) ([]Row, error) {
 	}
 
 	var drcBest, ptBest time.Duration
+	var drcCPU, ptCPU CPUUse // of the fastest passes
 	var drcFound, ptFound []string
 	for i := range reconcilePasses {
-		el, found, err := pr.runDRC(ctx, fmt.Sprintf("bench%d", i))
+		el, found, cpu, err := pr.runDRC(ctx, fmt.Sprintf("bench%d", i))
 		if err != nil {
 			return nil, fmt.Errorf("drc reconcile pass %d: %w", i+1, err)
 		}
 		if i == 0 || el < drcBest {
-			drcBest = el
+			drcBest, drcCPU = el, cpu
 		}
 		drcFound = found
-		el, found, err = pr.runPTTableSync(ctx)
+		el, found, cpu, err = pr.runPTTableSync(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("pt-table-sync pass %d: %w", i+1, err)
 		}
 		if i == 0 || el < ptBest {
-			ptBest = el
+			ptBest, ptCPU = el, cpu
 		}
 		ptFound = found
 	}
@@ -114,6 +115,15 @@ func measureReconcile(ctx context.Context, env *Env) ([]Row, error) {
 			Metric: "reconcile: differences found by drc (missing+extra+changed)",
 			Value:  float64(len(drcFound)), Unit: "rows", Goal: same,
 		},
+		{
+			Metric: fmt.Sprintf("CPU cost, pt-table-sync --print and both servers, fastest pass (%s)", ptCPU.Describe(pr.rows)),
+			Value:  ptCPU.PerMillion(pr.rows), Unit: "CPU s/1M rows", Goal: "baseline",
+		},
+		{
+			Metric: fmt.Sprintf("CPU cost, drc reconcile and both servers, fastest pass (%s)", drcCPU.Describe(pr.rows)),
+			Value:  drcCPU.PerMillion(pr.rows), Unit: "CPU s/1M rows",
+			Goal: Ratio(drcCPU.PerMillion(pr.rows), ptCPU.PerMillion(pr.rows), "pt-table-sync", ""),
+		},
 	}
 
 	if os.Getenv("DRC_BENCH_BIG") != "1" {
@@ -130,12 +140,12 @@ func measureReconcile(ctx context.Context, env *Env) ([]Row, error) {
 	if _, err := big.drift(ctx); err != nil {
 		return rows, err
 	}
-	el, _, err := big.runDRC(ctx, "bench-big")
+	el, _, bigCPU, err := big.runDRC(ctx, "bench-big")
 	if err != nil {
 		return rows, fmt.Errorf("drc reconcile, big pair: %w", err)
 	}
 	rows = append(rows, Row{
-		Metric: fmt.Sprintf("reconcile: drc rows compared, %s rows, %d drifted (%.1fs; larger than the buffer pool)", rcCount(big.rows), reconcileDrift, el.Seconds()),
+		Metric: fmt.Sprintf("reconcile: drc rows compared, %s rows, %d drifted (%.1fs; larger than the buffer pool; %s)", rcCount(big.rows), reconcileDrift, el.Seconds(), bigCPU.Describe(big.rows)),
 		Value:  float64(big.rows) / el.Seconds(), Unit: "rows/s", Goal: "DRC_BENCH_BIG=1",
 	})
 	return rows, nil
@@ -239,28 +249,29 @@ func (p *reconcilePair) drift(ctx context.Context) ([]string, error) {
 	return want, nil
 }
 
-// runDRC runs drc reconcile (dry run) and returns its time and findings.
-// A caught-up checkpoint row for cluster on b lets it settle.
-func (p *reconcilePair) runDRC(ctx context.Context, cluster string) (time.Duration, []string, error) {
+// runDRC runs drc reconcile (dry run) and returns its time, findings, and
+// the CPU time of drc (the bench process) and both servers meanwhile. A
+// caught-up checkpoint row for cluster on b lets it settle.
+func (p *reconcilePair) runDRC(ctx context.Context, cluster string) (time.Duration, []string, CPUUse, error) {
 	adb, err := sqlOpen(p.a, "")
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, CPUUse{}, err
 	}
 	defer adb.Close()
 	bdb, err := sqlOpen(p.b, "")
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, CPUUse{}, err
 	}
 	defer bdb.Close()
 	var pos string
 	if err := adb.QueryRowContext(ctx, mysqlconn.MariaDB.PositionQuery()).Scan(&pos); err != nil {
-		return 0, nil, err
+		return 0, nil, CPUUse{}, err
 	}
 	if err := drcmeta.Ensure(ctx, bdb); err != nil {
-		return 0, nil, fmt.Errorf("region b: %w", err)
+		return 0, nil, CPUUse{}, fmt.Errorf("region b: %w", err)
 	}
 	if err := drcmeta.WriteCheckpoint(ctx, bdb, drcmeta.Checkpoint{Cluster: cluster, GTIDSet: pos, Origin: "a"}); err != nil {
-		return 0, nil, fmt.Errorf("checkpoint row: %w", err)
+		return 0, nil, CPUUse{}, fmt.Errorf("checkpoint row: %w", err)
 	}
 
 	cfg := reconcile.NewConfig()
@@ -268,42 +279,57 @@ func (p *reconcilePair) runDRC(ctx context.Context, cluster string) (time.Durati
 	cfg.Cluster = cluster
 	cfg.Tables = []string{p.name()}
 	cfg.Restart = true
+	span, err := StartCPU(CPUProc{"drc", 0}, CPUProc{"source", p.a.Pid()}, CPUProc{"target", p.b.Pid()})
+	if err != nil {
+		return 0, nil, CPUUse{}, err
+	}
 	began := time.Now()
 	rep, err := reconcile.Run(ctx, cfg, p.logger)
 	el := time.Since(began)
+	cpu, cerr := span.Stop()
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, CPUUse{}, err
 	}
 	if rep.Summary.Unsettled > 0 || rep.Summary.Errors > 0 {
-		return 0, nil, fmt.Errorf("drc reconcile: %d unsettled, %d errors", rep.Summary.Unsettled, rep.Summary.Errors)
+		return 0, nil, CPUUse{}, fmt.Errorf("drc reconcile: %d unsettled, %d errors", rep.Summary.Unsettled, rep.Summary.Errors)
 	}
 	var found []string
 	for _, d := range rep.Differences {
 		found = append(found, d.Key[0].Value+" "+string(d.Kind))
 	}
 	slices.Sort(found)
-	return el, found, nil
+	return el, found, cpu, cerr
 }
 
 // ptStatement matches what pt-table-sync --print writes to make the target
 // like the source, and the row's id in it.
 var ptStatement = regexp.MustCompile("^(UPDATE|DELETE FROM|INSERT INTO|REPLACE INTO) [^ ]+ .*?(?:WHERE `id`='(-?\\d+)'|VALUES \\('(-?\\d+)')")
 
-// runPTTableSync runs pt-table-sync --print from a to b and returns its time
-// and its findings, read from the statements it prints.
-func (p *reconcilePair) runPTTableSync(ctx context.Context) (time.Duration, []string, error) {
+// runPTTableSync runs pt-table-sync --print from a to b and returns its time,
+// its findings, read from the statements it prints, and the CPU time of
+// pt-table-sync and both servers meanwhile.
+func (p *reconcilePair) runPTTableSync(ctx context.Context) (time.Duration, []string, CPUUse, error) {
 	src := fmt.Sprintf("h=%s,P=%d,u=%s,p=%s,D=%s,t=%s", p.a.Host, p.a.Port, p.a.User, p.a.Password, p.db, p.table)
 	dst := fmt.Sprintf("h=%s,P=%d", p.b.Host, p.b.Port)
 	cmd := exec.CommandContext(ctx, "pt-table-sync", "--print", src, dst)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
+	span, err := StartCPU(CPUProc{"source", p.a.Pid()}, CPUProc{"target", p.b.Pid()})
+	if err != nil {
+		return 0, nil, CPUUse{}, err
+	}
 	began := time.Now()
-	err := cmd.Run()
+	err = cmd.Run()
 	el := time.Since(began)
 	// Exit status 2 means "differences found" for pt-table-sync.
 	if ee, ok := err.(*exec.ExitError); err != nil && !(ok && ee.ExitCode() == 2) {
-		return 0, nil, fmt.Errorf("%w: %s", err, strings.TrimSpace(errOut.String()))
+		return 0, nil, CPUUse{}, fmt.Errorf("%w: %s", err, strings.TrimSpace(errOut.String()))
 	}
+	cpu, err := span.Stop()
+	if err != nil {
+		return 0, nil, CPUUse{}, err
+	}
+	cpu = cpu.With("pt-table-sync", cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime())
 	var found []string
 	sc := bufio.NewScanner(&out)
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
@@ -323,7 +349,7 @@ func (p *reconcilePair) runPTTableSync(ctx context.Context) (time.Duration, []st
 		}
 	}
 	slices.Sort(found)
-	return el, found, nil
+	return el, found, cpu, nil
 }
 
 // setDiff describes how got differs from want.

@@ -38,11 +38,11 @@
 // # The hash
 //
 // Each part is compared by its row count and a digest the database computes:
-// SHA2(GROUP_CONCAT(encoding SEPARATOR X'0A'), 256), that is 256 bits over
+// SHA2(GROUP_CONCAT(fields SEPARATOR X'0A'), 256), that is 256 bits over
 // the part's rows in key order (MD5, 128 bits, with Digest "md5"). The
 // expression is built once from the source's schema and runs unchanged on
-// both sides. The canonical row encoding (builder.rowEncoding) is a
-// CONCAT_WS of:
+// both sides. The canonical row encoding (builder.encodingFields) is, field
+// by field, separated by '|':
 //
 //   - text and binary values as LENGTH(v) and v: the exact bytes, framed by
 //     their length so that no value can shift its neighbours' fields (the
@@ -58,23 +58,62 @@
 //     six digits and would hide a change in the seventh;
 //   - TIMESTAMP as UNIX_TIMESTAMP(v), independent of time_zone;
 //   - BIT as its number;
-//   - a last field, ISNULL() of every nullable column: CONCAT_WS skips
-//     NULLs, and this keeps NULL apart from the empty string (and from an
-//     empty binary value).
+//   - last, ISNULL() of every nullable column: a NULL field is blanked (in a
+//     part, where GROUP_CONCAT would drop a row with a NULL argument) or
+//     skipped (CONCAT_WS, in a row's digest), and the flags keep NULL apart
+//     from the empty string (and from an empty binary value).
+//
+// In a part the fields are GROUP_CONCAT's own arguments (builder.partEncoding):
+// it appends them to the part's text directly, where a CONCAT_WS per row
+// would first build each row's string; that alone made hashing a part about
+// a fifth cheaper (below).
 //
 // When a table mixes character sets, text columns are cast to BINARY before
 // concatenation (no conversion, no collation clash); a column whose character
 // set differs between the sides is compared as CONVERT(v USING utf8mb4).
 //
-// Why GROUP_CONCAT and not BIT_XOR of per-row MD5 halves: measured on
-// MariaDB 10.11, a per-row MD5 costs about 1.5µs and the two 64-bit halves
-// need it twice (or a materialized derived table), while one SHA-256 over
-// the concatenated part costs about 0.3µs per row in all (SHA-256 uses the
-// CPU's SHA instructions; MD5 has none). SUM instead of BIT_XOR is four
-// times slower again (DECIMAL arithmetic). The concatenation depends on row
-// order; under FORCE INDEX a range scan of a clustered primary key yields key
-// order, and a secondary unique key gets an explicit ORDER BY inside
-// GROUP_CONCAT. Were the order ever to differ, the part would mismatch and be
+// What a part's digest detects. The encoding is injective: every row parses
+// back from the part's text (numbers, dates and flags contain neither '|'
+// nor a newline, every text or binary value is preceded by its length), so
+// two parts whose rows differ in any way, in any number of rows, have
+// different texts. A missing or extra row changes the count as well. Two
+// different texts get the same digest only by a collision of SHA-256
+// (MD5): for changes nobody chose to collide, about 2⁻²⁵⁶ (2⁻¹²⁸) per part,
+// far inside the bound the project holds every digest to: any single-row
+// change is detected with probability at least 1 − 2⁻⁶⁴ per chunk. DESIGN's
+// 128-bit rule comes from peers whose 32-bit CRC aggregates missed real
+// drift.
+//
+// Cheaper digests that were measured and did not pay (MariaDB 10.11, the
+// bench's sysbench rows, µs per row on one core, hashing parts of 1,000 rows;
+// the scan alone, COUNT(*), costs 0.18–0.21):
+//
+//   - SHA-256 over GROUP_CONCAT of a CONCAT_WS per row (the previous
+//     encoding): 1.08–1.20; over the multi-argument GROUP_CONCAT: 0.89.
+//     SHA1 costs the same (the CPU has SHA instructions for both), MD5 more
+//     (1.15), CRC32 of the same text no less (0.94): the hash is not where
+//     the time goes once the text is built, GROUP_CONCAT is (0.5 of it).
+//   - A 64-bit digest per row from two 32-bit CRCs, SUM(CRC32(r) << 32 |
+//     CRC32C(r)): 0.95–1.12. It would meet the bound: CRC32 and CRC32C are
+//     linear codes with different generator polynomials, which are coprime
+//     (checked: their GCD over GF(2) is 1), so a change e to a row of the same
+//     length escapes both only if their product, of degree 64, divides e:
+//     2⁻⁶⁴ for a change that is not chosen to collide, and changes within 64
+//     bits always show. It must be aggregated by SUM, not BIT_XOR: under
+//     XOR the part's value is a CRC of the XOR of its rows, so swapping a
+//     value between two rows of the same length cancels exactly. But the
+//     row's encoding is computed twice, SUM of integers is DECIMAL
+//     arithmetic, and CRC32C() is MariaDB's alone (MySQL 9.7 has neither it
+//     nor MD5 nor SHA1): no cheaper than the multi-argument SHA-256, and
+//     weaker against changes of several rows.
+//   - CRC32 and CRC32C of one part text: the text must be built twice
+//     (1.58), or materialized in a derived table (1.63).
+//   - One BIT_XOR(CRC32(row)), pt-table-sync's construction: 0.62–0.73, and
+//     32 bits with XOR cancellation: below the bound.
+//
+// The concatenation depends on row order; under FORCE INDEX a range scan of
+// a clustered primary key yields key order, and a secondary unique key gets
+// an explicit ORDER BY inside GROUP_CONCAT. Were the order ever to differ, the part would mismatch and be
 // narrowed to rows, which compares rows by key: slower, never wrong.
 // GROUP_CONCAT is capped by group_concat_max_len, which the session sets to
 // max_allowed_packet; a cut part raises warning 1260, which is checked after

@@ -84,9 +84,17 @@ func (b *builder) from(s dbSide) string {
 	return b.t.Name.Quoted() + " FORCE INDEX (" + mysqlconn.QuoteIdent(ix) + ")"
 }
 
-// rowEncoding is the canonical encoding of one row as a SQL expression. The
-// same text runs on both sides. Fields are joined with '|':
-//   - text and binary values as LENGTH(v) '|' v, the exact bytes framed by
+// encodedField is one field of the canonical row encoding: a SQL
+// expression, and whether it can be NULL (a nullable column, or a
+// conversion of one that a server could turn into NULL).
+type encodedField struct {
+	expr     string
+	nullable bool
+}
+
+// encodingFields lists the fields of the canonical encoding of one row, in
+// column order:
+//   - text and binary values as LENGTH(v) and v, the exact bytes framed by
 //     their length (so a '|' or newline inside a value cannot shift fields,
 //     the empty string is "0|", and trailing spaces are kept);
 //   - integers, DECIMAL (with its scale), DATE/DATETIME/TIME/YEAR (with their
@@ -97,12 +105,15 @@ func (b *builder) from(s dbSide) string {
 //   - TIMESTAMP as UNIX_TIMESTAMP(v), which does not depend on time_zone;
 //   - BIT as its number.
 //
-// CONCAT_WS skips NULLs, so a last field lists ISNULL() of every nullable
-// column: NULL and the empty string never encode alike.
-func (b *builder) rowEncoding() string {
-	var fields, nulls []string
+// nulls is ISNULL() of every nullable column, in column order: it keeps NULL
+// apart from the empty string, since both encodings below drop or blank
+// NULL fields.
+func (b *builder) encodingFields() (fields []encodedField, nulls []string) {
 	for _, c := range b.t.Columns {
 		q := mysqlconn.QuoteIdent(c.Name)
+		plain := func(x string) encodedField { return encodedField{x, c.Nullable} }
+		// A conversion may yield NULL where the column holds a value.
+		conv := func(x string) encodedField { return encodedField{x, true} }
 		switch c.class {
 		case classString:
 			x := q
@@ -111,32 +122,79 @@ func (b *builder) rowEncoding() string {
 			} else if c.asBinary {
 				x = "CAST(" + q + " AS BINARY)"
 			}
-			fields = append(fields, "LENGTH("+x+")", x)
+			f := plain
+			if x != q {
+				f = conv
+			}
+			fields = append(fields, f("LENGTH("+x+")"), f(x))
 		case classJSON:
 			x := "CAST(" + q + " AS CHAR)"
-			fields = append(fields, "LENGTH("+x+")", x)
+			fields = append(fields, conv("LENGTH("+x+")"), conv(x))
 		case classBinary:
-			fields = append(fields, "LENGTH("+q+")", q)
+			fields = append(fields, plain("LENGTH("+q+")"), plain(q))
 		case classVector:
 			x := "CAST(" + q + " AS BINARY)"
-			fields = append(fields, "LENGTH("+x+")", x)
+			fields = append(fields, conv("LENGTH("+x+")"), conv(x))
 		case classFloat:
-			fields = append(fields, "CAST("+q+" AS DOUBLE)")
+			fields = append(fields, conv("CAST("+q+" AS DOUBLE)"))
 		case classTimestamp:
-			fields = append(fields, "UNIX_TIMESTAMP("+q+")")
+			fields = append(fields, conv("UNIX_TIMESTAMP("+q+")"))
 		case classBit:
-			fields = append(fields, "("+q+" + 0)")
+			fields = append(fields, conv("("+q+" + 0)"))
 		default:
-			fields = append(fields, q)
+			fields = append(fields, plain(q))
 		}
 		if c.Nullable {
 			nulls = append(nulls, "ISNULL("+q+")")
 		}
 	}
-	if len(nulls) > 0 {
-		fields = append(fields, "CONCAT("+strings.Join(nulls, ", ")+")")
+	return fields, nulls
+}
+
+// rowEncoding is the canonical encoding of one row as a SQL expression, for
+// per-row digests: the fields of encodingFields joined with '|' by
+// CONCAT_WS. CONCAT_WS skips NULLs, so a last field lists ISNULL() of every
+// nullable column: NULL and the empty string never encode alike.
+func (b *builder) rowEncoding() string {
+	fields, nulls := b.encodingFields()
+	exprs := make([]string, len(fields), len(fields)+1)
+	for i, f := range fields {
+		exprs[i] = f.expr
 	}
-	return "CONCAT_WS('|', " + strings.Join(fields, ", ") + ")"
+	if len(nulls) > 0 {
+		exprs = append(exprs, "CONCAT("+strings.Join(nulls, ", ")+")")
+	}
+	return "CONCAT_WS('|', " + strings.Join(exprs, ", ") + ")"
+}
+
+// partEncoding is the same fields as rowEncoding, as the argument list of a
+// multi-argument GROUP_CONCAT: GROUP_CONCAT appends its arguments to the
+// part's text one by one, without the per-row string CONCAT_WS builds
+// (measured: a fifth of the cost of hashing a part). GROUP_CONCAT skips a
+// row in which any argument is NULL, so every field that can be NULL is
+// wrapped in IFNULL with the empty string, and the ISNULL() flags, one digit
+// each, end the row. Each row parses back unambiguously: numbers, dates and
+// flags contain neither '|' nor a newline, and every text or binary value is
+// preceded by its length; so distinct parts never concatenate to the same
+// text.
+func (b *builder) partEncoding() string {
+	fields, nulls := b.encodingFields()
+	args := make([]string, 0, 2*len(fields)+len(nulls)+1)
+	for i, f := range fields {
+		if i > 0 {
+			args = append(args, "'|'")
+		}
+		if f.nullable {
+			args = append(args, "IFNULL("+f.expr+", '')")
+		} else {
+			args = append(args, f.expr)
+		}
+	}
+	if len(nulls) > 0 {
+		args = append(args, "'|'")
+		args = append(args, nulls...)
+	}
+	return strings.Join(args, ", ")
 }
 
 // keyList is the key columns, quoted, comma-separated (for ORDER BY and
@@ -203,7 +261,8 @@ func (b *builder) rangeCond(r keyRange) (string, error) {
 // (part number, row count, digest) per part. Each part is its own range
 // scan, so a mismatch is located to a part without a second pass.
 //
-// The digest covers the parts' row encodings concatenated in key order: on a
+// The digest covers the parts' row encodings (partEncoding) concatenated in
+// key order, one row per line: on a
 // clustered primary key the range scan yields that order by itself; a
 // secondary unique key gets an explicit ORDER BY inside GROUP_CONCAT.
 // GROUP_CONCAT is capped by group_concat_max_len, which the caller sets and
@@ -214,7 +273,7 @@ func (b *builder) partsHashSQL(s dbSide, parts []keyRange) (string, error) {
 	if !b.t.KeyIsPrimary {
 		order = " ORDER BY " + b.keyList()
 	}
-	agg := b.digest.wrap("GROUP_CONCAT(" + b.rowEncoding() + order + " SEPARATOR X'0A')")
+	agg := b.digest.wrap("GROUP_CONCAT(" + b.partEncoding() + order + " SEPARATOR X'0A')")
 	for i, p := range parts {
 		if i > 0 {
 			sb.WriteString(" UNION ALL ")

@@ -37,6 +37,18 @@ func TestRowEncoding(t *testing.T) {
 	}
 }
 
+func TestPartEncoding(t *testing.T) {
+	b := &builder{t: weirdTable(), digest: DigestSHA256}
+	// Nullable columns and conversions are IFNULL'd: GROUP_CONCAT would skip
+	// the whole row for one NULL argument.
+	want := "`k``1`, '|', LENGTH(`k 2`), '|', `k 2`, '|', IFNULL(LENGTH(`naïve`), ''), '|', IFNULL(`naïve`, ''), '|', " +
+		"LENGTH(`bin`), '|', `bin`, '|', IFNULL(`dec`, ''), '|', IFNULL(CAST(`fl` AS DOUBLE), ''), '|', " +
+		"IFNULL(UNIX_TIMESTAMP(`ts`), ''), '|', `dt`, '|', IFNULL((`b` + 0), ''), '|', ISNULL(`naïve`), ISNULL(`dec`)"
+	if got := b.partEncoding(); got != want {
+		t.Errorf("partEncoding:\n got %s\nwant %s", got, want)
+	}
+}
+
 func TestRowEncodingCharsets(t *testing.T) {
 	tb := &tablePlan{Name: TableName{"d", "t"}, Columns: []tableColumn{
 		{Name: "id", class: classInt},
@@ -97,7 +109,7 @@ func TestPartsHashSQL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	agg := "SHA2(GROUP_CONCAT(CONCAT_WS('|', `id`, LENGTH(`v`), `v`) SEPARATOR X'0A'), 256)"
+	agg := "SHA2(GROUP_CONCAT(`id`, '|', LENGTH(`v`), '|', `v` SEPARATOR X'0A'), 256)"
 	want := "SELECT 0, COUNT(*), " + agg + " FROM `d`.`t` FORCE INDEX (`PRIMARY`) WHERE `id` <= 10 UNION ALL " +
 		"SELECT 1, COUNT(*), " + agg + " FROM `d`.`t` FORCE INDEX (`PRIMARY`) WHERE `id` > 10"
 	if got != want {

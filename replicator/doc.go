@@ -8,7 +8,9 @@
 //
 //		BinlogSyncer --events--> reader --batches (bounded)--> publisher --> Kafka
 //
-//	  - The reader (stream.go) turns binlog events into records. Each rows
+//	  - The reader (stream.go) feeds the events to its assembler
+//	    (assemble.go), which turns them into records without touching the
+//	    network; unit tests replay binlog files of testdata/ through it. Each rows
 //	    event is decoded with the table-map event written with it
 //	    (binlog_row_metadata=FULL), never with a live schema. Query events are
 //	    classified (ddl.go); DDL becomes its own record and an unclassifiable

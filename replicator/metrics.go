@@ -1,7 +1,6 @@
 package replicator
 
 import (
-	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -9,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
 type metrics struct {
@@ -28,42 +28,46 @@ type metrics struct {
 	markers      prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+// newMetrics creates the metrics on reg; with a nil reg they are kept up
+// to date but registered nowhere. A second replicator on one registry
+// panics: a process runs one.
+func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
 	m := &metrics{
-		events: prometheus.NewCounter(prometheus.CounterOpts{
+		events: f.NewCounter(prometheus.CounterOpts{
 			Name: "drc_replicator_events_total", Help: "Records published to Kafka (row changes, DDL and heartbeats)."}),
-		bytes: prometheus.NewCounter(prometheus.CounterOpts{
+		bytes: f.NewCounter(prometheus.CounterOpts{
 			Name: "drc_replicator_bytes_total", Help: "Bytes of record keys and values published to Kafka."}),
-		txns: prometheus.NewCounter(prometheus.CounterOpts{
+		txns: f.NewCounter(prometheus.CounterOpts{
 			Name: "drc_replicator_transactions_total", Help: "Binlog transactions published."}),
-		kafkaTxns: prometheus.NewCounter(prometheus.CounterOpts{
+		kafkaTxns: f.NewCounter(prometheus.CounterOpts{
 			Name: "drc_replicator_kafka_transactions_total", Help: "Kafka transactions committed."}),
-		lastSeq: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		lastSeq: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "drc_replicator_gtid_sequence", Help: "Sequence number of the newest published GTID, by domain (MariaDB) or source UUID (MySQL)."},
 			[]string{"source"}),
-		purgeHorizon: prometheus.NewGauge(prometheus.GaugeOpts{
+		purgeHorizon: f.NewGauge(prometheus.GaugeOpts{
 			Name: "drc_replicator_purge_horizon_seconds", Help: "Time left before binlog expiry may purge the replicator's position (+Inf: no expiry)."}),
-		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+		errors: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "drc_replicator_errors_total", Help: "Failed replication sessions, by kind."}, []string{"kind"}),
-		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+		skipped: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "drc_replicator_skipped_transactions_total", Help: "Binlog transactions not published: filtered out, or applied by drc from another region (loop)."},
 			[]string{"reason"}),
-		fragmented: prometheus.NewCounter(prometheus.CounterOpts{
+		fragmented: f.NewCounter(prometheus.CounterOpts{
 			Name: "drc_replicator_fragmented_records_total", Help: "Records larger than one Kafka record, published as fragments."}),
-		markers: prometheus.NewCounter(prometheus.CounterOpts{
+		markers: f.NewCounter(prometheus.CounterOpts{
 			Name: "drc_replicator_position_markers_total", Help: "Position markers published while the source was idle after transactions that published nothing."}),
-		heartbeatTS: prometheus.NewGauge(prometheus.GaugeOpts{
+		heartbeatTS: f.NewGauge(prometheus.GaugeOpts{
 			Name: "drc_replicator_last_heartbeat_write_timestamp_seconds",
 			Help: "Wall-clock time of the replicator's last successful heartbeat write on the source (every heartbeat_interval, independent of Kafka): recent while the source is up and advancing."}),
 	}
-	m.lastTSGauge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+	m.lastTSGauge = f.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "drc_replicator_last_published_timestamp_seconds",
 		Help: "Source commit time of the newest transaction committed to Kafka (heartbeats included); 0 before the first. time() minus it is drc_replicator_lag_seconds.",
 	}, func() float64 { return float64(m.lastTS.Load()) / 1e9 })
 	// Publish lag is computed when scraped, from the newest published
 	// transaction (heartbeats included, every heartbeat_interval), so it
 	// keeps growing while nothing is published; NaN before the first.
-	m.lag = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+	m.lag = f.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "drc_replicator_lag_seconds",
 		Help: "Publish lag, computed at scrape time: now minus the source commit time of the newest transaction committed to Kafka (NaN before the first).",
 	}, func() float64 {
@@ -76,12 +80,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, k := range errorKinds {
 		m.errors.WithLabelValues(k) // every series exists from start, at 0
 	}
-	for _, c := range []prometheus.Collector{m.events, m.bytes, m.txns, m.kafkaTxns, m.lag, m.lastTSGauge, m.heartbeatTS, m.lastSeq, m.purgeHorizon, m.errors, m.skipped, m.fragmented, m.markers} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("register replicator metrics: %w", err)
-		}
-	}
-	return m, nil
+	return m
 }
 
 func (m *metrics) observeCommit(txns, events, bytes int, ts time.Time, gtid string) {

@@ -143,9 +143,6 @@ type Replicator struct {
 // New builds a Replicator. Metrics are registered on reg (nil: not exported).
 func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Replicator, error) {
 	cfg.setDefaults()
-	if reg == nil {
-		reg = prometheus.NewRegistry()
-	}
 	if cfg.Cluster == "" || cfg.Region == "" {
 		return nil, errors.New("replicator: cluster and region are required")
 	}
@@ -156,11 +153,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Replicator, 
 	if err != nil {
 		return nil, err
 	}
-	m, err := newMetrics(reg)
-	if err != nil {
-		return nil, err
-	}
-	return &Replicator{cfg: cfg, filter: filter, log: log, metrics: m}, nil
+	return &Replicator{cfg: cfg, filter: filter, log: log, metrics: newMetrics(reg)}, nil
 }
 
 // Run replicates until ctx is cancelled or a permanent error occurs. A

@@ -55,37 +55,37 @@ func published(rd *reader, out chan *batch) int {
 func TestReaderStopsOnUnclassifiedStatement(t *testing.T) {
 	ctx := context.Background()
 	rd, _ := testReader(t)
-	if err := rd.begin("1-1-11", 0, true); err != nil {
+	if err := rd.asm.begin("1-1-11", 0, true); err != nil {
 		t.Fatal(err)
 	}
-	err := rd.query(ctx, &replication.QueryEvent{Query: []byte("FROBNICATE TABLE t"), Schema: []byte("s")})
+	err := rd.asm.query(ctx, &replication.QueryEvent{Query: []byte("FROBNICATE TABLE t"), Schema: []byte("s")})
 	var uc *ErrUnclassified
 	if !errors.As(err, &uc) || !IsPermanent(err) || uc.GTID != "1-1-11" {
 		t.Fatalf("query = %v, want a permanent ErrUnclassified for 1-1-11", err)
 	}
-	if rd.pos.String() != "1-1-10" {
-		t.Errorf("position advanced past the unclassified statement: %s", rd.pos)
+	if rd.asm.pos.String() != "1-1-10" {
+		t.Errorf("position advanced past the unclassified statement: %s", rd.asm.pos)
 	}
 
 	// An operator may allow the exact statement through.
 	rd, out := testReader(t, "FROBNICATE   TABLE t")
-	if err := rd.begin("1-1-11", 0, true); err != nil {
+	if err := rd.asm.begin("1-1-11", 0, true); err != nil {
 		t.Fatal(err)
 	}
-	if err := rd.query(ctx, &replication.QueryEvent{Query: []byte("FROBNICATE TABLE t"), Schema: []byte("s")}); err != nil {
+	if err := rd.asm.query(ctx, &replication.QueryEvent{Query: []byte("FROBNICATE TABLE t"), Schema: []byte("s")}); err != nil {
 		t.Fatalf("allowed statement: %v", err)
 	}
-	if n := published(rd, out); rd.pos.String() != "1-1-11" || n != 1 {
-		t.Fatalf("allowed statement not published: pos %s", rd.pos)
+	if n := published(rd, out); rd.asm.pos.String() != "1-1-11" || n != 1 {
+		t.Fatalf("allowed statement not published: pos %s", rd.asm.pos)
 	}
 }
 
 func TestReaderRejectsStatementDML(t *testing.T) {
 	rd, _ := testReader(t)
-	if err := rd.begin("1-1-11", 0, false); err != nil {
+	if err := rd.asm.begin("1-1-11", 0, false); err != nil {
 		t.Fatal(err)
 	}
-	err := rd.query(context.Background(), &replication.QueryEvent{Query: []byte("INSERT INTO t VALUES (1)")})
+	err := rd.asm.query(context.Background(), &replication.QueryEvent{Query: []byte("INSERT INTO t VALUES (1)")})
 	if err == nil || !IsPermanent(err) {
 		t.Fatalf("statement DML = %v, want a permanent error", err)
 	}
@@ -102,10 +102,10 @@ func TestReaderSkipsDDLFromAnotherRegion(t *testing.T) {
 		{DDLOriginComment("b") + "ALTER TABLE t ADD COLUMN y INT", true},
 		{"ALTER TABLE t ADD COLUMN z INT", true},
 	} {
-		if err := rd.begin(fmt.Sprintf("1-1-%d", 11+i), 0, true); err != nil {
+		if err := rd.asm.begin(fmt.Sprintf("1-1-%d", 11+i), 0, true); err != nil {
 			t.Fatal(err)
 		}
-		if err := rd.query(ctx, &replication.QueryEvent{Query: []byte(tc.sql), Schema: []byte("s")}); err != nil {
+		if err := rd.asm.query(ctx, &replication.QueryEvent{Query: []byte(tc.sql), Schema: []byte("s")}); err != nil {
 			t.Fatal(err)
 		}
 		if got := published(rd, out) == 1; got != tc.published {
@@ -143,10 +143,7 @@ func TestFencedErrorSaysWhatHappened(t *testing.T) {
 }
 
 func TestPublishLagGrowsWhileNothingIsPublished(t *testing.T) {
-	m, err := newMetrics(prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := newMetrics(prometheus.NewRegistry())
 	if v := testutil.ToFloat64(m.lag); !math.IsNaN(v) {
 		t.Errorf("lag before any publish = %v, want NaN", v)
 	}
@@ -162,28 +159,28 @@ func TestPublishLagGrowsWhileNothingIsPublished(t *testing.T) {
 func TestReaderOperatorSkip(t *testing.T) {
 	ctx := context.Background()
 	rd, out := testReader(t)
-	rd.r.cfg.SkipGTID = "1-1-11"
+	rd.asm.cfg.SkipGTID = "1-1-11"
 	var recorded []drcmeta.Skip
-	rd.recordSkip = func(_ context.Context, s drcmeta.Skip) error { recorded = append(recorded, s); return nil }
+	rd.asm.cfg.RecordSkip = func(_ context.Context, s drcmeta.Skip) error { recorded = append(recorded, s); return nil }
 
 	// The transaction the replicator stops at: an unclassifiable statement
 	// and a rows event whose table map it cannot read (no column names:
 	// binlog_row_metadata=MINIMAL).
-	if err := rd.begin("1-1-11", 0, false); err != nil {
+	if err := rd.asm.begin("1-1-11", 0, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := rd.query(ctx, &replication.QueryEvent{Query: []byte("FROBNICATE TABLE t"), Schema: []byte("s")}); err != nil {
+	if err := rd.asm.query(ctx, &replication.QueryEvent{Query: []byte("FROBNICATE TABLE t"), Schema: []byte("s")}); err != nil {
 		t.Fatalf("skipped statement: %v", err)
 	}
 	tm := &replication.TableMapEvent{Schema: []byte("shop"), Table: []byte("orders"), ColumnCount: 1, ColumnType: []byte{3}}
-	if err := rd.rows(ctx, replication.WRITE_ROWS_EVENTv1, &replication.RowsEvent{Table: tm, Rows: [][]any{{int32(1)}}}); err != nil {
+	if err := rd.asm.rows(ctx, replication.WRITE_ROWS_EVENTv1, &replication.RowsEvent{Table: tm, Rows: [][]any{{int32(1)}}}); err != nil {
 		t.Fatalf("skipped rows: %v", err)
 	}
-	if err := rd.commit(ctx); err != nil {
+	if err := rd.asm.commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n := published(rd, out); n != 0 || rd.pos.String() != "1-1-11" {
-		t.Fatalf("skipped transaction: %d records published, position %s; want none and 1-1-11", n, rd.pos)
+	if n := published(rd, out); n != 0 || rd.asm.pos.String() != "1-1-11" {
+		t.Fatalf("skipped transaction: %d records published, position %s; want none and 1-1-11", n, rd.asm.pos)
 	}
 	if len(recorded) != 1 || recorded[0].GTID != "1-1-11" || strings.Join(recorded[0].Tables, ",") != "s,shop.orders" || recorded[0].Role != "replicator" {
 		t.Fatalf("recorded %+v", recorded)
@@ -194,10 +191,10 @@ func TestReaderOperatorSkip(t *testing.T) {
 
 	// The next transaction is read as usual: the same rows event stops it,
 	// and the error says how to pass over it.
-	if err := rd.begin("1-1-12", 0, false); err != nil {
+	if err := rd.asm.begin("1-1-12", 0, false); err != nil {
 		t.Fatal(err)
 	}
-	err := rd.rows(ctx, replication.WRITE_ROWS_EVENTv1, &replication.RowsEvent{Table: tm, Rows: [][]any{{int32(1)}}})
+	err := rd.asm.rows(ctx, replication.WRITE_ROWS_EVENTv1, &replication.RowsEvent{Table: tm, Rows: [][]any{{int32(1)}}})
 	if err == nil || !IsPermanent(err) || !strings.Contains(err.Error(), "--skip-gtid 1-1-12") {
 		t.Fatalf("unreadable rows in 1-1-12: %v, want a permanent error naming --skip-gtid 1-1-12", err)
 	}
@@ -224,10 +221,10 @@ func TestReaderDoesNotPublishAccountStatements(t *testing.T) {
 		"DROP USER 'app'@'%'",
 	}
 	for i, q := range stmts {
-		if err := rd.begin(fmt.Sprintf("1-1-%d", 11+i), 0, true); err != nil {
+		if err := rd.asm.begin(fmt.Sprintf("1-1-%d", 11+i), 0, true); err != nil {
 			t.Fatal(err)
 		}
-		if err := rd.query(ctx, &replication.QueryEvent{Query: []byte(q), Schema: []byte("shop")}); err != nil {
+		if err := rd.asm.query(ctx, &replication.QueryEvent{Query: []byte(q), Schema: []byte("shop")}); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
@@ -237,8 +234,8 @@ func TestReaderDoesNotPublishAccountStatements(t *testing.T) {
 	if got := testutil.ToFloat64(r.metrics.skipped.WithLabelValues("account")); got != float64(len(stmts)) {
 		t.Errorf("skipped{account} = %v, want %d", got, len(stmts))
 	}
-	if want := fmt.Sprintf("1-1-%d", 10+len(stmts)); rd.pos.String() != "1-1-"+want[len("1-1-"):] {
-		t.Errorf("position %s, want %s: account statements are read, not published", rd.pos, want)
+	if want := fmt.Sprintf("1-1-%d", 10+len(stmts)); rd.asm.pos.String() != "1-1-"+want[len("1-1-"):] {
+		t.Errorf("position %s, want %s: account statements are read, not published", rd.asm.pos, want)
 	}
 	if strings.Contains(logs.String(), "canary") || !strings.Contains(logs.String(), "statement=\"CREATE USER\"") {
 		t.Errorf("logs:\n%s", logs.String())
@@ -252,23 +249,23 @@ func TestReaderIdleMarker(t *testing.T) {
 	ctx := context.Background()
 	rd, out := testReader(t) // region b
 	heartbeat := &replication.BinlogEvent{Header: &replication.EventHeader{}, Event: &replication.HeartbeatEvent{}}
-	if err := rd.handle(ctx, heartbeat); err != nil {
+	if err := rd.asm.handle(ctx, heartbeat); err != nil {
 		t.Fatal(err)
 	}
 	if n := published(rd, out); n != 0 {
 		t.Fatalf("idle with nothing unpublished: %d records, want none", n)
 	}
-	rd.lastSet = time.Now() // a gtid_set was just published: no marker due
-	if err := rd.begin("1-1-11", 0, true); err != nil {
+	rd.asm.lastSet = time.Now() // a gtid_set was just published: no marker due
+	if err := rd.asm.begin("1-1-11", 0, true); err != nil {
 		t.Fatal(err)
 	}
-	if err := rd.query(ctx, &replication.QueryEvent{Query: []byte(DDLOriginComment("a") + "ALTER TABLE t ADD COLUMN x INT"), Schema: []byte("s")}); err != nil {
+	if err := rd.asm.query(ctx, &replication.QueryEvent{Query: []byte(DDLOriginComment("a") + "ALTER TABLE t ADD COLUMN x INT"), Schema: []byte("s")}); err != nil {
 		t.Fatal(err)
 	}
 	if n := published(rd, out); n != 0 {
 		t.Fatalf("a DDL from region a was published back: %d records", n)
 	}
-	if err := rd.handle(ctx, heartbeat); err != nil {
+	if err := rd.asm.handle(ctx, heartbeat); err != nil {
 		t.Fatal(err)
 	}
 	b := rd.cur
@@ -285,7 +282,7 @@ func TestReaderIdleMarker(t *testing.T) {
 	}
 	published(rd, out)
 	// Once published, the next idle heartbeat adds nothing.
-	if err := rd.handle(ctx, heartbeat); err != nil {
+	if err := rd.asm.handle(ctx, heartbeat); err != nil {
 		t.Fatal(err)
 	}
 	if n := published(rd, out); n != 0 {
@@ -300,24 +297,24 @@ func TestReaderIdleMarker(t *testing.T) {
 func TestReaderMarkerPartitionsAndDelay(t *testing.T) {
 	ctx := context.Background()
 	rd, out := testReader(t)
-	rd.behind = make([]bool, 2) // two partitions
-	rd.seq, rd.pend = make([]int, 2), []*pending{{}, {}}
-	rd.lastSet = time.Now()
+	rd.asm.behind = make([]bool, 2) // two partitions
+	rd.asm.seq, rd.asm.pend = make([]int, 2), []*pending{{}, {}}
+	rd.asm.lastSet = time.Now()
 	// A transaction published to partition 0 only (a DDL of s).
-	if err := rd.begin("1-1-11", 0, true); err != nil {
+	if err := rd.asm.begin("1-1-11", 0, true); err != nil {
 		t.Fatal(err)
 	}
 	rd.r.cfg.Partitions = 2
-	if err := rd.query(ctx, &replication.QueryEvent{Query: []byte("ALTER TABLE t ADD COLUMN y INT"), Schema: []byte("s")}); err != nil {
+	if err := rd.asm.query(ctx, &replication.QueryEvent{Query: []byte("ALTER TABLE t ADD COLUMN y INT"), Schema: []byte("s")}); err != nil {
 		t.Fatal(err)
 	}
 	published(rd, out)
-	p := rd.partition("s")
-	if rd.behind[p] || !rd.behind[1-p] {
-		t.Fatalf("behind = %v after a transaction in partition %d only", rd.behind, p)
+	p := rd.asm.partition("s")
+	if rd.asm.behind[p] || !rd.asm.behind[1-p] {
+		t.Fatalf("behind = %v after a transaction in partition %d only", rd.asm.behind, p)
 	}
 	heartbeat := &replication.BinlogEvent{Header: &replication.EventHeader{}, Event: &replication.HeartbeatEvent{}}
-	if err := rd.handle(ctx, heartbeat); err != nil {
+	if err := rd.asm.handle(ctx, heartbeat); err != nil {
 		t.Fatal(err)
 	}
 	if b := rd.cur; b == nil || len(b.msgs) != 1 || b.msgs[0].Partition != 1-p {
@@ -326,12 +323,12 @@ func TestReaderMarkerPartitionsAndDelay(t *testing.T) {
 	published(rd, out)
 
 	// Not idle: transactions from the other region, none published.
-	rd.lastSet = time.Now().Add(-markerDelay / 2)
+	rd.asm.lastSet = time.Now().Add(-markerDelay / 2)
 	drop := func(gtid string) int {
-		if err := rd.begin(gtid, 0, true); err != nil {
+		if err := rd.asm.begin(gtid, 0, true); err != nil {
 			t.Fatal(err)
 		}
-		if err := rd.query(ctx, &replication.QueryEvent{Query: []byte(DDLOriginComment("a") + "ALTER TABLE t ADD COLUMN z INT"), Schema: []byte("s")}); err != nil {
+		if err := rd.asm.query(ctx, &replication.QueryEvent{Query: []byte(DDLOriginComment("a") + "ALTER TABLE t ADD COLUMN z INT"), Schema: []byte("s")}); err != nil {
 			t.Fatal(err)
 		}
 		return published(rd, out)
@@ -339,7 +336,7 @@ func TestReaderMarkerPartitionsAndDelay(t *testing.T) {
 	if n := drop("1-1-12"); n != 0 {
 		t.Fatalf("a marker before markerDelay: %d records", n)
 	}
-	rd.lastSet = time.Now().Add(-markerDelay)
+	rd.asm.lastSet = time.Now().Add(-markerDelay)
 	if n := drop("1-1-13"); n != 2 {
 		t.Fatalf("after markerDelay without a gtid_set: %d records, want a marker in both partitions", n)
 	}

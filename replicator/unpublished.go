@@ -76,19 +76,19 @@ func Unpublished(ctx context.Context, cfg Config, from, to Position, fn func(*ev
 // in its binlog: an error, never a shorter list.
 func read(ctx context.Context, rd *reader, streamer *replication.BinlogStreamer, to Position) error {
 	idle := 0
-	for !rd.pos.Contains(to) || rd.inTxn {
+	for !rd.asm.pos.Contains(to) || rd.asm.inTxn {
 		ev, err := streamer.GetEvent(ctx)
 		if err != nil {
 			return rd.binlogError(err)
 		}
 		if _, ok := ev.Event.(*replication.HeartbeatEvent); ok {
-			if idle++; idle >= idleHeartbeats && !rd.inTxn {
-				return fmt.Errorf("%w: read through %s, but the source's position is %s", ErrIncompleteBinlog, rd.pos, to)
+			if idle++; idle >= idleHeartbeats && !rd.asm.inTxn {
+				return fmt.Errorf("%w: read through %s, but the source's position is %s", ErrIncompleteBinlog, rd.asm.pos, to)
 			}
 			continue
 		}
 		idle = 0
-		if err := rd.handle(ctx, ev); err != nil {
+		if err := rd.asm.handle(ctx, ev); err != nil {
 			return err
 		}
 	}

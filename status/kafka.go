@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/drc-dev/drc/internal/kafkaconn"
 	"github.com/drc-dev/drc/replicator"
@@ -116,35 +117,27 @@ func (k *KafkaTopic) Pending(ctx context.Context, from map[int32]int64) (map[int
 	if wait <= 0 {
 		wait = 1500 * time.Millisecond
 	}
-	type result struct {
-		part  int32
-		found bool
-		p     Pending
-		err   error
-	}
-	results := make(chan result, len(from))
-	var wg sync.WaitGroup
-	for part, off := range from {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p, found, err := k.firstRecord(ctx, consumer, part, off, wait)
-			results <- result{part, found, p, err}
-		}()
-	}
-	wg.Wait()
-	close(results)
+	// Any error fails the whole read (readTopic keeps none of it), so the
+	// first one stops the other partitions' reads.
+	g, gctx := errgroup.WithContext(ctx)
+	var mu sync.Mutex
 	out := map[int32]Pending{}
-	var errs []error
-	for r := range results {
-		switch {
-		case r.err != nil:
-			errs = append(errs, r.err)
-		case r.found:
-			out[r.part] = r.p
-		}
+	for part, off := range from {
+		g.Go(func() error {
+			p, found, err := k.firstRecord(gctx, consumer, part, off, wait)
+			if err != nil || !found {
+				return err
+			}
+			mu.Lock()
+			out[part] = p
+			mu.Unlock()
+			return nil
+		})
 	}
-	return out, errors.Join(errs...)
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // firstRecord waits up to wait for the first committed record of part at

@@ -88,7 +88,9 @@ func Need(role Role, flavor string, opt Options) ([]Privilege, error) {
 		meta("DELETE", "clear its state in drc_meta"),
 		meta("CREATE", "create the drc_meta tables"),
 	}
-	data := func(name, w string) Privilege { return Privilege{Names: []string{name}, Data: true, NotIn: metaDB, Why: w} }
+	data := func(name, w string) Privilege {
+		return Privilege{Names: []string{name}, Data: true, NotIn: metaDB, Why: w}
+	}
 	readAll := data("SELECT", "read the replicated tables")
 	write := []Privilege{
 		data("INSERT", "apply row changes"),
@@ -164,7 +166,9 @@ func Need(role Role, flavor string, opt Options) ([]Privilege, error) {
 // triggers, routines and events arrive with the DEFINER the source gave
 // them, which only an account that may name another definer can run.
 func ddlPrivileges(kinds []string, mysql bool, metaDB string) []Privilege {
-	p := func(name, why string) Privilege { return Privilege{Names: []string{name}, Data: true, NotIn: metaDB, Why: why} }
+	p := func(name, why string) Privilege {
+		return Privilege{Names: []string{name}, Data: true, NotIn: metaDB, Why: why}
+	}
 	definer := Privilege{Names: []string{"SET USER", "SUPER"}, Why: "run replicated DDL that names its DEFINER"}
 	if mysql {
 		definer.Names = []string{"SET_ANY_DEFINER", "SET_USER_ID", "SUPER"}

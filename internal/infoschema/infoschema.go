@@ -2,9 +2,9 @@
 // information_schema on both flavors, where they spell the same thing
 // differently: which tables there are, their columns with their types, and
 // their primary and unique keys. Bootstrap and reconcile read tables
-// through it; the applier's schema cache answers narrower questions of its
-// own (generated and JSON columns, unique keys for write-sets) and can
-// read them here too.
+// through it, and the applier's schema cache reads its generated and JSON
+// columns and its unique keys (for write-sets) here too; the triggers and
+// foreign keys that only the applier asks about it reads itself.
 //
 // It lives under internal/ because no role owns it, and beside
 // internal/mysqlconn rather than in it because it is about what a server

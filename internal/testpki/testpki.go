@@ -1,7 +1,8 @@
 // Package testpki makes throwaway certificate authorities and the server
 // and client certificates they sign, as PEM files, for tests of drc's TLS
 // code (unit tests of internal/httpserve, integration tests of HTTPS
-// listeners). It is test support: no drc role imports it.
+// listeners, and the integration harness's PKI for MySQL, MariaDB and
+// Kafka over TLS). It is test support: no drc role imports it.
 package testpki
 
 import (
@@ -16,9 +17,15 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"testing"
 	"time"
 )
+
+// TB is the part of testing.TB the package uses, so that the integration
+// harness's own TB (which benchmarks implement outside go test) serves too.
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
 
 // CA is a certificate authority whose certificate is the PEM file CertFile.
 type CA struct {
@@ -33,7 +40,10 @@ type CA struct {
 type Leaf struct {
 	Cert     *x509.Certificate
 	CertFile string
-	KeyFile  string
+	// KeyFile holds the key in SEC 1 ("EC PRIVATE KEY"), PKCS8KeyFile the
+	// same key in PKCS #8 ("PRIVATE KEY"), the form a Kafka PEM keystore
+	// reads (MySQL and MariaDB read either).
+	KeyFile, PKCS8KeyFile string
 }
 
 // Usage says what a leaf certificate is for.
@@ -48,7 +58,7 @@ const (
 
 // NewCA creates a CA valid from two days ago until notAfter, writing its
 // certificate to a file named name+".pem" in dir.
-func NewCA(t testing.TB, dir, name string, notAfter time.Time) *CA {
+func NewCA(t TB, dir, name string, notAfter time.Time) *CA {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -73,9 +83,17 @@ func NewCA(t testing.TB, dir, name string, notAfter time.Time) *CA {
 }
 
 // Issue signs a certificate for usage, valid from an hour ago until
-// notAfter, and writes it and its key to name+".pem" and name+"-key.pem"
-// in the CA's directory.
-func (ca *CA) Issue(t testing.TB, name string, usage Usage, notAfter time.Time) Leaf {
+// notAfter (see IssueBetween).
+func (ca *CA) Issue(t TB, name string, usage Usage, notAfter time.Time) Leaf {
+	t.Helper()
+	return ca.IssueBetween(t, name, usage, time.Now().Add(-time.Hour), notAfter)
+}
+
+// IssueBetween signs a certificate for usage, valid from notBefore until
+// notAfter (both in the past for an expired one), and writes it and its
+// key to name+".pem", name+"-key.pem" and name+"-key.pk8.pem" in the CA's
+// directory.
+func (ca *CA) IssueBetween(t TB, name string, usage Usage, notBefore, notAfter time.Time) Leaf {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -83,7 +101,7 @@ func (ca *CA) Issue(t testing.TB, name string, usage Usage, notAfter time.Time) 
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: newSerial(t), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter,
+		NotBefore: notBefore, NotAfter: notAfter,
 		KeyUsage: x509.KeyUsageDigitalSignature,
 	}
 	switch usage {
@@ -108,15 +126,21 @@ func (ca *CA) Issue(t testing.TB, name string, usage Usage, notAfter time.Time) 
 	if err != nil {
 		t.Fatalf("testpki: %s key: %v", name, err)
 	}
-	l := Leaf{Cert: cert, CertFile: filepath.Join(ca.dir, name+".pem"), KeyFile: filepath.Join(ca.dir, name+"-key.pem")}
+	p8, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatalf("testpki: %s key: %v", name, err)
+	}
+	l := Leaf{Cert: cert, CertFile: filepath.Join(ca.dir, name+".pem"),
+		KeyFile: filepath.Join(ca.dir, name+"-key.pem"), PKCS8KeyFile: filepath.Join(ca.dir, name+"-key.pk8.pem")}
 	writePEM(t, l.CertFile, "CERTIFICATE", der, 0o644)
 	writePEM(t, l.KeyFile, "EC PRIVATE KEY", kder, 0o600)
+	writePEM(t, l.PKCS8KeyFile, "PRIVATE KEY", p8, 0o600)
 	return l
 }
 
 // newSerial is a random 64-bit serial number, so that no two certificates
 // of a test share one.
-func newSerial(t testing.TB) *big.Int {
+func newSerial(t TB) *big.Int {
 	t.Helper()
 	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 63))
 	if err != nil {
@@ -125,7 +149,7 @@ func newSerial(t testing.TB) *big.Int {
 	return n
 }
 
-func writePEM(t testing.TB, path, typ string, der []byte, mode os.FileMode) {
+func writePEM(t TB, path, typ string, der []byte, mode os.FileMode) {
 	t.Helper()
 	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), mode); err != nil {
 		t.Fatalf("testpki: %v", fmt.Errorf("write %s: %w", path, err))
