@@ -22,36 +22,6 @@ func qualify(db, table string) string {
 	return mysqlconn.QuoteIdent(db) + "." + mysqlconn.QuoteIdent(table)
 }
 
-// quoteString returns a single-quoted SQL string literal. The target
-// session's sql_mode (event.SessionSQL) leaves backslash escapes on, so
-// backslash and quote are both escaped, and NUL, newlines and ^Z too, like
-// mysql_real_escape_string.
-func quoteString(s string) string {
-	var b strings.Builder
-	b.Grow(len(s) + 2)
-	b.WriteByte('\'')
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '\'':
-			b.WriteString(`\'`)
-		case '\\':
-			b.WriteString(`\\`)
-		case 0:
-			b.WriteString(`\0`)
-		case '\n':
-			b.WriteString(`\n`)
-		case '\r':
-			b.WriteString(`\r`)
-		case 0x1a:
-			b.WriteString(`\Z`)
-		default:
-			b.WriteByte(c)
-		}
-	}
-	b.WriteByte('\'')
-	return b.String()
-}
-
 // buildInsert returns INSERT INTO q (cols) VALUES (...),(...) for n rows.
 func buildInsert(q string, cols []*event.Column, n int) string {
 	var b strings.Builder
@@ -202,15 +172,15 @@ func buildNewer(q string, col *event.Column, key []*event.Column) string {
 func beginSQL(slot slotKey, offset int64, origin, gtid string) string {
 	var b strings.Builder
 	b.WriteString("START TRANSACTION; INSERT INTO drc_meta.apply_checkpoint (cluster, part, kafka_offset, gtid_set, origin, last_gtid) VALUES (")
-	b.WriteString(quoteString(slot.cluster))
+	b.WriteString(mysqlconn.QuoteString(slot.cluster))
 	b.WriteString(", ")
 	b.WriteString(strconv.Itoa(slot.part))
 	b.WriteString(", ")
 	b.WriteString(strconv.FormatInt(offset, 10))
 	b.WriteString(", '', ")
-	b.WriteString(quoteString(origin))
+	b.WriteString(mysqlconn.QuoteString(origin))
 	b.WriteString(", ")
-	b.WriteString(quoteString(gtid))
+	b.WriteString(mysqlconn.QuoteString(gtid))
 	b.WriteString(") ON DUPLICATE KEY UPDATE kafka_offset = VALUES(kafka_offset), origin = VALUES(origin), last_gtid = VALUES(last_gtid)")
 	return b.String()
 }
@@ -220,17 +190,17 @@ func beginSQL(slot slotKey, offset int64, origin, gtid string) string {
 func checkpointSQL(c Checkpoint) string {
 	var b strings.Builder
 	b.WriteString("INSERT INTO drc_meta.apply_checkpoint (cluster, part, kafka_offset, gtid_set, origin, last_gtid) VALUES (")
-	b.WriteString(quoteString(c.Cluster))
+	b.WriteString(mysqlconn.QuoteString(c.Cluster))
 	b.WriteString(", ")
 	b.WriteString(strconv.Itoa(int(c.Part)))
 	b.WriteString(", ")
 	b.WriteString(strconv.FormatInt(c.Offset, 10))
 	b.WriteString(", ")
-	b.WriteString(quoteString(c.GTIDSet))
+	b.WriteString(mysqlconn.QuoteString(c.GTIDSet))
 	b.WriteString(", ")
-	b.WriteString(quoteString(c.Origin))
+	b.WriteString(mysqlconn.QuoteString(c.Origin))
 	b.WriteString(", ")
-	b.WriteString(quoteString(c.LastGTID))
+	b.WriteString(mysqlconn.QuoteString(c.LastGTID))
 	b.WriteString(") ON DUPLICATE KEY UPDATE kafka_offset = VALUES(kafka_offset), gtid_set = VALUES(gtid_set), origin = VALUES(origin), last_gtid = VALUES(last_gtid)")
 	return b.String()
 }
