@@ -90,3 +90,36 @@ func TestShutdownWithinFiveSecondsWhileBrokerDown(t *testing.T) {
 		t.Errorf("b has %d rows after the restart, want 5", n)
 	}
 }
+
+// TestIDGenShutdownWithinFiveSecondsWhileStoreDown: drc idgen serve, with
+// the server holding its leases killed, exits 0 on SIGTERM without waiting
+// out its retries; the lease it could not release expires by itself.
+func TestIDGenShutdownWithinFiveSecondsWhileStoreDown(t *testing.T) {
+	bin := drcBinary(t)
+	m := harness.StartMariaDB(t, harness.ServerOptions{ServerID: 97, GTIDDomainID: 97})
+	k := harness.SharedKafka(t)
+	cluster := harness.UniqueName("idsd")
+	cfg := writeConfig(t, m, m, k, cluster, "drc."+cluster, "idgen: {listen: \"127.0.0.1:0\", region_id: 1}\n")
+	logPath := filepath.Join(t.TempDir(), "idgen.log")
+	r := startRole(t, bin, logPath, "idgen", "serve", "--config", cfg)
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(tail(logPath, 1<<20), "lease acquired") {
+		if time.Now().After(deadline) {
+			t.Fatalf("idgen never acquired a lease; its log:\n%s", tail(logPath, 3000))
+		}
+		r.running(t, logPath)
+		time.Sleep(200 * time.Millisecond)
+	}
+	m.Kill(t)
+	time.Sleep(time.Second) // a renewal or two fails against the dead server
+	r.running(t, logPath)
+
+	// A hang detector, not a performance bound (see the test above).
+	const hangAfter = 15 * time.Second
+	start := time.Now()
+	code := r.sigterm(t, hangAfter)
+	t.Logf("idgen serve exited %d, %s after SIGTERM with its lease store down", code, time.Since(start).Round(time.Millisecond))
+	if code != 0 {
+		t.Errorf("idgen serve exited %d on SIGTERM with its lease store down, want 0; its log:\n%s", code, tail(logPath, 3000))
+	}
+}
