@@ -792,7 +792,7 @@ func (p *partition) applyDDL(ctx context.Context, t *txn, r *event.Record) error
 	err := p.tgt.ExecDDL(ctx, r)
 	if err != nil && !p.anyDone && alreadyApplied(err) {
 		p.m.ddl.WithLabelValues("already_applied").Inc()
-		log.Warn("DDL was already applied before a restart", "statement", replicator.ClassifyStatement(r.SQL, r.DB).Label(), "error", err)
+		log.Warn("DDL was already applied before a restart", "statement", st.Label(), "error", err)
 		return nil
 	}
 	if err != nil {
@@ -805,7 +805,7 @@ func (p *partition) applyDDL(ctx context.Context, t *txn, r *event.Record) error
 		return err
 	}
 	p.m.ddl.WithLabelValues("apply").Inc()
-	log.Info("DDL applied", "statement", replicator.ClassifyStatement(r.SQL, r.DB).Label())
+	log.Info("DDL applied", "statement", st.Label())
 	log.Debug("DDL applied", "sql", replicator.RedactSQL(r.SQL))
 	return nil
 }

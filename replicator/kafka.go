@@ -493,8 +493,9 @@ func (p *publisher) call(fn func() error) error {
 	}
 }
 
-// stalled runs fn (through call) and logs once if it blocks longer than
-// stallAfter, and once more when it completes.
+// stalled runs fn and logs once if it blocks longer than stallAfter, and
+// once more when it completes. fn returns when the session stops: a send
+// selects on ctx, and sarama calls that take no ctx go through call.
 func (p *publisher) stalled(what string, fn func() error) error {
 	start := time.Now()
 	var fired atomic.Bool
@@ -502,7 +503,7 @@ func (p *publisher) stalled(what string, fn func() error) error {
 		fired.Store(true)
 		p.log.Warn("kafka unavailable; waiting for it", "operation", what, "waited", stallAfter)
 	})
-	err := p.call(fn)
+	err := fn()
 	// After an error the failed session is logged, and its recovery, by Run.
 	if (!t.Stop() || fired.Load()) && err == nil {
 		p.log.Info("kafka available again", "operation", what, "waited", time.Since(start).Round(time.Millisecond))
@@ -602,7 +603,7 @@ func (p *publisher) commit() error {
 	if !p.inTxn {
 		return nil
 	}
-	err := p.stalled("commit", p.producer.CommitTxn)
+	err := p.stalled("commit", func() error { return p.call(p.producer.CommitTxn) })
 	p.inTxn = false
 	if err == nil {
 		select {

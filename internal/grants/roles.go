@@ -3,6 +3,8 @@ package grants
 import (
 	"fmt"
 	"slices"
+
+	"github.com/drc-dev/drc/internal/mysqlconn"
 )
 
 // Role is a drc role, or one side of one, as far as privileges go.
@@ -48,10 +50,10 @@ type Options struct {
 	ReadOnly bool
 }
 
-// Flavor names as the config spells them.
+// Flavor names as the config spells them (mysqlconn's flavors).
 const (
-	MariaDB = "mariadb"
-	MySQL   = "mysql"
+	MariaDB = string(mysqlconn.MariaDB)
+	MySQL   = string(mysqlconn.MySQL)
 )
 
 // Need returns the privileges role needs on a server of flavor.
