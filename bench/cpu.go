@@ -149,3 +149,63 @@ func parseStatCPU(stat string) (time.Duration, error) {
 	}
 	return time.Duration(ticks) * time.Second / userHZ, nil
 }
+
+// MachineSpan measures how busy the whole machine is, from /proc/stat.
+type MachineSpan struct{ busy, total uint64 }
+
+// StartMachineCPU starts measuring the machine's busy share.
+func StartMachineCPU() (*MachineSpan, error) {
+	b, t, err := machineJiffies()
+	if err != nil {
+		return nil, err
+	}
+	return &MachineSpan{busy: b, total: t}, nil
+}
+
+// Stop returns the share of all cores' time, 0 to 1, that was not idle
+// (idle and iowait) since StartMachineCPU.
+func (m *MachineSpan) Stop() (float64, error) {
+	b, t, err := machineJiffies()
+	if err != nil {
+		return 0, err
+	}
+	if t <= m.total {
+		return 0, nil
+	}
+	return float64(b-m.busy) / float64(t-m.total), nil
+}
+
+// machineJiffies reads the aggregate cpu line of /proc/stat: the busy and
+// total jiffies of all cores.
+func machineJiffies() (busy, total uint64, err error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	return parseProcStatCPU(line)
+}
+
+// parseProcStatCPU parses "cpu user nice system idle iowait irq softirq
+// steal ...": idle and iowait are idle time, the rest busy (guest time is
+// already inside user).
+func parseProcStatCPU(line string) (busy, total uint64, err error) {
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return 0, 0, fmt.Errorf("/proc/stat: want an aggregate cpu line, got %.60q", line)
+	}
+	for i, s := range f[1:] {
+		if i >= 8 { // guest and guest_nice are counted in user and nice
+			break
+		}
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("/proc/stat: field %d: %w", i+1, err)
+		}
+		total += n
+		if i != 3 && i != 4 {
+			busy += n
+		}
+	}
+	return busy, total, nil
+}

@@ -49,3 +49,17 @@ func TestCPUSpanCountsWork(t *testing.T) {
 		t.Errorf("PerMillion(500000) = %v, want twice %v", got, u.Of("bench").Seconds())
 	}
 }
+
+func TestParseProcStatCPU(t *testing.T) {
+	busy, total, err := parseProcStatCPU("cpu  100 5 50 800 40 3 2 1 7 0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// user+nice+system+irq+softirq+steal = 161 busy; guest (7) is inside user.
+	if busy != 161 || total != 1001 {
+		t.Errorf("busy, total = %d, %d; want 161, 1001", busy, total)
+	}
+	if _, _, err := parseProcStatCPU("cpu0 1 2 3 4"); err == nil {
+		t.Error("a per-core line was accepted as the aggregate")
+	}
+}

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os/exec"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -138,7 +141,7 @@ func measureLag(ctx context.Context, env *Env) ([]Row, error) {
 
 	// The native replica starts where the replicator started, so it also
 	// replicates drc_meta (created by the replicator) and its heartbeats.
-	_, ndb, err := startNativeReplica(ctx, env, src, start, 23, "sbtest")
+	nat, ndb, err := startNativeReplica(ctx, env, src, start, 23, "sbtest")
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +163,8 @@ func measureLag(ctx context.Context, env *Env) ([]Row, error) {
 	// 50% is the load; 20% shows the lag where this machine's two
 	// cores are not saturated by source, Kafka, drc and target together.
 	for _, share := range []float64{0.5, 0.2} {
-		phase, err := lagPhase(ctx, env, src, sdb, tdb, ndb, cluster, int(maxTPS*share), share, failed)
+		procs := []CPUProc{{"drc", 0}, {"broker", k.Pid()}, {"target", tgt.Pid()}, {"native replica", nat.Pid()}, {"source", src.Pid()}}
+		phase, err := lagPhase(ctx, env, src, sdb, tdb, ndb, procs, cluster, int(maxTPS*share), share, failed)
 		if err != nil {
 			return rows, err
 		}
@@ -171,8 +175,10 @@ func measureLag(ctx context.Context, env *Env) ([]Row, error) {
 
 // lagPhase runs sysbench at rate tx/s while sampling the heartbeat lag on
 // the target (tdb) and on the native replica (ndb), waits for both to drain,
-// checks the tables match, and returns the phase's rows.
-func lagPhase(ctx context.Context, env *Env, src *harness.Server, sdb, tdb, ndb *sql.DB, cluster string, rate int, share float64, failed func() error) ([]Row, error) {
+// checks the tables match, and returns the phase's rows. It also measures
+// the CPU time of procs (named drc, broker, target, native replica and
+// source) and of the whole machine while sysbench runs.
+func lagPhase(ctx context.Context, env *Env, src *harness.Server, sdb, tdb, ndb *sql.DB, procs []CPUProc, cluster string, rate int, share float64, failed func() error) ([]Row, error) {
 	if rate < 1 {
 		return nil, fmt.Errorf("lag phase at %.0f%% of the maximum: rate %d tps", share*100, rate)
 	}
@@ -181,8 +187,23 @@ func lagPhase(ctx context.Context, env *Env, src *harness.Server, sdb, tdb, ndb 
 	samples, nativeSamples := make(chan []time.Duration, 1), make(chan []time.Duration, 1)
 	go func() { samples <- pollHeartbeatLag(pollCtx, env, tdb, "a") }()
 	go func() { nativeSamples <- pollHeartbeatLag(pollCtx, nil, ndb, "a") }()
+	span, err := StartCPU(procs...)
+	if err != nil {
+		stopPoll()
+		return nil, err
+	}
+	machine, err := StartMachineCPU()
+	if err != nil {
+		stopPoll()
+		return nil, err
+	}
 	gotTPS, serr := runSysbench(ctx, src, "run", "--time="+strconv.Itoa(int(lagRunTime.Seconds())), "--rate="+strconv.Itoa(rate))
+	use, cerr := span.Stop()
+	busy, merr := machine.Stop()
 	stopPoll()
+	if err := errors.Join(cerr, merr); err != nil {
+		return nil, err
+	}
 	lags, nativeLags := <-samples, <-nativeSamples
 	if serr != nil {
 		return nil, serr
@@ -232,6 +253,10 @@ func lagPhase(ctx context.Context, env *Env, src *harness.Server, sdb, tdb, ndb 
 		goal = lagGoal(q(0.99)) + "; " + Ratio(q(0.99), nq(0.99), "native p99", "≤ 1.0")
 	}
 	nload := fmt.Sprintf("%.0f%% of maximum, %d samples", share*100, len(nativeLags))
+	// CPU per 1,000 source transactions: PerMillion of transactions is
+	// seconds per 1M, which is milliseconds per 1k.
+	txns := int(gotTPS * lagRunTime.Seconds())
+	drcSide, nativeSide := use.PerMillion(txns, "drc", "broker", "target"), use.PerMillion(txns, "native replica")
 	return []Row{
 		{Metric: fmt.Sprintf("native MariaDB replication lag p50, slave_parallel_threads=%d optimistic, the same heartbeats, running alongside drc (%s)", applierWorkers, nload),
 			Value: nq(0.50), Unit: "s", Goal: "baseline"},
@@ -242,6 +267,9 @@ func lagPhase(ctx context.Context, env *Env, src *harness.Server, sdb, tdb, ndb 
 		{Metric: "end-to-end lag max (" + load + ")", Value: lags[len(lags)-1].Seconds(), Unit: "s", Goal: "-"},
 		{Metric: "drain after the load stopped, to a checkpoint at the source's position; tables then equal by CHECKSUM TABLE (" + load + ")",
 			Value: drain.Seconds(), Unit: "s", Goal: "-"},
+		{Metric: fmt.Sprintf("CPU cost during the load, drc + broker + target against the native replica (%s; machine %.0f%% busy of %d cores; drc includes the bench's two lag pollers) (%s)",
+			strings.ReplaceAll(use.Describe(txns), "CPU s/1M rows", "CPU ms/1k transactions"), busy*100, runtime.NumCPU(), load),
+			Value: drcSide, Unit: "CPU ms/1k tx", Goal: Ratio(drcSide, nativeSide, "native replica", "")},
 	}, nil
 }
 

@@ -249,17 +249,8 @@ func unquote(v json.RawMessage) (string, error) {
 		return "", fmt.Errorf("not a JSON string")
 	}
 	inner := v[1 : len(v)-1]
-	if bytes.IndexByte(inner, '\\') < 0 && bytes.IndexByte(inner, '"') < 0 && utf8.Valid(inner) {
-		plain := true
-		for _, c := range inner {
-			if c < 0x20 {
-				plain = false
-				break
-			}
-		}
-		if plain {
-			return string(inner), nil
-		}
+	if plainString(inner) && utf8.Valid(inner) {
+		return string(inner), nil
 	}
 	var s string
 	if err := json.Unmarshal(v, &s); err != nil {

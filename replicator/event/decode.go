@@ -2,6 +2,7 @@ package event
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -12,7 +13,8 @@ import (
 // types stay raw so that their column order survives and no map is built
 // per row.
 type wireRecord struct {
-	v              *int
+	v              int
+	vSeen          bool
 	pk             []string
 	pkSeen         bool
 	types          []byte
@@ -42,34 +44,58 @@ func Decode(data []byte) (*Record, error) {
 // Decoder decodes records and caches the Tables it builds from their
 // "types", keyed by table, primary key and types text. It is not safe for
 // concurrent use; the Tables it returns are.
+//
+// A stream's records repeat most of their fields (cluster, region, origin,
+// db, table, pk, types, and gtid within a transaction), so a Decoder
+// remembers the previous record's and reuses their strings, and its Table,
+// when the bytes are the same: a record then costs a few allocations, not
+// one per field.
 type Decoder struct {
 	// MaxTables bounds the cache; it is emptied when full. Zero means 1024.
 	MaxTables int
 
 	tables map[string]*Table
 	key    []byte
+
+	last      lastFields
+	lastTable *Table
+	lastTypes []byte // the types text lastTable was built from
+}
+
+// lastFields are the previous record's strings, for reuse.
+type lastFields struct {
+	cluster, region, origin, gtid, db, table string
+	pk                                       []string
+	pkRaw                                    []byte
+}
+
+// decoded is a record and its images, allocated together.
+type decoded struct {
+	rec           Record
+	before, after Row
 }
 
 // Decode parses one record; see the package function Decode.
 func (d *Decoder) Decode(data []byte) (*Record, error) {
 	// Row values are slices of data; a private copy keeps the Record from
-	// aliasing the caller's buffer (a Kafka client reuses it).
+	// aliasing the caller's buffer (a Kafka client may reuse it).
 	data = bytes.Clone(data)
-	r := &Record{}
+	all := &decoded{}
+	r := &all.rec
 	var w wireRecord
-	// scanObject checks the whole of data as strict JSON while it splits
+	// scanMembers checks the whole of data as strict JSON while it splits
 	// it, so no separate json.Valid pass is needed: nothing below runs
 	// unless all of data, nested values included, is valid.
-	if err := scanObject(data, func(key string, val []byte) error { return r.setField(&w, key, val) }); err != nil {
+	if err := scanMembers(data, func(key, val []byte) error { return d.setField(r, &w, key, val) }); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidRecord, err)
 	}
-	if w.v == nil {
+	if !w.vSeen {
 		return nil, fmt.Errorf("%w: missing field \"v\"", ErrInvalidRecord)
 	}
-	if *w.v != Version {
-		return nil, fmt.Errorf("%w: field \"v\": unsupported format version %d, want %d", ErrInvalidRecord, *w.v, Version)
+	if w.v != Version {
+		return nil, fmt.Errorf("%w: field \"v\": unsupported format version %d, want %d", ErrInvalidRecord, w.v, Version)
 	}
-	r.V = *w.v
+	r.V = w.v
 	if !r.Op.valid() {
 		return nil, fmt.Errorf("%w: field \"op\": unknown op %q", ErrInvalidRecord, r.Op)
 	}
@@ -87,37 +113,46 @@ func (d *Decoder) Decode(data []byte) (*Record, error) {
 		}
 		return r, nil
 	}
-	where := string(appendQualified(nil, r.DB, r.Table))
+	where := func() string { return string(appendQualified(nil, r.DB, r.Table)) }
 	switch {
 	case r.DB == "" || r.Table == "":
 		return nil, fmt.Errorf("%w: %s record without \"db\" and \"table\"", ErrInvalidRecord, r.Op)
 	case !w.pkSeen:
-		return nil, fmt.Errorf("%w: %s record on %s without \"pk\"", ErrInvalidRecord, r.Op, where)
+		return nil, fmt.Errorf("%w: %s record on %s without \"pk\"", ErrInvalidRecord, r.Op, where())
 	case r.Op == OpInsert && (hasBefore || !hasAfter), r.Op == OpHeartbeat && hasBefore,
 		r.Op == OpUpdate && (!hasBefore || !hasAfter),
 		r.Op == OpDelete && (!hasBefore || hasAfter):
-		return nil, fmt.Errorf("%w: %s record on %s must have %s", ErrInvalidRecord, r.Op, where, wantImages(r.Op))
+		return nil, fmt.Errorf("%w: %s record on %s must have %s", ErrInvalidRecord, r.Op, where(), wantImages(r.Op))
 	}
 	if !hasBefore && !hasAfter { // a heartbeat position marker
 		return r, nil
 	}
 	t, err := d.table(r, &w)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrInvalidRecord, where, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrInvalidRecord, where(), err)
 	}
+	// One backing array for the values of both images.
+	n := len(t.Columns)
+	if hasBefore && hasAfter {
+		n *= 2
+	}
+	values := make([]json.RawMessage, n)
 	if hasBefore {
-		if r.Before, err = decodeImage(t, w.before, w.beforeJSONNull, w.beforeEnumZero, w.beforeSetBits); err != nil {
-			return nil, fmt.Errorf("%w: %s before image: %w", ErrInvalidRecord, where, err)
+		r.Before = &all.before
+		if err = decodeImage(r.Before, t, values[:len(t.Columns):len(t.Columns)], w.before, w.beforeJSONNull, w.beforeEnumZero, w.beforeSetBits); err != nil {
+			return nil, fmt.Errorf("%w: %s before image: %w", ErrInvalidRecord, where(), err)
 		}
+		values = values[len(t.Columns):]
 	} else if f := markField("before", w.beforeJSONNull, w.beforeEnumZero, w.beforeSetBits); f != "" {
-		return nil, fmt.Errorf("%w: %s: %s without a before image", ErrInvalidRecord, where, f)
+		return nil, fmt.Errorf("%w: %s: %s without a before image", ErrInvalidRecord, where(), f)
 	}
 	if hasAfter {
-		if r.After, err = decodeImage(t, w.after, w.afterJSONNull, w.afterEnumZero, w.afterSetBits); err != nil {
-			return nil, fmt.Errorf("%w: %s after image: %w", ErrInvalidRecord, where, err)
+		r.After = &all.after
+		if err = decodeImage(r.After, t, values, w.after, w.afterJSONNull, w.afterEnumZero, w.afterSetBits); err != nil {
+			return nil, fmt.Errorf("%w: %s after image: %w", ErrInvalidRecord, where(), err)
 		}
 	} else if f := markField("after", w.afterJSONNull, w.afterEnumZero, w.afterSetBits); f != "" {
-		return nil, fmt.Errorf("%w: %s: %s without an after image", ErrInvalidRecord, where, f)
+		return nil, fmt.Errorf("%w: %s: %s without an after image", ErrInvalidRecord, where(), f)
 	}
 	return r, nil
 }
@@ -136,26 +171,25 @@ func markField(side string, jsonNull, enumZero []string, setBits []byte) string 
 	return ""
 }
 
-// setField stores one top-level member of a record. A JSON null leaves a
-// field at its zero value, as encoding/json does.
-func (r *Record) setField(w *wireRecord, key string, val []byte) error {
+// setField stores one top-level member of a record, named key (unquoted).
+// A JSON null leaves a field at its zero value, as encoding/json does.
+func (d *Decoder) setField(r *Record, w *wireRecord, key, val []byte) error {
 	isNull := bytes.Equal(val, []byte("null"))
 	var err error
-	switch key {
+	switch string(key) {
 	case "v":
 		var n int64
 		if n, err = intField(val); err == nil && !isNull {
-			v := int(n)
-			w.v = &v
+			w.v, w.vSeen = int(n), true
 		}
 	case "cluster":
-		r.Cluster, err = stringField(val)
+		r.Cluster, err = sameString(val, &d.last.cluster)
 	case "region":
-		r.Region, err = stringField(val)
+		r.Region, err = sameString(val, &d.last.region)
 	case "origin":
-		r.Origin, err = stringField(val)
+		r.Origin, err = sameString(val, &d.last.origin)
 	case "gtid":
-		r.GTID, err = stringField(val)
+		r.GTID, err = sameString(val, &d.last.gtid)
 	case "ts":
 		r.TS, err = intField(val)
 	case "seq":
@@ -172,15 +206,13 @@ func (r *Record) setField(w *wireRecord, key string, val []byte) error {
 			err = fmt.Errorf("want true or false")
 		}
 	case "op":
-		var op string
-		op, err = stringField(val)
-		r.Op = Op(op)
+		r.Op, err = opField(val)
 	case "db":
-		r.DB, err = stringField(val)
+		r.DB, err = sameString(val, &d.last.db)
 	case "table":
-		r.Table, err = stringField(val)
+		r.Table, err = sameString(val, &d.last.table)
 	case "pk":
-		w.pk, err = stringsField(val)
+		w.pk, err = d.pkField(val)
 		w.pkSeen = !isNull
 	case "types":
 		w.types = val
@@ -209,6 +241,48 @@ func (r *Record) setField(w *wireRecord, key string, val []byte) error {
 		return fmt.Errorf("field %q: %w", key, err)
 	}
 	return nil
+}
+
+// sameString is stringField reusing *last when the JSON string is the same
+// text, and remembering the result in *last otherwise. A string without
+// escapes whose bytes equal *last unquotes to *last.
+func sameString(val []byte, last *string) (string, error) {
+	if len(val) >= 2 && val[0] == '"' && val[len(val)-1] == '"' {
+		inner := val[1 : len(val)-1]
+		if string(inner) == *last && bytes.IndexByte(inner, '\\') < 0 {
+			return *last, nil
+		}
+	}
+	s, err := stringField(val)
+	if err == nil {
+		*last = s
+	}
+	return s, err
+}
+
+// opField reads the op, as one of the Op constants when it is one.
+func opField(val []byte) (Op, error) {
+	if len(val) >= 2 && val[0] == '"' && val[len(val)-1] == '"' {
+		switch op := Op(val[1 : len(val)-1]); op {
+		case OpInsert, OpUpdate, OpDelete, OpDDL, OpHeartbeat:
+			return op, nil
+		}
+	}
+	s, err := stringField(val)
+	return Op(s), err
+}
+
+// pkField reads the pk array, reusing the previous record's when the bytes
+// are the same. Callers must not modify Record.PK.
+func (d *Decoder) pkField(val []byte) ([]string, error) {
+	if d.last.pk != nil && bytes.Equal(val, d.last.pkRaw) {
+		return d.last.pk, nil
+	}
+	pk, err := stringsField(val)
+	if err == nil && pk != nil {
+		d.last.pk, d.last.pkRaw = pk, append(d.last.pkRaw[:0], val...)
+	}
+	return pk, err
 }
 
 func stringField(val []byte) (string, error) {
@@ -269,6 +343,19 @@ func (d *Decoder) table(r *Record, w *wireRecord) (*Table, error) {
 		// have KindUnknown, so values decode but Arg refuses them.
 		return tableFromImages(r, w)
 	}
+	if t := d.lastTable; t != nil && t.DB == r.DB && t.Name == r.Table && slices.Equal(t.PK, r.PK) && bytes.Equal(w.types, d.lastTypes) {
+		return t, nil
+	}
+	t, err := d.cachedTable(r, w)
+	if err != nil {
+		return nil, err
+	}
+	d.lastTable, d.lastTypes = t, append(d.lastTypes[:0], w.types...)
+	return t, nil
+}
+
+// cachedTable is table's cache lookup, building the Table on a miss.
+func (d *Decoder) cachedTable(r *Record, w *wireRecord) (*Table, error) {
 	d.key = append(d.key[:0], r.DB...)
 	d.key = append(d.key, 0)
 	d.key = append(d.key, r.Table...)
@@ -351,40 +438,42 @@ func (t *Table) setPK(pk []string) error {
 	return nil
 }
 
-// decodeImage splits an image object into values aligned with t's columns.
-func decodeImage(t *Table, raw []byte, jsonNull, enumZero []string, setBits []byte) (*Row, error) {
-	row := &Row{Table: t, Values: make([]json.RawMessage, len(t.Columns))}
+// decodeImage splits an image object into row, with values (len(t.Columns)
+// of them, all nil) aligned with t's columns.
+func decodeImage(row *Row, t *Table, values []json.RawMessage, raw []byte, jsonNull, enumZero []string, setBits []byte) error {
+	row.Table, row.Values = t, values
 	next := 0
-	err := scanObject(raw, func(name string, val []byte) error {
+	err := scanMembers(raw, func(key, val []byte) error {
 		// Images normally list columns in table order: try the next one first.
 		i := next
-		if i >= len(t.Columns) || t.Columns[i].Name != name {
+		if i >= len(t.Columns) || t.Columns[i].Name != string(key) {
+			name := string(key)
 			if i = t.ColumnIndex(name); i < 0 {
 				return fmt.Errorf("column %q has no type", name)
 			}
 		}
 		if row.Values[i] != nil {
-			return fmt.Errorf("column %q appears twice", name)
+			return fmt.Errorf("column %q appears twice", key)
 		}
 		row.Values[i] = val
 		next = i + 1
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if row.jsonNull, err = markedColumns(t, row, "json_null", jsonNull, KindJSON, "null"); err != nil {
-		return nil, err
+		return err
 	}
 	if row.enumZero, err = markedColumns(t, row, "enum_zero", enumZero, KindEnum, `""`); err != nil {
-		return nil, err
+		return err
 	}
 	if present(setBits) {
 		if row.setBits, err = decodeSetBits(t, row, setBits); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return row, nil
+	return nil
 }
 
 // decodeSetBits reads a set_bits object: SET columns of the image, each
@@ -458,19 +547,25 @@ const maxDepth = 10000
 // seen may be followed by a syntax error: callers act on the members only
 // once scanObject returns nil.
 func scanObject(src []byte, fn func(key string, val []byte) error) error {
+	return scanMembers(src, func(key, val []byte) error { return fn(string(key), val) })
+}
+
+// scanMembers is scanObject with the unquoted key as bytes, which fn must
+// not keep: the hot paths compare keys without allocating a string each.
+func scanMembers(src []byte, fn func(key, val []byte) error) error {
 	i := skipSpace(src, 0)
 	if i >= len(src) || src[i] != '{' {
 		return fmt.Errorf("want a JSON object")
 	}
 	end, err := walkObject(src, i, 1, func(key, val []byte) error {
 		if bytes.IndexByte(key, '\\') < 0 {
-			return fn(string(key[1:len(key)-1]), val)
+			return fn(key[1:len(key)-1], val)
 		}
 		var k string
 		if err := json.Unmarshal(key, &k); err != nil {
 			return fmt.Errorf("malformed key: %w", err)
 		}
-		return fn(k, val)
+		return fn([]byte(k), val)
 	})
 	if err != nil {
 		return err
@@ -627,6 +722,10 @@ func skipValue(src []byte, i, depth int) (int, error) {
 // offset after it and whether it contains escapes.
 func scanString(src []byte, i int) (end int, escaped bool, err error) {
 	for j := i + 1; j < len(src); j++ {
+		j += plainPrefix8(src[j:])
+		if j >= len(src) {
+			break
+		}
 		c := src[j]
 		if c >= 0x20 && c != '"' && c != '\\' {
 			continue
@@ -656,6 +755,40 @@ func scanString(src []byte, i int) (end int, escaped bool, err error) {
 	}
 	return 0, false, syntaxError(src, len(src), "in string literal")
 }
+
+// plainPrefix8 returns the length of the longest prefix of s made of whole
+// eight-byte words with no quote, backslash or control character: the part
+// of a string's body that needs no closer look. The bit tricks are exact
+// for "some byte of the word is".
+func plainPrefix8(s []byte) int {
+	n := 0
+	for n+8 <= len(s) {
+		x := binary.LittleEndian.Uint64(s[n:])
+		q, b := x^(lsb*'"'), x^(lsb*'\\')
+		if ((x-lsb*0x20)&^x|(q-lsb)&^q|(b-lsb)&^b)&msb != 0 {
+			break
+		}
+		n += 8
+	}
+	return n
+}
+
+// plainString reports whether s has no quote, backslash or control
+// character: as the body of a JSON string it means itself.
+func plainString(s []byte) bool {
+	for _, c := range s[plainPrefix8(s):] {
+		if c < 0x20 || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// lsb and msb have the lowest and the highest bit of every byte set.
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
 
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'

@@ -329,3 +329,41 @@ func FuzzScanValue(f *testing.F) {
 		}
 	})
 }
+
+// TestScanStringWordAtATime checks the eight-bytes-at-a-time skip of
+// scanString against json.Valid: every byte value at every position of a
+// 20-byte string body, so each lands in each lane of a word and in the
+// byte-wise tail.
+func TestScanStringWordAtATime(t *testing.T) {
+	for pos := range 20 {
+		for c := range 256 {
+			body := []byte("abcdefghijklmnopqrst")
+			body[pos] = byte(c)
+			in := append(append([]byte{'"'}, body...), '"')
+			end, _, err := scanString(in, 0)
+			want := json.Valid(in)
+			got := err == nil && end == len(in)
+			if c == '"' {
+				// The string ends at the quote: the scanner stops there.
+				want, got = true, err == nil && end == pos+2
+			}
+			if got != want {
+				t.Fatalf("byte %#x at %d: scanString end=%d err=%v, json.Valid=%v", c, pos, end, err, want)
+			}
+		}
+	}
+}
+
+// TestPlainString checks unquote's fast test the same way.
+func TestPlainString(t *testing.T) {
+	for pos := range 20 {
+		for c := range 256 {
+			body := []byte("abcdefghijklmnopqrst")
+			body[pos] = byte(c)
+			want := c >= 0x20 && c != '"' && c != '\\'
+			if got := plainString(body); got != want {
+				t.Fatalf("byte %#x at %d: plainString = %v, want %v", c, pos, got, want)
+			}
+		}
+	}
+}
