@@ -213,6 +213,18 @@ func (a *Applier) kafkaRefused(err error) error {
 	return a.cfg.kafka().Refused(err)
 }
 
+// ConsumerSettings sets the applier's read_committed consumer settings on
+// sc: isolation, errors returned, fetch sizes and wait, channel buffers.
+// The bench reads topics with them too.
+func ConsumerSettings(sc *sarama.Config) {
+	sc.Consumer.IsolationLevel = sarama.ReadCommitted
+	sc.Consumer.Return.Errors = true
+	sc.Consumer.Fetch.Default = 1 << 20
+	sc.Consumer.Fetch.Max = 17 << 20
+	sc.Consumer.MaxWaitTime = 100 * time.Millisecond
+	sc.ChannelBufferSize = 256
+}
+
 // saramaConfig is the read_committed consumer's configuration, on top of
 // the connection's (kafkaconn: protocol version, client id, TLS, SASL).
 func (a *Applier) saramaConfig() (*sarama.Config, error) {
@@ -221,12 +233,7 @@ func (a *Applier) saramaConfig() (*sarama.Config, error) {
 		return nil, permanent(fmt.Errorf("kafka %v: %w", a.cfg.kafka(), err))
 	}
 	sc.Metadata.Retry.Max = 3
-	sc.Consumer.IsolationLevel = sarama.ReadCommitted
-	sc.Consumer.Return.Errors = true
-	sc.Consumer.Fetch.Default = 1 << 20
-	sc.Consumer.Fetch.Max = 17 << 20
-	sc.Consumer.MaxWaitTime = 100 * time.Millisecond
-	sc.ChannelBufferSize = 256
+	ConsumerSettings(sc)
 	sc.Consumer.Offsets.AutoCommit.Enable = true
 	sc.Consumer.Offsets.AutoCommit.Interval = time.Second
 	return sc, nil

@@ -122,17 +122,9 @@ func publishRange(ctx context.Context, env *Env, k *harness.Kafka, ds *Dataset, 
 	if err != nil {
 		return "", "", want, nil, fmt.Errorf("parse EndGTID %q: %w", ds.EndGTID, err)
 	}
-	cluster = "benchapply" + strconv.FormatInt(time.Now().UnixNano()%1e6, 10)
-	topic = "drc." + cluster
 	rreg := prometheus.NewRegistry()
-	rcfg := replicator.Config{
-		Cluster: cluster, Region: "a", Flavor: string(ds.Flavor),
-		Host: ds.Source.Host, Port: ds.Source.Port, User: ds.Source.User, Password: ds.Source.Password,
-		ServerID: serverID + uint32(time.Now().UnixNano()%800),
-		Brokers:  []string{k.Bootstrap}, KafkaVersion: "3.9.0", Topic: topic,
-		StartGTID:         ds.StartGTID,
-		HeartbeatInterval: time.Minute,
-	}
+	rcfg := datasetReplicator(ds, k, "benchapply", serverID)
+	cluster, topic = rcfg.Cluster, rcfg.Topic
 	r, err := replicator.New(rcfg, slog.New(slog.DiscardHandler), rreg)
 	if err != nil {
 		return "", "", want, nil, err
@@ -147,6 +139,21 @@ func publishRange(ctx context.Context, env *Env, k *harness.Kafka, ds *Dataset, 
 		return "", "", want, nil, err
 	}
 	return cluster, topic, want, stop, nil
+}
+
+// datasetReplicator is the configuration of a replicator that publishes
+// the dataset's range to a fresh topic: cluster prefix plus a unique
+// suffix, server id serverID plus a random offset below 800.
+func datasetReplicator(ds *Dataset, k *harness.Kafka, prefix string, serverID uint32) replicator.Config {
+	cluster := prefix + strconv.FormatInt(time.Now().UnixNano()%1e6, 10)
+	return replicator.Config{
+		Cluster: cluster, Region: "a", Flavor: string(ds.Flavor),
+		Host: ds.Source.Host, Port: ds.Source.Port, User: ds.Source.User, Password: ds.Source.Password,
+		ServerID: serverID + uint32(time.Now().UnixNano()%800),
+		Brokers:  []string{k.Bootstrap}, KafkaVersion: "3.9.0", Topic: "drc." + cluster,
+		StartGTID:         ds.StartGTID,
+		HeartbeatInterval: time.Minute,
+	}
 }
 
 // applied is one applyRange's figures.

@@ -12,6 +12,7 @@ func Suites() []Suite {
 		{Name: "baseline/sonyflake", Run: measureSonyflake},
 		{Name: "bootstrap", Run: onFlavor(harness.FlavorMariaDB, measureBootstrap)},
 		{Name: "replicator", Run: onFlavor(harness.FlavorMariaDB, measureReplicator)},
+		{Name: "replicator/codecs", Run: onFlavor(harness.FlavorMariaDB, measureCodecs)},
 		{Name: "rss", Run: measureRSS},
 		{Name: "applier", Run: measureApplier},
 		{Name: "applier/lag", Run: measureLag},

@@ -53,6 +53,11 @@ func Decode(data []byte) (*Record, error) {
 type Decoder struct {
 	// MaxTables bounds the cache; it is emptied when full. Zero means 1024.
 	MaxTables int
+	// Owned says the caller hands each record's bytes over to Decode: it
+	// neither modifies nor reuses them afterwards (sarama gives every fetch
+	// response buffers of its own). The Record's values then alias them
+	// instead of a copy.
+	Owned bool
 
 	tables map[string]*Table
 	key    []byte
@@ -77,9 +82,11 @@ type decoded struct {
 
 // Decode parses one record; see the package function Decode.
 func (d *Decoder) Decode(data []byte) (*Record, error) {
-	// Row values are slices of data; a private copy keeps the Record from
-	// aliasing the caller's buffer (a Kafka client may reuse it).
-	data = bytes.Clone(data)
+	// Row values are slices of data; unless the caller hands data over, a
+	// private copy keeps the Record from aliasing a buffer it reuses.
+	if !d.Owned {
+		data = bytes.Clone(data)
+	}
 	all := &decoded{}
 	r := &all.rec
 	var w wireRecord
