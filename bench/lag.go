@@ -94,6 +94,7 @@ func measureLag(ctx context.Context, env *Env) ([]Row, error) {
 	}
 
 	// Replicate everything after CREATE DATABASE.
+	rreg, areg := prometheus.NewRegistry(), prometheus.NewRegistry()
 	cluster := "benchlag" + strconv.FormatInt(time.Now().UnixNano()%1e6, 10)
 	r, err := replicator.New(replicator.Config{
 		Cluster: cluster, Region: "a",
@@ -102,7 +103,7 @@ func measureLag(ctx context.Context, env *Env) ([]Row, error) {
 		Brokers:  []string{k.Bootstrap}, KafkaVersion: "3.9.0",
 		StartGTID:         start,
 		HeartbeatInterval: lagHeartbeat,
-	}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	}, slog.New(slog.DiscardHandler), rreg)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +112,7 @@ func measureLag(ctx context.Context, env *Env) ([]Row, error) {
 		Host: tgt.Host, Port: tgt.Port, User: tgt.User, Password: tgt.Password,
 		Brokers: []string{k.Bootstrap}, KafkaVersion: "3.9.0",
 		Workers: applierWorkers,
-	}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	}, slog.New(slog.DiscardHandler), areg)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +165,7 @@ func measureLag(ctx context.Context, env *Env) ([]Row, error) {
 	// cores are not saturated by source, Kafka, drc and target together.
 	for _, share := range []float64{0.5, 0.2} {
 		procs := []CPUProc{{"drc", 0}, {"broker", k.Pid()}, {"target", tgt.Pid()}, {"native replica", nat.Pid()}, {"source", src.Pid()}}
-		phase, err := lagPhase(ctx, env, src, sdb, tdb, ndb, procs, cluster, int(maxTPS*share), share, failed)
+		phase, err := lagPhase(ctx, env, src, sdb, tdb, ndb, procs, lagMetrics{rreg, areg}, cluster, int(maxTPS*share), share, failed)
 		if err != nil {
 			return rows, err
 		}
@@ -178,7 +179,7 @@ func measureLag(ctx context.Context, env *Env) ([]Row, error) {
 // checks the tables match, and returns the phase's rows. It also measures
 // the CPU time of procs (named drc, broker, target, native replica and
 // source) and of the whole machine while sysbench runs.
-func lagPhase(ctx context.Context, env *Env, src *harness.Server, sdb, tdb, ndb *sql.DB, procs []CPUProc, cluster string, rate int, share float64, failed func() error) ([]Row, error) {
+func lagPhase(ctx context.Context, env *Env, src *harness.Server, sdb, tdb, ndb *sql.DB, procs []CPUProc, m lagMetrics, cluster string, rate int, share float64, failed func() error) ([]Row, error) {
 	if rate < 1 {
 		return nil, fmt.Errorf("lag phase at %.0f%% of the maximum: rate %d tps", share*100, rate)
 	}
@@ -187,6 +188,7 @@ func lagPhase(ctx context.Context, env *Env, src *harness.Server, sdb, tdb, ndb 
 	samples, nativeSamples := make(chan []time.Duration, 1), make(chan []time.Duration, 1)
 	go func() { samples <- pollHeartbeatLag(pollCtx, env, tdb, "a") }()
 	go func() { nativeSamples <- pollHeartbeatLag(pollCtx, nil, ndb, "a") }()
+	before := m.read()
 	span, err := StartCPU(procs...)
 	if err != nil {
 		stopPoll()
@@ -200,6 +202,7 @@ func lagPhase(ctx context.Context, env *Env, src *harness.Server, sdb, tdb, ndb 
 	gotTPS, serr := runSysbench(ctx, src, "run", "--time="+strconv.Itoa(int(lagRunTime.Seconds())), "--rate="+strconv.Itoa(rate))
 	use, cerr := span.Stop()
 	busy, merr := machine.Stop()
+	during := m.read().minus(before)
 	stopPoll()
 	if err := errors.Join(cerr, merr); err != nil {
 		return nil, err
@@ -270,7 +273,29 @@ func lagPhase(ctx context.Context, env *Env, src *harness.Server, sdb, tdb, ndb 
 		{Metric: fmt.Sprintf("CPU cost during the load, drc + broker + target against the native replica (%s; machine %.0f%% busy of %d cores; drc includes the bench's two lag pollers) (%s)",
 			strings.ReplaceAll(use.Describe(txns), "CPU s/1M rows", "CPU ms/1k transactions"), busy*100, runtime.NumCPU(), load),
 			Value: drcSide, Unit: "CPU ms/1k tx", Goal: Ratio(drcSide, nativeSide, "native replica", "")},
+		{Metric: fmt.Sprintf("Kafka transactions committed by the replicator during the load, %.1f binlog transactions each; the applier grouped %.0f%% of its transactions into their predecessors' (%s)",
+			during.binlogTxns/max(1, during.kafkaTxns), 100*during.grouped/max(1, during.applied), load),
+			Value: during.kafkaTxns / lagRunTime.Seconds(), Unit: "Kafka tx/s", Goal: "-"},
 	}, nil
+}
+
+// lagMetrics are the replicator's and the applier's registries.
+type lagMetrics struct{ replicator, applier prometheus.Gatherer }
+
+// lagCounts are the counters a lag phase reports.
+type lagCounts struct{ kafkaTxns, binlogTxns, applied, grouped float64 }
+
+func (m lagMetrics) read() lagCounts {
+	return lagCounts{
+		kafkaTxns:  counter(m.replicator, "drc_replicator_kafka_transactions_total"),
+		binlogTxns: counter(m.replicator, "drc_replicator_transactions_total"),
+		applied:    counter(m.applier, "drc_applier_transactions_total"),
+		grouped:    counter(m.applier, "drc_applier_grouped_transactions_total"),
+	}
+}
+
+func (c lagCounts) minus(o lagCounts) lagCounts {
+	return lagCounts{c.kafkaTxns - o.kafkaTxns, c.binlogTxns - o.binlogTxns, c.applied - o.applied, c.grouped - o.grouped}
 }
 
 func lagGoal(p99 float64) string {

@@ -159,17 +159,21 @@ func compressionName(c string) string {
 	return c
 }
 
+// counter is the sum of the counter's series in g, 0 when it has none.
 func counter(g prometheus.Gatherer, name string) float64 {
 	mfs, err := g.Gather()
 	if err != nil {
 		return 0
 	}
+	var sum float64
 	for _, mf := range mfs {
-		if mf.GetName() == name && len(mf.Metric) > 0 {
-			return mf.Metric[0].GetCounter().GetValue()
+		if mf.GetName() == name {
+			for _, m := range mf.Metric {
+				sum += m.GetCounter().GetValue()
+			}
 		}
 	}
-	return 0
+	return sum
 }
 
 // measureRSS runs `drc replicate` as its own process while one

@@ -25,7 +25,13 @@ type wireRecord struct {
 	afterEnumZero  []string
 	beforeSetBits  []byte // raw objects, read only when present
 	afterSetBits   []byte
+	// The images' members, split in the same pass that checks the record.
+	beforeMembers, afterMembers []member
 }
+
+// member is one member of an image object: the column name (unquoted) and
+// the raw value.
+type member struct{ key, val []byte }
 
 // Decode parses one record of format v1. It checks the record's shape (the
 // version, the op, which images an op must and must not have, that every
@@ -65,6 +71,42 @@ type Decoder struct {
 	last      lastFields
 	lastTable *Table
 	lastTypes []byte // the types text lastTable was built from
+
+	// members holds the images' members of the record being decoded,
+	// from imageStart on for the image being walked.
+	members    []member
+	imageStart int
+	nested     func(key []byte) func(key, val []byte) error
+	collect    func(key, val []byte) error
+}
+
+// imageHooks makes the functions that split a record's images into
+// d.members while the record is checked.
+func (d *Decoder) imageHooks() {
+	d.collect = func(key, val []byte) error {
+		k, err := unquoteKey(key)
+		if err != nil {
+			return err
+		}
+		d.members = append(d.members, member{k, val})
+		return nil
+	}
+	d.nested = func(key []byte) func(key, val []byte) error {
+		if string(key) != "before" && string(key) != "after" {
+			return nil
+		}
+		d.imageStart = len(d.members)
+		return d.collect
+	}
+}
+
+// image returns the members walked for an image whose raw value is val:
+// none unless it is an object.
+func (d *Decoder) image(val []byte) []member {
+	if len(val) == 0 || val[0] != '{' {
+		return nil
+	}
+	return d.members[d.imageStart:len(d.members):len(d.members)]
 }
 
 // lastFields are the previous record's strings, for reuse.
@@ -90,10 +132,15 @@ func (d *Decoder) Decode(data []byte) (*Record, error) {
 	all := &decoded{}
 	r := &all.rec
 	var w wireRecord
-	// scanMembers checks the whole of data as strict JSON while it splits
-	// it, so no separate json.Valid pass is needed: nothing below runs
-	// unless all of data, nested values included, is valid.
-	if err := scanMembers(data, func(key, val []byte) error { return d.setField(r, &w, key, val) }); err != nil {
+	if d.nested == nil {
+		d.imageHooks()
+	}
+	d.members = d.members[:0]
+	// scanMembersNested checks the whole of data as strict JSON while it
+	// splits it, images included, so no separate json.Valid pass is
+	// needed: nothing below runs unless all of data, nested values
+	// included, is valid.
+	if err := scanMembersNested(data, func(key, val []byte) error { return d.setField(r, &w, key, val) }, d.nested); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidRecord, err)
 	}
 	if !w.vSeen {
@@ -134,6 +181,14 @@ func (d *Decoder) Decode(data []byte) (*Record, error) {
 	if !hasBefore && !hasAfter { // a heartbeat position marker
 		return r, nil
 	}
+	for _, img := range [...]struct {
+		side string
+		raw  []byte
+	}{{"before", w.before}, {"after", w.after}} {
+		if present(img.raw) && img.raw[0] != '{' {
+			return nil, fmt.Errorf("%w: %s %s image: want a JSON object", ErrInvalidRecord, where(), img.side)
+		}
+	}
 	t, err := d.table(r, &w)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrInvalidRecord, where(), err)
@@ -146,7 +201,7 @@ func (d *Decoder) Decode(data []byte) (*Record, error) {
 	values := make([]json.RawMessage, n)
 	if hasBefore {
 		r.Before = &all.before
-		if err = decodeImage(r.Before, t, values[:len(t.Columns):len(t.Columns)], w.before, w.beforeJSONNull, w.beforeEnumZero, w.beforeSetBits); err != nil {
+		if err = decodeImage(r.Before, t, values[:len(t.Columns):len(t.Columns)], w.beforeMembers, w.beforeJSONNull, w.beforeEnumZero, w.beforeSetBits); err != nil {
 			return nil, fmt.Errorf("%w: %s before image: %w", ErrInvalidRecord, where(), err)
 		}
 		values = values[len(t.Columns):]
@@ -155,7 +210,7 @@ func (d *Decoder) Decode(data []byte) (*Record, error) {
 	}
 	if hasAfter {
 		r.After = &all.after
-		if err = decodeImage(r.After, t, values, w.after, w.afterJSONNull, w.afterEnumZero, w.afterSetBits); err != nil {
+		if err = decodeImage(r.After, t, values, w.afterMembers, w.afterJSONNull, w.afterEnumZero, w.afterSetBits); err != nil {
 			return nil, fmt.Errorf("%w: %s after image: %w", ErrInvalidRecord, where(), err)
 		}
 	} else if f := markField("after", w.afterJSONNull, w.afterEnumZero, w.afterSetBits); f != "" {
@@ -224,9 +279,9 @@ func (d *Decoder) setField(r *Record, w *wireRecord, key, val []byte) error {
 	case "types":
 		w.types = val
 	case "before":
-		w.before = val
+		w.before, w.beforeMembers = val, d.image(val)
 	case "after":
-		w.after = val
+		w.after, w.afterMembers = val, d.image(val)
 	case "before_json_null":
 		w.beforeJSONNull, err = stringsField(val)
 	case "after_json_null":
@@ -411,18 +466,11 @@ func (d *Decoder) cachedTable(r *Record, w *wireRecord) (*Table, error) {
 
 func tableFromImages(r *Record, w *wireRecord) (*Table, error) {
 	t := &Table{DB: r.DB, Name: r.Table}
-	for _, img := range [...][]byte{w.before, w.after} {
-		if !present(img) {
-			continue
-		}
-		err := scanObject(img, func(name string, _ []byte) error {
-			if t.ColumnIndex(name) < 0 {
-				t.Columns = append(t.Columns, Column{Name: name, typeText: "unknown"})
+	for _, img := range [...][]member{w.beforeMembers, w.afterMembers} {
+		for _, m := range img {
+			if t.ColumnIndex(string(m.key)) < 0 {
+				t.Columns = append(t.Columns, Column{Name: string(m.key), typeText: "unknown"})
 			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
 		}
 	}
 	if err := t.setPK(r.PK); err != nil {
@@ -447,28 +495,24 @@ func (t *Table) setPK(pk []string) error {
 
 // decodeImage splits an image object into row, with values (len(t.Columns)
 // of them, all nil) aligned with t's columns.
-func decodeImage(row *Row, t *Table, values []json.RawMessage, raw []byte, jsonNull, enumZero []string, setBits []byte) error {
+func decodeImage(row *Row, t *Table, values []json.RawMessage, members []member, jsonNull, enumZero []string, setBits []byte) error {
 	row.Table, row.Values = t, values
 	next := 0
-	err := scanMembers(raw, func(key, val []byte) error {
+	for _, m := range members {
 		// Images normally list columns in table order: try the next one first.
 		i := next
-		if i >= len(t.Columns) || t.Columns[i].Name != string(key) {
-			name := string(key)
-			if i = t.ColumnIndex(name); i < 0 {
-				return fmt.Errorf("column %q has no type", name)
+		if i >= len(t.Columns) || t.Columns[i].Name != string(m.key) {
+			if i = t.ColumnIndex(string(m.key)); i < 0 {
+				return fmt.Errorf("column %q has no type", m.key)
 			}
 		}
 		if row.Values[i] != nil {
-			return fmt.Errorf("column %q appears twice", key)
+			return fmt.Errorf("column %q appears twice", m.key)
 		}
-		row.Values[i] = val
+		row.Values[i] = m.val
 		next = i + 1
-		return nil
-	})
-	if err != nil {
-		return err
 	}
+	var err error
 	if row.jsonNull, err = markedColumns(t, row, "json_null", jsonNull, KindJSON, "null"); err != nil {
 		return err
 	}
@@ -560,24 +604,50 @@ func scanObject(src []byte, fn func(key string, val []byte) error) error {
 // scanMembers is scanObject with the unquoted key as bytes, which fn must
 // not keep: the hot paths compare keys without allocating a string each.
 func scanMembers(src []byte, fn func(key, val []byte) error) error {
+	return scanMembersNested(src, fn, nil)
+}
+
+// scanMembersNested is scanMembers with walkObjectNested's nested hook,
+// which gets the unquoted key too.
+func scanMembersNested(src []byte, fn func(key, val []byte) error, nested func(key []byte) func(key, val []byte) error) error {
 	i := skipSpace(src, 0)
 	if i >= len(src) || src[i] != '{' {
 		return fmt.Errorf("want a JSON object")
 	}
-	end, err := walkObject(src, i, 1, func(key, val []byte) error {
-		if bytes.IndexByte(key, '\\') < 0 {
-			return fn(key[1:len(key)-1], val)
+	var hook func(key []byte) func(key, val []byte) error
+	if nested != nil {
+		hook = func(key []byte) func(key, val []byte) error {
+			k, err := unquoteKey(key)
+			if err != nil {
+				return nil // member reports it
+			}
+			return nested(k)
 		}
-		var k string
-		if err := json.Unmarshal(key, &k); err != nil {
-			return fmt.Errorf("malformed key: %w", err)
+	}
+	end, err := walkObjectNested(src, i, 1, func(key, val []byte) error {
+		k, err := unquoteKey(key)
+		if err != nil {
+			return err
 		}
-		return fn([]byte(k), val)
-	})
+		return fn(k, val)
+	}, hook)
 	if err != nil {
 		return err
 	}
 	return checkEnd(src, end)
+}
+
+// unquoteKey returns a raw (quoted) object key's text: a slice of it when
+// it has no escapes.
+func unquoteKey(key []byte) ([]byte, error) {
+	if bytes.IndexByte(key, '\\') < 0 {
+		return key[1 : len(key)-1], nil
+	}
+	var k string
+	if err := json.Unmarshal(key, &k); err != nil {
+		return nil, fmt.Errorf("malformed key: %w", err)
+	}
+	return []byte(k), nil
 }
 
 // scanArray calls fn for each element of the JSON array src, checked as
@@ -607,6 +677,14 @@ func checkEnd(src []byte, end int) error {
 // depth deep counting itself, and returns the offset after it. If member
 // is not nil it is called with each raw (quoted) key and raw value.
 func walkObject(src []byte, i, depth int, member func(key, val []byte) error) (int, error) {
+	return walkObjectNested(src, i, depth, member, nil)
+}
+
+// walkObjectNested is walkObject where nested, if not nil, may return a
+// member function for a member's value that is an object (given the raw
+// key): that object is then walked with it, in the same pass, before
+// member sees the whole value.
+func walkObjectNested(src []byte, i, depth int, member func(key, val []byte) error, nested func(key []byte) func(key, val []byte) error) (int, error) {
 	if depth > maxDepth {
 		return 0, fmt.Errorf("nesting deeper than %d at offset %d", maxDepth, i)
 	}
@@ -628,7 +706,16 @@ func walkObject(src []byte, i, depth int, member func(key, val []byte) error) (i
 			return 0, syntaxError(src, i, "after object key")
 		}
 		i = skipSpace(src, i+1)
-		vend, err := skipValue(src, i, depth)
+		var vend int
+		var sub func(key, val []byte) error
+		if nested != nil && i < len(src) && src[i] == '{' {
+			sub = nested(key)
+		}
+		if sub != nil {
+			vend, err = walkObject(src, i, depth+1, sub)
+		} else {
+			vend, err = skipValue(src, i, depth)
+		}
 		if err != nil {
 			return 0, err
 		}
