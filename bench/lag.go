@@ -36,6 +36,7 @@ const (
 	lagRunTime   = 30 * time.Second
 	lagHeartbeat = 100 * time.Millisecond
 	lagPoll      = 5 * time.Millisecond
+	lagIdleTime  = 5 * time.Second
 )
 
 // measureLag reports end-to-end lag under a steady write load at 50% of
@@ -46,7 +47,8 @@ const (
 //     replicate everything into a fresh target and catch up;
 //     Alongside, a native MariaDB replica of the same source (from the same
 //     position, slave_parallel_threads=4 optimistic, as the applier's
-//     baseline) catches up too;
+//     baseline) catches up too; then, for lagIdleTime with no load but
+//     the heartbeats, the CPU of every process is measured;
 //  3. sysbench runs at 50%, then at 20%, of the maximum rate while a poller on the target
 //     reads the source's heartbeat row every 5 ms: each new heartbeat
 //     gives one sample, its arrival time on the target minus its write
@@ -161,10 +163,26 @@ func measureLag(ctx context.Context, env *Env) ([]Row, error) {
 
 	rows := []Row{{Metric: fmt.Sprintf("source maximum, sysbench oltp_write_only, %d threads, %d tables x %d rows, nothing else running", lagThreads, lagTables, lagTableSize),
 		Value: maxTPS, Unit: "tx/s", Goal: "baseline"}}
+	procs := []CPUProc{{"drc", 0}, {"broker", k.Pid()}, {"target", tgt.Pid()}, {"native replica", nat.Pid()}, {"source", src.Pid()}}
+	// What the pipelines cost with no load but the heartbeats: the part of
+	// the loaded figures that does not scale with transactions.
+	idle, err := StartCPU(procs...)
+	if err != nil {
+		return nil, err
+	}
+	time.Sleep(lagIdleTime)
+	idleUse, err := idle.Stop()
+	if err != nil {
+		return nil, err
+	}
+	cores := func(name string) float64 { return idleUse.Of(name).Seconds() / lagIdleTime.Seconds() }
+	rows = append(rows, Row{
+		Metric: fmt.Sprintf("CPU with no load but the %v heartbeats, cores: drc %.3f + broker %.3f + target %.3f against the native replica %.3f (source %.3f)",
+			lagHeartbeat, cores("drc"), cores("broker"), cores("target"), cores("native replica"), cores("source")),
+		Value: cores("drc") + cores("broker") + cores("target"), Unit: "cores", Goal: Ratio(cores("drc")+cores("broker")+cores("target"), cores("native replica"), "native replica", "")})
 	// 50% is the load; 20% shows the lag where this machine's two
 	// cores are not saturated by source, Kafka, drc and target together.
 	for _, share := range []float64{0.5, 0.2} {
-		procs := []CPUProc{{"drc", 0}, {"broker", k.Pid()}, {"target", tgt.Pid()}, {"native replica", nat.Pid()}, {"source", src.Pid()}}
 		phase, err := lagPhase(ctx, env, src, sdb, tdb, ndb, procs, lagMetrics{rreg, areg}, cluster, int(maxTPS*share), share, failed)
 		if err != nil {
 			return rows, err

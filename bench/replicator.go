@@ -41,16 +41,19 @@ func measureReplicator(ctx context.Context, env *Env, f harness.Flavor) ([]Row, 
 		return nil, err
 	}
 	// A broker just started runs interpreted until its JIT has compiled
-	// the produce path: whichever of drc and the bare producer came first
-	// would pay for that. Warm it up first, unmeasured.
-	warm := "bench.warmup." + strconv.FormatInt(time.Now().UnixNano()%1e9, 10)
-	if _, err := bareProduceRate(ctx, k.Bootstrap, warm, 300000, 500); err != nil {
-		return nil, fmt.Errorf("warm the broker up: %w", err)
-	}
+	// the produce path, which takes longer than one publish of the
+	// dataset: the faster of two publishes counts (the bare producer
+	// after them meets a warm broker too).
 	compression := os.Getenv("DRC_BENCH_COMPRESSION") // default lz4, as in production
-	pub, err := publishDataset(ctx, k, ds, compression)
-	if err != nil {
-		return nil, err
+	var pub published
+	for range 2 {
+		p, err := publishDataset(ctx, k, ds, func(rc *replicator.Config) { rc.Compression = compression })
+		if err != nil {
+			return nil, err
+		}
+		if p.Rate > pub.Rate {
+			pub = p
+		}
 	}
 	rate, events, bytes, pubCPU := pub.Rate, pub.Events, pub.Bytes, pub.CPU
 	base, _ := env.Result(FlavorKey(f, KeyBinlogDecode))
@@ -73,7 +76,7 @@ func measureReplicator(ctx context.Context, env *Env, f harness.Flavor) ([]Row, 
 		{Metric: flavorMetric(f, fmt.Sprintf("bare sarama transactional producer, %d records of %d bytes, lz4, 4 MiB transactions", ds.Rows, int(bytes/events))),
 			Value: bare, Unit: "records/s", Goal: "baseline"},
 		{Metric: flavorMetric(f, "replicator publish rate against the bare producer"), Value: rate / bare, Unit: "ratio", Goal: "-"},
-		{Key: FlavorKey(f, KeyReplicatorRate), Metric: flavorMetric(f, fmt.Sprintf("replicator: row events published to Kafka (%d rows, compression %s, 1 partition)", ds.Rows, compressionName(compression))),
+		{Key: FlavorKey(f, KeyReplicatorRate), Metric: flavorMetric(f, fmt.Sprintf("replicator: row events published to Kafka (%d rows, compression %s, 1 partition, faster of 2)", ds.Rows, compressionName(compression))),
 			Value: rate, Unit: "events/s", Goal: Ratio(rate, base, "bare decode", "≥ 0.5")},
 		{Metric: flavorMetric(f, "replicator: record bytes published"), Value: rate * bytes / events / (1 << 20), Unit: "MiB/s", Goal: "-"},
 		{Metric: flavorMetric(f, "replicator: average record size (key + JSON value)"), Value: bytes / events, Unit: "bytes/event", Goal: "-"},
@@ -95,13 +98,13 @@ type published struct {
 }
 
 // publishDataset publishes the dataset's binlog range to a fresh topic with
-// an in-process replicator using compression (empty: the default), times
+// an in-process replicator, configured as mutate changes it, times
 // it from the first to the last published event, so the Kafka client's
 // start-up is not counted, and stops the replicator.
-func publishDataset(ctx context.Context, k *harness.Kafka, ds *Dataset, compression string) (published, error) {
+func publishDataset(ctx context.Context, k *harness.Kafka, ds *Dataset, mutate func(*replicator.Config)) (published, error) {
 	reg := prometheus.NewRegistry()
 	cfg := datasetReplicator(ds, k, "bench", 7000)
-	cfg.Compression = compression
+	mutate(&cfg)
 	r, err := replicator.New(cfg, slog.New(slog.DiscardHandler), reg)
 	if err != nil {
 		return published{}, err

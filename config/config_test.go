@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -402,6 +403,39 @@ func TestKafkaTLSAndSASL(t *testing.T) {
 		}
 		if w := strings.Join(cfg.Warnings(), "\n"); !strings.Contains(w, tc.want) || strings.Contains(w, "password: p") {
 			t.Errorf("%s: warnings lack %q:\n%s", tc.kafka, tc.want, w)
+		}
+	}
+}
+
+func TestCompressionLevel(t *testing.T) {
+	for _, tc := range []struct {
+		codec   string
+		level   int
+		wantErr string
+	}{
+		{"zstd", 1, ""},
+		{"zstd", 22, ""},
+		{"gzip", 9, ""},
+		{"lz4", 0, ""},
+		{"zstd", 23, "kafka.compression_level: must be 1..22 for zstd"},
+		{"gzip", 10, "kafka.compression_level: must be 1..9 for gzip"},
+		{"lz4", 3, "kafka.compression_level: is only for zstd and gzip, not lz4"},
+	} {
+		y := strings.Replace(minimal, `kafka: {brokers: ["127.0.0.1:9092"]}`,
+			fmt.Sprintf(`kafka: {brokers: ["127.0.0.1:9092"], compression: %s, compression_level: %d}`, tc.codec, tc.level), 1)
+		cfg, err := Parse([]byte(y), noEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Kafka.CompressionLevel != tc.level {
+			t.Fatalf("compression_level %d parsed as %d", tc.level, cfg.Kafka.CompressionLevel)
+		}
+		err = cfg.Validate()
+		switch {
+		case tc.wantErr == "" && err != nil:
+			t.Errorf("%s level %d: %v", tc.codec, tc.level, err)
+		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+			t.Errorf("%s level %d: error %v, want %q", tc.codec, tc.level, err, tc.wantErr)
 		}
 	}
 }

@@ -77,6 +77,15 @@ func (c Config) Validate() error {
 	if !oneOf(k.Compression, "none", "gzip", "snappy", "lz4", "zstd") {
 		bad("kafka.compression", "must be none, gzip, snappy, lz4 or zstd, got %q", k.Compression)
 	}
+	switch {
+	case k.CompressionLevel == 0:
+	case k.Compression == "zstd" && (k.CompressionLevel < 1 || k.CompressionLevel > 22):
+		bad("kafka.compression_level", "must be 1..22 for zstd (0: its default), got %d", k.CompressionLevel)
+	case k.Compression == "gzip" && (k.CompressionLevel < 1 || k.CompressionLevel > 9):
+		bad("kafka.compression_level", "must be 1..9 for gzip (0: its default), got %d", k.CompressionLevel)
+	case k.Compression != "zstd" && k.Compression != "gzip":
+		bad("kafka.compression_level", "is only for zstd and gzip, not %s; got %d", k.Compression, k.CompressionLevel)
+	}
 	if err := kafkaconn.TLS(k.TLS).Validate(); err != nil {
 		bad("kafka.tls", "%v", err)
 	}

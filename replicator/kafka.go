@@ -72,6 +72,9 @@ func saramaConfig(c Config) (*sarama.Config, error) {
 	case "snappy":
 		sc.Producer.Compression = sarama.CompressionSnappy
 	}
+	if c.CompressionLevel != 0 {
+		sc.Producer.CompressionLevel = c.CompressionLevel
+	}
 	sc.Consumer.IsolationLevel = sarama.ReadCommitted
 	sc.Consumer.Fetch.Default = 4 << 20
 	sc.Consumer.Fetch.Max = maxRecordBytes + (1 << 20)

@@ -39,6 +39,7 @@ type Config struct {
 	Partitions        int32  // default 1
 	PartitionBy       string // cluster (default) or database
 	Compression       string // none, lz4 (default), zstd, gzip, snappy
+	CompressionLevel  int    // zstd 1-22, gzip 1-9; 0: the codec's default
 	// KafkaTLS and KafkaSASL secure the connections to the brokers
 	// (kafkaconn; default plaintext, no SASL).
 	KafkaTLS  kafkaconn.TLS

@@ -87,6 +87,7 @@ func replicatorConfig(c config.Config) replicator.Config {
 		Partitions:        int32(c.Kafka.Partitions),
 		PartitionBy:       c.Kafka.PartitionBy,
 		Compression:       c.Kafka.Compression,
+		CompressionLevel:  c.Kafka.CompressionLevel,
 		RecordKey:         recordKey(c),
 		HeartbeatInterval: c.Replicator.HeartbeatInterval,
 		FlushInterval:     c.Replicator.FlushInterval,
