@@ -80,8 +80,8 @@ type Kafka struct {
 	// 0 is the codec's default. zstd at level 1 costs the replicator less
 	// CPU than at its default and stores about as few bytes (make bench,
 	// replicator/codecs).
-	CompressionLevel int `mapstructure:"compression_level" yaml:"compression_level"`
-	ClientID    string `mapstructure:"client_id" yaml:"client_id"`
+	CompressionLevel int    `mapstructure:"compression_level" yaml:"compression_level"`
+	ClientID         string `mapstructure:"client_id" yaml:"client_id"`
 	// RecordKey (or RecordKeyFile) is a secret of at least 32 bytes
 	// shared by the replicator and the applier: the replicator signs each
 	// transaction with it, and the applier applies only transactions whose
