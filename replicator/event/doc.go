@@ -16,7 +16,11 @@
 // and key into reused buffers, without allocating.
 //
 // The applier reads a record with Decode (or a Decoder, which parses each
-// table's types once), and Row.Arg turns each value back into the Go value
+// table's types once, reuses the previous record's strings when their bytes
+// repeat, and with Owned set takes the record's bytes without copying
+// them). One pass checks the record as strict JSON and splits it, images
+// included; strings are scanned eight bytes at a time. Row.Arg turns each
+// value back into the Go value
 // to pass to go-sql-driver/mysql, bound to Column.Placeholder, on a
 // connection that ran SessionSQL and has interpolateParams off. INSERT,
 // UPDATE ... SET and WHERE col <=> ... then reproduce or match the source
