@@ -31,11 +31,7 @@ type kafkaSource struct {
 // newKafkaSource returns the source of partition part; om may be nil. The
 // caller closes it.
 func newKafkaSource(cfg *Config, client sarama.Client, consumer sarama.Consumer, om sarama.OffsetManager, part int32) *kafkaSource {
-	s := &kafkaSource{client: client, consumer: consumer, topic: cfg.Topic, part: part, stopAtBad: len(cfg.SkipOffsets) == 0,
-		// sarama's messages are slices of buffers it allocates per fetch
-		// response and never reuses; the assembler's joined records are
-		// new too.
-		dec: event.Decoder{Owned: true}}
+	s := &kafkaSource{client: client, consumer: consumer, topic: cfg.Topic, part: part, stopAtBad: len(cfg.SkipOffsets) == 0}
 	if len(cfg.RecordKey) > 0 {
 		s.signer = event.NewSigner(cfg.RecordKey, cfg.Topic, part)
 	}

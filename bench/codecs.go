@@ -73,7 +73,8 @@ func measureCodecs(ctx context.Context, env *Env, f harness.Flavor) ([]Row, erro
 
 // consumeAll reads n records of topic's partition 0 from the oldest, with
 // the applier's consumer settings (read_committed, its fetch sizes), and
-// returns records/s and the CPU time of the reader (drc) and the broker.
+// returns records/s and the CPU time of the reader (this process) and the
+// broker.
 func consumeAll(ctx context.Context, k *harness.Kafka, topic string, n int) (float64, CPUUse, error) {
 	sc, err := kafkaconn.Conn{Brokers: []string{k.Bootstrap}, Version: kafkaconn.DefaultVersion, ClientID: "drc-bench"}.Config()
 	if err != nil {
@@ -82,7 +83,7 @@ func consumeAll(ctx context.Context, k *harness.Kafka, topic string, n int) (flo
 	applier.ConsumerSettings(sc)
 	consumer, err := sarama.NewConsumer([]string{k.Bootstrap}, sc)
 	if err != nil {
-		return 0, CPUUse{}, err
+		return 0, CPUUse{}, fmt.Errorf("kafka consumer: %w", err)
 	}
 	defer consumer.Close()
 	span, err := StartCPU(CPUProc{"reader", 0}, CPUProc{"broker", k.Pid()})
@@ -92,7 +93,7 @@ func consumeAll(ctx context.Context, k *harness.Kafka, topic string, n int) (flo
 	start := time.Now()
 	pc, err := consumer.ConsumePartition(topic, 0, sarama.OffsetOldest)
 	if err != nil {
-		return 0, CPUUse{}, err
+		return 0, CPUUse{}, fmt.Errorf("consume %s/0: %w", topic, err)
 	}
 	defer pc.Close()
 	timeout := time.After(5 * time.Minute)
@@ -104,7 +105,7 @@ func consumeAll(ctx context.Context, k *harness.Kafka, topic string, n int) (flo
 			}
 			got++
 		case err := <-pc.Errors():
-			return 0, CPUUse{}, err
+			return 0, CPUUse{}, fmt.Errorf("consume %s/0: %w", topic, err)
 		case <-timeout:
 			return 0, CPUUse{}, fmt.Errorf("read %d of %d records of %s in 5 minutes", got, n, topic)
 		case <-ctx.Done():
@@ -125,7 +126,7 @@ func topicLogBytes(k *harness.Kafka, topic string) (int64, error) {
 	}
 	admin, err := sarama.NewClusterAdmin([]string{k.Bootstrap}, sc)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("kafka admin: %w", err)
 	}
 	defer admin.Close()
 	brokers, _, err := admin.DescribeCluster()

@@ -187,7 +187,8 @@ func machineJiffies() (busy, total uint64, err error) {
 }
 
 // parseProcStatCPU parses "cpu user nice system idle iowait irq softirq
-// steal ...": idle and iowait are idle time, the rest busy (guest time is
+// steal ...": user, nice, system, irq and softirq are busy; idle, iowait
+// and steal (time the hypervisor gave to others) are not (guest time is
 // already inside user).
 func parseProcStatCPU(line string) (busy, total uint64, err error) {
 	f := strings.Fields(line)
@@ -203,7 +204,7 @@ func parseProcStatCPU(line string) (busy, total uint64, err error) {
 			return 0, 0, fmt.Errorf("/proc/stat: field %d: %w", i+1, err)
 		}
 		total += n
-		if i != 3 && i != 4 {
+		if i != 3 && i != 4 && i != 7 {
 			busy += n
 		}
 	}

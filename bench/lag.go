@@ -170,14 +170,21 @@ func measureLag(ctx context.Context, env *Env) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	time.Sleep(lagIdleTime)
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(lagIdleTime):
+	}
+	if err := failed(); err != nil {
+		return nil, err
+	}
 	idleUse, err := idle.Stop()
 	if err != nil {
 		return nil, err
 	}
 	cores := func(name string) float64 { return idleUse.Of(name).Seconds() / lagIdleTime.Seconds() }
 	rows = append(rows, Row{
-		Metric: fmt.Sprintf("CPU with no load but the %v heartbeats, cores: drc %.3f + broker %.3f + target %.3f against the native replica %.3f (source %.3f)",
+		Metric: fmt.Sprintf("CPU with no load but the %v heartbeats (no lag pollers), cores: drc %.3f + broker %.3f + target %.3f against the native replica %.3f (source %.3f)",
 			lagHeartbeat, cores("drc"), cores("broker"), cores("target"), cores("native replica"), cores("source")),
 		Value: cores("drc") + cores("broker") + cores("target"), Unit: "cores", Goal: Ratio(cores("drc")+cores("broker")+cores("target"), cores("native replica"), "native replica", "")})
 	// 50% is the load; 20% shows the lag where this machine's two
@@ -218,16 +225,11 @@ func lagPhase(ctx context.Context, env *Env, src *harness.Server, sdb, tdb, ndb 
 		return nil, err
 	}
 	gotTPS, serr := runSysbench(ctx, src, "run", "--time="+strconv.Itoa(int(lagRunTime.Seconds())), "--rate="+strconv.Itoa(rate))
-	use, cerr := span.Stop()
 	busy, merr := machine.Stop()
-	during := m.read().minus(before)
 	stopPoll()
-	if err := errors.Join(cerr, merr); err != nil {
-		return nil, err
-	}
 	lags, nativeLags := <-samples, <-nativeSamples
-	if serr != nil {
-		return nil, serr
+	if err := errors.Join(serr, merr); err != nil {
+		return nil, err
 	}
 	if err := failed(); err != nil {
 		return nil, err
@@ -240,6 +242,13 @@ func lagPhase(ctx context.Context, env *Env, src *harness.Server, sdb, tdb, ndb 
 	if err := waitNativeCaughtUp(ctx, sdb, ndb, 5*time.Minute); err != nil {
 		return nil, err
 	}
+	// The CPU and the counters cover the load and the drains, so that
+	// every transaction of the load is counted once on each side.
+	use, err := span.Stop()
+	if err != nil {
+		return nil, err
+	}
+	during := m.read().minus(before)
 	for i := 1; i <= lagTables; i++ {
 		q := fmt.Sprintf("CHECKSUM TABLE sbtest.sbtest%d", i)
 		var name string
@@ -288,7 +297,7 @@ func lagPhase(ctx context.Context, env *Env, src *harness.Server, sdb, tdb, ndb 
 		{Metric: "end-to-end lag max (" + load + ")", Value: lags[len(lags)-1].Seconds(), Unit: "s", Goal: "-"},
 		{Metric: "drain after the load stopped, to a checkpoint at the source's position; tables then equal by CHECKSUM TABLE (" + load + ")",
 			Value: drain.Seconds(), Unit: "s", Goal: "-"},
-		{Metric: fmt.Sprintf("CPU cost during the load, drc + broker + target against the native replica (%s; machine %.0f%% busy of %d cores; drc includes the bench's two lag pollers) (%s)",
+		{Metric: fmt.Sprintf("CPU cost of the load's transactions, load and drains, drc + broker + target against the native replica (%s; machine %.0f%% busy of %d cores during the load; drc includes the bench's two lag pollers) (%s)",
 			strings.ReplaceAll(use.Describe(txns), "CPU s/1M rows", "CPU ms/1k transactions"), busy*100, runtime.NumCPU(), load),
 			Value: drcSide, Unit: "CPU ms/1k tx", Goal: Ratio(drcSide, nativeSide, "native replica", "")},
 		{Metric: fmt.Sprintf("Kafka transactions committed by the replicator during the load, %.1f binlog transactions each; the applier grouped %.0f%% of its transactions into their predecessors' (%s)",

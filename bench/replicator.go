@@ -114,6 +114,7 @@ func publishDataset(ctx context.Context, k *harness.Kafka, ds *Dataset, mutate f
 		return published{}, err
 	}
 	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- r.Run(rctx) }()
 	stopped := false

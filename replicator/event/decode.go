@@ -59,11 +59,6 @@ func Decode(data []byte) (*Record, error) {
 type Decoder struct {
 	// MaxTables bounds the cache; it is emptied when full. Zero means 1024.
 	MaxTables int
-	// Owned says the caller hands each record's bytes over to Decode: it
-	// neither modifies nor reuses them afterwards (sarama gives every fetch
-	// response buffers of its own). The Record's values then alias them
-	// instead of a copy.
-	Owned bool
 
 	tables map[string]*Table
 	key    []byte
@@ -72,12 +67,36 @@ type Decoder struct {
 	lastTable *Table
 	lastTypes []byte // the types text lastTable was built from
 
+	// slab holds copies of small records (see own).
+	slab []byte
+
 	// members holds the images' members of the record being decoded,
-	// from imageStart on for the image being walked.
+	// from imageStart on for the image being walked. nested and collect
+	// write them; they are made for the Decoder at self.
 	members    []member
 	imageStart int
 	nested     func(key []byte) func(key, val []byte) error
 	collect    func(key, val []byte) error
+	self       *Decoder
+}
+
+// slabBytes is the size of the slabs small records are copied into.
+const slabBytes = 64 << 10
+
+// own returns a copy of data that a Record may keep. Small records are
+// copied into a shared slab, one allocation per slab rather than per
+// record; a slab stays alive while any record in it does, which for a
+// stream's consecutive records costs at most about one slab beyond them.
+func (d *Decoder) own(data []byte) []byte {
+	if len(data) > slabBytes/8 {
+		return bytes.Clone(data)
+	}
+	if cap(d.slab)-len(d.slab) < len(data) {
+		d.slab = make([]byte, 0, slabBytes)
+	}
+	n := len(d.slab)
+	d.slab = append(d.slab, data...)
+	return d.slab[n:len(d.slab):len(d.slab)]
 }
 
 // imageHooks makes the functions that split a record's images into
@@ -124,17 +143,19 @@ type decoded struct {
 
 // Decode parses one record; see the package function Decode.
 func (d *Decoder) Decode(data []byte) (*Record, error) {
-	// Row values are slices of data; unless the caller hands data over, a
-	// private copy keeps the Record from aliasing a buffer it reuses.
-	if !d.Owned {
-		data = bytes.Clone(data)
-	}
+	// Row values are slices of data; a private copy keeps the Record from
+	// aliasing the caller's buffer, which a Kafka client or the fragment
+	// assembler may reuse.
+	data = d.own(data)
 	all := &decoded{}
 	r := &all.rec
 	var w wireRecord
-	if d.nested == nil {
+	if d.self != d { // first use, or a copied Decoder
 		d.imageHooks()
+		d.self = d
 	}
+	// The last record's members go, so that they keep no bytes alive.
+	clear(d.members)
 	d.members = d.members[:0]
 	// scanMembersNested checks the whole of data as strict JSON while it
 	// splits it, images included, so no separate json.Valid pass is
@@ -307,7 +328,10 @@ func (d *Decoder) setField(r *Record, w *wireRecord, key, val []byte) error {
 
 // sameString is stringField reusing *last when the JSON string is the same
 // text, and remembering the result in *last otherwise. A string without
-// escapes whose bytes equal *last unquotes to *last.
+// escapes whose bytes equal *last unquotes to *last: *last came from
+// stringField, so it is valid UTF-8 (unquote replaces invalid bytes), and
+// the scanner has already refused raw control characters; stringField must
+// keep both properties for this shortcut to hold.
 func sameString(val []byte, last *string) (string, error) {
 	if len(val) >= 2 && val[0] == '"' && val[len(val)-1] == '"' {
 		inner := val[1 : len(val)-1]
@@ -325,9 +349,10 @@ func sameString(val []byte, last *string) (string, error) {
 // opField reads the op, as one of the Op constants when it is one.
 func opField(val []byte) (Op, error) {
 	if len(val) >= 2 && val[0] == '"' && val[len(val)-1] == '"' {
-		switch op := Op(val[1 : len(val)-1]); op {
-		case OpInsert, OpUpdate, OpDelete, OpDDL, OpHeartbeat:
-			return op, nil
+		for _, op := range ops {
+			if string(val[1:len(val)-1]) == string(op) {
+				return op, nil
+			}
 		}
 	}
 	s, err := stringField(val)
@@ -335,7 +360,7 @@ func opField(val []byte) (Op, error) {
 }
 
 // pkField reads the pk array, reusing the previous record's when the bytes
-// are the same. Callers must not modify Record.PK.
+// are the same (Record.PK is shared, and read-only).
 func (d *Decoder) pkField(val []byte) ([]string, error) {
 	if d.last.pk != nil && bytes.Equal(val, d.last.pkRaw) {
 		return d.last.pk, nil

@@ -1,6 +1,7 @@
 package event
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -479,5 +480,37 @@ func TestDecodeSetBitsErrors(t *testing.T) {
 	// A null field is absent, as for the other additive fields.
 	if rec, err := Decode([]byte(head + `,"after_set_bits":null}`)); err != nil || rec.After.HasSetBits() {
 		t.Errorf("null set_bits: %v", err)
+	}
+}
+
+// TestDecoderCopiesItsInput: a Record must not alias the bytes it was
+// decoded from, which a Kafka client or the fragment assembler reuses for
+// the next record.
+func TestDecoderCopiesItsInput(t *testing.T) {
+	tbl, image := benchTable(t)
+	var row Row
+	if err := tbl.EncodeRow(&row, image, nil); err != nil {
+		t.Fatal(err)
+	}
+	rec := Record{V: 1, Op: OpInsert, DB: tbl.DB, Table: tbl.Name, PK: tbl.PK, After: &row}
+	data, err := rec.AppendJSON(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d Decoder
+	buf := bytes.Clone(data)
+	first, err := d.Decode(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := string(first.After.Values[8])
+	for i := range buf {
+		buf[i] = 'x' // the caller reuses its buffer
+	}
+	if _, err := d.Decode(data); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(first.After.Values[8]); got != want {
+		t.Fatalf("the first record's value changed with its input buffer: %s, want %s", got, want)
 	}
 }

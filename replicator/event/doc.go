@@ -17,8 +17,8 @@
 //
 // The applier reads a record with Decode (or a Decoder, which parses each
 // table's types once, reuses the previous record's strings when their bytes
-// repeat, and with Owned set takes the record's bytes without copying
-// them). One pass checks the record as strict JSON and splits it, images
+// repeat, and copies small records into shared slabs rather than one
+// allocation each). One pass checks the record as strict JSON and splits it, images
 // included; strings are scanned eight bytes at a time. Row.Arg turns each
 // value back into the Go value
 // to pass to go-sql-driver/mysql, bound to Column.Placeholder, on a

@@ -3,6 +3,7 @@ package event
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 )
@@ -31,7 +32,10 @@ func (op Op) IsRow() bool { return op == OpInsert || op == OpUpdate || op == OpD
 // publishes when it starts on an empty topic.
 func (op Op) hasImage() bool { return op.IsRow() || op == OpHeartbeat }
 
-func (op Op) valid() bool { return op.IsRow() || op == OpDDL || op == OpHeartbeat }
+// ops lists every op of format v1.
+var ops = [...]Op{OpInsert, OpUpdate, OpDelete, OpDDL, OpHeartbeat}
+
+func (op Op) valid() bool { return slices.Contains(ops[:], op) }
 
 // Errors of this package. Callers match them with errors.Is; the wrapping
 // error names the table and column.
@@ -73,7 +77,9 @@ type Record struct {
 	DB      string `json:"db,omitempty"`
 	Table   string `json:"table,omitempty"`
 	// PK holds the primary-key column names, in order; empty (never absent)
-	// for tables without one and for control records.
+	// for tables without one and for control records. A Decoder shares one
+	// PK slice between consecutive records of a table and their Table:
+	// read it, never modify it.
 	PK []string `json:"pk"`
 	// Before and After are the row images: Before is nil for inserts, After
 	// for deletes. Both images of a record share one Table, whose column
