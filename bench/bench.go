@@ -156,6 +156,20 @@ func (e *Env) Kafka() (k *harness.Kafka, err error) {
 	return k, err
 }
 
+// DatasetAndKafka is DatasetOn(f) and the shared broker, what every
+// publishing suite starts with.
+func (e *Env) DatasetAndKafka(ctx context.Context, f harness.Flavor) (*Dataset, *harness.Kafka, error) {
+	ds, err := e.DatasetOn(ctx, f)
+	if err != nil {
+		return nil, nil, err
+	}
+	k, err := e.Kafka()
+	if err != nil {
+		return nil, nil, err
+	}
+	return ds, k, nil
+}
+
 // Result returns a figure an earlier suite reported under key.
 func (e *Env) Result(key string) (float64, bool) {
 	e.mu.Lock()

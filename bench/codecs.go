@@ -22,11 +22,7 @@ import (
 // record's own size (key + JSON value). Rate and CPU per 1M rows show what
 // each codec costs the replicator and the broker.
 func measureCodecs(ctx context.Context, env *Env, f harness.Flavor) ([]Row, error) {
-	ds, err := env.DatasetOn(ctx, f)
-	if err != nil {
-		return nil, err
-	}
-	k, err := env.Kafka()
+	ds, k, err := env.DatasetAndKafka(ctx, f)
 	if err != nil {
 		return nil, err
 	}

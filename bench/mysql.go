@@ -50,11 +50,7 @@ func flavorMetric(f harness.Flavor, metric string) string {
 // repeated here), drc first.
 func measureMySQLApplier(ctx context.Context, env *Env) ([]Row, error) {
 	f := harness.FlavorMySQL
-	ds, err := env.DatasetOn(ctx, f)
-	if err != nil {
-		return nil, err
-	}
-	k, err := env.Kafka()
+	ds, k, err := env.DatasetAndKafka(ctx, f)
 	if err != nil {
 		return nil, err
 	}

@@ -32,11 +32,7 @@ const KeyReplicatorRate = "replicator.events_per_s"
 // also reports the CPU seconds per 1M rows of drc plus the broker from the
 // start to the last event, against the bare producer plus the broker.
 func measureReplicator(ctx context.Context, env *Env, f harness.Flavor) ([]Row, error) {
-	ds, err := env.DatasetOn(ctx, f)
-	if err != nil {
-		return nil, err
-	}
-	k, err := env.Kafka()
+	ds, k, err := env.DatasetAndKafka(ctx, f)
 	if err != nil {
 		return nil, err
 	}
