@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"os/exec"
 	"regexp"
 	"runtime"
@@ -95,6 +96,14 @@ func measureLag(ctx context.Context, env *Env) ([]Row, error) {
 		return nil, err
 	}
 
+	// DRC_BENCH_COMMIT_LINGER overrides the replicator's commit linger.
+	var linger time.Duration
+	if v := os.Getenv("DRC_BENCH_COMMIT_LINGER"); v != "" {
+		if linger, err = time.ParseDuration(v); err != nil {
+			return nil, fmt.Errorf("DRC_BENCH_COMMIT_LINGER: %w", err)
+		}
+		env.Logf("lag: replicator commit linger %v", linger)
+	}
 	// Replicate everything after CREATE DATABASE.
 	rreg, areg := prometheus.NewRegistry(), prometheus.NewRegistry()
 	cluster := "benchlag" + strconv.FormatInt(time.Now().UnixNano()%1e6, 10)
@@ -105,6 +114,7 @@ func measureLag(ctx context.Context, env *Env) ([]Row, error) {
 		Brokers:  []string{k.Bootstrap}, KafkaVersion: "3.9.0",
 		StartGTID:         start,
 		HeartbeatInterval: lagHeartbeat,
+		CommitLinger:      linger,
 	}, slog.New(slog.DiscardHandler), rreg)
 	if err != nil {
 		return nil, err

@@ -146,6 +146,10 @@ type Replicator struct {
 	// share one Kafka transaction.
 	FlushInterval time.Duration `mapstructure:"flush_interval" yaml:"flush_interval"`
 	MaxBatchBytes int           `mapstructure:"max_batch_bytes" yaml:"max_batch_bytes"`
+	// CommitLinger is how old a Kafka transaction must be before it is
+	// committed, unless it is full (replicator.Config.CommitLinger); 0,
+	// the default, commits as soon as nothing more is ready.
+	CommitLinger time.Duration `mapstructure:"commit_linger" yaml:"commit_linger"`
 	// StartGTID is where a replicator with an empty topic starts; empty
 	// means the source's current position.
 	StartGTID string `mapstructure:"start_gtid" yaml:"start_gtid"`

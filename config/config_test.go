@@ -439,3 +439,27 @@ func TestCompressionLevel(t *testing.T) {
 		}
 	}
 }
+
+func TestCommitLinger(t *testing.T) {
+	for _, tc := range []struct {
+		linger  string
+		wantErr string
+	}{
+		{"0s", ""},
+		{"100ms", ""},
+		{"11s", "replicator.commit_linger: must be 0..10s, got 11s"},
+		{"-1ms", "replicator.commit_linger: must be 0..10s, got -1ms"},
+	} {
+		cfg, err := Parse([]byte(minimal+"replicator: {commit_linger: "+tc.linger+"}\n"), noEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = cfg.Validate()
+		switch {
+		case tc.wantErr == "" && err != nil:
+			t.Errorf("commit_linger %s: %v", tc.linger, err)
+		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+			t.Errorf("commit_linger %s: error %v, want %q", tc.linger, err, tc.wantErr)
+		}
+	}
+}

@@ -116,6 +116,9 @@ func (c Config) Validate() error {
 	if r.FlushInterval <= 0 || r.FlushInterval > 10*time.Second {
 		bad("replicator.flush_interval", "must be >0 and ≤10s, got %s", r.FlushInterval)
 	}
+	if r.CommitLinger < 0 || r.CommitLinger > 10*time.Second {
+		bad("replicator.commit_linger", "must be 0..10s, got %s", r.CommitLinger)
+	}
 	if r.MaxBatchBytes < 64<<10 || r.MaxBatchBytes > 512<<20 {
 		bad("replicator.max_batch_bytes", "must be 64KiB..512MiB, got %d", r.MaxBatchBytes)
 	}

@@ -232,21 +232,42 @@ func (r *Replicator) publish(ctx context.Context, pub txnProducer, in <-chan *ba
 		recycle = recycle[:0]
 		txnBytes, txns, events, lastTS, lastGTID = 0, 0, 0, time.Time{}, ""
 	}
+	// linger fires when the open transaction is CommitLinger old.
+	linger := time.NewTimer(time.Hour)
+	defer linger.Stop()
 	for {
 		var b *batch
 		if pub.open() && boundary {
-			// Commit when the reader has nothing more ready, or the
-			// transaction is big or old enough.
-			if txnBytes >= r.cfg.MaxBatchBytes || time.Since(txnStart) >= r.cfg.FlushInterval {
+			// Commit when the transaction is big enough, or when it is
+			// old enough (FlushInterval) or nothing more is ready, once it
+			// has lingered CommitLinger.
+			age := time.Since(txnStart)
+			lingered := age >= r.cfg.CommitLinger
+			if txnBytes >= r.cfg.MaxBatchBytes || lingered && age >= r.cfg.FlushInterval {
 				if err := pub.commit(); err != nil {
 					return err
 				}
 				committed()
 				continue
 			}
-			select {
-			case b = <-in:
-			default:
+			ready := true
+			if lingered {
+				select {
+				case b = <-in:
+				default:
+					ready = false
+				}
+			} else {
+				linger.Reset(r.cfg.CommitLinger - age)
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case b = <-in:
+				case <-linger.C:
+					continue // lingered: commit unless more is ready
+				}
+			}
+			if !ready {
 				if err := pub.commit(); err != nil {
 					return err
 				}

@@ -91,6 +91,7 @@ func replicatorConfig(c config.Config) replicator.Config {
 		RecordKey:         recordKey(c),
 		HeartbeatInterval: c.Replicator.HeartbeatInterval,
 		FlushInterval:     c.Replicator.FlushInterval,
+		CommitLinger:      c.Replicator.CommitLinger,
 		MaxBatchBytes:     c.Replicator.MaxBatchBytes,
 		Filter:            replicator.Filter{Include: c.Replicator.Include, Exclude: c.Replicator.Exclude},
 		AllowDDL:          c.Replicator.AllowDDL,
