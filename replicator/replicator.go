@@ -55,11 +55,11 @@ type Config struct {
 	// one, for up to that much more latency: 100ms cut the broker's CPU per
 	// source transaction by a fifth under sysbench (make bench,
 	// applier/lag with DRC_BENCH_COMMIT_LINGER).
-	CommitLinger time.Duration
-	MaxBatchBytes     int           // default 4 MiB
-	Filter            Filter
-	AllowDDL          []string
-	StartGTID         string // where an empty topic starts; default the source's current position
+	CommitLinger  time.Duration
+	MaxBatchBytes int // default 4 MiB
+	Filter        Filter
+	AllowDDL      []string
+	StartGTID     string // where an empty topic starts; default the source's current position
 	// SkipGTID is one transaction an operator has decided not to publish
 	// (drc replicate --skip-gtid): one the replicator cannot read, and
 	// stops at on every start. It is passed over when met, logged,
