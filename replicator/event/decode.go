@@ -43,7 +43,8 @@ type member struct{ key, val []byte }
 // The Record does not retain data. Use a Decoder to decode a stream: it
 // parses each table's types once.
 func Decode(data []byte) (*Record, error) {
-	var d Decoder
+	// A slab of exactly the record's size: a lone record keeps no more.
+	d := Decoder{slab: make([]byte, 0, len(data))}
 	return d.Decode(data)
 }
 
@@ -88,10 +89,10 @@ const slabBytes = 64 << 10
 // record; a slab stays alive while any record in it does, which for a
 // stream's consecutive records costs at most about one slab beyond them.
 func (d *Decoder) own(data []byte) []byte {
-	if len(data) > slabBytes/8 {
-		return bytes.Clone(data)
-	}
 	if cap(d.slab)-len(d.slab) < len(data) {
+		if len(data) > slabBytes/8 {
+			return bytes.Clone(data)
+		}
 		d.slab = make([]byte, 0, slabBytes)
 	}
 	n := len(d.slab)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -512,5 +513,34 @@ func TestDecoderCopiesItsInput(t *testing.T) {
 	}
 	if got := string(first.After.Values[8]); got != want {
 		t.Fatalf("the first record's value changed with its input buffer: %s, want %s", got, want)
+	}
+}
+
+// TestDecodeKeepsOnlyTheRecord: the package's Decode, which callers use
+// for records they keep (a failback's quarantine), copies the record
+// alone, not into a slab that each kept record would pin.
+func TestDecodeKeepsOnlyTheRecord(t *testing.T) {
+	tbl, image := benchTable(t)
+	var row Row
+	if err := tbl.EncodeRow(&row, image, nil); err != nil {
+		t.Fatal(err)
+	}
+	rec := Record{V: 1, Op: OpInsert, DB: tbl.DB, Table: tbl.Name, PK: tbl.PK, After: &row}
+	data, err := rec.AppendJSON(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 100
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range n {
+		if _, err := Decode(data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	// The record, its Table and values: a few KiB, far from a slab.
+	if per := (after.TotalAlloc - before.TotalAlloc) / n; per > slabBytes/4 {
+		t.Fatalf("Decode allocates %d bytes for a %d-byte record", per, len(data))
 	}
 }
