@@ -310,7 +310,7 @@ func lagPhase(ctx context.Context, env *Env, src *harness.Server, sdb, tdb, ndb 
 		{Metric: fmt.Sprintf("CPU cost of the load's transactions, load and drains, drc + broker + target against the native replica (%s; machine %.0f%% busy of %d cores during the load; drc includes the bench's two lag pollers) (%s)",
 			strings.ReplaceAll(use.Describe(txns), "CPU s/1M rows", "CPU ms/1k transactions"), busy*100, runtime.NumCPU(), load),
 			Value: drcSide, Unit: "CPU ms/1k tx", Goal: Ratio(drcSide, nativeSide, "native replica", "")},
-		{Metric: fmt.Sprintf("Kafka transactions committed by the replicator during the load, %.1f binlog transactions each; the applier grouped %.0f%% of its transactions into their predecessors' (%s)",
+		{Metric: fmt.Sprintf("Kafka transactions the replicator committed for the load (load and drains), per second of load, %.1f binlog transactions each; the applier grouped %.0f%% of its transactions into their predecessors' (%s)",
 			during.binlogTxns/max(1, during.kafkaTxns), 100*during.grouped/max(1, during.applied), load),
 			Value: during.kafkaTxns / lagRunTime.Seconds(), Unit: "Kafka tx/s", Goal: "-"},
 	}, nil
