@@ -488,16 +488,7 @@ func TestDecodeSetBitsErrors(t *testing.T) {
 // decoded from, which a Kafka client or the fragment assembler reuses for
 // the next record.
 func TestDecoderCopiesItsInput(t *testing.T) {
-	tbl, image := benchTable(t)
-	var row Row
-	if err := tbl.EncodeRow(&row, image, nil); err != nil {
-		t.Fatal(err)
-	}
-	rec := Record{V: 1, Op: OpInsert, DB: tbl.DB, Table: tbl.Name, PK: tbl.PK, After: &row}
-	data, err := rec.AppendJSON(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := benchInsertJSON(t)
 	var d Decoder
 	buf := bytes.Clone(data)
 	first, err := d.Decode(buf)
@@ -520,16 +511,7 @@ func TestDecoderCopiesItsInput(t *testing.T) {
 // for records they keep (a failback's quarantine), copies the record
 // alone, not into a slab that each kept record would pin.
 func TestDecodeKeepsOnlyTheRecord(t *testing.T) {
-	tbl, image := benchTable(t)
-	var row Row
-	if err := tbl.EncodeRow(&row, image, nil); err != nil {
-		t.Fatal(err)
-	}
-	rec := Record{V: 1, Op: OpInsert, DB: tbl.DB, Table: tbl.Name, PK: tbl.PK, After: &row}
-	data, err := rec.AppendJSON(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := benchInsertJSON(t)
 	const n = 100
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
@@ -543,4 +525,20 @@ func TestDecodeKeepsOnlyTheRecord(t *testing.T) {
 	if per := (after.TotalAlloc - before.TotalAlloc) / n; per > slabBytes/4 {
 		t.Fatalf("Decode allocates %d bytes for a %d-byte record", per, len(data))
 	}
+}
+
+// benchInsertJSON is an insert record of benchTable's row, encoded.
+func benchInsertJSON(t *testing.T) []byte {
+	t.Helper()
+	tbl, image := benchTable(t)
+	var row Row
+	if err := tbl.EncodeRow(&row, image, nil); err != nil {
+		t.Fatal(err)
+	}
+	rec := Record{V: 1, Op: OpInsert, DB: tbl.DB, Table: tbl.Name, PK: tbl.PK, After: &row}
+	data, err := rec.AppendJSON(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
