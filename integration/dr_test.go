@@ -59,6 +59,10 @@ dr: {reverse_config: %s}
 
 	p.a.Exec(t, "CREATE DATABASE sw", "CREATE TABLE sw.t (id BIGINT PRIMARY KEY, region CHAR(1) NOT NULL, n INT NOT NULL DEFAULT 0)")
 	waitApplied(t, p.a, p.b, p.ca, 60*time.Second)
+	// A switchover checks both pipelines' heartbeats; the reverse one may
+	// still be retrying its first session (a topic just created).
+	waitHeartbeat(t, p.a, "b", 60*time.Second)
+	waitHeartbeat(t, p.b, "a", 60*time.Second)
 	// Accounts are not replicated: each region creates its own.
 	for _, s := range []*harness.Server{p.a, p.b} {
 		s.Exec(t, "CREATE USER 'app'@'127.0.0.1' IDENTIFIED BY 'app-pw'", "GRANT SELECT, INSERT, UPDATE, DELETE ON sw.* TO 'app'@'127.0.0.1'")
@@ -327,6 +331,23 @@ func testSwitchover(t *testing.T, flavor harness.Flavor) {
 	compareQuery(t, p.a, p.b, "SELECT id, region, n FROM sw.t ORDER BY id")
 	noConflicts(t, p.a, "a")
 	noConflicts(t, p.b, "b")
+}
+
+// waitHeartbeat waits until s holds a heartbeat of region, applied by the
+// pipeline from region to s.
+func waitHeartbeat(t *testing.T, s *harness.Server, region string, timeout time.Duration) {
+	t.Helper()
+	db := s.Open(t, "")
+	for deadline := time.Now().Add(timeout); ; time.Sleep(100 * time.Millisecond) {
+		var n int
+		err := db.QueryRow("SELECT COUNT(*) FROM drc_meta.heartbeat WHERE region = ?", region).Scan(&n)
+		if err == nil && n > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s has no heartbeat of region %s after %s (last error: %v)", s.Addr(), region, timeout, err)
+		}
+	}
 }
 
 // parseReport decodes a DR command's JSON report.
