@@ -93,6 +93,20 @@ func (r *role) running(t *testing.T, logPath string) {
 	}
 }
 
+// waitLog waits up to a minute for a log line containing want, failing the
+// test if the role exits first or the line never comes.
+func (r *role) waitLog(t *testing.T, logPath, want string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(tail(logPath, 1<<20), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never logged %q; its log:\n%s", r.name, want, tail(logPath, 3000))
+		}
+		r.running(t, logPath)
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 func (r *role) sigkill() {
 	r.killed = true
 	r.cmd.Process.Signal(syscall.SIGKILL)

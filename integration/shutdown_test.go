@@ -51,14 +51,7 @@ func TestShutdownWithinFiveSecondsWhileBrokerDown(t *testing.T) {
 	// so with the broker gone its producer blocks in a send or a commit;
 	// it logs that after stalling 5 s.
 	a.Exec(t, "INSERT INTO sd.t VALUES (4)")
-	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(tail(repLog, 1<<20), "kafka unavailable; waiting for it") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the replicator never reported the broker as unavailable; its log:\n%s", tail(repLog, 3000))
-		}
-		rep.running(t, repLog)
-		time.Sleep(200 * time.Millisecond)
-	}
+	rep.waitLog(t, repLog, "kafka unavailable; waiting for it")
 	rep.running(t, repLog)
 	app.running(t, appLog)
 
@@ -102,14 +95,7 @@ func TestIDGenShutdownWithinFiveSecondsWhileStoreDown(t *testing.T) {
 	cfg := writeConfig(t, m, m, k, cluster, "drc."+cluster, "idgen: {listen: \"127.0.0.1:0\", region_id: 1}\n")
 	logPath := filepath.Join(t.TempDir(), "idgen.log")
 	r := startRole(t, bin, logPath, "idgen", "serve", "--config", cfg)
-	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(tail(logPath, 1<<20), "lease acquired") {
-		if time.Now().After(deadline) {
-			t.Fatalf("idgen never acquired a lease; its log:\n%s", tail(logPath, 3000))
-		}
-		r.running(t, logPath)
-		time.Sleep(200 * time.Millisecond)
-	}
+	r.waitLog(t, logPath, "lease acquired")
 	m.Kill(t)
 	time.Sleep(time.Second) // a renewal or two fails against the dead server
 	r.running(t, logPath)
