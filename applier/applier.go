@@ -302,6 +302,12 @@ func (a *Applier) session(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Closing what reads Kafka waits on the brokers; once ctx ends, the
+	// session waits for them at most kafkaconn.StopGrace in all, so that
+	// SIGTERM is prompt with the brokers gone or not answering. The target
+	// holds the checkpoint, so nothing left to the process exit matters.
+	stopping, release := kafkaconn.Stopping(ctx, kafkaconn.StopGrace)
+	defer release()
 	client, err := sarama.NewClient(a.cfg.Brokers, sc)
 	if err != nil {
 		return &kafkaError{fmt.Errorf("kafka %v: %w", a.cfg.Brokers, err)}
@@ -323,7 +329,10 @@ func (a *Applier) session(ctx context.Context) error {
 		defer close(watched)
 		a.watchKafka(wctx, client, parts)
 	}()
-	defer func() { wcancel(); <-watched }()
+	defer func() {
+		wcancel()
+		kafkaconn.Await(stopping, a.log, "metrics watch", func() { <-watched })
+	}()
 	// Group offsets are for monitoring only; without them apply still
 	// works. But a principal the brokers refuse the group lacks an ACL
 	// README documents, and that stops the applier like any other.
@@ -335,7 +344,7 @@ func (a *Applier) session(ctx context.Context) error {
 		a.log.Debug("kafka offset manager unavailable; group offsets will not be committed", "error", err)
 		om = nil
 	} else {
-		defer om.Close()
+		defer kafkaconn.Await(stopping, a.log, "group offset flush", func() { om.Close() })
 	}
 
 	workers := a.cfg.Workers
@@ -360,9 +369,9 @@ func (a *Applier) session(ctx context.Context) error {
 
 	ps := make([]*partition, 0, len(parts))
 	for _, part := range parts {
-		src := newKafkaSource(&a.cfg, client, consumer, om, part)
-		defer src.close()
 		log := a.log.With("partition", part)
+		src := newKafkaSource(&a.cfg, client, consumer, om, part, stopping, log)
+		defer src.close()
 		ps = append(ps, &partition{
 			cfg: &a.cfg, policies: a.policies, m: a.metrics, log: log, src: src,
 			tgt:   &sqlTarget{a: a, cfg: &a.cfg, m: a.metrics, log: log, db: db, ctlDB: ctlDB, schema: schema, topic: a.cfg.Topic, part: part},

@@ -3,9 +3,11 @@ package applier
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/IBM/sarama"
 
+	"github.com/drc-dev/drc/internal/kafkaconn"
 	"github.com/drc-dev/drc/replicator"
 	"github.com/drc-dev/drc/replicator/event"
 )
@@ -26,12 +28,17 @@ type kafkaSource struct {
 	dec    event.Decoder
 	asm    event.Assembler // joins fragmented records
 	signer *event.Signer   // with Config.RecordKey: verifies transactions
+
+	// stopping bounds the wait for the partition consumer's close once
+	// the session stops (kafkaconn.Stopping).
+	stopping context.Context
+	log      *slog.Logger
 }
 
 // newKafkaSource returns the source of partition part; om may be nil. The
 // caller closes it.
-func newKafkaSource(cfg *Config, client sarama.Client, consumer sarama.Consumer, om sarama.OffsetManager, part int32) *kafkaSource {
-	s := &kafkaSource{client: client, consumer: consumer, topic: cfg.Topic, part: part, stopAtBad: len(cfg.SkipOffsets) == 0}
+func newKafkaSource(cfg *Config, client sarama.Client, consumer sarama.Consumer, om sarama.OffsetManager, part int32, stopping context.Context, log *slog.Logger) *kafkaSource {
+	s := &kafkaSource{client: client, consumer: consumer, topic: cfg.Topic, part: part, stopAtBad: len(cfg.SkipOffsets) == 0, stopping: stopping, log: log}
 	if len(cfg.RecordKey) > 0 {
 		s.signer = event.NewSigner(cfg.RecordKey, cfg.Topic, part)
 	}
@@ -80,7 +87,9 @@ func (s *kafkaSource) Read(ctx context.Context, from int64, out chan<- []decoded
 	if err != nil {
 		return fmt.Errorf("kafka consume %s/%d at %d: %w", s.topic, s.part, from, err)
 	}
-	defer pc.Close()
+	// Close waits for the fetch in flight, which a broker that does not
+	// answer holds for Net.ReadTimeout.
+	defer kafkaconn.Await(s.stopping, s.log, "partition consumer close", func() { pc.Close() })
 	return s.decode(ctx, pc, out)
 }
 

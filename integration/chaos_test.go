@@ -93,18 +93,37 @@ func (r *role) running(t *testing.T, logPath string) {
 	}
 }
 
-// waitLog waits up to a minute for a log line containing want, failing the
-// test if the role exits first or the line never comes.
-func (r *role) waitLog(t *testing.T, logPath, want string) {
+// waitLog waits up to a minute for a line containing one of wants, in what
+// the role logged after the first from bytes of its log, and returns the
+// one it found. It fails the test if the role exits first or no such line
+// comes.
+func (r *role) waitLog(t *testing.T, logPath string, from int, wants ...string) string {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(tail(logPath, 1<<20), want) {
+	for {
+		b, _ := os.ReadFile(logPath)
+		if from < len(b) {
+			for _, want := range wants {
+				if strings.Contains(string(b[from:]), want) {
+					return want
+				}
+			}
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s never logged %q; its log:\n%s", r.name, want, tail(logPath, 3000))
+			t.Fatalf("%s never logged any of %q; its log:\n%s", r.name, wants, tail(logPath, 3000))
 		}
 		r.running(t, logPath)
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// logSize is how many bytes the log at path holds now: a from for waitLog.
+func logSize(path string) int {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return int(fi.Size())
 }
 
 func (r *role) sigkill() {
@@ -126,7 +145,14 @@ func (r *role) sigterm(t *testing.T, within time.Duration) int {
 	select {
 	case <-r.exited:
 	case <-time.After(within):
-		t.Errorf("%s did not exit within %s of SIGTERM", r.name, within)
+		// SIGQUIT makes Go print every goroutine's stack on the role's
+		// stderr, its log, before it exits: where it hangs.
+		r.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-r.exited:
+		case <-time.After(5 * time.Second):
+		}
+		t.Errorf("%s did not exit within %s of SIGTERM; the end of its log, with its goroutines' stacks:\n%s", r.name, within, tail(r.log.Name(), 30000))
 		r.sigkill()
 	}
 	var ee *exec.ExitError

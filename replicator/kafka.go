@@ -444,14 +444,6 @@ func Header(hs []*sarama.RecordHeader, name string) []byte {
 // log line is the operator's signal, and a matching one marks recovery.
 const stallAfter = 5 * time.Second
 
-// shutdownGrace bounds how long a stopping session waits for sarama to
-// wind down (an abort, the producer's close, the client's) before it
-// leaves the rest to the process exit. sarama retries a transaction call
-// up to Producer.Transaction.Retry.Max times and takes no context: with
-// the broker down, a commit, the abort after it and the producer's close
-// each sit out that schedule, which kept SIGTERM waiting 21 s.
-const shutdownGrace = 2 * time.Second
-
 // errStopping is what a sarama call the publisher stopped waiting for
 // returns: the session is stopping (its ctx ended).
 var errStopping = errors.New("kafka call abandoned: the session is stopping")
@@ -470,6 +462,14 @@ type publisher struct {
 	stopping  chan struct{}
 	abandoned bool
 	unwatch   func() bool
+	// grace ends kafkaconn.StopGrace after the session's ctx: how long a
+	// stopping session waits for the producer's close. sarama retries a
+	// transaction call up to Producer.Transaction.Retry.Max times and
+	// takes no context: with the broker down, a commit, the abort after
+	// it and the producer's close each sat out that schedule, which kept
+	// SIGTERM waiting 21 s.
+	grace        context.Context
+	releaseGrace context.CancelFunc
 }
 
 // call runs fn, a sarama call that retries on its own schedule and takes
@@ -519,6 +519,7 @@ func (p *publisher) stalled(what string, fn func() error) error {
 func newPublisher(ctx context.Context, client sarama.Client, log *slog.Logger) (*publisher, error) {
 	pub := &publisher{errs: make(chan error, 1), done: make(chan struct{}), log: log, stopping: make(chan struct{})}
 	pub.unwatch = context.AfterFunc(ctx, func() { close(pub.stopping) })
+	pub.grace, pub.releaseGrace = kafkaconn.Stopping(ctx, kafkaconn.StopGrace)
 	// NewAsyncProducerFromClient initialises the transactional id, which
 	// fences any other producer of this cluster and aborts its open
 	// transaction.
@@ -553,6 +554,7 @@ func newPublisher(ctx context.Context, client sarama.Client, log *slog.Logger) (
 	}
 	if err != nil {
 		pub.unwatch()
+		pub.releaseGrace()
 		if errors.Is(err, sarama.ErrProducerFenced) {
 			return nil, permanent(&kafkaError{&fencedError{err}})
 		}
@@ -627,7 +629,7 @@ func (p *publisher) commit() error {
 // initialises the same transactional id, which aborts it, or until the
 // transaction timeout aborts it; either way its records are never
 // committed, and read_committed readers wait at it rather than see them.
-// A stopping session waits at most shutdownGrace for the producer.
+// A stopping session waits for the producer until p.grace ends.
 func (p *publisher) close() {
 	if p.inTxn && !p.abandoned {
 		if err := p.call(p.producer.AbortTxn); err != nil && !errors.Is(err, errStopping) {
@@ -637,18 +639,8 @@ func (p *publisher) close() {
 	}
 	p.producer.AsyncClose()
 	defer p.unwatch()
-	select {
-	case <-p.done:
-		return
-	case <-p.stopping:
-	}
-	t := time.NewTimer(shutdownGrace)
-	defer t.Stop()
-	select {
-	case <-p.done:
-	case <-t.C:
-		p.log.Warn("kafka producer still flushing at shutdown; leaving it to the process exit (an open transaction is committed whole or aborted, never half)", "waited", shutdownGrace)
-	}
+	defer p.releaseGrace()
+	kafkaconn.Await(p.grace, p.log, "producer close", func() { <-p.done })
 }
 
 // fencedError is a producer that Kafka fenced: another replicator of the

@@ -243,11 +243,12 @@ func (r *Replicator) Run(ctx context.Context) error {
 
 // sessionStopGrace bounds how long Run waits, once ctx has ended, for a
 // session to return. The publisher gives up on sarama's retries at once
-// and on its close after shutdownGrace, but the Kafka client's calls that
-// take no context (connecting, describing the topic, reading its tail
-// offsets, closing) can each sit out sarama's retry schedule while the
-// broker is down or frozen; a role must still stop within 5 s of SIGTERM.
-const sessionStopGrace = shutdownGrace + time.Second
+// and on its close after kafkaconn.StopGrace, but the Kafka client's
+// calls that take no context (connecting, describing the topic, reading
+// its tail offsets, closing) can each sit out sarama's retry schedule
+// while the broker is down or frozen; a role must still stop within 5 s
+// of SIGTERM.
+const sessionStopGrace = kafkaconn.StopGrace + time.Second
 
 // stoppableSession runs one session and returns its error. Once ctx has
 // ended it waits at most sessionStopGrace for the session, then returns
