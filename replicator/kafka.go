@@ -15,6 +15,7 @@ import (
 
 	"github.com/drc-dev/drc/internal/gtid"
 	"github.com/drc-dev/drc/internal/kafkaconn"
+	"github.com/drc-dev/drc/internal/retry"
 	"github.com/drc-dev/drc/replicator/event"
 )
 
@@ -120,8 +121,9 @@ func kafkaRefused(c Config, err error) error {
 
 // ensureTopic creates the topic if it is missing and checks the partition
 // count of an existing one, because records routed by a different count
-// would break per-database order.
-func ensureTopic(client sarama.Client, c Config) error {
+// would break per-database order. A topic it creates is ready when it
+// returns (waitForLeaders).
+func ensureTopic(ctx context.Context, client sarama.Client, c Config) error {
 	admin, err := sarama.NewClusterAdminFromClient(client)
 	if err != nil {
 		return fmt.Errorf("kafka admin: %w", err)
@@ -146,7 +148,45 @@ func ensureTopic(client sarama.Client, c Config) error {
 	if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
 		return fmt.Errorf("create topic %s: %w", c.Topic, err)
 	}
-	return client.RefreshMetadata(c.Topic)
+	if err := client.RefreshMetadata(c.Topic); err != nil {
+		return fmt.Errorf("metadata of topic %s: %w", c.Topic, err)
+	}
+	return waitForLeaders(ctx, client, c.Topic, c.Partitions, leaderWait)
+}
+
+// leaderWait bounds how long ensureTopic waits for the partitions of a
+// topic it created to be served.
+const leaderWait = 30 * time.Second
+
+// waitForLeaders waits until the leader of every partition of a topic
+// just created serves it. Kafka answers a creation before the leaders
+// have taken their partitions up, and the metadata may name a leader that
+// has not yet: a first Kafka transaction in that window failed with "not
+// the leader for some partition", and a new deployment's first session
+// was retried with a warning. ListOffsets is answered by the leader
+// itself, so once it succeeds the partition is served.
+// It gives up after within.
+func waitForLeaders(ctx context.Context, client sarama.Client, topic string, partitions int32, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	wait := retry.NewBackoff(50*time.Millisecond, time.Second)
+	for p := int32(0); p < partitions; p++ {
+		wait.Reset()
+		for {
+			_, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("topic %s partition %d is not served by a leader %s after its creation: %w", topic, p, within, err)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(wait.Next()):
+			}
+		}
+	}
+	return nil
 }
 
 // errNoneVerified: the topic holds records of the cluster, but no

@@ -67,7 +67,7 @@ func (r *Replicator) session(ctx context.Context, db *sql.DB, st *sessionState) 
 		return &kafkaError{err}
 	}
 	defer client.Close()
-	if err := ensureTopic(client, r.cfg); err != nil {
+	if err := ensureTopic(ctx, client, r.cfg); err != nil {
 		return &kafkaError{err}
 	}
 	pub, err := newPublisher(ctx, client, r.log)

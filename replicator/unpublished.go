@@ -162,7 +162,7 @@ func PublishPosition(ctx context.Context, cfg Config, expect, pos Position) erro
 		return &kafkaError{err}
 	}
 	defer client.Close()
-	if err := ensureTopic(client, cfg); err != nil {
+	if err := ensureTopic(ctx, client, cfg); err != nil {
 		return &kafkaError{err}
 	}
 	pub, err := newPublisher(ctx, client, r.log)
