@@ -312,7 +312,7 @@ func (a *Applier) session(ctx context.Context) error {
 	if err != nil {
 		return &kafkaError{fmt.Errorf("kafka %v: %w", a.cfg.Brokers, err)}
 	}
-	defer client.Close()
+	defer kafkaconn.Await(stopping, a.log, "kafka client close (reads only)", func() { client.Close() })
 	a.reached = true
 	parts, err := client.Partitions(a.cfg.Topic)
 	if err != nil {
@@ -331,7 +331,7 @@ func (a *Applier) session(ctx context.Context) error {
 	}()
 	defer func() {
 		wcancel()
-		kafkaconn.Await(stopping, a.log, "metrics watch", func() { <-watched })
+		kafkaconn.Await(stopping, a.log, "kafka metrics watch (reads only)", func() { <-watched })
 	}()
 	// Group offsets are for monitoring only; without them apply still
 	// works. But a principal the brokers refuse the group lacks an ACL
@@ -344,7 +344,7 @@ func (a *Applier) session(ctx context.Context) error {
 		a.log.Debug("kafka offset manager unavailable; group offsets will not be committed", "error", err)
 		om = nil
 	} else {
-		defer kafkaconn.Await(stopping, a.log, "group offset flush", func() { om.Close() })
+		defer kafkaconn.Await(stopping, a.log, "kafka group offset flush (group offsets are for monitoring only; the target holds the checkpoint)", func() { om.Close() })
 	}
 
 	workers := a.cfg.Workers

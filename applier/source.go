@@ -89,7 +89,7 @@ func (s *kafkaSource) Read(ctx context.Context, from int64, out chan<- []decoded
 	}
 	// Close waits for the fetch in flight, which a broker that does not
 	// answer holds for Net.ReadTimeout.
-	defer kafkaconn.Await(s.stopping, s.log, "partition consumer close", func() { pc.Close() })
+	defer kafkaconn.Await(s.stopping, s.log, "kafka partition consumer close (reads only; the target holds the checkpoint)", func() { pc.Close() })
 	return s.decode(ctx, pc, out)
 }
 

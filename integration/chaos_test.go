@@ -95,19 +95,23 @@ func (r *role) running(t *testing.T, logPath string) {
 
 // waitLog waits up to a minute for a line containing one of wants, in what
 // the role logged after the first from bytes of its log, and returns the
-// one it found. It fails the test if the role exits first or no such line
-// comes.
+// one it logged first. It fails the test if the role exits first or no
+// such line comes.
 func (r *role) waitLog(t *testing.T, logPath string, from int, wants ...string) string {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		b, _ := os.ReadFile(logPath)
+		first, at := "", -1
 		if from < len(b) {
 			for _, want := range wants {
-				if strings.Contains(string(b[from:]), want) {
-					return want
+				if i := strings.Index(string(b[from:]), want); i >= 0 && (at < 0 || i < at) {
+					first, at = want, i
 				}
 			}
+		}
+		if at >= 0 {
+			return first
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%s never logged any of %q; its log:\n%s", r.name, wants, tail(logPath, 3000))

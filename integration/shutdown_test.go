@@ -132,8 +132,12 @@ func TestShutdownWithinFiveSecondsWhileBrokerDown(t *testing.T) {
 // signalBroker sends sig to the broker's process.
 func signalBroker(t *testing.T, k *harness.Kafka, sig syscall.Signal) {
 	t.Helper()
-	if err := syscall.Kill(k.Pid(), sig); err != nil {
-		t.Fatalf("signal the broker (pid %d) with %v: %v", k.Pid(), sig, err)
+	pid := k.Pid()
+	if pid <= 0 { // kill(0, …) would signal the test's own process group
+		t.Fatalf("signal the broker with %v: it is not running", sig)
+	}
+	if err := syscall.Kill(pid, sig); err != nil {
+		t.Fatalf("signal the broker (pid %d) with %v: %v", pid, sig, err)
 	}
 }
 

@@ -129,15 +129,8 @@ func ensureTopic(ctx context.Context, client sarama.Client, c Config) error {
 		return fmt.Errorf("kafka admin: %w", err)
 	}
 	// Closing the admin would close the shared client.
-	md, err := admin.DescribeTopics([]string{c.Topic})
-	if err == nil && len(md) == 1 && !errors.Is(md[0].Err, sarama.ErrUnknownTopicOrPartition) {
-		if md[0].Err != sarama.ErrNoError {
-			return fmt.Errorf("describe topic %s: %w", c.Topic, md[0].Err)
-		}
-		if got := int32(len(md[0].Partitions)); got != c.Partitions {
-			return permanent(fmt.Errorf("topic %s has %d partitions, config says %d: the partition count of a drc topic cannot change", c.Topic, got, c.Partitions))
-		}
-		return nil
+	if exists, err := checkTopic(admin, c); exists || err != nil {
+		return err
 	}
 	maxBytes := fmt.Sprint(maxRecordBytes + (1 << 20))
 	err = admin.CreateTopic(c.Topic, &sarama.TopicDetail{
@@ -145,13 +138,37 @@ func ensureTopic(ctx context.Context, client sarama.Client, c Config) error {
 		ReplicationFactor: int16(c.ReplicationFactor),
 		ConfigEntries:     map[string]*string{"max.message.bytes": &maxBytes},
 	}, false)
-	if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+	if errors.Is(err, sarama.ErrTopicAlreadyExists) {
+		// Created meanwhile, by another: check it as an existing topic.
+		if exists, err := checkTopic(admin, c); exists || err != nil {
+			return err
+		}
+		return fmt.Errorf("create topic %s: %w, but it cannot be described", c.Topic, err)
+	}
+	if err != nil {
 		return fmt.Errorf("create topic %s: %w", c.Topic, err)
 	}
 	if err := client.RefreshMetadata(c.Topic); err != nil {
 		return fmt.Errorf("metadata of topic %s: %w", c.Topic, err)
 	}
 	return waitForLeaders(ctx, client, c.Topic, c.Partitions, leaderWait)
+}
+
+// checkTopic reports whether the topic exists, and if it does, checks its
+// partition count. A topic it cannot describe is taken as missing: its
+// creation then fails with the reason, or finds it.
+func checkTopic(admin sarama.ClusterAdmin, c Config) (exists bool, err error) {
+	md, err := admin.DescribeTopics([]string{c.Topic})
+	if err != nil || len(md) != 1 || errors.Is(md[0].Err, sarama.ErrUnknownTopicOrPartition) {
+		return false, nil
+	}
+	if md[0].Err != sarama.ErrNoError {
+		return true, fmt.Errorf("describe topic %s: %w", c.Topic, md[0].Err)
+	}
+	if got := int32(len(md[0].Partitions)); got != c.Partitions {
+		return true, permanent(fmt.Errorf("topic %s has %d partitions, config says %d: the partition count of a drc topic cannot change", c.Topic, got, c.Partitions))
+	}
+	return true, nil
 }
 
 // leaderWait bounds how long ensureTopic waits for the partitions of a
@@ -172,6 +189,11 @@ func waitForLeaders(ctx context.Context, client sarama.Client, topic string, par
 	for p := int32(0); p < partitions; p++ {
 		wait.Reset()
 		for {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			// GetOffset takes no ctx: against a broker that does not
+			// answer, one call may take Net.ReadTimeout.
 			_, err := client.GetOffset(topic, p, sarama.OffsetNewest)
 			if err == nil {
 				break
@@ -680,7 +702,7 @@ func (p *publisher) close() {
 	p.producer.AsyncClose()
 	defer p.unwatch()
 	defer p.releaseGrace()
-	kafkaconn.Await(p.grace, p.log, "producer close", func() { <-p.done })
+	kafkaconn.Await(p.grace, p.log, "kafka producer close (an open Kafka transaction is committed whole or aborted, never half)", func() { <-p.done })
 }
 
 // fencedError is a producer that Kafka fenced: another replicator of the

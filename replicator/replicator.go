@@ -257,22 +257,13 @@ const sessionStopGrace = kafkaconn.StopGrace + time.Second
 // leaves in Kafka is committed whole or aborted, never half (see
 // publisher.call).
 func (r *Replicator) stoppableSession(ctx context.Context, db *sql.DB, st *sessionState) error {
-	res := make(chan error, 1)
-	go func() { res <- r.session(ctx, db, st) }()
-	select {
-	case err := <-res:
-		return err
-	case <-ctx.Done():
-	}
-	t := time.NewTimer(sessionStopGrace)
-	defer t.Stop()
-	select {
-	case err := <-res:
-		return err
-	case <-t.C:
-		r.log.Warn("replication session still winding down at shutdown; leaving it to the process exit", "waited", sessionStopGrace)
+	stopping, release := kafkaconn.Stopping(ctx, sessionStopGrace)
+	defer release()
+	var err error
+	if !kafkaconn.Await(stopping, r.log, "replication session (what it leaves in Kafka is committed whole or aborted, never half)", func() { err = r.session(ctx, db, st) }) {
 		return ctx.Err()
 	}
+	return err
 }
 
 // preflight waits for the source to answer, then checks its settings and

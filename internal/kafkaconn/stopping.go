@@ -9,14 +9,19 @@ import (
 // StopGrace is how long a stopping role waits for the sarama calls that
 // wait on the brokers and take no context: closing a partition consumer
 // (which waits for its fetch), an offset manager (which flushes the group
-// offsets) or a producer (which flushes its records). With the brokers
-// gone or not answering, each sits out sarama's timeouts and retries
-// (tens of seconds), which would keep SIGTERM waiting; a stopped service
-// is expected to exit within seconds. What such a call may still do
-// after the process exits is nothing drc depends on: a Kafka transaction
-// is committed whole or aborted, never half, and group offsets are for
-// monitoring only.
+// offsets), a client (which waits for its metadata refresh) or a producer
+// (which flushes its records). With the brokers gone or not answering,
+// each sits out sarama's timeouts and retries (tens of seconds), which
+// would keep SIGTERM waiting; a stopped service is expected to exit
+// within seconds. Each caller says why what it leaves undone at the
+// process exit is safe to leave.
 const StopGrace = 2 * time.Second
+
+// awaitFloor is the least time Await gives a call, however late in the
+// grace it starts: enough for a healthy broker to answer a close (a
+// session's last offset flush may start only after its workers have
+// rolled back, late in the grace), too little to matter to SIGTERM.
+const awaitFloor = 250 * time.Millisecond
 
 // Stopping returns a context that ends grace after ctx ends: the one
 // deadline for all of a stopping session's Awaits, however many there are.
@@ -33,12 +38,13 @@ func Stopping(ctx context.Context, grace time.Duration) (stopping context.Contex
 	}
 }
 
-// Await runs fn, a sarama call that waits on the brokers and takes no
-// context, and waits for it to return, or for stopping (see Stopping) to
-// end, whichever comes first. It reports whether fn returned. If not, it
-// logs what it left behind (what names the call) and fn goes on running:
-// the process exit ends it.
+// Await runs fn, a call that waits on the brokers and takes no context,
+// and waits for it to return, or for stopping (see Stopping) to end, but
+// at least awaitFloor; it reports whether fn returned. If not, it logs
+// what it left running (what names it, and why leaving it is safe), and
+// fn goes on running until the process exits.
 func Await(stopping context.Context, log *slog.Logger, what string, fn func()) bool {
+	start := time.Now()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -49,12 +55,13 @@ func Await(stopping context.Context, log *slog.Logger, what string, fn func()) b
 		return true
 	case <-stopping.Done():
 	}
-	// Both may be ready: a call that returned in time counts as returned.
+	floor := time.NewTimer(time.Until(start.Add(awaitFloor)))
+	defer floor.Stop()
 	select {
 	case <-done:
 		return true
-	default:
+	case <-floor.C:
 	}
-	log.Warn("kafka still busy at shutdown; leaving it to the process exit (a Kafka transaction is committed whole or aborted, never half; group offsets are for monitoring only)", "operation", what)
+	log.Warn("still waiting at shutdown; leaving it to the process exit", "operation", what, "waited", time.Since(start).Round(time.Millisecond))
 	return false
 }

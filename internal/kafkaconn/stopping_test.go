@@ -36,17 +36,23 @@ func TestAwaitGivesUpGraceAfterTheStop(t *testing.T) {
 	case <-time.After(200 * time.Millisecond):
 	}
 
-	cancel()
 	stopped := time.Now()
+	cancel()
 	if <-returned {
 		t.Fatal("Await reported a call that never returned as returned")
 	}
 	if waited := time.Since(stopped); waited < grace {
 		t.Fatalf("Await gave up %v after the stop, before the grace of %v", waited, grace)
 	}
-	// The grace is one deadline for the session, not one per call.
+	// The grace is one deadline for the session, not one per call: a call
+	// after it gets only the floor.
 	if Await(stopping, discard, "test", func() { <-block }) {
 		t.Fatal("a second Await after the grace reported its call as returned")
+	}
+	// A call that returns within the floor counts as returned, though the
+	// grace is over: a healthy broker's last offset flush.
+	if !Await(stopping, discard, "test", func() { time.Sleep(awaitFloor / 10) }) {
+		t.Fatal("a call that returned within the floor after the grace was reported as abandoned")
 	}
 }
 
