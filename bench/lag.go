@@ -41,15 +41,16 @@ const (
 )
 
 // measureLag reports end-to-end lag under a steady write load at 50% of
-// the source's maximum:
+// the source's maximum, on servers of flavor f:
 //  1. a fresh source gets the sysbench tables (after CREATE DATABASE sbtest), then its maximum
 //     oltp_write_only rate is measured with nothing else running;
 //  2. a replicator (heartbeat every 100 ms) and an applier (4 workers)
 //     replicate everything into a fresh target and catch up;
-//     Alongside, a native MariaDB replica of the same source (from the same
-//     position, slave_parallel_threads=4 optimistic, as the applier's
-//     baseline) catches up too; then, for lagIdleTime with no load but
-//     the heartbeats, the CPU of every process is measured;
+//     alongside, a native replica of the same source (from the same
+//     position, with the flavor's parallel replication as the applier's
+//     baseline: nativeReplication) catches up too; then, for lagIdleTime
+//     with no load but the heartbeats, the CPU of every process is
+//     measured;
 //  3. sysbench runs at 50%, then at 20%, of the maximum rate while a poller on the target
 //     reads the source's heartbeat row every 5 ms: each new heartbeat
 //     gives one sample, its arrival time on the target minus its write
@@ -59,21 +60,26 @@ const (
 //     way under the same load, at the same time;
 //  4. after the load the target and the replica drain and their tables
 //     must match the source's by CHECKSUM TABLE.
-func measureLag(ctx context.Context, env *Env) ([]Row, error) {
+func measureLag(ctx context.Context, env *Env, f harness.Flavor) ([]Row, error) {
 	k, err := env.Kafka()
 	if err != nil {
 		return nil, err
 	}
-	src, sdb, err := env.startServer("lag source", 21)
+	src, sdb, err := env.startServerOn(f, "lag source", 21)
 	if err != nil {
 		return nil, err
 	}
 	defer sdb.Close()
-	tgt, tdb, err := env.startServer("lag target", 22)
+	tgt, tdb, err := env.startServerOn(f, "lag target", 22)
 	if err != nil {
 		return nil, err
 	}
 	defer tdb.Close()
+	if f == harness.FlavorMySQL {
+		if err := mysqlWritesetTracking(ctx, sdb); err != nil {
+			return nil, err
+		}
+	}
 
 	// The database exists on both sides; the replicator starts after it
 	// (an empty start_gtid would mean the source's current position).
@@ -83,7 +89,7 @@ func measureLag(ctx context.Context, env *Env) ([]Row, error) {
 		}
 	}
 	var start string
-	if err := sdb.QueryRowContext(ctx, mysqlconn.MariaDB.PositionQuery()).Scan(&start); err != nil {
+	if err := sdb.QueryRowContext(ctx, mysqlconn.Flavor(f).PositionQuery()).Scan(&start); err != nil {
 		return nil, err
 	}
 	env.Logf("lag: sysbench prepare, %d tables of %d rows", lagTables, lagTableSize)
@@ -108,7 +114,7 @@ func measureLag(ctx context.Context, env *Env) ([]Row, error) {
 	rreg, areg := prometheus.NewRegistry(), prometheus.NewRegistry()
 	cluster := "benchlag" + strconv.FormatInt(time.Now().UnixNano()%1e6, 10)
 	r, err := replicator.New(replicator.Config{
-		Cluster: cluster, Region: "a",
+		Cluster: cluster, Region: "a", Flavor: string(f),
 		Host: src.Host, Port: src.Port, User: src.User, Password: src.Password,
 		ServerID: 7200 + uint32(time.Now().UnixNano()%700),
 		Brokers:  []string{k.Bootstrap}, KafkaVersion: "3.9.0",
@@ -120,7 +126,7 @@ func measureLag(ctx context.Context, env *Env) ([]Row, error) {
 		return nil, err
 	}
 	a, err := applier.New(applier.Config{
-		Cluster: cluster, Region: "b",
+		Cluster: cluster, Region: "b", Flavor: string(f),
 		Host: tgt.Host, Port: tgt.Port, User: tgt.User, Password: tgt.Password,
 		Brokers: []string{k.Bootstrap}, KafkaVersion: "3.9.0",
 		Workers: applierWorkers,
@@ -154,24 +160,24 @@ func measureLag(ctx context.Context, env *Env) ([]Row, error) {
 
 	// The native replica starts where the replicator started, so it also
 	// replicates drc_meta (created by the replicator) and its heartbeats.
-	nat, ndb, err := startNativeReplica(ctx, env, src, start, 23, "sbtest")
+	nat, ndb, err := startNativeReplicaOn(ctx, env, f, src, start, 23, "sbtest")
 	if err != nil {
 		return nil, err
 	}
 	defer ndb.Close()
-	if _, err := ndb.ExecContext(ctx, "START SLAVE"); err != nil {
+	if _, err := ndb.ExecContext(ctx, "START REPLICA"); err != nil {
 		return nil, fmt.Errorf("native replica: %w", err)
 	}
 
 	env.Logf("lag: catching up")
-	if err := waitCaughtUp(ctx, sdb, tdb, cluster, 5*time.Minute, failed); err != nil {
+	if err := waitCaughtUp(ctx, f, sdb, tdb, cluster, 5*time.Minute, failed); err != nil {
 		return nil, err
 	}
-	if err := waitNativeCaughtUp(ctx, sdb, ndb, 5*time.Minute); err != nil {
+	if err := waitNativeCaughtUp(ctx, f, sdb, ndb, 5*time.Minute); err != nil {
 		return nil, err
 	}
 
-	rows := []Row{{Metric: fmt.Sprintf("source maximum, sysbench oltp_write_only, %d threads, %d tables x %d rows, nothing else running", lagThreads, lagTables, lagTableSize),
+	rows := []Row{{Metric: flavorMetric(f, fmt.Sprintf("source maximum, sysbench oltp_write_only, %d threads, %d tables x %d rows, nothing else running", lagThreads, lagTables, lagTableSize)),
 		Value: maxTPS, Unit: "tx/s", Goal: "baseline"}}
 	procs := []CPUProc{{"drc", 0}, {"broker", k.Pid()}, {"target", tgt.Pid()}, {"native replica", nat.Pid()}, {"source", src.Pid()}}
 	// What the pipelines cost with no load but the heartbeats: the part of
@@ -194,13 +200,13 @@ func measureLag(ctx context.Context, env *Env) ([]Row, error) {
 	}
 	cores := func(name string) float64 { return idleUse.Of(name).Seconds() / lagIdleTime.Seconds() }
 	rows = append(rows, Row{
-		Metric: fmt.Sprintf("CPU with no load but the %v heartbeats (no lag pollers), cores: drc %.3f + broker %.3f + target %.3f against the native replica %.3f (source %.3f)",
-			lagHeartbeat, cores("drc"), cores("broker"), cores("target"), cores("native replica"), cores("source")),
+		Metric: flavorMetric(f, fmt.Sprintf("CPU with no load but the %v heartbeats (no lag pollers), cores: drc %.3f + broker %.3f + target %.3f against the native replica %.3f (source %.3f)",
+			lagHeartbeat, cores("drc"), cores("broker"), cores("target"), cores("native replica"), cores("source"))),
 		Value: cores("drc") + cores("broker") + cores("target"), Unit: "cores", Goal: Ratio(cores("drc")+cores("broker")+cores("target"), cores("native replica"), "native replica", "")})
 	// 50% is the load; 20% shows the lag where this machine's two
 	// cores are not saturated by source, Kafka, drc and target together.
 	for _, share := range []float64{0.5, 0.2} {
-		phase, err := lagPhase(ctx, env, src, sdb, tdb, ndb, procs, lagMetrics{rreg, areg}, cluster, int(maxTPS*share), share, failed)
+		phase, err := lagPhase(ctx, env, f, src, sdb, tdb, ndb, procs, lagMetrics{rreg, areg}, cluster, int(maxTPS*share), share, failed)
 		if err != nil {
 			return rows, err
 		}
@@ -214,7 +220,7 @@ func measureLag(ctx context.Context, env *Env) ([]Row, error) {
 // checks the tables match, and returns the phase's rows. It also measures
 // the CPU time of procs (named drc, broker, target, native replica and
 // source) and of the whole machine while sysbench runs.
-func lagPhase(ctx context.Context, env *Env, src *harness.Server, sdb, tdb, ndb *sql.DB, procs []CPUProc, m lagMetrics, cluster string, rate int, share float64, failed func() error) ([]Row, error) {
+func lagPhase(ctx context.Context, env *Env, f harness.Flavor, src *harness.Server, sdb, tdb, ndb *sql.DB, procs []CPUProc, m lagMetrics, cluster string, rate int, share float64, failed func() error) ([]Row, error) {
 	if rate < 1 {
 		return nil, fmt.Errorf("lag phase at %.0f%% of the maximum: rate %d tps", share*100, rate)
 	}
@@ -245,11 +251,11 @@ func lagPhase(ctx context.Context, env *Env, src *harness.Server, sdb, tdb, ndb 
 		return nil, err
 	}
 	drainBegan := time.Now()
-	if err := waitCaughtUp(ctx, sdb, tdb, cluster, 5*time.Minute, failed); err != nil {
+	if err := waitCaughtUp(ctx, f, sdb, tdb, cluster, 5*time.Minute, failed); err != nil {
 		return nil, err
 	}
 	drain := time.Since(drainBegan)
-	if err := waitNativeCaughtUp(ctx, sdb, ndb, 5*time.Minute); err != nil {
+	if err := waitNativeCaughtUp(ctx, f, sdb, ndb, 5*time.Minute); err != nil {
 		return nil, err
 	}
 	// The CPU and the counters cover the load and the drains, so that
@@ -297,10 +303,10 @@ func lagPhase(ctx context.Context, env *Env, src *harness.Server, sdb, tdb, ndb 
 	// seconds per 1M, which is milliseconds per 1k.
 	txns := int(gotTPS * lagRunTime.Seconds())
 	drcSide, nativeSide := use.PerMillion(txns, "drc", "broker", "target"), use.PerMillion(txns, "native replica")
-	return []Row{
-		{Metric: fmt.Sprintf("native MariaDB replication lag p50, slave_parallel_threads=%d optimistic, the same heartbeats, running alongside drc (%s)", applierWorkers, nload),
+	rows := []Row{
+		{Metric: fmt.Sprintf("%s lag p50, the same heartbeats, running alongside drc (%s)", nativeReplication(f), nload),
 			Value: nq(0.50), Unit: "s", Goal: "baseline"},
-		{Metric: "native MariaDB replication lag p99 (" + nload + ")", Value: nq(0.99), Unit: "s", Goal: "baseline"},
+		{Metric: fmt.Sprintf("native %s replication lag p99 (%s)", f.Title(), nload), Value: nq(0.99), Unit: "s", Goal: "baseline"},
 		{Metric: fmt.Sprintf("sysbench rate achieved with replication running (%s)", load), Value: gotTPS, Unit: "tx/s", Goal: "-"},
 		{Metric: "end-to-end lag p50, source heartbeat write to its arrival on the target (" + load + ")", Value: q(0.50), Unit: "s", Goal: "-"},
 		{Metric: "end-to-end lag p99 (" + load + ")", Value: q(0.99), Unit: "s", Goal: goal},
@@ -313,7 +319,29 @@ func lagPhase(ctx context.Context, env *Env, src *harness.Server, sdb, tdb, ndb 
 		{Metric: fmt.Sprintf("Kafka transactions the replicator committed for the load (load and drains), per second of load, %.1f binlog transactions each; the applier grouped %.0f%% of its transactions into their predecessors' (%s)",
 			during.binlogTxns/max(1, during.kafkaTxns), 100*during.grouped/max(1, during.applied), load),
 			Value: during.kafkaTxns / lagRunTime.Seconds(), Unit: "Kafka tx/s", Goal: "-"},
-	}, nil
+	}
+	for i := range rows[2:] { // the native rows name their flavor
+		rows[2+i].Metric = flavorMetric(f, rows[2+i].Metric)
+	}
+	return rows, nil
+}
+
+// nativeReplication names flavor f's native replication as the lag suite
+// configures it (startNativeReplicaOn): the applier's baseline.
+func nativeReplication(f harness.Flavor) string {
+	if f == harness.FlavorMySQL {
+		return fmt.Sprintf("native MySQL replication, replica_parallel_workers=%d, replica_preserve_commit_order=ON, WRITESET,", applierWorkers)
+	}
+	return fmt.Sprintf("native MariaDB replication, slave_parallel_threads=%d optimistic,", applierWorkers)
+}
+
+// startNativeReplicaOn is startNativeReplica or startNativeMySQLReplica,
+// by flavor.
+func startNativeReplicaOn(ctx context.Context, env *Env, f harness.Flavor, src *harness.Server, startGTID string, id uint32, dbs ...string) (*harness.Server, *sql.DB, error) {
+	if f == harness.FlavorMySQL {
+		return startNativeMySQLReplica(ctx, env, src, startGTID, id, dbs...)
+	}
+	return startNativeReplica(ctx, env, src, startGTID, id, dbs...)
 }
 
 // lagMetrics are the replicator's and the applier's registries.
@@ -398,13 +426,13 @@ func waitTopic(ctx context.Context, k *harness.Kafka, topic string, rdone chan e
 }
 
 // waitCaughtUp waits until the target's checkpoint covers the source's
-// current gtid_binlog_pos, read once at the start.
-func waitCaughtUp(ctx context.Context, sdb, tdb *sql.DB, cluster string, limit time.Duration, failed func() error) error {
+// current position (flavor f), read once at the start.
+func waitCaughtUp(ctx context.Context, f harness.Flavor, sdb, tdb *sql.DB, cluster string, limit time.Duration, failed func() error) error {
 	var pos string
-	if err := sdb.QueryRowContext(ctx, mysqlconn.MariaDB.PositionQuery()).Scan(&pos); err != nil {
+	if err := sdb.QueryRowContext(ctx, mysqlconn.Flavor(f).PositionQuery()).Scan(&pos); err != nil {
 		return err
 	}
-	want, err := gtid.Parse(gtid.MariaDB, pos)
+	want, err := gtid.Parse(string(f), pos)
 	if err != nil {
 		return err
 	}
@@ -484,12 +512,15 @@ func pollHeartbeatLag(ctx context.Context, env *Env, tdb *sql.DB, region string)
 }
 
 // waitNativeCaughtUp waits until the native replica has applied the
-// source's current gtid_binlog_pos, read once at the start, and fails with
-// the replica's error if replication stopped.
-func waitNativeCaughtUp(ctx context.Context, sdb, ndb *sql.DB, limit time.Duration) error {
+// source's current position (flavor f), read once at the start, and fails
+// with the replica's error if replication stopped.
+func waitNativeCaughtUp(ctx context.Context, f harness.Flavor, sdb, ndb *sql.DB, limit time.Duration) error {
 	var pos string
-	if err := sdb.QueryRowContext(ctx, mysqlconn.MariaDB.PositionQuery()).Scan(&pos); err != nil {
+	if err := sdb.QueryRowContext(ctx, mysqlconn.Flavor(f).PositionQuery()).Scan(&pos); err != nil {
 		return err
+	}
+	if f == harness.FlavorMySQL {
+		return waitExecutedGTIDs(ctx, ndb, pos, limit)
 	}
 	var res sql.NullInt64
 	if err := ndb.QueryRowContext(ctx, "SELECT MASTER_GTID_WAIT(?, ?)", pos, int(limit.Seconds())).Scan(&res); err != nil {

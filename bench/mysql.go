@@ -126,34 +126,12 @@ func nativeMySQLApply(ctx context.Context, env *Env, ds *Dataset) (nativeApplied
 		return res, fmt.Errorf("read the range's logical clocks: %w", err)
 	}
 
-	replica, err := env.StartServer(harness.FlavorMySQL, harness.ServerOptions{ServerID: 3})
-	if err != nil {
-		return res, err
-	}
-	db, err := sqlOpen(replica, "")
+	replica, db, err := startNativeMySQLReplica(ctx, env, ds.Source, ds.StartGTID, 3, ds.DB)
 	if err != nil {
 		return res, err
 	}
 	defer db.Close()
-	db.SetMaxOpenConns(1) // one session: sql_log_bin = 0 must hold
 	src := ds.Source
-	for _, q := range []string{
-		// The database is created before StartGTID on the source; created
-		// here it must not take a GTID of the replica's own, and the
-		// replica must skip exactly what precedes StartGTID.
-		"SET SESSION sql_log_bin = 0",
-		"CREATE DATABASE " + ds.DB,
-		"RESET BINARY LOGS AND GTIDS", // 8.4+: RESET MASTER is gone
-		"SET GLOBAL gtid_purged = " + mysqlconn.QuoteString(ds.StartGTID),
-		"SET GLOBAL replica_parallel_workers = " + strconv.Itoa(applierWorkers),
-		"SET GLOBAL replica_preserve_commit_order = ON",
-		fmt.Sprintf("CHANGE REPLICATION SOURCE TO SOURCE_HOST=%s, SOURCE_PORT=%d, SOURCE_USER=%s, SOURCE_PASSWORD=%s, SOURCE_AUTO_POSITION=1, GET_SOURCE_PUBLIC_KEY=1",
-			mysqlconn.QuoteString(src.Host), src.Port, mysqlconn.QuoteString(src.User), mysqlconn.QuoteString(src.Password)),
-	} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			return res, fmt.Errorf("%.60s: %w", q, err)
-		}
-	}
 	env.Logf("applier: native MySQL replica %s applying %s..%s (%d transactions, %d parallelizable)",
 		replica.Addr(), ds.StartGTID, ds.EndGTID, res.txns, res.parallel)
 	span, err := StartCPU(CPUProc{"replica", replica.Pid()}, CPUProc{"source", src.Pid()})
@@ -165,26 +143,8 @@ func nativeMySQLApply(ctx context.Context, env *Env, ds *Dataset) (nativeApplied
 		return res, err
 	}
 	defer func() { _, _ = db.ExecContext(context.WithoutCancel(ctx), "STOP REPLICA") }()
-	// Waits of a second, so that a replication error ends the wait with
-	// its message instead of at the deadline; the wait itself returns as
-	// soon as the set is executed.
-	deadline := began.Add(15 * time.Minute)
-	for {
-		var timedOut int
-		if err := db.QueryRowContext(ctx, "SELECT WAIT_FOR_EXECUTED_GTID_SET(?, 1)", ds.EndGTID).Scan(&timedOut); err != nil {
-			return res, err
-		}
-		if timedOut == 0 {
-			break
-		}
-		if err := replicaError(ctx, db); err != nil {
-			return res, err
-		}
-		if time.Now().After(deadline) {
-			var executed string
-			_ = db.QueryRowContext(ctx, mysqlconn.MySQL.PositionQuery()).Scan(&executed)
-			return res, fmt.Errorf("%s not executed in 15 minutes (gtid_executed %s)", ds.EndGTID, executed)
-		}
+	if err := waitExecutedGTIDs(ctx, db, ds.EndGTID, 15*time.Minute); err != nil {
+		return res, err
 	}
 	res.took = time.Since(began)
 	if res.cpu, err = span.Stop(); err != nil {
@@ -198,6 +158,71 @@ func nativeMySQLApply(ctx context.Context, env *Env, ds *Dataset) (nativeApplied
 		return res, fmt.Errorf("native replica holds %d rows, want %d", n, ds.Rows)
 	}
 	return res, nil
+}
+
+// startNativeMySQLReplica starts a fresh MySQL (server id id) and points
+// it at src from startGTID (gtid_purged) with replica_parallel_workers =
+// applierWorkers and commit order preserved, the applier's parallelism.
+// The databases in dbs, created on src before startGTID, are created on it
+// first. The caller runs START REPLICA on the returned pool, which holds
+// one session, and closes it.
+func startNativeMySQLReplica(ctx context.Context, env *Env, src *harness.Server, startGTID string, id uint32, dbs ...string) (*harness.Server, *sql.DB, error) {
+	replica, err := env.StartServer(harness.FlavorMySQL, harness.ServerOptions{ServerID: id})
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := sqlOpen(replica, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	db.SetMaxOpenConns(1) // one session: sql_log_bin = 0 must hold
+	// The databases are created before startGTID on the source; created
+	// here they must not take a GTID of the replica's own, and the replica
+	// must skip exactly what precedes startGTID.
+	stmts := []string{"SET SESSION sql_log_bin = 0"}
+	for _, d := range dbs {
+		stmts = append(stmts, "CREATE DATABASE "+d)
+	}
+	stmts = append(stmts,
+		"RESET BINARY LOGS AND GTIDS", // 8.4+: RESET MASTER is gone
+		"SET GLOBAL gtid_purged = "+mysqlconn.QuoteString(startGTID),
+		"SET GLOBAL replica_parallel_workers = "+strconv.Itoa(applierWorkers),
+		"SET GLOBAL replica_preserve_commit_order = ON",
+		fmt.Sprintf("CHANGE REPLICATION SOURCE TO SOURCE_HOST=%s, SOURCE_PORT=%d, SOURCE_USER=%s, SOURCE_PASSWORD=%s, SOURCE_AUTO_POSITION=1, GET_SOURCE_PUBLIC_KEY=1",
+			mysqlconn.QuoteString(src.Host), src.Port, mysqlconn.QuoteString(src.User), mysqlconn.QuoteString(src.Password)),
+	)
+	for _, q := range stmts {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			db.Close()
+			return nil, nil, fmt.Errorf("native replica %s: %.60s: %w", replica.Addr(), q, err)
+		}
+	}
+	return replica, db, nil
+}
+
+// waitExecutedGTIDs waits until the MySQL replica db has executed set, for
+// at most limit. It waits a second at a time, so that a replication error
+// ends the wait with its message instead of at the deadline; each wait
+// returns as soon as the set is executed.
+func waitExecutedGTIDs(ctx context.Context, db *sql.DB, set string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		var timedOut int
+		if err := db.QueryRowContext(ctx, "SELECT WAIT_FOR_EXECUTED_GTID_SET(?, 1)", set).Scan(&timedOut); err != nil {
+			return fmt.Errorf("native replica: wait for %s: %w", set, err)
+		}
+		if timedOut == 0 {
+			return nil
+		}
+		if err := replicaError(ctx, db); err != nil {
+			return err
+		}
+		if time.Now().After(deadline) {
+			var executed string
+			_ = db.QueryRowContext(ctx, mysqlconn.MySQL.PositionQuery()).Scan(&executed)
+			return fmt.Errorf("native replica: %s not executed in %v (gtid_executed %s)", set, limit, executed)
+		}
+	}
 }
 
 // replicaError returns the replica's receiver or applier error, if either

@@ -15,7 +15,7 @@ func Suites() []Suite {
 		{Name: "replicator/codecs", Run: onFlavor(harness.FlavorMariaDB, measureCodecs)},
 		{Name: "rss", Run: measureRSS},
 		{Name: "applier", Run: measureApplier},
-		{Name: "applier/lag", Run: measureLag},
+		{Name: "applier/lag", Run: onFlavor(harness.FlavorMariaDB, measureLag)},
 		{Name: "dr/switchover", Run: onFlavor(harness.FlavorMariaDB, measureSwitchover)},
 		{Name: "idgen", Run: MeasureIDGen},
 		{Name: "reconcile", Run: measureReconcile},
@@ -25,6 +25,7 @@ func Suites() []Suite {
 		{Name: "mysql/bootstrap", Run: onFlavor(harness.FlavorMySQL, measureBootstrap)},
 		{Name: "mysql/replicator", Run: onFlavor(harness.FlavorMySQL, measureReplicator)},
 		{Name: "mysql/applier", Run: measureMySQLApplier},
+		{Name: "mysql/applier/lag", Run: onFlavor(harness.FlavorMySQL, measureLag)},
 		{Name: "mysql/dr/switchover", Run: onFlavor(harness.FlavorMySQL, measureSwitchover)},
 	}
 }
