@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/drc-dev/drc/internal/gtid"
@@ -196,11 +197,7 @@ func (p Pipeline) tail(ctx context.Context) (pos replicator.Position, ok bool, e
 	if err != nil {
 		return replicator.Position{}, false, fmt.Errorf("read the committed tail of %s's topic: %w", p.Cluster, err)
 	}
-	for _, t := range tails {
-		if !ok || t.Contains(pos) {
-			pos, ok = t, true
-		}
-	}
+	pos, ok = gtid.Newest(maps.Values(tails))
 	return pos, ok, nil
 }
 

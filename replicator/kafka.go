@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -246,13 +247,7 @@ func resumePosition(ctx context.Context, client sarama.Client, topic, cluster, f
 	if err != nil {
 		return Position{}, false, err
 	}
-	for _, cand := range tails {
-		// Every record's gtid_set is a prefix of one binlog history, so the
-		// newest is the one that contains the others.
-		if !ok || cand.Position.Contains(pos) {
-			pos, ok = cand.Position, true
-		}
-	}
+	pos, _, ok = NewestTail(tails)
 	if ok {
 		log.Info("resuming from the committed tail of the topic", "topic", topic, "gtid_set", pos.String())
 	}
@@ -309,12 +304,28 @@ func PublishedPosition(ctx context.Context, cfg Config) (pos Position, ok bool, 
 	if err != nil {
 		return Position{}, false, err
 	}
-	for _, cand := range tails {
-		if !ok || cand.Contains(pos) {
-			pos, ok = cand, true
+	pos, ok = gtid.Newest(maps.Values(tails))
+	return pos, ok, nil
+}
+
+// NewestTail is the topic's published position, the partition tail that
+// contains the others (every record's gtid_set is a prefix of one binlog
+// history: gtid.Newest), and the newest tail's time. ok is false for no
+// tails.
+func NewestTail(tails map[int32]Tail) (pos Position, at time.Time, ok bool) {
+	pos, ok = gtid.Newest(func(yield func(Position) bool) {
+		for _, t := range tails {
+			if !yield(t.Position) {
+				return
+			}
+		}
+	})
+	for _, t := range tails {
+		if t.Time.After(at) {
+			at = t.Time
 		}
 	}
-	return pos, ok, nil
+	return pos, at, ok
 }
 
 // PublishedTails is the committed tail of each partition of the topic that

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/drc-dev/drc/internal/gtid"
 )
 
 // leaderlessClient is a Kafka client whose partitions are not served by
@@ -49,5 +50,30 @@ func TestWaitForLeadersGivesUpNamingThePartition(t *testing.T) {
 	cancel()
 	if err := waitForLeaders(ctx, c, "drc.t", 1, time.Minute); !errors.Is(err, context.Canceled) {
 		t.Fatalf("waitForLeaders with ctx ended = %v, want context.Canceled", err)
+	}
+}
+
+// The published position is the tail that contains the others, and its
+// time the newest of any tail's, which need not be the same partition's.
+func TestNewestTail(t *testing.T) {
+	pos := func(s string) Position {
+		p, err := gtid.Parse(gtid.MariaDB, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	t0 := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	tails := map[int32]Tail{
+		0: {Position: pos("0-1-7"), Time: t0.Add(3 * time.Second)},
+		1: {Position: pos("0-1-9"), Time: t0.Add(time.Second)},
+		2: {Position: pos("0-1-4"), Time: t0},
+	}
+	got, at, ok := NewestTail(tails)
+	if !ok || got.String() != "0-1-9" || !at.Equal(t0.Add(3*time.Second)) {
+		t.Errorf("NewestTail = %s at %v (%v), want 0-1-9 at %v", got, at, ok, t0.Add(3*time.Second))
+	}
+	if _, _, ok := NewestTail(nil); ok {
+		t.Error("NewestTail of no tails reported ok")
 	}
 }

@@ -172,7 +172,7 @@ func readTopic(ctx context.Context, p Pipeline, src Source, topic Topic, r *Read
 		fail(err)
 		return
 	}
-	if pos, _, ok := newestTail(r.Tails); ok && r.SourceErr == nil {
+	if pos, _, ok := replicator.NewestTail(r.Tails); ok && r.SourceErr == nil {
 		if err := src.CheckPurged(ctx, pos); err != nil {
 			if errors.Is(err, replicator.ErrPurged) {
 				r.PurgedErr = err

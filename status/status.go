@@ -258,7 +258,7 @@ func assessSource(rep *Report, r Readings, lim Limits, v *verdict) {
 	if r.SourceHeartbeat != nil {
 		src.HeartbeatAgeSeconds = age(r.Now, *r.SourceHeartbeat)
 	}
-	published, at, ok := newestTail(r.Tails)
+	published, at, ok := replicator.NewestTail(r.Tails)
 	if ok {
 		src.Published = published.String()
 		src.PublishedAt = &at
@@ -431,21 +431,6 @@ func partitions(r Readings, lim Limits) []PartitionStatus {
 		out = append(out, ps)
 	}
 	return out
-}
-
-// newestTail is the published position (the tail that contains the
-// others) and the newest tail time.
-func newestTail(tails map[int32]replicator.Tail) (pos replicator.Position, at time.Time, ok bool) {
-	for _, t := range tails {
-		if !ok || t.Position.Contains(pos) {
-			pos = t.Position
-		}
-		if !ok || t.Time.After(at) {
-			at = t.Time
-		}
-		ok = true
-	}
-	return pos, at, ok
 }
 
 // age is now - t in seconds, never negative: a heartbeat read after the

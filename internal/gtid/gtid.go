@@ -41,6 +41,7 @@ package gtid
 
 import (
 	"fmt"
+	"iter"
 	"slices"
 	"strings"
 
@@ -257,6 +258,19 @@ func (s Set) Contains(o Set) bool {
 // the other. On MariaDB a domain at the same seq_no under another server
 // id is equal (see Contains).
 func (s Set) Equal(o Set) bool { return s.Contains(o) && o.Contains(s) }
+
+// Newest returns the set among sets that contains the others, when they
+// are all prefixes of one binlog history, as the committed tails of a drc
+// topic's partitions are: the newest position. Of sets that are not,
+// which it returns is unspecified. ok is false for no sets.
+func Newest(sets iter.Seq[Set]) (newest Set, ok bool) {
+	for s := range sets {
+		if !ok || s.Contains(newest) {
+			newest, ok = s, true
+		}
+	}
+	return newest, ok
+}
 
 // Subtract returns what s has beyond o.
 //

@@ -1,6 +1,7 @@
 package gtid
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -391,4 +392,29 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("%q minus itself is %q", text, d)
 		}
 	})
+}
+
+func TestNewestOfOneHistory(t *testing.T) {
+	for _, tt := range []struct {
+		flavor string
+		sets   []string
+		want   string
+	}{
+		{MariaDB, []string{"0-1-5", "0-1-9,1-2-3", "0-1-7"}, "0-1-9,1-2-3"},
+		{MariaDB, []string{"0-1-9,1-2-3", "0-1-5"}, "0-1-9,1-2-3"},
+		{MySQL, []string{uuidA + ":1-5", uuidA + ":1-9", uuidA + ":1-2"}, uuidA + ":1-9"},
+		{MySQL, []string{uuidA + ":1-3"}, uuidA + ":1-3"},
+	} {
+		var sets []Set
+		for _, s := range tt.sets {
+			sets = append(sets, mustParse(t, tt.flavor, s))
+		}
+		got, ok := Newest(slices.Values(sets))
+		if !ok || got.String() != tt.want {
+			t.Errorf("Newest(%q) = %q, %v; want %q", tt.sets, got.String(), ok, tt.want)
+		}
+	}
+	if got, ok := Newest(slices.Values([]Set(nil))); ok {
+		t.Errorf("Newest of no sets = %q, true; want ok false", got.String())
+	}
 }
