@@ -347,7 +347,7 @@ func counterSum(g prometheus.Gatherer, name string) float64 {
 // applied EndGTID. It also returns the CPU time the replica ("replica") and
 // the source ("source", which sends the binlog) used meanwhile.
 func nativeApplyTime(ctx context.Context, env *Env, ds *Dataset) (time.Duration, CPUUse, error) {
-	replica, db, err := startNativeReplica(ctx, env, ds.Source, ds.StartGTID, 3, ds.DB)
+	replica, db, err := startNativeReplica(ctx, env, harness.FlavorMariaDB, ds.Source, ds.StartGTID, 3, ds.DB)
 	if err != nil {
 		return 0, CPUUse{}, err
 	}
@@ -386,14 +386,17 @@ func nativeApplyTime(ctx context.Context, env *Env, ds *Dataset) (time.Duration,
 	return took, cpu, nil
 }
 
-// startNativeReplica starts a fresh MariaDB (server id and GTID domain id)
-// and points it at src from startGTID with slave_parallel_threads =
-// applierWorkers in optimistic mode, the applier's parallelism. The
-// databases in dbs, created on src before startGTID, are created on it
-// first. The caller runs START SLAVE on the returned pool, which holds one
-// session, and closes it.
-func startNativeReplica(ctx context.Context, env *Env, src *harness.Server, startGTID string, id uint32, dbs ...string) (*harness.Server, *sql.DB, error) {
-	replica, err := env.StartMariaDB(harness.ServerOptions{ServerID: id, GTIDDomainID: id})
+// startNativeReplica starts a fresh server of flavor f (server id and
+// GTID domain id id) and points it at src from startGTID with the
+// flavor's parallel replication at the applier's parallelism
+// (applierWorkers; nativeReplication names it): on MariaDB
+// slave_parallel_threads in optimistic mode, on MySQL
+// replica_parallel_workers with commit order preserved. The databases in
+// dbs, created on src before startGTID, are created on it first. The
+// caller runs START REPLICA on the returned pool, which holds one session,
+// and closes it.
+func startNativeReplica(ctx context.Context, env *Env, f harness.Flavor, src *harness.Server, startGTID string, id uint32, dbs ...string) (*harness.Server, *sql.DB, error) {
+	replica, err := env.StartServer(f, harness.ServerOptions{ServerID: id, GTIDDomainID: id})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -403,20 +406,31 @@ func startNativeReplica(ctx context.Context, env *Env, src *harness.Server, star
 	}
 	db.SetMaxOpenConns(1) // one session: sql_log_bin = 0 must hold
 	// The databases are created before startGTID on the source; created
-	// here they must not enter the replica's own binlog, or gtid_slave_pos
-	// would conflict with it.
+	// here they must not enter the replica's own binlog (its own GTIDs
+	// would conflict with the source's), and the replica must skip
+	// exactly what precedes startGTID.
 	stmts := []string{"SET SESSION sql_log_bin = 0"}
 	for _, d := range dbs {
 		stmts = append(stmts, "CREATE DATABASE "+d)
 	}
-	stmts = append(stmts,
-		"RESET MASTER",
-		"SET GLOBAL gtid_slave_pos = "+mysqlconn.QuoteString(startGTID),
-		"SET GLOBAL slave_parallel_threads = "+strconv.Itoa(applierWorkers),
-		"SET GLOBAL slave_parallel_mode = 'optimistic'",
-		fmt.Sprintf("CHANGE MASTER TO MASTER_HOST=%s, MASTER_PORT=%d, MASTER_USER=%s, MASTER_PASSWORD=%s, MASTER_USE_GTID=slave_pos",
-			mysqlconn.QuoteString(src.Host), src.Port, mysqlconn.QuoteString(src.User), mysqlconn.QuoteString(src.Password)),
-	)
+	host, user, password := mysqlconn.QuoteString(src.Host), mysqlconn.QuoteString(src.User), mysqlconn.QuoteString(src.Password)
+	if f == harness.FlavorMySQL {
+		stmts = append(stmts,
+			"RESET BINARY LOGS AND GTIDS", // 8.4+: RESET MASTER is gone
+			"SET GLOBAL gtid_purged = "+mysqlconn.QuoteString(startGTID),
+			"SET GLOBAL replica_parallel_workers = "+strconv.Itoa(applierWorkers),
+			"SET GLOBAL replica_preserve_commit_order = ON",
+			fmt.Sprintf("CHANGE REPLICATION SOURCE TO SOURCE_HOST=%s, SOURCE_PORT=%d, SOURCE_USER=%s, SOURCE_PASSWORD=%s, SOURCE_AUTO_POSITION=1, GET_SOURCE_PUBLIC_KEY=1",
+				host, src.Port, user, password))
+	} else {
+		stmts = append(stmts,
+			"RESET MASTER",
+			"SET GLOBAL gtid_slave_pos = "+mysqlconn.QuoteString(startGTID),
+			"SET GLOBAL slave_parallel_threads = "+strconv.Itoa(applierWorkers),
+			"SET GLOBAL slave_parallel_mode = 'optimistic'",
+			fmt.Sprintf("CHANGE MASTER TO MASTER_HOST=%s, MASTER_PORT=%d, MASTER_USER=%s, MASTER_PASSWORD=%s, MASTER_USE_GTID=slave_pos",
+				host, src.Port, user, password))
+	}
 	for _, q := range stmts {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			db.Close()

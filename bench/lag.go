@@ -160,7 +160,7 @@ func measureLag(ctx context.Context, env *Env, f harness.Flavor) ([]Row, error) 
 
 	// The native replica starts where the replicator started, so it also
 	// replicates drc_meta (created by the replicator) and its heartbeats.
-	nat, ndb, err := startNativeReplicaOn(ctx, env, f, src, start, 23, "sbtest")
+	nat, ndb, err := startNativeReplica(ctx, env, f, src, start, 23, "sbtest")
 	if err != nil {
 		return nil, err
 	}
@@ -327,21 +327,12 @@ func lagPhase(ctx context.Context, env *Env, f harness.Flavor, src *harness.Serv
 }
 
 // nativeReplication names flavor f's native replication as the lag suite
-// configures it (startNativeReplicaOn): the applier's baseline.
+// configures it (startNativeReplica): the applier's baseline.
 func nativeReplication(f harness.Flavor) string {
 	if f == harness.FlavorMySQL {
 		return fmt.Sprintf("native MySQL replication, replica_parallel_workers=%d, replica_preserve_commit_order=ON, WRITESET,", applierWorkers)
 	}
 	return fmt.Sprintf("native MariaDB replication, slave_parallel_threads=%d optimistic,", applierWorkers)
-}
-
-// startNativeReplicaOn is startNativeReplica or startNativeMySQLReplica,
-// by flavor.
-func startNativeReplicaOn(ctx context.Context, env *Env, f harness.Flavor, src *harness.Server, startGTID string, id uint32, dbs ...string) (*harness.Server, *sql.DB, error) {
-	if f == harness.FlavorMySQL {
-		return startNativeMySQLReplica(ctx, env, src, startGTID, id, dbs...)
-	}
-	return startNativeReplica(ctx, env, src, startGTID, id, dbs...)
 }
 
 // lagMetrics are the replicator's and the applier's registries.

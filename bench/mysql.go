@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/replication"
@@ -126,7 +125,7 @@ func nativeMySQLApply(ctx context.Context, env *Env, ds *Dataset) (nativeApplied
 		return res, fmt.Errorf("read the range's logical clocks: %w", err)
 	}
 
-	replica, db, err := startNativeMySQLReplica(ctx, env, ds.Source, ds.StartGTID, 3, ds.DB)
+	replica, db, err := startNativeReplica(ctx, env, harness.FlavorMySQL, ds.Source, ds.StartGTID, 3, ds.DB)
 	if err != nil {
 		return res, err
 	}
@@ -158,46 +157,6 @@ func nativeMySQLApply(ctx context.Context, env *Env, ds *Dataset) (nativeApplied
 		return res, fmt.Errorf("native replica holds %d rows, want %d", n, ds.Rows)
 	}
 	return res, nil
-}
-
-// startNativeMySQLReplica starts a fresh MySQL (server id id) and points
-// it at src from startGTID (gtid_purged) with replica_parallel_workers =
-// applierWorkers and commit order preserved, the applier's parallelism.
-// The databases in dbs, created on src before startGTID, are created on it
-// first. The caller runs START REPLICA on the returned pool, which holds
-// one session, and closes it.
-func startNativeMySQLReplica(ctx context.Context, env *Env, src *harness.Server, startGTID string, id uint32, dbs ...string) (*harness.Server, *sql.DB, error) {
-	replica, err := env.StartServer(harness.FlavorMySQL, harness.ServerOptions{ServerID: id})
-	if err != nil {
-		return nil, nil, err
-	}
-	db, err := sqlOpen(replica, "")
-	if err != nil {
-		return nil, nil, err
-	}
-	db.SetMaxOpenConns(1) // one session: sql_log_bin = 0 must hold
-	// The databases are created before startGTID on the source; created
-	// here they must not take a GTID of the replica's own, and the replica
-	// must skip exactly what precedes startGTID.
-	stmts := []string{"SET SESSION sql_log_bin = 0"}
-	for _, d := range dbs {
-		stmts = append(stmts, "CREATE DATABASE "+d)
-	}
-	stmts = append(stmts,
-		"RESET BINARY LOGS AND GTIDS", // 8.4+: RESET MASTER is gone
-		"SET GLOBAL gtid_purged = "+mysqlconn.QuoteString(startGTID),
-		"SET GLOBAL replica_parallel_workers = "+strconv.Itoa(applierWorkers),
-		"SET GLOBAL replica_preserve_commit_order = ON",
-		fmt.Sprintf("CHANGE REPLICATION SOURCE TO SOURCE_HOST=%s, SOURCE_PORT=%d, SOURCE_USER=%s, SOURCE_PASSWORD=%s, SOURCE_AUTO_POSITION=1, GET_SOURCE_PUBLIC_KEY=1",
-			mysqlconn.QuoteString(src.Host), src.Port, mysqlconn.QuoteString(src.User), mysqlconn.QuoteString(src.Password)),
-	)
-	for _, q := range stmts {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			db.Close()
-			return nil, nil, fmt.Errorf("native replica %s: %.60s: %w", replica.Addr(), q, err)
-		}
-	}
-	return replica, db, nil
 }
 
 // waitExecutedGTIDs waits until the MySQL replica db has executed set, for

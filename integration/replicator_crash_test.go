@@ -86,6 +86,23 @@ replicator: {heartbeat_interval: 250ms}
 	return p
 }
 
+// startAt sets the replicator's start_gtid in the config writeConfig wrote
+// at cfg: the replicator then starts at pos whenever it gets going.
+func startAt(t *testing.T, cfg, pos string) {
+	t.Helper()
+	text, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withStart := strings.Replace(string(text), "heartbeat_interval: 250ms}", "heartbeat_interval: 250ms, start_gtid: \""+pos+"\"}", 1)
+	if withStart == string(text) {
+		t.Fatal("the config has no replicator block to extend")
+	}
+	if err := os.WriteFile(cfg, []byte(withStart), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // sysbench runs a sysbench command against db and fails the test on error.
 func sysbench(t *testing.T, db *harness.Server, args ...string) *exec.Cmd {
 	t.Helper()

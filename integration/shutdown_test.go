@@ -1,9 +1,7 @@
 package integration
 
 import (
-	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -65,17 +63,7 @@ func TestShutdownWithinFiveSecondsWhileBrokerDown(t *testing.T) {
 			cfg := writeConfig(t, a, b, k, cluster, "drc."+cluster, "applier: {retry_max_backoff: 2s}\n")
 			// Start where the source is now, so the rows inserted below
 			// replicate however long the replicator takes to get going.
-			text, err := os.ReadFile(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			withStart := strings.Replace(string(text), "heartbeat_interval: 250ms}", "heartbeat_interval: 250ms, start_gtid: \""+a.BinlogGTIDPos(t)+"\"}", 1)
-			if withStart == string(text) {
-				t.Fatal("the config has no replicator block to extend")
-			}
-			if err := os.WriteFile(cfg, []byte(withStart), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			startAt(t, cfg, a.BinlogGTIDPos(t))
 
 			dir := t.TempDir()
 			repLog, appLog := filepath.Join(dir, "replicate.log"), filepath.Join(dir, "apply.log")

@@ -23,17 +23,7 @@ func TestRolesWaitForUnreachableServers(t *testing.T) {
 	b.Exec(t, "CREATE DATABASE su", "CREATE TABLE su.t (id INT PRIMARY KEY)")
 	cfg := writeConfig(t, a, b, k, cluster, "drc."+cluster, "applier: {retry_max_backoff: 2s}\n")
 	// Start where the source is now, whenever the replicator gets in.
-	text, err := os.ReadFile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	withStart := strings.Replace(string(text), "heartbeat_interval: 250ms}", "heartbeat_interval: 250ms, start_gtid: \""+a.BinlogGTIDPos(t)+"\"}", 1)
-	if withStart == string(text) {
-		t.Fatal("the config has no replicator block to extend")
-	}
-	if err := os.WriteFile(cfg, []byte(withStart), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	startAt(t, cfg, a.BinlogGTIDPos(t))
 	a.Stop(t)
 	b.Stop(t)
 
