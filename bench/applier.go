@@ -217,7 +217,7 @@ func applyRange(ctx context.Context, env *Env, k *harness.Kafka, ds *Dataset, cl
 			return applied{}, ctx.Err()
 		case <-time.After(20 * time.Millisecond):
 		}
-		rows := counterSum(areg, "drc_applier_rows_total")
+		rows := counter(areg, "drc_applier_rows_total")
 		if first.IsZero() && rows > 0 {
 			first = time.Now()
 		}
@@ -255,7 +255,7 @@ func applyRange(ctx context.Context, env *Env, k *harness.Kafka, ds *Dataset, cl
 	applySecs := last.Sub(first).Seconds()
 	return applied{
 		rate: float64(ds.Rows) / applySecs, wholeRate: float64(ds.Rows) / whole.Seconds(),
-		applySecs: applySecs, whole: whole, conflicts: counterSum(areg, "drc_applier_conflicts_total"),
+		applySecs: applySecs, whole: whole, conflicts: counter(areg, "drc_applier_conflicts_total"),
 		cpu: cpu,
 	}, nil
 }
@@ -323,23 +323,6 @@ func covers(cps []applier.Checkpoint, want replicator.Position) bool {
 		}
 	}
 	return true
-}
-
-// counterSum sums every series of a counter (or counter vector).
-func counterSum(g prometheus.Gatherer, name string) float64 {
-	mfs, err := g.Gather()
-	if err != nil {
-		return 0
-	}
-	var s float64
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			for _, m := range mf.Metric {
-				s += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return s
 }
 
 // nativeApplyTime starts a fresh MariaDB replica of the dataset's source at

@@ -303,10 +303,13 @@ func lagPhase(ctx context.Context, env *Env, f harness.Flavor, src *harness.Serv
 	// seconds per 1M, which is milliseconds per 1k.
 	txns := int(gotTPS * lagRunTime.Seconds())
 	drcSide, nativeSide := use.PerMillion(txns, "drc", "broker", "target"), use.PerMillion(txns, "native replica")
-	rows := []Row{
+	// The native rows name their flavor; drc's get flavorMetric's prefix.
+	native := []Row{
 		{Metric: fmt.Sprintf("%s lag p50, the same heartbeats, running alongside drc (%s)", nativeReplication(f), nload),
 			Value: nq(0.50), Unit: "s", Goal: "baseline"},
 		{Metric: fmt.Sprintf("native %s replication lag p99 (%s)", f.Title(), nload), Value: nq(0.99), Unit: "s", Goal: "baseline"},
+	}
+	rows := []Row{
 		{Metric: fmt.Sprintf("sysbench rate achieved with replication running (%s)", load), Value: gotTPS, Unit: "tx/s", Goal: "-"},
 		{Metric: "end-to-end lag p50, source heartbeat write to its arrival on the target (" + load + ")", Value: q(0.50), Unit: "s", Goal: "-"},
 		{Metric: "end-to-end lag p99 (" + load + ")", Value: q(0.99), Unit: "s", Goal: goal},
@@ -320,10 +323,10 @@ func lagPhase(ctx context.Context, env *Env, f harness.Flavor, src *harness.Serv
 			during.binlogTxns/max(1, during.kafkaTxns), 100*during.grouped/max(1, during.applied), load),
 			Value: during.kafkaTxns / lagRunTime.Seconds(), Unit: "Kafka tx/s", Goal: "-"},
 	}
-	for i := range rows[2:] { // the native rows name their flavor
-		rows[2+i].Metric = flavorMetric(f, rows[2+i].Metric)
+	for i := range rows {
+		rows[i].Metric = flavorMetric(f, rows[i].Metric)
 	}
-	return rows, nil
+	return append(native, rows...), nil
 }
 
 // nativeReplication names flavor f's native replication as the lag suite

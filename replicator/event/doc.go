@@ -16,12 +16,12 @@
 // and key into reused buffers, without allocating.
 //
 // The applier reads a record with Decode (or a Decoder, which parses each
-// table's types once, reuses the previous record's strings when their bytes
-// repeat, and copies small records into shared slabs rather than one
-// allocation each). One pass checks the record as strict JSON and splits it, images
-// included; strings are scanned eight bytes at a time. Row.Arg turns each
-// value back into the Go value
-// to pass to go-sql-driver/mysql, bound to Column.Placeholder, on a
+// table's types once, reuses the previous record's strings when their
+// bytes repeat, and copies small records into shared slabs rather than one
+// allocation each). One pass checks the record as strict JSON and splits
+// it, images included; strings are scanned eight bytes at a time. Row.Arg
+// turns each value back into the Go value to pass to
+// go-sql-driver/mysql, bound to Column.Placeholder, on a
 // connection that ran SessionSQL and has interpolateParams off. INSERT,
 // UPDATE ... SET and WHERE col <=> ... then reproduce or match the source
 // value exactly; integration/types_test.go proves it against MariaDB.
